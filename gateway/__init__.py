@@ -1,0 +1,1 @@
+"""Gmail integration gateway: Limited Use enforced in code, encrypted at rest, audited."""

@@ -1,0 +1,1 @@
+"""Callers: tenants, principals (end users, CRM services, operators, reviewers, analytics), API keys."""

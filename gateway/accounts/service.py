@@ -1,0 +1,118 @@
+"""Tenant, principal and API-key management. Only flushes: the caller owns the transaction."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.accounts.keys import display_prefix, generate_api_key, hash_api_key
+from gateway.accounts.models import ApiKey, Principal, Tenant
+from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.models import utcnow
+from gateway.policy.vocabulary import API_KEY_KINDS, ActorKind
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: `secret` is shown exactly once and never stored."""
+
+    key: ApiKey
+    secret: str
+
+
+def create_tenant(session: Session, slug: str, name: str | None = None) -> Tenant:
+    if not _SLUG.match(slug):
+        raise ValidationFailed("tenant slug must be 2-63 lowercase letters, digits or dashes")
+    if session.scalar(select(Tenant).where(Tenant.slug == slug)) is not None:
+        raise Conflict(f"tenant {slug!r} already exists", code="tenant_exists")
+    tenant = Tenant(slug=slug, name=name or slug)
+    session.add(tenant)
+    session.flush()
+    return tenant
+
+
+def get_tenant(session: Session, slug_or_id: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug_or_id))
+    if tenant is None:
+        try:
+            tenant = session.get(Tenant, uuid.UUID(slug_or_id))
+        except ValueError:
+            tenant = None
+    if tenant is None:
+        raise NotFound(f"no tenant {slug_or_id!r}", code="tenant_not_found")
+    return tenant
+
+
+def create_principal(session: Session, tenant: Tenant, kind: str, subject: str,
+                     display_name: str = "", groups: list[str] | None = None) -> Principal:
+    if kind not in API_KEY_KINDS:
+        allowed = ", ".join(sorted(API_KEY_KINDS))
+        raise ValidationFailed(f"principal kind must be one of: {allowed}")
+    if not subject or len(subject) > 320:
+        raise ValidationFailed("principal subject must be 1-320 characters")
+    existing = session.scalar(select(Principal).where(
+        Principal.tenant_id == tenant.id, Principal.kind == kind, Principal.subject == subject))
+    if existing is not None:
+        raise Conflict(f"{kind} {subject!r} already exists", code="principal_exists")
+    principal = Principal(tenant_id=tenant.id, kind=ActorKind(kind).value, subject=subject,
+                          display_name=display_name, groups=list(groups or []))
+    session.add(principal)
+    session.flush()
+    return principal
+
+
+def list_principals(session: Session, tenant: Tenant) -> list[Principal]:
+    return list(session.scalars(
+        select(Principal).where(Principal.tenant_id == tenant.id).order_by(Principal.created_at)))
+
+
+def get_principal(session: Session, tenant: Tenant, principal_id: str) -> Principal:
+    try:
+        pid = uuid.UUID(principal_id)
+    except ValueError:
+        raise NotFound("no such principal", code="principal_not_found") from None
+    principal = session.get(Principal, pid)
+    if principal is None or principal.tenant_id != tenant.id:
+        raise NotFound("no such principal", code="principal_not_found")
+    return principal
+
+
+def create_api_key(session: Session, pepper: bytes, principal: Principal, name: str = "",
+                   expires_at: datetime | None = None) -> IssuedKey:
+    if expires_at is not None and expires_at <= utcnow():
+        raise ValidationFailed("expiry must be in the future")
+    secret = generate_api_key()
+    key = ApiKey(tenant_id=principal.tenant_id, principal_id=principal.id, name=name,
+                 prefix=display_prefix(secret), key_hash=hash_api_key(pepper, secret),
+                 expires_at=expires_at)
+    session.add(key)
+    session.flush()
+    return IssuedKey(key=key, secret=secret)
+
+
+def list_api_keys(session: Session, tenant: Tenant) -> list[ApiKey]:
+    return list(session.scalars(
+        select(ApiKey).where(ApiKey.tenant_id == tenant.id).order_by(ApiKey.created_at)))
+
+
+def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> ApiKey:
+    key = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant.id,
+                                              ApiKey.prefix == key_id_or_prefix))
+    if key is None:
+        try:
+            key = session.get(ApiKey, uuid.UUID(key_id_or_prefix))
+        except ValueError:
+            key = None
+    if key is None or key.tenant_id != tenant.id:
+        raise NotFound("no such API key", code="api_key_not_found")
+    if key.revoked_at is None:
+        key.revoked_at = datetime.now(UTC)
+        session.flush()
+    return key

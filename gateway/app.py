@@ -1,0 +1,103 @@
+"""The app factory. Engines, clients and keys are built in the lifespan, nothing at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.accounts.pepper import load_pepper
+from gateway.audit.writer import OperationLog
+from gateway.kit.db import Database
+from gateway.kit.logs import configure_logging
+from gateway.kit.observability import Metrics, ObservabilityMiddleware
+from gateway.kit.problem import install_problem_handlers
+from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
+from gateway.mail.router import router as mail_router
+from gateway.ops import PUBLIC_PATHS
+from gateway.ops import router as ops_router
+from gateway.policy.contract import PolicyEngine
+from gateway.policy.enforcement import Enforcer
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router)
+
+
+def build_policy_engine(settings: Settings) -> PolicyEngine:
+    from gateway.policy.engines import build_engine
+
+    return build_engine(settings.policy_dir, settings.policy_engine_url,
+                        settings.policy_timeout_seconds)
+
+
+def build_key_ping(settings: Settings) -> Callable[[], None]:
+    """Readiness probe for the key provider (the crypto service arrives with encryption)."""
+    key_file = settings.key_file
+
+    def ping() -> None:
+        if not key_file.exists():
+            raise RuntimeError("key file missing")
+
+    return ping
+
+
+def google_mode(settings: Settings) -> str:
+    if settings.uses_emulator:
+        return "emulator"
+    if settings.google_client_id:
+        return "google"
+    return "not_configured"
+
+
+def create_app(settings: Settings | None = None, *,
+               engine: PolicyEngine | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check_safe()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database.from_url(settings.database_url)
+        policy = engine or build_policy_engine(settings)
+        app.state.database = database
+        app.state.engine = policy
+        app.state.api_key_pepper = load_pepper(settings)
+        app.state.key_ping = build_key_ping(settings)
+        app.state.google_mode = google_mode(settings)
+        enforcer = Enforcer(policy, OperationLog(), database,
+                            min_cohort=settings.analytics_min_cohort)
+        enforcer.on_decision.append(metrics.record_decision)
+        app.state.enforcer = enforcer
+        if app.state.google_mode == "not_configured":
+            log.warning("Google is not configured: set GATEWAY_GOOGLE_CLIENT_ID/SECRET, or "
+                        "GATEWAY_EMULATOR_URL for the local emulator")
+        log.info("gateway started", extra={"route": f"google={app.state.google_mode}"})
+        try:
+            yield
+        finally:
+            if engine is None:
+                policy.close()
+            database.dispose()
+
+    app = FastAPI(title="Gmail integration gateway", version="0.1.0", lifespan=lifespan,
+                  description="Gmail for your CRM, with Google's Limited Use rules enforced "
+                              "on every access, encrypted at rest and audited.")
+    metrics = Metrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    for guarded in ROUTERS:
+        app.include_router(guarded.router)
+    assert_all_routes_guarded(app, PUBLIC_PATHS)
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory gateway.app:app_from_env`."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""The one-year operation log: writer, hash chains and checkpoints, retention, reviewer API."""

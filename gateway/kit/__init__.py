@@ -1,0 +1,1 @@
+"""Shared infrastructure: database sessions, errors, logging, routing guard, crypto primitives."""

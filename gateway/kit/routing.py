@@ -1,0 +1,166 @@
+"""Deny by default at registration: a route either names its policy action or is declared public
+with a reason. `GuardedRouter` refuses anything else, injects the enforcement `Guard` into every
+guarded route, and `assert_all_routes_guarded` lets the app refuse to start if a route slipped in
+some other way."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+from gateway.accounts.deps import Caller, CallerDep, PurposeDep, SessionDep
+from gateway.policy.enforcement import (
+    Access,
+    AccessRequest,
+    Actor,
+    Enforcer,
+    Resource,
+    Terminal,
+)
+from gateway.policy.vocabulary import Action
+
+ResourceResolver = Callable[[Session, Caller, Request], Resource]
+POLICY_ACTION_KEY = "x-policy-action"
+PUBLIC_KEY = "x-public"
+
+
+class UnguardedRoute(Exception):
+    """A route without a policy action that is not declared public."""
+
+
+def tenant_resource(resource_type: str) -> ResourceResolver:
+    """The resource is the caller's own tenant (listing, creating within it)."""
+
+    def resolve(_session: Session, caller: Caller, _request: Request) -> Resource:
+        return Resource(type=resource_type, tenant=str(caller.tenant_id))
+
+    return resolve
+
+
+def terminal_of(request: Request, protocol: str = "https/rest") -> Terminal:
+    client = request.client
+    return Terminal(
+        request_id=getattr(request.state, "request_id", "-"),
+        protocol=f"{protocol} {request.scope.get('http_version', '1.1')}",
+        client_ip=client.host if client else None,
+        user_agent=request.headers.get("user-agent"),
+        device_id=request.headers.get("gateway-device-id"),
+    )
+
+
+class Guard:
+    """The dependency every guarded route runs first: authenticate, resolve, decide, log."""
+
+    def __init__(self, action: Action, resolver: ResourceResolver) -> None:
+        self.action = action
+        self.resolver = resolver
+
+    def __call__(self, request: Request, caller: CallerDep, purpose: PurposeDep,
+                 session: SessionDep) -> Access:
+        resource = self.resolver(session, caller, request)
+        enforcer: Enforcer = request.app.state.enforcer
+        actor = Actor(kind=caller.kind, id=str(caller.principal_id),
+                      tenant=str(caller.tenant_id), groups=caller.groups,
+                      connection_id=f"api_key:{caller.api_key_prefix}")
+        access = enforcer.authorize(session, AccessRequest(
+            actor=actor, purpose=purpose, action=self.action.value, resource=resource,
+            terminal=terminal_of(request)))
+        request.state.access = access
+        return access
+
+    def __repr__(self) -> str:
+        return f"Guard({self.action.value})"
+
+
+def current_access(request: Request) -> Access:
+    access = getattr(request.state, "access", None)
+    if not isinstance(access, Access):
+        raise UnguardedRoute("this handler ran without a policy decision")
+    return access
+
+
+AccessDep = Annotated[Access, Depends(current_access)]
+
+
+class GuardedRouter:
+    """Route registration that cannot forget the policy check."""
+
+    def __init__(self, *, prefix: str = "", tags: Sequence[str] = ()) -> None:
+        self.router = APIRouter(prefix=prefix, tags=list(tags))
+
+    def add(self, method: str, path: str, endpoint: Callable[..., Any], *,
+            action: Action | None = None, resource: ResourceResolver | None = None,
+            public: str | None = None, **kwargs: Any) -> None:
+        if action is None and public is None:
+            raise UnguardedRoute(f"{method} {path}: declare a policy action or public='why'")
+        if action is not None and public is not None:
+            raise UnguardedRoute(f"{method} {path}: a route is guarded or public, not both")
+        extra = dict(kwargs.pop("openapi_extra", None) or {})
+        dependencies = list(kwargs.pop("dependencies", None) or [])
+        if action is not None:
+            guard = Guard(action, resource or tenant_resource("tenant"))
+            dependencies.insert(0, Depends(guard))
+            extra[POLICY_ACTION_KEY] = action.value
+        else:
+            extra[PUBLIC_KEY] = public
+        self.router.add_api_route(path, endpoint, methods=[method], dependencies=dependencies,
+                                  openapi_extra=extra, **kwargs)
+
+    def _decorator(self, method: str, path: str, **kwargs: Any
+                   ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+            self.add(method, path, endpoint, **kwargs)
+            return endpoint
+
+        return register
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorator("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorator("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorator("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorator("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any
+               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self._decorator("DELETE", path, **kwargs)
+
+
+def route_guard(route: APIRoute) -> Guard | None:
+    """The Guard actually wired into a route's dependency tree (not just its metadata)."""
+    for dep in route.dependant.dependencies:
+        if isinstance(dep.call, Guard):
+            return dep.call
+    return None
+
+
+# FastAPI's own documentation routes are plain Starlette routes, not APIRoutes.
+FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def assert_all_routes_guarded(app: FastAPI, public_paths: Iterable[str]) -> None:
+    allowed_public = set(public_paths)
+    problems: list[str] = []
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            path = getattr(route, "path", "?")
+            if path not in FRAMEWORK_PATHS:
+                problems.append(f"{path}: not an APIRoute, cannot be checked")
+            continue
+        extra = route.openapi_extra or {}
+        if route_guard(route) is not None and POLICY_ACTION_KEY in extra:
+            continue
+        if extra.get(PUBLIC_KEY) and route.path in allowed_public:
+            continue
+        problems.append(f"{sorted(route.methods)} {route.path}: no policy guard")
+    if problems:
+        raise UnguardedRoute("unguarded routes: " + "; ".join(problems))

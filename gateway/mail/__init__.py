@@ -1,0 +1,1 @@
+"""Mail: Gmail client, sync engine, encrypted message store, MIME, the CRM mail API."""

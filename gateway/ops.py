@@ -1,0 +1,48 @@
+"""Operational endpoints: liveness, readiness (database, policy engine, key provider), metrics."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.kit.routing import GuardedRouter
+
+log = logging.getLogger(__name__)
+router = GuardedRouter(tags=["operations"])
+
+
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def readyz(request: Request) -> JSONResponse:
+    state = request.app.state
+    checks: dict[str, Any] = {}
+    for name, probe in (("database", state.database.ping), ("policy_engine", state.engine.ping),
+                        ("key_provider", state.key_ping)):
+        try:
+            probe()
+            checks[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            log.warning("readiness check %s failed: %s", name, type(exc).__name__)
+            checks[name] = "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    body = {"status": "ready" if ready else "not_ready", "checks": checks,
+            "google": state.google_mode}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def metrics(request: Request) -> Response:
+    return Response(generate_latest(request.app.state.metrics.registry),
+                    media_type=CONTENT_TYPE_LATEST)
+
+
+router.add("GET", "/healthz", healthz, public="liveness probe")
+router.add("GET", "/readyz", readyz, public="readiness probe")
+router.add("GET", "/metrics", metrics, public="Prometheus scrape", include_in_schema=False)
+
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})

@@ -1,0 +1,1 @@
+"""Policy: the engine interface, the OPA-server and embedded engines, enforcement, consent grants."""

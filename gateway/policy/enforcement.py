@@ -1,0 +1,189 @@
+"""The one enforcement point. Every access to mailbox data asks the policy engine here, writes the
+decision to the operation log, and only an allow mints the `Access` capability that the encrypted
+store requires to decrypt. A deny is logged in its own transaction so a rollback cannot erase it;
+an engine or log failure refuses the request (503)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.audit.writer import LogRecord, OperationLog, OperationLogUnavailable
+from gateway.kit.db import Database
+from gateway.kit.errors import PolicyDenied, Unavailable
+from gateway.kit.timeutil import now_ns
+from gateway.policy.contract import Decision, PolicyEngine, PolicyEngineUnavailable
+
+log = logging.getLogger(__name__)
+
+_MINT = object()
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: str
+    id: str
+    tenant: str
+    groups: tuple[str, ...] = ()
+    connection_id: str = ""
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """Where the request came from, as the caller's terminal identified itself."""
+
+    request_id: str
+    protocol: str
+    client_ip: str | None = None
+    user_agent: str | None = None
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    tenant: str | None
+    mailbox: str | None = None
+    owner: str | None = None
+    ids: tuple[str, ...] = ()
+    thread_id: str | None = None
+    fields: tuple[str, ...] = ()
+    mailbox_state: str | None = None
+    scopes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    actor: Actor
+    purpose: str
+    action: str
+    resource: Resource
+    terminal: Terminal
+    grant: Mapping[str, Any] | None = None
+    justification: Mapping[str, Any] | None = None
+    transfer: Mapping[str, Any] | None = None
+    aggregate: Mapping[str, Any] | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Access:
+    """Proof that the enforcement point allowed this request. Only `Enforcer` can mint one."""
+
+    __slots__ = ("decision", "request")
+
+    def __init__(self, token: object, request: AccessRequest, decision: Decision) -> None:
+        if token is not _MINT or not decision.allow:
+            raise PermissionError("Access is minted only by the enforcement point on an allow")
+        self.request = request
+        self.decision = decision
+
+    def covers(self, *, tenant: str, mailbox: str | None) -> bool:
+        res = self.request.resource
+        return res.tenant == tenant and (mailbox is None or res.mailbox == mailbox)
+
+
+def operation_name(action: str) -> str:
+    """Typed operation names for the log: `mail.message.read_content` → `mail:message:read_content`."""
+    return action.replace(".", ":")
+
+
+def build_policy_input(req: AccessRequest, *, min_cohort: int) -> dict[str, Any]:
+    res = req.resource
+    return {
+        "actor": {"kind": req.actor.kind, "id": req.actor.id, "tenant": req.actor.tenant,
+                  "groups": list(req.actor.groups)},
+        "purpose": req.purpose,
+        "action": req.action,
+        "resource": {"tenant": res.tenant, "mailbox": res.mailbox, "owner": res.owner,
+                     "type": res.type, "ids": list(res.ids), "thread_id": res.thread_id,
+                     "fields": list(res.fields)},
+        "mailbox_state": res.mailbox_state,
+        "scopes": list(res.scopes),
+        "grant": dict(req.grant) if req.grant is not None else None,
+        "justification": dict(req.justification) if req.justification is not None else None,
+        "transfer": dict(req.transfer) if req.transfer is not None else None,
+        "aggregate": dict(req.aggregate) if req.aggregate is not None else None,
+        "settings": {"min_cohort": min_cohort},
+        "now_ns": now_ns(),
+    }
+
+
+def _uuid_or_none(value: str | None) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+class Enforcer:
+    def __init__(self, engine: PolicyEngine, oplog: OperationLog, database: Database, *,
+                 min_cohort: int) -> None:
+        self.engine = engine
+        self.oplog = oplog
+        self.database = database
+        self.min_cohort = min_cohort
+        self.on_decision: list[Any] = []  # metrics hooks: callables(decision_outcome: str)
+
+    def authorize(self, session: Session, req: AccessRequest) -> Access:
+        """Decide, log, and return an Access on allow; raise PolicyDenied or Unavailable."""
+        try:
+            decision = self.engine.decide(build_policy_input(req, min_cohort=self.min_cohort))
+        except PolicyEngineUnavailable:
+            log.warning("policy engine unavailable; refusing %s", req.action)
+            self._notify("unavailable")
+            self._record_refusal(req, "policy_engine_unavailable")
+            raise Unavailable("the policy engine is unavailable; nothing was served",
+                              code="policy_engine_unavailable") from None
+        self._notify("allow" if decision.allow else "deny")
+        record = self._record(req, decision)
+        if not decision.allow:
+            try:
+                with self.database.independent_session() as own:
+                    self.oplog.append(own, record)
+            except OperationLogUnavailable:
+                raise Unavailable("the operation log is unavailable; nothing was served",
+                                  code="operation_log_unavailable") from None
+            raise PolicyDenied(decision.reasons, extra={"policy_revision": decision.revision})
+        try:
+            self.oplog.append(session, record)
+        except OperationLogUnavailable:
+            raise Unavailable("the operation log is unavailable; nothing was served",
+                              code="operation_log_unavailable") from None
+        return Access(_MINT, req, decision)
+
+    def _notify(self, outcome: str) -> None:
+        for hook in self.on_decision:
+            hook(outcome)
+
+    def _record(self, req: AccessRequest, decision: Decision) -> LogRecord:
+        return self._log_record(req, "allow" if decision.allow else "deny", decision.reasons,
+                                decision.revision)
+
+    def _record_refusal(self, req: AccessRequest, reason: str) -> None:
+        """Best effort: an engine outage is worth logging, but the refusal stands either way."""
+        try:
+            with self.database.independent_session() as own:
+                self.oplog.append(own, self._log_record(req, "error", (reason,), "unavailable"))
+        except Exception:  # noqa: BLE001 - the request is refused regardless
+            log.warning("could not log a refusal for %s", req.action)
+
+    def _log_record(self, req: AccessRequest, decision: str, reasons: tuple[str, ...],
+                    revision: str) -> LogRecord:
+        res = req.resource
+        term = req.terminal
+        return LogRecord(
+            request_id=term.request_id, actor_kind=req.actor.kind, actor_id=req.actor.id,
+            connection_id=req.actor.connection_id, protocol=term.protocol,
+            operation=operation_name(req.action), action=req.action, purpose=req.purpose,
+            decision=decision, reasons=reasons, policy_revision=revision,
+            tenant_id=_uuid_or_none(res.tenant), mailbox_id=_uuid_or_none(res.mailbox),
+            client_ip=term.client_ip, user_agent=term.user_agent, device_id=term.device_id,
+            resource_type=res.type, resource_ids=res.ids, detail=dict(req.detail),
+        )

@@ -1,0 +1,135 @@
+"""Configuration from the environment (prefix GATEWAY_), refusing unsafe values in production.
+
+Defaults are the embedded, zero-set-up ones for a developer: a SQLite file, the embedded policy
+engine, a generated local key file, and the local Google emulator when no Google OAuth client is
+configured. `environment=prod` refuses every one of those and says why.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "example", "secret", "xxx")
+
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
+GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
+GOOGLE_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
+GOOGLE_CERTS_URI = "https://www.googleapis.com/oauth2/v3/certs"
+GMAIL_API_ENDPOINT = "https://gmail.googleapis.com"
+
+
+class Environment(StrEnum):
+    dev = "dev"
+    test = "test"
+    prod = "prod"
+
+
+class KeyProviderKind(StrEnum):
+    local = "local"
+    kms = "kms"
+
+
+class UnsafeSettings(Exception):
+    """Settings that must not run in this environment; the message lists every problem."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
+
+    environment: Environment = Environment.dev
+    database_url: str = "sqlite:///var/gateway.db"
+    data_dir: Path = Path("var")
+
+    key_provider: KeyProviderKind = KeyProviderKind.local
+    key_file: Path = Path("var/keys/local-kek.json")
+    kms_url: str | None = None
+    kms_key_name: str | None = None
+    kms_token: SecretStr | None = None
+
+    policy_engine_url: str | None = Field(
+        default=None, description="OPA server URL; unset means the embedded engine")
+    policy_dir: Path = Path("policies")
+    policy_timeout_seconds: float = 2.0
+    analytics_min_cohort: int = Field(default=50, ge=2)
+    consent_grant_max_hours: float = Field(default=4.0, gt=0)
+    access_request_ttl_hours: float = Field(default=24.0, gt=0)
+
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_auth_uri: str = GOOGLE_AUTH_URI
+    google_token_uri: str = GOOGLE_TOKEN_URI
+    google_revoke_uri: str = GOOGLE_REVOKE_URI
+    google_userinfo_uri: str = GOOGLE_USERINFO_URI
+    google_certs_uri: str = GOOGLE_CERTS_URI
+    gmail_api_endpoint: str = GMAIL_API_ENDPOINT
+    emulator_url: str | None = Field(
+        default=None, description="Base URL of the local Google emulator (dev/test only)")
+
+    api_key_pepper: SecretStr | None = Field(
+        default=None, description="HMAC key for API-key hashes; generated under data_dir in dev")
+
+    public_base_url: str = "http://127.0.0.1:8000"
+    crm_redirect_allowlist: list[str] = Field(default_factory=list)
+
+    audit_retention_days: int = Field(default=365, ge=365)
+    audit_checkpoint_every: int = Field(default=1000, ge=1)
+    audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    audit_shards: int = Field(default=8, ge=1, le=256)
+
+    log_level: str = "INFO"
+
+    @cached_property
+    def uses_emulator(self) -> bool:
+        return self.emulator_url is not None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def problems_for_production(self) -> list[str]:
+        """Everything that makes these settings unsafe outside development."""
+        problems: list[str] = []
+        if self.environment is not Environment.prod:
+            return problems
+        if self.is_sqlite:
+            problems.append("GATEWAY_DATABASE_URL points at SQLite; production needs PostgreSQL")
+        if self.uses_emulator:
+            problems.append("GATEWAY_EMULATOR_URL is set; production must talk to real Google")
+        if not self.google_client_id or self.google_client_secret is None:
+            problems.append("GATEWAY_GOOGLE_CLIENT_ID/SECRET are not configured")
+        if self.api_key_pepper is None:
+            problems.append("GATEWAY_API_KEY_PEPPER is unset; a generated pepper is dev-only")
+        if self.key_provider is KeyProviderKind.kms and not (self.kms_url and self.kms_key_name):
+            problems.append("GATEWAY_KEY_PROVIDER=kms needs GATEWAY_KMS_URL and GATEWAY_KMS_KEY_NAME")
+        for name, value in self._secret_values():
+            lowered = value.lower()
+            if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
+                problems.append(f"{name} looks like a placeholder secret")
+        for name, url in (("GATEWAY_GOOGLE_TOKEN_URI", self.google_token_uri),
+                          ("GATEWAY_GMAIL_API_ENDPOINT", self.gmail_api_endpoint),
+                          ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url)):
+            if not url.startswith("https://"):
+                problems.append(f"{name} must be https in production")
+        return problems
+
+    def _secret_values(self) -> list[tuple[str, str]]:
+        pairs: list[tuple[str, str]] = []
+        if self.google_client_secret is not None:
+            pairs.append(("GATEWAY_GOOGLE_CLIENT_SECRET",
+                          self.google_client_secret.get_secret_value()))
+        if self.api_key_pepper is not None:
+            pairs.append(("GATEWAY_API_KEY_PEPPER", self.api_key_pepper.get_secret_value()))
+        if self.kms_token is not None:
+            pairs.append(("GATEWAY_KMS_TOKEN", self.kms_token.get_secret_value()))
+        return pairs
+
+    def check_safe(self) -> None:
+        problems = self.problems_for_production()
+        if problems:
+            raise UnsafeSettings("refusing to start in prod: " + "; ".join(problems))

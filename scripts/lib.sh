@@ -1,0 +1,82 @@
+# Shared helpers for the project's scripts (sourced, not run).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+VENV="$ROOT/.venv"
+OPA_VERSION="v1.22.2"
+PG_PORT="${GATEWAY_TEST_PG_PORT:-55432}"
+PG_DATA="$TOOLS/pgdata"
+PG_SOCKET_DIR="$TOOLS/pgsock"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+ensure_venv() {
+  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv in .venv"
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$stamp" ]; then
+    say "installing the gateway and its dev tools into .venv"
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e "$ROOT[dev]"
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+  fi
+}
+
+pg_bin() {
+  local dir
+  for dir in /usr/lib/postgresql/*/bin; do
+    [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
+  done
+  return 1
+}
+
+ensure_postgres_installed() {
+  if ! pg_bin >/dev/null; then
+    say "installing PostgreSQL from Debian's packages"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql >/dev/null
+  fi
+}
+
+# Run a PostgreSQL binary as a non-root user (the server refuses to run as root).
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+ensure_postgres_running() {
+  ensure_postgres_installed
+  local bin; bin="$(pg_bin)"
+  mkdir -p "$TOOLS"
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    say "initialising a private PostgreSQL cluster in .tools/pgdata (port $PG_PORT)"
+    mkdir -p "$PG_DATA" "$PG_SOCKET_DIR"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA" "$PG_SOCKET_DIR"
+    chmod 700 "$PG_DATA"
+    pg_run "$bin/initdb" -D "$PG_DATA" -U gateway --auth=trust -E UTF8 >/dev/null
+  fi
+  if ! pg_run "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_SOCKET_DIR"
+    pg_run "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -w \
+      -o "-p $PG_PORT -k $PG_SOCKET_DIR -c listen_addresses=127.0.0.1 -c fsync=off \
+          -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null
+  fi
+  export GATEWAY_TEST_DATABASE_URL="postgresql+psycopg://gateway@127.0.0.1:$PG_PORT/postgres"
+}
+
+ensure_opa() {
+  local opa="$TOOLS/bin/opa"
+  if [ -x "$opa" ] && "$opa" version 2>/dev/null | grep -q "Version: ${OPA_VERSION#v}$"; then
+    export GATEWAY_OPA_BINARY="$opa"; return 0
+  fi
+  command -v go >/dev/null || { echo "Go is needed to build OPA ($OPA_VERSION)" >&2; exit 1; }
+  say "building OPA $OPA_VERSION from its Go module into .tools/bin (once)"
+  mkdir -p "$TOOLS/bin"
+  GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION"
+  export GATEWAY_OPA_BINARY="$opa"
+}
