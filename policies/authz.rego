@@ -1,0 +1,345 @@
+# The Limited Use policy set: data.gateway.authz.decision.
+#
+# Shape: an access is allowed when at least one `permits` rule fires and no `denies` rule
+# does. Every permit rule checks each of its conditions *positively* (a missing or malformed
+# input field makes it undefined, hence no permit, hence deny); the deny rules explain a
+# refusal with stable reason codes and repeat the prohibitions as a second line of defence.
+#
+# Engine-portability rules (regopy and OPA must agree; decision_table.yaml proves it):
+#   - never negate an expression that mentions input (`not input.x in s`, `not f(input.x)`):
+#     OPA makes it undefined when input.x is missing, regopy makes it true. Negate zero-arity
+#     helper rules only (`not tenant_ok`), which both engines evaluate the same way;
+#   - times are integers in nanoseconds computed by the caller; no time or parsing built-ins;
+#   - no object.union (regopy's is not recursive), no `with`, no data beyond these modules.
+package gateway.authz
+
+default decision := {"allow": false, "reasons": ["policy_undefined"], "obligations": {}}
+
+decision := {"allow": allow, "reasons": reasons, "obligations": obligations}
+
+default allow := false
+
+allow if {
+	count(permits) > 0
+	count(denies) == 0
+}
+
+reasons := sort([r | some r in permits]) if allow
+
+reasons := sort([r | some r in denies]) if {
+	not allow
+	count(denies) > 0
+}
+
+reasons := ["default_deny"] if {
+	not allow
+	count(denies) == 0
+}
+
+# --- well-formed request ----------------------------------------------------------------------
+
+non_empty_string(x) if {
+	is_string(x)
+	x != ""
+}
+
+actor_ok if {
+	input.actor.kind in actor_kinds
+	non_empty_string(input.actor.id)
+	non_empty_string(input.actor.tenant)
+}
+
+# The system actor may carry no tenant (global maintenance); tenant_ok still binds mailbox work.
+actor_ok if {
+	input.actor.kind == "system"
+	non_empty_string(input.actor.id)
+	not actor_tenant_set
+}
+
+actor_tenant_set if input.actor.tenant != null
+
+action_known if input.action in actions
+
+purpose_permitted if input.purpose in permitted_purposes
+
+purpose_declared if purpose_permitted
+
+purpose_declared if prohibited_purposes[input.purpose]
+
+# A request good enough to be judged on its merits.
+base_ok if {
+	actor_ok
+	action_known
+	purpose_permitted
+}
+
+action_capable if capabilities[input.actor.kind][input.action]
+
+capable if input.purpose in capabilities[input.actor.kind][input.action]
+
+# --- tenant, resource, ownership --------------------------------------------------------------
+
+tenant_ok if {
+	non_empty_string(input.actor.tenant)
+	input.resource.tenant == input.actor.tenant
+}
+
+tenant_ok if {
+	input.actor.kind == "system"
+	input.action in system_global_actions
+	not resource_tenant_set
+}
+
+resource_tenant_set if input.resource.tenant != null
+
+mailbox_bound if input.action in mailbox_bound_actions
+
+resource_ok if not mailbox_bound
+
+resource_ok if {
+	mailbox_bound
+	non_empty_string(input.resource.mailbox)
+	non_empty_string(input.resource.owner)
+}
+
+is_owner if {
+	non_empty_string(input.actor.id)
+	input.resource.owner == input.actor.id
+}
+
+# --- mailbox state ----------------------------------------------------------------------------
+
+state_present if input.mailbox_state != null
+
+known_state if input.mailbox_state in mailbox_states
+
+gmail_action if input.action in gmail_actions
+
+state_ok if {
+	not mailbox_bound
+	not state_present
+}
+
+state_ok if input.mailbox_state == "active"
+
+state_ok if {
+	input.mailbox_state == "restricted"
+	input.action in restricted_allowed_actions
+}
+
+# Tokens are dead: nothing may call Gmail; what is already in the store stays readable.
+state_ok if {
+	input.mailbox_state == "reauth_required"
+	known_action_not_gmail
+}
+
+state_ok if {
+	input.mailbox_state == "disconnected"
+	input.action in disconnected_allowed_actions
+}
+
+known_action_not_gmail if {
+	action_known
+	not gmail_action
+}
+
+# --- scopes -----------------------------------------------------------------------------------
+
+scope_required if required_scopes[input.action]
+
+scope_ok if {
+	action_known
+	not scope_required
+}
+
+scope_ok if {
+	some s in required_scopes[input.action]
+	s in input.scopes
+}
+
+# --- the checks every permit needs ------------------------------------------------------------
+
+common_ok if {
+	base_ok
+	capable
+	tenant_ok
+	resource_ok
+	state_ok
+	scope_ok
+	transfer_ok
+	analytics_ok
+}
+
+transfer_ok if {
+	action_known
+	input.action != "data.transfer"
+}
+
+transfer_ok if {
+	input.action == "data.transfer"
+	valid_transfer
+}
+
+analytics_ok if {
+	action_known
+	input.action != "analytics.aggregate"
+}
+
+analytics_ok if {
+	input.action == "analytics.aggregate"
+	cohort_ok
+	group_keys_ok
+}
+
+# --- permits ----------------------------------------------------------------------------------
+
+permits contains "allow_owner" if {
+	input.actor.kind == "end_user"
+	common_ok
+	is_owner
+}
+
+permits contains "allow_crm_service" if {
+	input.actor.kind == "crm_service"
+	common_ok
+}
+
+permits contains "allow_reviewer" if {
+	input.actor.kind == "reviewer"
+	common_ok
+}
+
+permits contains "allow_analytics" if {
+	input.actor.kind == "analytics"
+	common_ok
+}
+
+permits contains "allow_system" if {
+	input.actor.kind == "system"
+	common_ok
+}
+
+# Operators: see operators.rego.
+
+# --- denies: malformed or forbidden whatever the actor ------------------------------------------
+
+denies contains reason if {
+	reason := prohibited_purposes[input.purpose]
+}
+
+denies contains "actor_invalid" if not actor_ok
+
+denies contains "action_unknown" if not action_known
+
+denies contains "purpose_unknown" if not purpose_declared
+
+# --- denies: a well-formed request that does not qualify ---------------------------------------
+
+denies contains "action_not_permitted" if {
+	base_ok
+	not action_capable
+}
+
+denies contains "purpose_not_permitted" if {
+	base_ok
+	action_capable
+	not capable
+}
+
+denies contains "tenant_mismatch" if {
+	base_ok
+	not tenant_ok
+}
+
+denies contains "not_mailbox_owner" if {
+	capable
+	input.actor.kind == "end_user"
+	not is_owner
+}
+
+denies contains "resource_invalid" if {
+	capable
+	not resource_ok
+}
+
+denies contains "mailbox_state_unknown" if {
+	capable
+	mailbox_bound
+	not known_state
+}
+
+denies contains "mailbox_state_unknown" if {
+	capable
+	state_present
+	not known_state
+}
+
+denies contains "mailbox_restricted" if {
+	capable
+	input.mailbox_state == "restricted"
+	not restricted_action
+}
+
+restricted_action if input.action in restricted_allowed_actions
+
+denies contains "mailbox_reauth_required" if {
+	capable
+	input.mailbox_state in {"reauth_required", "disconnected"}
+	gmail_action
+}
+
+denies contains "mailbox_disconnected" if {
+	capable
+	input.mailbox_state == "disconnected"
+	not gmail_action
+	not disconnected_action
+}
+
+disconnected_action if input.action in disconnected_allowed_actions
+
+denies contains "scope_not_granted" if {
+	capable
+	scope_required
+	not scope_ok
+}
+
+# --- obligations (only on an allow) ------------------------------------------------------------
+
+obligations["redact"] := operator_redacted_fields if {
+	allow
+	"allow_operator_metadata_redacted" in permits
+}
+
+obligations["human_access"] if {
+	allow
+	input.actor.kind == "operator"
+	input.action in operator_mail_actions
+}
+
+obligations["grant_id"] := input.grant.id if {
+	allow
+	"allow_operator_grant" in permits
+}
+
+obligations["flag_for_review"] if {
+	allow
+	input.actor.kind == "operator"
+	input.purpose in {"security", "legal", "merger"}
+}
+
+obligations["case_ref"] := input.justification.case_ref if {
+	allow
+	input.actor.kind == "operator"
+	input.purpose in {"security", "legal"}
+}
+
+obligations["filter_operator"] := input.actor.id if {
+	allow
+	input.actor.kind == "operator"
+	input.action == "consent.list"
+}
+
+obligations["min_cohort"] := input.settings.min_cohort if {
+	allow
+	"allow_analytics" in permits
+}
