@@ -1,0 +1,81 @@
+"""What a ciphertext is bound to: tenant, mailbox, table, column and row.
+
+The binding is encoded canonically (a domain tag, then each field as a 4-byte big-endian length
+followed by its UTF-8 bytes, in a fixed order) and used as AES-GCM associated data, so a
+ciphertext copied to another row, column, table, mailbox or tenant fails authentication. Tenant
+and mailbox ids are UUIDs and are normalised to their canonical lowercase form, so "A1..." and
+"a1..." cannot name two different bindings.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass, field
+
+_DOMAIN = b"gmail-gateway/aad/v1"
+_LENGTH = struct.Struct(">I")
+
+
+def canonical_uuid(value: str | uuid.UUID, what: str) -> str:
+    """Return the canonical lowercase hyphenated form of a UUID, or raise ValueError."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a UUID or its string form, got {type(value).__name__}")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{what} must be a UUID, got {value!r}") from None
+
+
+def encode_fields(domain: bytes, *parts: str) -> bytes:
+    """Unambiguous encoding of a sequence of strings: length-prefixed, never just joined."""
+    out = bytearray(_LENGTH.pack(len(domain)))
+    out += domain
+    for part in parts:
+        raw = part.encode("utf-8")
+        out += _LENGTH.pack(len(raw))
+        out += raw
+    return bytes(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """Where a ciphertext lives. Every field is required and non-empty."""
+
+    tenant: str
+    mailbox: str
+    table: str
+    column: str
+    row: str
+    _encoded: bytes = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tenant", canonical_uuid(self.tenant, "tenant"))
+        object.__setattr__(self, "mailbox", canonical_uuid(self.mailbox, "mailbox"))
+        for name in ("table", "column", "row"):
+            value = getattr(self, name)
+            if isinstance(value, uuid.UUID):
+                value = str(value)
+                object.__setattr__(self, name, value)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"binding {name} must be a non-empty string")
+        object.__setattr__(self, "_encoded", encode_fields(
+            _DOMAIN, self.tenant, self.mailbox, self.table, self.column, self.row))
+
+    @classmethod
+    def of(
+        cls,
+        tenant: str | uuid.UUID,
+        mailbox: str | uuid.UUID,
+        table: str,
+        column: str,
+        row: str | uuid.UUID | int,
+    ) -> Binding:
+        """Build a binding from ids of any usual type (UUIDs, integers) without str() noise."""
+        return cls(str(tenant), str(mailbox), table, column, str(row))
+
+    def encode(self) -> bytes:
+        """The canonical bytes used as associated data."""
+        return self._encoded

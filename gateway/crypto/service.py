@@ -1,0 +1,147 @@
+"""`CryptoService`: the one object the rest of the gateway uses to encrypt, decrypt and index.
+
+Built once in the app's lifespan (`CryptoService.from_settings(settings)`), safe to share
+between threads. Methods that take a `Session` run inside the caller's transaction and never
+commit. Every ciphertext is bound to a `Binding` (tenant, mailbox, table, column, row).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from sqlalchemy.orm import Session
+
+from gateway.crypto.aead import open_record, record_header, seal_record
+from gateway.crypto.binding import Binding, canonical_uuid
+from gateway.crypto.blind_index import BlindIndexer
+from gateway.crypto.cache import KeyCache
+from gateway.crypto.errors import CryptoError, KeyUnavailable
+from gateway.crypto.keyprovider import KeyProvider, LocalFileKeyProvider
+from gateway.crypto.keyring import DataKey, KekUsage, Keyring, RotationReport, SessionFactory
+from gateway.crypto.sealed import Sealed, mint
+from gateway.settings import Environment, KeyProviderKind, Settings
+
+DEFAULT_CACHE_ENTRIES = 10_000
+DEFAULT_CACHE_TTL_SECONDS = 300.0
+
+
+def build_key_provider(settings: Settings) -> KeyProvider:
+    """The provider `settings` ask for; production never gets a self-generated local key."""
+    production = settings.environment is Environment.prod
+    if settings.key_provider is KeyProviderKind.kms:
+        from gateway.crypto.vault import VaultTransitKeyProvider
+
+        return VaultTransitKeyProvider.from_settings(settings)
+    return LocalFileKeyProvider(settings.key_file, production=production)
+
+
+class CryptoService:
+    def __init__(
+        self,
+        provider: KeyProvider,
+        *,
+        cache_entries: int = DEFAULT_CACHE_ENTRIES,
+        cache_ttl_seconds: float = DEFAULT_CACHE_TTL_SECONDS,
+    ) -> None:
+        self.provider = provider
+        self.cache: KeyCache[DataKey] = KeyCache(cache_entries, cache_ttl_seconds)
+        self.keyring = Keyring(provider, self.cache)
+        self._indexer: BlindIndexer | None = None
+        self._indexer_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CryptoService:
+        return cls(build_key_provider(settings))
+
+    # -- sealing --------------------------------------------------------------------------------
+
+    def seal(self, session: Session, binding: Binding, plaintext: bytes) -> Sealed:
+        """Encrypt `plaintext` under the mailbox's data key, bound to `binding`."""
+        if not isinstance(binding, Binding):
+            raise TypeError("seal needs a Binding")
+        if not isinstance(plaintext, bytes | bytearray | memoryview):
+            raise TypeError("seal takes bytes; use seal_text for str")
+        data_key = self.keyring.current_key(session, binding.tenant, binding.mailbox)
+        return mint(seal_record(data_key.key, data_key.version, bytes(plaintext),
+                                binding.encode()))
+
+    def open(self, session: Session, binding: Binding, sealed: Sealed) -> bytes:
+        """Decrypt; DecryptionFailed if the value was tampered with or belongs elsewhere."""
+        if not isinstance(binding, Binding):
+            raise TypeError("open needs a Binding")
+        if not isinstance(sealed, Sealed):
+            raise TypeError("open takes a Sealed value")
+        blob = sealed.blob
+        _, version = record_header(blob)
+        key = self.keyring.key_for(session, binding.tenant, binding.mailbox, version)
+        return open_record(key, blob, binding.encode())
+
+    def seal_text(self, session: Session, binding: Binding, text: str) -> Sealed:
+        if not isinstance(text, str):
+            raise TypeError("seal_text takes str")
+        return self.seal(session, binding, text.encode("utf-8"))
+
+    def open_text(self, session: Session, binding: Binding, sealed: Sealed) -> str:
+        return self.open(session, binding, sealed).decode("utf-8")
+
+    # -- blind indexes ----------------------------------------------------------------------------
+
+    def _blind_indexer(self) -> BlindIndexer:
+        indexer = self._indexer
+        if indexer is None:
+            with self._indexer_lock:
+                if self._indexer is None:
+                    self._indexer = BlindIndexer(self.provider.blind_index_key())
+                indexer = self._indexer
+        return indexer
+
+    def blind_index(self, tenant: str | uuid.UUID, kind: str, value: str | bytes) -> bytes:
+        """16-byte keyed index of an exact value in namespace `kind` (see blind_index.py)."""
+        return self._blind_indexer().index(tenant, kind, value)
+
+    def blind_index_email(self, tenant: str | uuid.UUID, address: str) -> bytes:
+        """16-byte keyed index of a normalised email address; ValueError if not an address."""
+        return self._blind_indexer().email(tenant, address)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def destroy_mailbox(self, session: Session, tenant: str | uuid.UUID,
+                        mailbox: str | uuid.UUID) -> None:
+        """Crypto-shred a mailbox. Irreversible as soon as it returns; call it last."""
+        self.keyring.destroy(session, canonical_uuid(tenant, "tenant"),
+                             canonical_uuid(mailbox, "mailbox"))
+
+    def rotate(self, session_factory: SessionFactory, *, batch_size: int = 200) -> RotationReport:
+        """New KEK version, then re-wrap every data key under it while traffic continues."""
+        return self.keyring.rotate(session_factory, batch_size=batch_size)
+
+    def resume_rotation(self, session_factory: SessionFactory, *,
+                        batch_size: int = 200) -> RotationReport:
+        """Finish re-wrapping onto the current primary version without adding another."""
+        return self.keyring.rotate(session_factory, batch_size=batch_size, add_version=False)
+
+    def kek_versions(self, session: Session) -> list[KekUsage]:
+        return self.keyring.usage(session)
+
+    def retire(self, session: Session, version: int) -> None:
+        """Destroy a KEK version; KeyInUse while any data key is still wrapped by it."""
+        self.keyring.retire(session, version)
+
+    def ping(self) -> None:
+        """For readiness probes: raise KeyUnavailable unless the provider works right now."""
+        try:
+            self.provider.ping()
+        except KeyUnavailable:
+            raise
+        except CryptoError as exc:
+            raise KeyUnavailable(str(exc)) from exc
+        except OSError as exc:
+            raise KeyUnavailable(f"key provider unavailable: {exc.strerror}") from exc
+
+    def close(self) -> None:
+        """Drop every cached plaintext key and release the provider's connections."""
+        self.cache.clear()
+        closer = getattr(self.provider, "close", None)
+        if callable(closer):
+            closer()
