@@ -30,8 +30,9 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router)
 def build_policy_engine(settings: Settings) -> PolicyEngine:
     from gateway.policy.engines import build_engine
 
-    return build_engine(settings.policy_dir, settings.policy_engine_url,
+    engine: PolicyEngine = build_engine(settings.policy_dir, settings.policy_engine_url,
                         settings.policy_timeout_seconds)
+    return engine
 
 
 def build_key_ping(settings: Settings) -> Callable[[], None]:

@@ -106,7 +106,8 @@ class Settings(BaseSettings):
         if self.api_key_pepper is None:
             problems.append("GATEWAY_API_KEY_PEPPER is unset; a generated pepper is dev-only")
         if self.key_provider is KeyProviderKind.kms and not (self.kms_url and self.kms_key_name):
-            problems.append("GATEWAY_KEY_PROVIDER=kms needs GATEWAY_KMS_URL and GATEWAY_KMS_KEY_NAME")
+            problems.append("GATEWAY_KEY_PROVIDER=kms needs GATEWAY_KMS_URL and "
+                            "GATEWAY_KMS_KEY_NAME")
         for name, value in self._secret_values():
             lowered = value.lower()
             if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):

@@ -1,1 +1,2 @@
-"""Callers: tenants, principals (end users, CRM services, operators, reviewers, analytics), API keys."""
+"""Callers: tenants, principals (end users, CRM services, operators, reviewers,
+analytics) and their API keys."""

@@ -52,7 +52,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             frames = traceback.extract_tb(exc.__traceback__)
-            where = f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else ""
+            last = frames[-1] if frames else None
+            where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else ""
             payload["error"] = {"type": type(exc).__name__, "at": where}
         return json.dumps(payload, separators=(",", ":"))
 

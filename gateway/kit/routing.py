@@ -161,6 +161,6 @@ def assert_all_routes_guarded(app: FastAPI, public_paths: Iterable[str]) -> None
             continue
         if extra.get(PUBLIC_KEY) and route.path in allowed_public:
             continue
-        problems.append(f"{sorted(route.methods)} {route.path}: no policy guard")
+        problems.append(f"{sorted(route.methods or ())} {route.path}: no policy guard")
     if problems:
         raise UnguardedRoute("unguarded routes: " + "; ".join(problems))

@@ -8,12 +8,4 @@ from gateway.kit.models import Base
 
 
 def load_all_models() -> MetaData:
-    import gateway.accounts.models
-    import gateway.audit.models
-    import gateway.mail.models  # noqa: F401
-
-    try:
-        import gateway.crypto.models  # noqa: F401
-    except ImportError:  # the encryption package may not be installed in a partial checkout
-        pass
     return Base.metadata

@@ -1,1 +1,2 @@
-"""Policy: the engine interface, the OPA-server and embedded engines, enforcement, consent grants."""
+"""Policy: the engine interface, the OPA-server and embedded engines, enforcement,
+consent grants."""

@@ -88,7 +88,7 @@ class Access:
 
 
 def operation_name(action: str) -> str:
-    """Typed operation names for the log: `mail.message.read_content` → `mail:message:read_content`."""
+    """Typed operation names for the log: `mail.message.read` → `mail:message:read`."""
     return action.replace(".", ":")
 
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on real parts: installs what it needs (idempotent, cached in .venv and
+# .tools), starts a private PostgreSQL on 127.0.0.1:55432, builds OPA once, then runs the
+# linters, the Rego checks and tests, and pytest. Extra arguments go to pytest.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+ensure_venv
+ensure_postgres_running
+ensure_opa
+
+say "ruff"
+"$VENV/bin/ruff" check gateway emulator tests bench migrations
+say "mypy (strict on gateway/)"
+"$VENV/bin/mypy"
+say "opa fmt / check / test"
+fmt_diff="$("$GATEWAY_OPA_BINARY" fmt --list policies)"
+if [ -n "$fmt_diff" ]; then echo "not opa-fmt clean: $fmt_diff" >&2; exit 1; fi
+"$GATEWAY_OPA_BINARY" check --strict policies
+"$GATEWAY_OPA_BINARY" test policies
+
+say "pytest"
+set +e
+"$VENV/bin/python" -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
+exit "$status"

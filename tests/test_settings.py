@@ -1,0 +1,51 @@
+"""Production refuses the embedded, dev-only defaults and says why."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+
+from gateway.app import create_app
+from gateway.settings import Environment, KeyProviderKind, Settings, UnsafeSettings
+
+GOOD = {"environment": Environment.prod,
+            "database_url": "postgresql+psycopg://gw@db.internal/gateway",
+            "google_client_id": "1234.apps.googleusercontent.com",
+            "google_client_secret": SecretStr("GOCSPX-k3j4h5g6f7d8s9a0"),
+            "api_key_pepper": SecretStr("9f8e7d6c5b4a39281706f5e4"),
+            "key_provider": KeyProviderKind.kms, "kms_url": "https://vault.internal:8200",
+            "kms_key_name": "gateway-kek", "public_base_url": "https://gateway.crm.example"}
+
+
+def test_dev_defaults_are_fine_in_dev() -> None:
+    assert Settings(environment=Environment.dev).problems_for_production() == []
+
+
+def test_a_complete_production_configuration_passes() -> None:
+    Settings(**GOOD).check_safe()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("change", "complaint"), [
+    ({"database_url": "sqlite:///var/gateway.db"}, "SQLite"),
+    ({"emulator_url": "http://127.0.0.1:8765"}, "real Google"),
+    ({"google_client_secret": SecretStr("changeme-please-123")}, "placeholder"),
+    ({"api_key_pepper": None}, "PEPPER"),
+    ({"api_key_pepper": SecretStr("short")}, "placeholder"),
+    ({"kms_url": None}, "KMS_URL"),
+    ({"public_base_url": "http://gateway.crm.example"}, "https"),
+])
+def test_production_refuses_unsafe_values(change: dict[str, object], complaint: str) -> None:
+    settings = Settings(**{**GOOD, **change})  # type: ignore[arg-type]
+    with pytest.raises(UnsafeSettings, match=complaint):
+        settings.check_safe()
+    with pytest.raises(UnsafeSettings):
+        create_app(settings)
+
+
+def test_environment_variables_are_read_with_the_gateway_prefix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_ENVIRONMENT", "test")
+    monkeypatch.setenv("GATEWAY_ANALYTICS_MIN_COHORT", "75")
+    settings = Settings()
+    assert settings.environment is Environment.test
+    assert settings.analytics_min_cohort == 75
