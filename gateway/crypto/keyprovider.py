@@ -263,11 +263,11 @@ class LocalFileKeyProvider:
         if not self._path.exists():
             if not create:
                 raise UnsafeKeyFile(
-                    f"key file {self._path} does not exist; in production it must be provisioned "
-                    "deliberately (`gmail-gateway keys init`) and backed up, because a key "
-                    "generated silently at start-up (e.g. on a volume that failed to mount) "
-                    "would make all existing data unreadable and new data depend on a key "
-                    "nobody has a copy of")
+                    f"key file {self._path} does not exist; in production it must be "
+                    "provisioned deliberately (`gmail-gateway keys init-key-file`) and backed "
+                    "up, because a key generated silently at start-up (e.g. on a volume that "
+                    "failed to mount) would make all existing data unreadable and new data "
+                    "depend on a key nobody has a copy of")
             self._generate()
         self._load(force=True)
 
@@ -317,7 +317,8 @@ class LocalFileKeyProvider:
                     f"key file {self._path} was generated automatically on a first run; "
                     "production refuses it because nobody provisioned or backed it up "
                     "deliberately (it may be a dev key copied around, or one created when the "
-                    "real key volume was missing). Provision one with `gmail-gateway keys init`")
+                    "real key volume was missing). Provision one with "
+                    "`gmail-gateway keys init-key-file`")
             self._state = state
             self._stamp = stamp
             self._keks = {v: AeadKey(e.key) for v, e in state.keks.items() if e.key is not None}
