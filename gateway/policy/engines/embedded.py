@@ -1,0 +1,103 @@
+"""The embedded engine: the same Rego files evaluated in-process by regopy (rego-cpp).
+
+The policies are compiled once into a bundle; each thread gets its own `Interpreter` running that
+bundle (an Interpreter must never be shared between threads: shared, it gave false allows).
+`strict_built_in_errors` is on, so a failing built-in is an error, not a silent undefined.
+Any error becomes `PolicyEngineUnavailable`; an undefined or malformed answer is a deny.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import regopy
+
+from gateway.policy.contract import (
+    POLICY_PACKAGE,
+    POLICY_RULE,
+    Decision,
+    PolicyEngineUnavailable,
+)
+from gateway.policy.engines.revision import load_policy_modules, revision_of
+
+log = logging.getLogger(__name__)
+
+ENTRYPOINT = POLICY_PACKAGE.replace(".", "/") + "/" + POLICY_RULE
+
+
+class EmbeddedEngine:
+    """In-process policy engine (regopy). Safe to call from any number of threads."""
+
+    name = "embedded"
+
+    def __init__(self, policy_dir: Path) -> None:
+        self._policy_dir = Path(policy_dir)
+        modules = load_policy_modules(self._policy_dir)
+        self._revision = revision_of(modules)
+        builder = regopy.Interpreter()
+        builder.strict_built_in_errors = True
+        try:
+            for module in modules:
+                builder.add_module(module.path, module.source)
+            bundle = builder.build(None, [ENTRYPOINT])
+        except Exception as exc:
+            raise PolicyEngineUnavailable(f"policies did not compile: {exc}") from exc
+        if not bundle.ok():
+            raise PolicyEngineUnavailable("policies did not compile into a bundle")
+        self._builder = builder  # keeps whatever the bundle refers to alive
+        self._bundle = bundle
+        self._local = threading.local()
+        self._closed = False
+        log.info("embedded policy engine ready", extra={"policy_revision": self._revision})
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    def _interpreter(self) -> Any:
+        interpreter = getattr(self._local, "interpreter", None)
+        if interpreter is None:
+            interpreter = regopy.Interpreter()
+            interpreter.strict_built_in_errors = True
+            self._local.interpreter = interpreter
+        return interpreter
+
+    def evaluate(self, policy_input: Mapping[str, Any]) -> Any:
+        """The raw value of data.gateway.authz.decision (None when undefined)."""
+        if self._closed:
+            raise PolicyEngineUnavailable("the embedded policy engine is closed")
+        try:
+            # A JSON round trip: only JSON values reach the interpreter, and a value that is
+            # not one (a datetime, a set) fails here loudly instead of inside rego-cpp.
+            document = json.loads(json.dumps(policy_input, allow_nan=False))
+            interpreter = self._interpreter()
+            interpreter.set_input(regopy.Input(document))
+            output = interpreter.query_bundle_entrypoint(self._bundle, ENTRYPOINT)
+            if not output.ok():
+                raise PolicyEngineUnavailable(f"policy evaluation failed: {output}")
+            results = output.results
+        except PolicyEngineUnavailable:
+            raise
+        except Exception as exc:
+            raise PolicyEngineUnavailable(f"policy evaluation failed: {exc}") from exc
+        if not results or not results[0].expressions:
+            return None
+        return results[0].expressions[0]
+
+    def decide(self, policy_input: Mapping[str, Any]) -> Decision:
+        result = self.evaluate(policy_input)
+        return Decision.from_result(result, revision=self._revision, engine=self.name)
+
+    def ping(self) -> None:
+        """Evaluate once: an empty input must come back as a deny."""
+        decision = self.decide({})
+        if decision.allow:
+            raise PolicyEngineUnavailable("the policy allowed an empty input")
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,138 @@
+"""Start a real OPA server on the policies, for tests, benchmarks and the local demo.
+
+    with run_opa_server(Path(".tools/bin/opa"), Path("policies")) as url:
+        engine = OpaServerEngine(url, Path("policies"))
+
+The server loads only the non-test modules (the ones the policy revision covers), listens on a
+free port of 127.0.0.1, and is killed on exit. `OpaServerProcess` can also stop and restart on the
+same port, for fail-closed tests (stop it mid-run: decisions become PolicyEngineUnavailable).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.policy.engines.revision import load_policy_modules
+
+DEFAULT_OPA_BINARY = Path(".tools/bin/opa")
+
+
+def find_opa_binary(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    """$OPA_BINARY, then .tools/bin/opa (repo-local build), then `opa` on PATH."""
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    if os.environ.get("OPA_BINARY"):
+        candidates.append(Path(os.environ["OPA_BINARY"]))
+    repo = Path(__file__).resolve().parents[3]
+    candidates.append(repo / DEFAULT_OPA_BINARY)
+    on_path = shutil.which("opa")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _healthy(port: int) -> bool:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+    try:
+        conn.request("GET", "/health")
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+class OpaServerProcess:
+    """One `opa run --server` process on 127.0.0.1:<port>, restartable on the same port."""
+
+    def __init__(self, opa_binary: Path, policy_dir: Path, *, port: int | None = None,
+                 startup_timeout: float = 15.0) -> None:
+        self.opa_binary = Path(opa_binary)
+        self.policy_dir = Path(policy_dir)
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def command(self) -> list[str]:
+        files = [str((self.policy_dir / m.path).resolve())
+                 for m in load_policy_modules(self.policy_dir)]
+        return [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
+                "--log-level", "error", "--skip-version-check", "--disable-telemetry", *files]
+
+    def start(self) -> str:
+        if self.running:
+            return self.url
+        self._proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
+            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                self._proc = None
+                raise RuntimeError(f"OPA exited at start-up: {err.strip()[:2000]}")
+            if _healthy(self.port):
+                return self.url
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"OPA did not answer /health on port {self.port} "
+                           f"within {self.startup_timeout}s")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> OpaServerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def run_opa_server(opa_binary: Path, policy_dir: Path) -> Iterator[str]:
+    """Run OPA on the non-test policies of `policy_dir`; yields its URL; kills it on exit."""
+    server = OpaServerProcess(opa_binary, policy_dir)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()

@@ -1,0 +1,212 @@
+"""The OPA-server engine: data.gateway.authz.decision asked over HTTP (opa-python-client 3.0).
+
+What the library does, checked against v3.0.0 and OPA v1.22
+(tests/policy/test_opa_server_engine.py):
+- `OpaClient.query_rule(input_data=..., package_path="gateway.authz", rule_name="decision")` POSTs
+  `{"input": ...}` to `/v1/data/gateway/authz/decision` on one `requests.Session` (kept alive) and
+  returns the response JSON; an undefined decision comes back as `{}` (no `"result"`): a deny here.
+- errors are raw `requests` exceptions (ConnectionError, Timeout, HTTPError from
+  `raise_for_status()` on 4xx/5xx) or a JSON decode error; every one becomes
+  PolicyEngineUnavailable (fail closed, 503 upstream).
+- `timeout` is passed to each request as both connect and read timeout. `retries` feeds a urllib3
+  `Retry` whose status retries never apply to a POST; we set it to 1, which retries a *refused
+  connection* once, immediately (a restarted sidecar), and nothing else.
+- a `requests.Session` has no documented thread-safety contract, so each thread gets its own
+  client (its own kept-alive connection); `close()` closes them all.
+
+Same policies, proven: at first use, on `ping()`, and every `verify_interval` seconds while
+deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
+exactly the local ones (same sources, as a multiset): otherwise it is unavailable (a sidecar
+running other policies must not decide). With `load_policies=True` it first uploads the local
+modules under `/v1/policies/gateway-policies/<path>` when they differ (a dedicated, API-fed
+server).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from opa_client.opa import OpaClient
+
+from gateway.policy.contract import (
+    POLICY_PACKAGE,
+    POLICY_RULE,
+    Decision,
+    PolicyEngineUnavailable,
+)
+from gateway.policy.engines.revision import (
+    PolicyModule,
+    is_test_module,
+    load_policy_modules,
+    revision_of,
+)
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PREFIX = "gateway-policies/"
+
+
+def _split_url(url: str) -> tuple[str, int, bool]:
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ValueError(f"OPA URL must be http(s)://host[:port], got {url!r}")
+    if parts.path not in {"", "/"}:
+        raise ValueError(f"OPA URL must not carry a path, got {url!r}")
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    return parts.hostname, port, https
+
+
+class OpaServerEngine:
+    """Asks an OPA server. Thread-safe; every failure is PolicyEngineUnavailable."""
+
+    name = "opa"
+
+    def __init__(
+        self,
+        url: str,
+        policy_dir: Path,
+        *,
+        timeout: float = 2.0,
+        verify_interval: float = 30.0,
+        load_policies: bool = False,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._host, self._port, self._https = _split_url(self.url)
+        self._timeout = float(timeout)
+        self._verify_interval = float(verify_interval)
+        self._load_policies = load_policies
+        self._modules = load_policy_modules(Path(policy_dir))
+        self._revision = revision_of(self._modules)
+        self._local = threading.local()
+        self._clients: list[Any] = []
+        self._clients_lock = threading.Lock()
+        self._verify_lock = threading.Lock()
+        self._verified_at: float | None = None
+        self._closed = False
+        try:  # best effort: a sidecar that starts after us is verified on first use
+            self._verify()
+        except PolicyEngineUnavailable as exc:
+            log.warning("OPA server not verified yet: %s", exc)
+
+    @property
+    def revision(self) -> str:
+        return self._revision
+
+    # --- HTTP ---------------------------------------------------------------------------------
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            if self._closed:
+                raise PolicyEngineUnavailable("the OPA engine is closed")
+            client = OpaClient(host=self._host, port=self._port, ssl=self._https,
+                               timeout=self._timeout, retries=1)
+            with self._clients_lock:
+                self._clients.append(client)
+            self._local.client = client
+        return client
+
+    def evaluate(self, policy_input: Mapping[str, Any]) -> Any:
+        """The raw value of data.gateway.authz.decision (None when undefined)."""
+        if self._closed:
+            raise PolicyEngineUnavailable("the OPA engine is closed")
+        self._ensure_verified()
+        try:
+            response = self._client().query_rule(
+                input_data=dict(policy_input), package_path=POLICY_PACKAGE,
+                rule_name=POLICY_RULE)
+        except Exception as exc:
+            raise PolicyEngineUnavailable(
+                f"OPA query failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(response, Mapping):
+            raise PolicyEngineUnavailable("OPA answered something that is not a JSON object")
+        return response.get("result")
+
+    def decide(self, policy_input: Mapping[str, Any]) -> Decision:
+        result = self.evaluate(policy_input)
+        return Decision.from_result(result, revision=self._revision, engine=self.name)
+
+    # --- the server runs our policies ---------------------------------------------------------
+
+    def _ensure_verified(self) -> None:
+        verified_at = self._verified_at
+        if verified_at is not None and time.monotonic() - verified_at < self._verify_interval:
+            return
+        with self._verify_lock:
+            verified_at = self._verified_at
+            if verified_at is not None and time.monotonic() - verified_at < self._verify_interval:
+                return
+            self._verify()
+
+    def _server_modules(self, http: httpx.Client) -> list[dict[str, Any]]:
+        response = http.get("/v1/policies")
+        response.raise_for_status()
+        result = response.json().get("result", [])
+        if not isinstance(result, list):
+            raise ValueError("GET /v1/policies: result is not a list")
+        return [m for m in result if isinstance(m, dict)]
+
+    def _matches(self, server: list[dict[str, Any]]) -> bool:
+        theirs = Counter(
+            PolicyModule(str(m.get("id", "")), str(m.get("raw", ""))).content_hash
+            for m in server if not is_test_module(str(m.get("id", ""))))
+        ours = Counter(m.content_hash for m in self._modules)
+        return theirs == ours
+
+    def _upload(self, http: httpx.Client, server: list[dict[str, Any]]) -> None:
+        for module in server:
+            module_id = str(module.get("id", ""))
+            if module_id.startswith(UPLOAD_PREFIX):
+                http.delete(f"/v1/policies/{module_id}").raise_for_status()
+        for local in self._modules:
+            response = http.put(f"/v1/policies/{UPLOAD_PREFIX}{local.path}",
+                                content=local.source.encode("utf-8"),
+                                headers={"Content-Type": "text/plain"})
+            response.raise_for_status()
+
+    def _verify(self) -> None:
+        scheme = "https" if self._https else "http"
+        try:
+            with httpx.Client(base_url=f"{scheme}://{self._host}:{self._port}",
+                              timeout=max(self._timeout, 1.0)) as http:
+                server = self._server_modules(http)
+                if not self._matches(server) and self._load_policies:
+                    self._upload(http, server)
+                    server = self._server_modules(http)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise PolicyEngineUnavailable(
+                f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc
+        if not self._matches(server):
+            self._verified_at = None
+            raise PolicyEngineUnavailable(
+                f"the OPA server at {self.url} does not run policy revision {self._revision} "
+                f"(its modules: {sorted(str(m.get('id')) for m in server)})")
+        self._verified_at = time.monotonic()
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """The server answers /health, runs exactly our policies, and denies an empty input."""
+        self._verify()
+        decision = self.decide({})
+        if decision.allow:
+            raise PolicyEngineUnavailable("the OPA server allowed an empty input")
+
+    def close(self) -> None:
+        self._closed = True
+        with self._clients_lock:
+            clients, self._clients = self._clients, []
+        for client in clients:
+            try:
+                client.close_connection()
+            except Exception as exc:  # noqa: BLE001 - closing is best effort
+                log.debug("closing an OPA client failed: %s", exc)
