@@ -96,15 +96,25 @@ class Keyring:
         cached = self.cache.get((tenant, mailbox, _CURRENT))
         if cached is not None:
             return cached
+        created: tuple[bytes, WrappedKey] | None = None
         for _ in range(2):
             rows = self._rows(session, tenant, mailbox)
             if rows:
-                data_key = self.cache.get((tenant, mailbox, rows[0].version))
+                latest = rows[0]
+                data_key = self.cache.get((tenant, mailbox, latest.version))
+                if data_key is None and created is not None and (
+                        created[1].blob == latest.wrapped_key):
+                    data_key = DataKey(latest.version, AeadKey(created[0]))
+                    self.cache.put((tenant, mailbox, latest.version), data_key)
                 if data_key is None:
-                    data_key = self._unwrap(tenant, mailbox, rows[0])
+                    data_key = self._unwrap(tenant, mailbox, latest)
                 self.cache.put((tenant, mailbox, _CURRENT), data_key)
                 return data_key
-            wrapped = self.provider.wrap(KeyContext(tenant, mailbox, 1), new_key())
+            # First use. If another transaction creates the key concurrently, ours is dropped
+            # (ON CONFLICT DO NOTHING) and the loop reads theirs.
+            raw = new_key()
+            wrapped = self.provider.wrap(KeyContext(tenant, mailbox, 1), raw)
+            created = (raw, wrapped)
             session.execute(_insert(session).values(
                 id=uuid.uuid4(), tenant_id=uuid.UUID(tenant), mailbox_id=uuid.UUID(mailbox),
                 version=1, kek_version=wrapped.kek_version, wrapped_key=wrapped.blob,
