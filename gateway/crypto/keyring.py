@@ -224,9 +224,9 @@ class Keyring:
 
     def usage(self, session: Session) -> list[KekUsage]:
         """Every KEK version with the number of live data keys it wraps."""
-        counts: dict[int, int] = dict(session.execute(
+        counts = {int(version): int(n) for version, n in session.execute(
             select(_T.c.kek_version, func.count()).where(_T.c.wrapped_key.is_not(None))
-            .group_by(_T.c.kek_version)).tuples().all())
+            .group_by(_T.c.kek_version)).all()}
         return [KekUsage(v.version, v.state, int(counts.get(v.version, 0)))
                 for v in self.provider.versions()]
 
