@@ -2,6 +2,8 @@
 # cohorts of at least settings.min_cohort users, never grouped by anything identifying.
 package gateway.authz
 
+import data.gateway.tables
+
 # k below 2 is no anonymisation at all, whatever the configuration says.
 min_cohort_ok if {
 	is_number(input.settings.min_cohort)
@@ -24,7 +26,7 @@ identifying_group_keys contains key if {
 	not non_identifying_key(key)
 }
 
-non_identifying_key(key) if key in non_identifying_group_keys
+non_identifying_key(key) if tables.non_identifying_group_keys[key]
 
 analytics_relevant if {
 	input.action == "analytics.aggregate"

@@ -5,13 +5,19 @@
 # input field makes it undefined, hence no permit, hence deny); the deny rules explain a
 # refusal with stable reason codes and repeat the prohibitions as a second line of defence.
 #
+# The vocabulary and the tables (actions and their classes, which actor kind may do what for
+# which purpose, required scopes) are in data.json, under data.gateway.tables.
+#
 # Engine-portability rules (regopy and OPA must agree; decision_table.yaml proves it):
 #   - never negate an expression that mentions input (`not input.x in s`, `not f(input.x)`):
 #     OPA makes it undefined when input.x is missing, regopy makes it true. Negate zero-arity
 #     helper rules only (`not tenant_ok`), which both engines evaluate the same way;
 #   - times are integers in nanoseconds computed by the caller; no time or parsing built-ins;
-#   - no object.union (regopy's is not recursive), no `with`, no data beyond these modules.
+#   - no object.union (regopy's is not recursive), no `with`, no large literals in rules
+#     (regopy rebuilds a literal on every query; data lookups are cheap).
 package gateway.authz
+
+import data.gateway.tables
 
 default decision := {"allow": false, "reasons": ["policy_undefined"], "obligations": {}}
 
@@ -44,7 +50,7 @@ non_empty_string(x) if {
 }
 
 actor_ok if {
-	input.actor.kind in actor_kinds
+	tables.actor_kinds[input.actor.kind]
 	non_empty_string(input.actor.id)
 	non_empty_string(input.actor.tenant)
 }
@@ -58,13 +64,16 @@ actor_ok if {
 
 actor_tenant_set if input.actor.tenant != null
 
-action_known if input.action in actions
+# The action's classes (data.json): mailbox_bound, store_read, gmail, restricted_ok, ...
+action := tables.actions[input.action]
 
-purpose_permitted if input.purpose in permitted_purposes
+action_known if is_object(action)
+
+purpose_permitted if tables.permitted_purposes[input.purpose]
 
 purpose_declared if purpose_permitted
 
-purpose_declared if prohibited_purposes[input.purpose]
+purpose_declared if tables.prohibited_purposes[input.purpose]
 
 # A request good enough to be judged on its merits.
 base_ok if {
@@ -73,9 +82,9 @@ base_ok if {
 	purpose_permitted
 }
 
-action_capable if capabilities[input.actor.kind][input.action]
+action_capable if tables.capabilities[input.actor.kind][input.action]
 
-capable if input.purpose in capabilities[input.actor.kind][input.action]
+capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
 
 # --- tenant, resource, ownership --------------------------------------------------------------
 
@@ -86,15 +95,18 @@ tenant_ok if {
 
 tenant_ok if {
 	input.actor.kind == "system"
-	input.action in system_global_actions
+	action.system_global == true
 	not resource_tenant_set
 }
 
 resource_tenant_set if input.resource.tenant != null
 
-mailbox_bound if input.action in mailbox_bound_actions
+mailbox_bound if action.mailbox_bound == true
 
-resource_ok if not mailbox_bound
+resource_ok if {
+	action_known
+	not mailbox_bound
+}
 
 resource_ok if {
 	mailbox_bound
@@ -111,11 +123,16 @@ is_owner if {
 
 state_present if input.mailbox_state != null
 
-known_state if input.mailbox_state in mailbox_states
+known_state if tables.mailbox_states[input.mailbox_state]
 
-gmail_action if input.action in gmail_actions
+gmail_action if action.gmail == true
+
+restricted_action if action.restricted_ok == true
+
+disconnected_action if action.disconnected_ok == true
 
 state_ok if {
+	action_known
 	not mailbox_bound
 	not state_present
 }
@@ -124,28 +141,24 @@ state_ok if input.mailbox_state == "active"
 
 state_ok if {
 	input.mailbox_state == "restricted"
-	input.action in restricted_allowed_actions
+	restricted_action
 }
 
 # Tokens are dead: nothing may call Gmail; what is already in the store stays readable.
 state_ok if {
 	input.mailbox_state == "reauth_required"
-	known_action_not_gmail
-}
-
-state_ok if {
-	input.mailbox_state == "disconnected"
-	input.action in disconnected_allowed_actions
-}
-
-known_action_not_gmail if {
 	action_known
 	not gmail_action
 }
 
+state_ok if {
+	input.mailbox_state == "disconnected"
+	disconnected_action
+}
+
 # --- scopes -----------------------------------------------------------------------------------
 
-scope_required if required_scopes[input.action]
+scope_required if action.scopes
 
 scope_ok if {
 	action_known
@@ -153,7 +166,7 @@ scope_ok if {
 }
 
 scope_ok if {
-	some s in required_scopes[input.action]
+	some s in action.scopes
 	s in input.scopes
 }
 
@@ -191,7 +204,7 @@ analytics_ok if {
 	group_keys_ok
 }
 
-# --- permits ----------------------------------------------------------------------------------
+# --- permits (operators: see operators.rego) ----------------------------------------------------
 
 permits contains "allow_owner" if {
 	input.actor.kind == "end_user"
@@ -219,12 +232,10 @@ permits contains "allow_system" if {
 	common_ok
 }
 
-# Operators: see operators.rego.
-
 # --- denies: malformed or forbidden whatever the actor ------------------------------------------
 
 denies contains reason if {
-	reason := prohibited_purposes[input.purpose]
+	reason := tables.prohibited_purposes[input.purpose]
 }
 
 denies contains "actor_invalid" if not actor_ok
@@ -280,8 +291,6 @@ denies contains "mailbox_restricted" if {
 	not restricted_action
 }
 
-restricted_action if input.action in restricted_allowed_actions
-
 denies contains "mailbox_reauth_required" if {
 	capable
 	input.mailbox_state in {"reauth_required", "disconnected"}
@@ -295,8 +304,6 @@ denies contains "mailbox_disconnected" if {
 	not disconnected_action
 }
 
-disconnected_action if input.action in disconnected_allowed_actions
-
 denies contains "scope_not_granted" if {
 	capable
 	scope_required
@@ -305,7 +312,7 @@ denies contains "scope_not_granted" if {
 
 # --- obligations (only on an allow) ------------------------------------------------------------
 
-obligations["redact"] := operator_redacted_fields if {
+obligations["redact"] := tables.operator_redacted_fields if {
 	allow
 	"allow_operator_metadata_redacted" in permits
 }
@@ -313,7 +320,7 @@ obligations["redact"] := operator_redacted_fields if {
 obligations["human_access"] if {
 	allow
 	input.actor.kind == "operator"
-	input.action in operator_mail_actions
+	operator_mail_action
 }
 
 obligations["grant_id"] := input.grant.id if {

@@ -2,9 +2,15 @@
 # specific messages (a consent grant), or a security or legal justification is recorded.
 package gateway.authz
 
-operator_mail_actions := (operator_metadata_actions | operator_content_actions) | {"mail.search"}
+operator_metadata_action if action.operator_metadata == true
 
-operator_grantable_actions := operator_metadata_actions | operator_content_actions
+operator_content_action if action.operator_content == true
+
+operator_mail_action if operator_metadata_action
+
+operator_mail_action if operator_content_action
+
+operator_mail_action if input.action == "mail.search"
 
 # --- permits ----------------------------------------------------------------------------------
 
@@ -13,16 +19,15 @@ permits contains "allow_operator_grant" if {
 	input.actor.kind == "operator"
 	common_ok
 	input.purpose == "support"
-	input.action in operator_grantable_actions
 	grant_valid
 }
 
-# Metadata views without a grant: ids, dates, labels, sizes only (see operator_redacted_fields).
+# Metadata views without a grant: ids, dates, labels, sizes only (operator_redacted_fields).
 permits contains "allow_operator_metadata_redacted" if {
 	input.actor.kind == "operator"
 	common_ok
 	input.purpose == "support"
-	input.action in operator_metadata_actions
+	operator_metadata_action
 	not grant_valid
 }
 
@@ -31,7 +36,7 @@ permits contains "allow_operator_justified" if {
 	input.actor.kind == "operator"
 	common_ok
 	input.purpose in {"security", "legal"}
-	input.action in operator_mail_actions
+	operator_mail_action
 	justification_ok
 }
 
@@ -41,7 +46,7 @@ permits contains "allow_operator_consent" if {
 	input.purpose == "consent_management"
 }
 
-# Transfer grounds are checked by valid_transfer (transfer.rego) inside common_ok.
+# The transfer ground is checked by valid_transfer (transfer.rego), part of common_ok.
 permits contains "allow_operator_transfer" if {
 	input.actor.kind == "operator"
 	common_ok
@@ -54,7 +59,7 @@ grant_present if is_object(input.grant)
 
 grant_not_revoked if input.grant.revoked == false
 
-# Valid strictly before expires_at_ns: at expires_at_ns the grant is expired.
+# Valid strictly before expires_at_ns: at expires_at_ns the grant has expired.
 grant_unexpired if {
 	is_number(input.now_ns)
 	is_number(input.grant.expires_at_ns)
@@ -76,11 +81,6 @@ grant_purpose_ok if {
 	input.grant.purpose == input.purpose
 }
 
-grant_for_resource if {
-	grant_for_mailbox
-	grant_covers_items
-}
-
 grant_for_mailbox if {
 	non_empty_string(input.grant.mailbox)
 	input.grant.mailbox == input.resource.mailbox
@@ -90,7 +90,7 @@ grant_for_mailbox if {
 
 # Every requested message is named by the grant...
 grant_covers_items if {
-	input.action in message_scoped_actions
+	action.message_scoped == true
 	is_array(input.resource.ids)
 	count(input.resource.ids) > 0
 	is_array(input.grant.message_ids)
@@ -99,11 +99,15 @@ grant_covers_items if {
 
 # ...or the message's thread (resource.thread_id, taken from the store) is.
 grant_covers_items if {
-	input.action in (message_scoped_actions | thread_scoped_actions)
+	message_or_thread_scoped
 	non_empty_string(input.resource.thread_id)
 	is_array(input.grant.thread_ids)
 	input.resource.thread_id in input.grant.thread_ids
 }
+
+message_or_thread_scoped if action.message_scoped == true
+
+message_or_thread_scoped if action.thread_scoped == true
 
 ids_not_granted contains id if {
 	some id in input.resource.ids
@@ -113,6 +117,11 @@ ids_not_granted contains id if {
 message_granted(id) if {
 	some granted in input.grant.message_ids
 	granted == id
+}
+
+grant_for_resource if {
+	grant_for_mailbox
+	grant_covers_items
 }
 
 grant_valid if {
@@ -155,7 +164,7 @@ denies contains reason if {
 	input.actor.kind == "operator"
 	capable
 	input.purpose == "support"
-	input.action in operator_content_actions
+	operator_content_action
 	some reason in grant_problems
 }
 
@@ -189,6 +198,6 @@ denies contains reason if {
 	input.actor.kind == "operator"
 	capable
 	input.purpose in {"security", "legal"}
-	input.action in operator_mail_actions
+	operator_mail_action
 	some reason in justification_problems
 }

@@ -2,8 +2,6 @@
 # user's consent, for security, to comply with law, or in a merger after explicit prior consent.
 package gateway.authz
 
-transfer_grounds := {"user_feature_consent", "security", "legal", "merger"}
-
 transfer_recipient_ok if non_empty_string(input.transfer.recipient)
 
 transfer_consent if input.transfer.consent_recorded == true

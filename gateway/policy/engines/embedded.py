@@ -23,7 +23,12 @@ from gateway.policy.contract import (
     Decision,
     PolicyEngineUnavailable,
 )
-from gateway.policy.engines.revision import load_policy_modules, revision_of
+from gateway.policy.engines.revision import (
+    load_policy_files,
+    merged_data,
+    rego_modules,
+    revision_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +42,13 @@ class EmbeddedEngine:
 
     def __init__(self, policy_dir: Path) -> None:
         self._policy_dir = Path(policy_dir)
-        modules = load_policy_modules(self._policy_dir)
-        self._revision = revision_of(modules)
+        files = load_policy_files(self._policy_dir)
+        self._revision = revision_of(files)
         builder = regopy.Interpreter()
         builder.strict_built_in_errors = True
         try:
-            for module in modules:
+            builder.add_data(merged_data(files))
+            for module in rego_modules(files):
                 builder.add_module(module.path, module.source)
             bundle = builder.build(None, [ENTRYPOINT])
         except Exception as exc:

@@ -3,9 +3,10 @@
     with run_opa_server(Path(".tools/bin/opa"), Path("policies")) as url:
         engine = OpaServerEngine(url, Path("policies"))
 
-The server loads only the non-test modules (the ones the policy revision covers), listens on a
-free port of 127.0.0.1, and is killed on exit. `OpaServerProcess` can also stop and restart on the
-same port, for fail-closed tests (stop it mid-run: decisions become PolicyEngineUnavailable).
+The server loads only the policy files (the non-test modules and data.json: what the revision
+covers), listens on a free port of 127.0.0.1, and is killed on exit. `OpaServerProcess` can also
+stop and restart on the same port, for fail-closed tests (stop it mid-run: decisions become
+PolicyEngineUnavailable; start it again: they recover).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway.policy.engines.revision import load_policy_modules
+from gateway.policy.engines.revision import load_policy_files
 
 DEFAULT_OPA_BINARY = Path(".tools/bin/opa")
 
@@ -81,8 +82,12 @@ class OpaServerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def command(self) -> list[str]:
-        files = [str((self.policy_dir / m.path).resolve())
-                 for m in load_policy_modules(self.policy_dir)]
+        files = []
+        for policy_file in load_policy_files(self.policy_dir):
+            path = str((self.policy_dir / policy_file.path).resolve())
+            if policy_file.is_data and policy_file.data_path:
+                path = ".".join(policy_file.data_path) + ":" + path
+            files.append(path)
         return [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
                 "--log-level", "error", "--skip-version-check", "--disable-telemetry", *files]
 
@@ -129,7 +134,7 @@ class OpaServerProcess:
 
 @contextlib.contextmanager
 def run_opa_server(opa_binary: Path, policy_dir: Path) -> Iterator[str]:
-    """Run OPA on the non-test policies of `policy_dir`; yields its URL; kills it on exit."""
+    """Run OPA on the policy files of `policy_dir`; yields its URL; kills it on exit."""
     server = OpaServerProcess(opa_binary, policy_dir)
     server.start()
     try:

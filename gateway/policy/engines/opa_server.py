@@ -16,10 +16,10 @@ What the library does, checked against v3.0.0 and OPA v1.22
 
 Same policies, proven: at first use, on `ping()`, and every `verify_interval` seconds while
 deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
-exactly the local ones (same sources, as a multiset): otherwise it is unavailable (a sidecar
-running other policies must not decide). With `load_policies=True` it first uploads the local
-modules under `/v1/policies/gateway-policies/<path>` when they differ (a dedicated, API-fed
-server).
+exactly the local ones (same sources, as a multiset), and `GET /v1/data/gateway/tables` to equal
+the local data.json; otherwise it is unavailable (a sidecar running other policies must not
+decide). With `load_policies=True` it first uploads the local modules (under
+`/v1/policies/gateway-policies/<path>`) and data when they differ: for a dedicated, API-fed server.
 """
 
 from __future__ import annotations
@@ -45,13 +45,46 @@ from gateway.policy.contract import (
 from gateway.policy.engines.revision import (
     PolicyModule,
     is_test_module,
-    load_policy_modules,
+    load_policy_files,
+    merged_data,
+    rego_modules,
     revision_of,
 )
 
 log = logging.getLogger(__name__)
 
 UPLOAD_PREFIX = "gateway-policies/"
+
+
+def _package_paths(modules: tuple[PolicyModule, ...]) -> set[tuple[str, ...]]:
+    paths = set()
+    for module in modules:
+        for line in module.source.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0] == "package":
+                paths.add(tuple(words[1].split(".")))
+                break
+    return paths
+
+
+def _data_roots(document: dict[str, Any],
+                modules: tuple[PolicyModule, ...]) -> dict[tuple[str, ...], Any]:
+    """The data subtrees to compare with the server: as high as possible without reaching into
+    a package (GET /v1/data/gateway would evaluate data.gateway.authz too)."""
+    packages = _package_paths(modules)
+    roots: dict[tuple[str, ...], Any] = {}
+
+    def walk(path: tuple[str, ...], node: Any) -> None:
+        is_prefix = any(pkg[:len(path)] == path for pkg in packages)
+        if is_prefix and isinstance(node, dict):
+            for key, child in node.items():
+                walk((*path, key), child)
+        else:
+            roots[path] = node
+
+    for key, child in document.items():
+        walk((key,), child)
+    return roots
 
 
 def _split_url(url: str) -> tuple[str, int, bool]:
@@ -84,8 +117,10 @@ class OpaServerEngine:
         self._timeout = float(timeout)
         self._verify_interval = float(verify_interval)
         self._load_policies = load_policies
-        self._modules = load_policy_modules(Path(policy_dir))
-        self._revision = revision_of(self._modules)
+        files = load_policy_files(Path(policy_dir))
+        self._revision = revision_of(files)
+        self._modules = rego_modules(files)
+        self._data_roots = _data_roots(merged_data(files), self._modules)
         self._local = threading.local()
         self._clients: list[Any] = []
         self._clients_lock = threading.Lock()
@@ -155,6 +190,14 @@ class OpaServerEngine:
             raise ValueError("GET /v1/policies: result is not a list")
         return [m for m in result if isinstance(m, dict)]
 
+    def _data_matches(self, http: httpx.Client) -> bool:
+        for path, expected in self._data_roots.items():
+            response = http.get("/v1/data/" + "/".join(path))
+            response.raise_for_status()
+            if response.json().get("result") != expected:
+                return False
+        return True
+
     def _matches(self, server: list[dict[str, Any]]) -> bool:
         theirs = Counter(
             PolicyModule(str(m.get("id", "")), str(m.get("raw", ""))).content_hash
@@ -172,6 +215,8 @@ class OpaServerEngine:
                                 content=local.source.encode("utf-8"),
                                 headers={"Content-Type": "text/plain"})
             response.raise_for_status()
+        for path, value in self._data_roots.items():
+            http.put("/v1/data/" + "/".join(path), json=value).raise_for_status()
 
     def _verify(self) -> None:
         scheme = "https" if self._https else "http"
@@ -179,13 +224,15 @@ class OpaServerEngine:
             with httpx.Client(base_url=f"{scheme}://{self._host}:{self._port}",
                               timeout=max(self._timeout, 1.0)) as http:
                 server = self._server_modules(http)
-                if not self._matches(server) and self._load_policies:
+                same = self._matches(server) and self._data_matches(http)
+                if not same and self._load_policies:
                     self._upload(http, server)
                     server = self._server_modules(http)
+                    same = self._matches(server) and self._data_matches(http)
         except (httpx.HTTPError, ValueError) as exc:
             raise PolicyEngineUnavailable(
                 f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc
-        if not self._matches(server):
+        if not same:
             self._verified_at = None
             raise PolicyEngineUnavailable(
                 f"the OPA server at {self.url} does not run policy revision {self._revision} "

@@ -1,17 +1,25 @@
-"""The policy revision: which policies decided. Written into every Decision and the operation log.
+"""The policy files and their revision: which policies decided (in every Decision and log entry).
 
-revision = sha256 over the non-test `.rego` files under the policy directory, in order of their
-path relative to that directory; for each file, its relative POSIX path, a NUL, its bytes, a NUL.
-Test modules (`*_test.rego`) are not part of what decides, so they do not change the revision.
+Policy files = the non-test Rego modules (`*.rego` but not `*_test.rego`) and the data documents
+(`data.json`, OPA's bundle convention: a `data.json` in directory `a/b` is `data.a.b`) under the
+policy directory. The tables the rules consult live in `data.json` (regopy rebuilds large Rego
+literals on every query; data lookups are cheap), so they are part of the policy and of its
+revision.
+
+revision = "sha256:" + sha256 over the policy files in order of their path relative to the policy
+directory; for each file: its relative POSIX path, a NUL, its bytes, a NUL.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REVISION_PREFIX = "sha256:"
+DATA_FILE = "data.json"
 
 
 @dataclass(frozen=True)
@@ -23,37 +31,77 @@ class PolicyModule:
     def content_hash(self) -> str:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
+    @property
+    def is_data(self) -> bool:
+        return self.path.rsplit("/", 1)[-1] == DATA_FILE
+
+    @property
+    def data_path(self) -> tuple[str, ...]:
+        """Where a data document is mounted under `data` (its directory)."""
+        return tuple(self.path.split("/")[:-1])
+
 
 def is_test_module(path: str) -> bool:
     return path.endswith("_test.rego")
 
 
-def load_policy_modules(policy_dir: Path) -> tuple[PolicyModule, ...]:
-    """The non-test Rego modules under `policy_dir`, sorted by relative path."""
+def load_policy_files(policy_dir: Path) -> tuple[PolicyModule, ...]:
+    """The policy files under `policy_dir` (non-test modules and data.json), sorted by path."""
     root = Path(policy_dir)
     if not root.is_dir():
         raise FileNotFoundError(f"policy directory {root} does not exist")
-    modules = []
-    for file in sorted(root.rglob("*.rego")):
-        rel = file.relative_to(root).as_posix()
-        if is_test_module(rel) or not file.is_file():
+    files = []
+    for file in sorted(root.rglob("*")):
+        if not file.is_file():
             continue
-        modules.append(PolicyModule(rel, file.read_text(encoding="utf-8")))
-    modules.sort(key=lambda m: m.path)
-    if not modules:
+        rel = file.relative_to(root).as_posix()
+        if (file.suffix == ".rego" and not is_test_module(rel)) or file.name == DATA_FILE:
+            files.append(PolicyModule(rel, file.read_text(encoding="utf-8")))
+    files.sort(key=lambda m: m.path)
+    if not any(not f.is_data for f in files):
         raise FileNotFoundError(f"no policy modules (*.rego) under {root}")
-    return tuple(modules)
+    return tuple(files)
 
 
-def revision_of(modules: tuple[PolicyModule, ...] | list[PolicyModule]) -> str:
+def rego_modules(files: tuple[PolicyModule, ...]) -> tuple[PolicyModule, ...]:
+    return tuple(f for f in files if not f.is_data)
+
+
+def merged_data(files: tuple[PolicyModule, ...]) -> dict[str, Any]:
+    """The base document the data files make, as OPA mounts them."""
+    document: dict[str, Any] = {}
+    for file in files:
+        if not file.is_data:
+            continue
+        value = json.loads(file.source)
+        if not isinstance(value, dict):
+            raise ValueError(f"{file.path}: a data document must be a JSON object")
+        node = document
+        for key in file.data_path:
+            node = node.setdefault(key, {})
+        _merge(node, value, file.path)
+    return document
+
+
+def _merge(into: dict[str, Any], value: dict[str, Any], where: str) -> None:
+    for key, item in value.items():
+        if key in into and isinstance(into[key], dict) and isinstance(item, dict):
+            _merge(into[key], item, where)
+        elif key in into:
+            raise ValueError(f"{where}: data key {key!r} defined twice")
+        else:
+            into[key] = item
+
+
+def revision_of(files: tuple[PolicyModule, ...] | list[PolicyModule]) -> str:
     digest = hashlib.sha256()
-    for module in sorted(modules, key=lambda m: m.path):
-        digest.update(module.path.encode("utf-8"))
+    for file in sorted(files, key=lambda m: m.path):
+        digest.update(file.path.encode("utf-8"))
         digest.update(b"\0")
-        digest.update(module.source.encode("utf-8"))
+        digest.update(file.source.encode("utf-8"))
         digest.update(b"\0")
     return REVISION_PREFIX + digest.hexdigest()
 
 
 def policy_revision(policy_dir: Path) -> str:
-    return revision_of(load_policy_modules(policy_dir))
+    return revision_of(load_policy_files(policy_dir))
