@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
 
 def b64url(data: bytes) -> str:
@@ -34,6 +37,7 @@ class SigningKey:
         self.n = numbers.n
         self.e = numbers.e
         self.kid = hashlib.sha1(_int_b64(self.n).encode(), usedforsecurity=False).hexdigest()
+        self._cert_pem: str | None = None
 
     @classmethod
     def from_pem(cls, pem: bytes) -> SigningKey:
@@ -53,6 +57,25 @@ class SigningKey:
         return self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+
+    def certificate_pem(self) -> str:
+        """A self-signed X.509 certificate for the key, as Google's v1 certs endpoint serves
+        them (google-auth verifies this format without PyJWT)."""
+        if self._cert_pem is None:
+            name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                 "emulator.accounts.google.test")])
+            now = datetime.now(UTC)
+            cert = (
+                x509.CertificateBuilder()
+                .subject_name(name).issuer_name(name)
+                .public_key(self.private_key.public_key())
+                .serial_number(int(self.kid[:16], 16))
+                .not_valid_before(now - timedelta(days=1))
+                .not_valid_after(now + timedelta(days=3650))
+                .sign(self.private_key, hashes.SHA256())
+            )
+            self._cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        return self._cert_pem
 
     def jwk(self) -> dict[str, str]:
         return {"kty": "RSA", "alg": "RS256", "use": "sig", "kid": self.kid,

@@ -222,8 +222,12 @@ def build_router(state: EmulatorState) -> APIRouter:
             body |= {"email": user.email, "email_verified": True}
         return _json(body)
 
-    @router.get("/oauth2/v3/certs", include_in_schema=False)
     @router.get("/oauth2/v1/certs", include_in_schema=False)
+    def certs_v1() -> Response:
+        return JSONResponse({state.key.kid: state.key.certificate_pem()},
+                            headers={"Cache-Control": "public, max-age=3600"})
+
+    @router.get("/oauth2/v3/certs", include_in_schema=False)
     def certs() -> Response:
         return JSONResponse({"keys": [state.key.jwk()]},
                             headers={"Cache-Control": "public, max-age=3600"})

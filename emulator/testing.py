@@ -73,6 +73,11 @@ class RunningEmulator:
         return f"{self.base_url}/oauth2/v3/certs"
 
     @property
+    def certs_pem_uri(self) -> str:
+        """Google's v1 format (PEM certificates); what google-auth verifies without PyJWT."""
+        return f"{self.base_url}/oauth2/v1/certs"
+
+    @property
     def batch_uri(self) -> str:
         return f"{self.base_url}/batch/gmail/v1"
 
