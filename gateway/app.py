@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from gateway.accounts.pepper import load_pepper
+from gateway.analytics.router import router as analytics_router
 from gateway.audit.writer import OperationLog
+from gateway.consent.router import router as consent_router
+from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
 from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
+from gateway.mail.messages_router import router as messages_router
 from gateway.mail.router import router as mail_router
+from gateway.mail.store import MessageStore
 from gateway.ops import PUBLIC_PATHS
 from gateway.ops import router as ops_router
 from gateway.policy.contract import PolicyEngine
@@ -24,7 +29,8 @@ from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router)
+ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
+                                      consent_router, analytics_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -33,17 +39,6 @@ def build_policy_engine(settings: Settings) -> PolicyEngine:
     engine: PolicyEngine = build_engine(settings.policy_dir, settings.policy_engine_url,
                         settings.policy_timeout_seconds)
     return engine
-
-
-def build_key_ping(settings: Settings) -> Callable[[], None]:
-    """Readiness probe for the key provider (the crypto service arrives with encryption)."""
-    key_file = settings.key_file
-
-    def ping() -> None:
-        if not key_file.exists():
-            raise RuntimeError("key file missing")
-
-    return ping
 
 
 def google_mode(settings: Settings) -> str:
@@ -66,7 +61,10 @@ def create_app(settings: Settings | None = None, *,
         app.state.database = database
         app.state.engine = policy
         app.state.api_key_pepper = load_pepper(settings)
-        app.state.key_ping = build_key_ping(settings)
+        crypto = CryptoService.from_settings(settings)
+        app.state.crypto = crypto
+        app.state.key_ping = crypto.ping
+        app.state.message_store = MessageStore(crypto)
         app.state.google_mode = google_mode(settings)
         enforcer = Enforcer(policy, OperationLog(), database,
                             min_cohort=settings.analytics_min_cohort)
@@ -81,6 +79,7 @@ def create_app(settings: Settings | None = None, *,
         finally:
             if engine is None:
                 policy.close()
+            crypto.close()
             database.dispose()
 
     app = FastAPI(title="Gmail integration gateway", version="0.1.0", lifespan=lifespan,

@@ -48,7 +48,7 @@ class JsonFormatter(logging.Formatter):
         for key in ("method", "path", "status", "duration_ms", "route"):
             value = getattr(record, key, None)
             if value is not None:
-                payload[key] = value
+                payload[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info and record.exc_info[1] is not None:
             exc = record.exc_info[1]
             frames = traceback.extract_tb(exc.__traceback__)

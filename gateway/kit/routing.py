@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
 
 from gateway.accounts.deps import Caller, CallerDep, PurposeDep, SessionDep
 from gateway.policy.enforcement import (
@@ -18,12 +19,13 @@ from gateway.policy.enforcement import (
     AccessRequest,
     Actor,
     Enforcer,
+    Resolved,
     Resource,
     Terminal,
 )
 from gateway.policy.vocabulary import Action
 
-ResourceResolver = Callable[[Session, Caller, Request], Resource]
+ResourceResolver = Callable[[Session, Caller, Request], Resource | Resolved]
 POLICY_ACTION_KEY = "x-policy-action"
 PUBLIC_KEY = "x-public"
 
@@ -61,14 +63,17 @@ class Guard:
 
     def __call__(self, request: Request, caller: CallerDep, purpose: PurposeDep,
                  session: SessionDep) -> Access:
-        resource = self.resolver(session, caller, request)
+        found = self.resolver(session, caller, request)
+        resolved = found if isinstance(found, Resolved) else Resolved(found)
         enforcer: Enforcer = request.app.state.enforcer
         actor = Actor(kind=caller.kind, id=str(caller.principal_id),
                       tenant=str(caller.tenant_id), groups=caller.groups,
                       connection_id=f"api_key:{caller.api_key_prefix}")
         access = enforcer.authorize(session, AccessRequest(
-            actor=actor, purpose=purpose, action=self.action.value, resource=resource,
-            terminal=terminal_of(request)))
+            actor=actor, purpose=purpose, action=self.action.value, resource=resolved.resource,
+            terminal=terminal_of(request), grant=resolved.grant,
+            justification=resolved.justification, aggregate=resolved.aggregate,
+            transfer=resolved.transfer))
         request.state.access = access
         return access
 
@@ -147,10 +152,20 @@ def route_guard(route: APIRoute) -> Guard | None:
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
+def all_routes(app: FastAPI) -> list[BaseRoute]:
+    """Every effective route, including those of included routers (which FastAPI >= 0.16x keeps
+    nested as lazily-expanded `_IncludedRouter` entries instead of copying them)."""
+    try:
+        from fastapi.routing import _iter_included_route_candidates
+    except ImportError:  # older FastAPI copies included routes into app.routes
+        return list(app.routes)
+    return list(_iter_included_route_candidates(app.routes))
+
+
 def assert_all_routes_guarded(app: FastAPI, public_paths: Iterable[str]) -> None:
     allowed_public = set(public_paths)
     problems: list[str] = []
-    for route in app.routes:
+    for route in all_routes(app):
         if not isinstance(route, APIRoute):
             path = getattr(route, "path", "?")
             if path not in FRAMEWORK_PATHS:

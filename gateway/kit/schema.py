@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
+
 from sqlalchemy import MetaData
 
 from gateway.kit.models import Base
 
+MODEL_MODULES = (
+    "gateway.accounts.models",
+    "gateway.mail.models",
+    "gateway.audit.models",
+    "gateway.consent.models",
+    "gateway.crypto.models",
+)
+
 
 def load_all_models() -> MetaData:
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     return Base.metadata

@@ -1,13 +1,23 @@
-"""Mailboxes: one connected Google account per tenant. Content tables arrive with sync."""
+"""Mailboxes and the encrypted message store."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gateway.crypto import EncryptedColumn, Sealed
 from gateway.kit.models import Base, CreatedMixin, IdMixin, utcnow
 from gateway.policy.vocabulary import MailboxState
 
@@ -22,3 +32,44 @@ class Mailbox(IdMixin, CreatedMixin, Base):
     state: Mapped[str] = mapped_column(String(32), default=MailboxState.active.value)
     granted_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(IdMixin, Base):
+    """One Gmail message. Everything a person wrote (subject, addresses, headers, bodies, the
+    raw RFC 5322 bytes) is sealed with the mailbox's data key; only ids, dates, labels and sizes
+    are in clear, because the store must sort and filter by them."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox_id", "gmail_id"),
+        Index("ix_messages_mailbox_date", "mailbox_id", "internal_date", "id"),
+        Index("ix_messages_mailbox_thread", "mailbox_id", "thread_id"),
+    )
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    gmail_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    history_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    internal_date: Mapped[datetime]
+    label_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    size_estimate: Mapped[int] = mapped_column(default=0)
+    attachment_count: Mapped[int] = mapped_column(default=0)
+    summary: Mapped[Sealed] = mapped_column(EncryptedColumn())
+    body: Mapped[Sealed] = mapped_column(EncryptedColumn())
+    raw: Mapped[Sealed] = mapped_column(EncryptedColumn())
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MessageAddress(Base):
+    """Keyed blind index of each address on a message: 'all mail with alice@example.com'
+    without decrypting anything and without a plaintext address column."""
+
+    __tablename__ = "message_addresses"
+    __table_args__ = (Index("ix_message_addresses_lookup", "mailbox_id", "address_index"),)
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(8), primary_key=True)
+    address_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    mailbox_id: Mapped[uuid.UUID] = mapped_column(Uuid)

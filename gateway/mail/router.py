@@ -8,9 +8,9 @@ from fastapi import Request
 from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
-from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
+from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox
-from gateway.mail.resolvers import mailbox_resource
+from gateway.mail.resolvers import mailbox_resource, own_mailboxes
 from gateway.mail.schemas import MailboxList, MailboxOut
 from gateway.policy.vocabulary import Action, ActorKind
 
@@ -31,6 +31,6 @@ def get_mailbox(mailbox_id: str, request: Request, access: AccessDep) -> Mailbox
 
 
 router.add("GET", "/mailboxes", list_mailboxes, action=Action.mailbox_list,
-           resource=tenant_resource("mailbox"), response_model=MailboxList)
+           resource=own_mailboxes, response_model=MailboxList)
 router.add("GET", "/mailboxes/{mailbox_id}", get_mailbox, action=Action.mailbox_read,
            resource=mailbox_resource(), response_model=MailboxOut)

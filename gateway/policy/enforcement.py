@@ -58,6 +58,18 @@ class Resource:
 
 
 @dataclass(frozen=True)
+class Resolved:
+    """What a route's resolver found: the resource, and the consent grant or recorded
+    justification that applies to this actor for it (if any)."""
+
+    resource: Resource
+    grant: Mapping[str, Any] | None = None
+    justification: Mapping[str, Any] | None = None
+    aggregate: Mapping[str, Any] | None = None
+    transfer: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
 class AccessRequest:
     actor: Actor
     purpose: str

@@ -15,7 +15,7 @@ from tests.conftest import TEST_PEPPER, TenantWorld
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response, status: int, code: str) -> dict:  # type: ignore[no-untyped-def]
+def assert_problem(response, status: int, code: str) -> dict:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
     body = response.json()
@@ -62,7 +62,7 @@ def test_revoked_and_expired_keys(client: TestClient, db: Database,
                                           tenant_a.operator.id)
         issued = service.create_api_key(s, TEST_PEPPER.encode(), principal,
                                         expires_at=datetime.now(UTC) + timedelta(hours=1))
-        s.get(ApiKey, issued.key.id).expires_at = datetime.now(UTC) - timedelta(seconds=1)  # type: ignore[union-attr]
+        s.get(ApiKey, issued.key.id).expires_at = datetime.now(UTC) - timedelta(seconds=1)
     expired = {"Authorization": f"Bearer {issued.secret}", "Gateway-Purpose": "support"}
     assert_problem(client.get("/v1/mailboxes", headers=expired), 401, "api_key_expired")
 

@@ -44,7 +44,7 @@ def test_upgrade_downgrade_upgrade_round_trip(pg_admin_url: str) -> None:
         drop_database(pg_admin_url, url)
 
 
-def test_migrations_also_run_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_migrations_also_run_on_sqlite(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     upgrade(url)
     engine = create_engine(url)

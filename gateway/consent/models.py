@@ -1,0 +1,50 @@
+"""Consent grants and access requests. Ids of messages/threads only, never content."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.kit.models import Base, CreatedMixin, IdMixin
+
+
+class ConsentGrant(IdMixin, CreatedMixin, Base):
+    __tablename__ = "consent_grants"
+    __table_args__ = (Index("ix_consent_grants_mailbox_expires", "mailbox_id", "expires_at"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    owner_principal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"))
+    operator_principal_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), default=None)
+    operator_group: Mapped[str | None] = mapped_column(String(100), default=None)
+    message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thread_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    request_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class AccessRequest(IdMixin, CreatedMixin, Base):
+    __tablename__ = "consent_requests"
+    __table_args__ = (Index("ix_consent_requests_mailbox_status", "mailbox_id", "status"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"))
+    operator_principal_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"))
+    message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thread_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    purpose: Mapped[str] = mapped_column(String(64))
+    justification: Mapped[str] = mapped_column(Text)
+    requested_minutes: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    expires_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    grant_id: Mapped[uuid.UUID | None] = mapped_column(default=None)

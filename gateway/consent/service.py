@@ -1,0 +1,194 @@
+"""Consent grants and access requests. Services only flush; the request owns the transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.accounts.models import Principal
+from gateway.audit.models import AuditEntry
+from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
+from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.timeutil import as_utc, to_ns
+from gateway.mail.models import Mailbox
+from gateway.policy.vocabulary import ActorKind
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def grant_status(grant: ConsentGrant, now: datetime | None = None) -> str:
+    if grant.revoked_at is not None:
+        return "revoked"
+    return "active" if as_utc(grant.expires_at) > (now or _now()) else "expired"
+
+
+def _check_duration(minutes: int, max_hours: float) -> timedelta:
+    if minutes > max_hours * 60:
+        raise ValidationFailed(f"access can be granted for at most {max_hours:g} hours",
+                               code="grant_too_long")
+    return timedelta(minutes=minutes)
+
+
+def _operator(session: Session, mailbox: Mailbox, operator_id: uuid.UUID) -> Principal:
+    operator = session.get(Principal, operator_id)
+    if (operator is None or operator.tenant_id != mailbox.tenant_id
+            or operator.kind != ActorKind.operator):
+        raise NotFound("no such operator", code="operator_not_found")
+    return operator
+
+
+def create_grant(session: Session, mailbox: Mailbox, body: GrantCreate, *,
+                 max_hours: float, request_id: uuid.UUID | None = None) -> ConsentGrant:
+    duration = _check_duration(body.expires_in_minutes, max_hours)
+    if body.operator_id is not None:
+        _operator(session, mailbox, body.operator_id)
+    grant = ConsentGrant(
+        tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
+        owner_principal_id=mailbox.owner_principal_id,
+        operator_principal_id=body.operator_id, operator_group=body.operator_group,
+        message_ids=list(dict.fromkeys(body.message_ids)),
+        thread_ids=list(dict.fromkeys(body.thread_ids)), purpose=body.purpose,
+        expires_at=_now() + duration, request_id=request_id)
+    session.add(grant)
+    session.flush()
+    return grant
+
+
+def _grant_in(session: Session, mailbox: Mailbox, grant_id: str) -> ConsentGrant:
+    try:
+        gid = uuid.UUID(grant_id)
+    except ValueError:
+        raise NotFound("no such grant", code="grant_not_found") from None
+    grant = session.get(ConsentGrant, gid)
+    if grant is None or grant.mailbox_id != mailbox.id:
+        raise NotFound("no such grant", code="grant_not_found")
+    return grant
+
+
+def revoke_grant(session: Session, mailbox: Mailbox, grant_id: str,
+                 revoked_by: uuid.UUID) -> ConsentGrant:
+    grant = _grant_in(session, mailbox, grant_id)
+    if grant.revoked_at is None:
+        grant.revoked_at = _now()
+        grant.revoked_by = revoked_by
+        session.flush()
+    return grant
+
+
+def create_request(session: Session, mailbox: Mailbox, operator_id: uuid.UUID,
+                   body: RequestCreate, *, max_hours: float, ttl_hours: float) -> AccessRequest:
+    _check_duration(body.requested_minutes, max_hours)
+    request = AccessRequest(
+        tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, operator_principal_id=operator_id,
+        message_ids=list(dict.fromkeys(body.message_ids)),
+        thread_ids=list(dict.fromkeys(body.thread_ids)), purpose="support",
+        justification=body.justification, requested_minutes=body.requested_minutes,
+        expires_at=_now() + timedelta(hours=ttl_hours))
+    session.add(request)
+    session.flush()
+    return request
+
+
+def _expire_if_due(request: AccessRequest, now: datetime) -> None:
+    if request.status == "pending" and as_utc(request.expires_at) <= now:
+        request.status = "expired"
+
+
+def decide_request(session: Session, mailbox: Mailbox, request_id: str, body: RequestDecision,
+                   *, max_hours: float) -> AccessRequest:
+    try:
+        rid = uuid.UUID(request_id)
+    except ValueError:
+        raise NotFound("no such access request", code="request_not_found") from None
+    request = session.get(AccessRequest, rid)
+    if request is None or request.mailbox_id != mailbox.id:
+        raise NotFound("no such access request", code="request_not_found")
+    now = _now()
+    _expire_if_due(request, now)
+    if request.status != "pending":
+        session.flush()
+        raise Conflict(f"this request is already {request.status}",
+                       code=f"request_{request.status}")
+    request.decided_at = now
+    if not body.approve:
+        request.status = "refused"
+        session.flush()
+        return request
+    minutes = body.expires_in_minutes or request.requested_minutes
+    grant = create_grant(session, mailbox, GrantCreate(
+        operator_id=request.operator_principal_id, message_ids=request.message_ids,
+        thread_ids=request.thread_ids, purpose="support",
+        expires_in_minutes=min(minutes, int(max_hours * 60))),
+        max_hours=max_hours, request_id=request.id)
+    request.status = "approved"
+    request.grant_id = grant.id
+    session.flush()
+    return request
+
+
+def overview(session: Session, mailbox: Mailbox, *, operator_id: str | None = None,
+             limit: int = 200) -> dict[str, Any]:
+    """Every grant, request and human access for a mailbox (only an operator's own, if given)."""
+    now = _now()
+    grants_q = select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox.id)
+    requests_q = select(AccessRequest).where(AccessRequest.mailbox_id == mailbox.id)
+    access_q = select(AuditEntry).where(AuditEntry.mailbox_id == mailbox.id,
+                                        AuditEntry.actor_kind == ActorKind.operator.value)
+    if operator_id is not None:
+        op = uuid.UUID(operator_id)
+        grants_q = grants_q.where(ConsentGrant.operator_principal_id == op)
+        requests_q = requests_q.where(AccessRequest.operator_principal_id == op)
+        access_q = access_q.where(AuditEntry.actor_id == operator_id)
+    grants = list(session.scalars(grants_q.order_by(ConsentGrant.created_at.desc()).limit(limit)))
+    requests = list(session.scalars(
+        requests_q.order_by(AccessRequest.created_at.desc()).limit(limit)))
+    for request in requests:
+        _expire_if_due(request, now)
+    accesses = list(session.scalars(access_q.order_by(AuditEntry.occurred_at.desc()).limit(limit)))
+    return {"grants": [(g, grant_status(g, now)) for g in grants], "requests": requests,
+            "human_accesses": accesses}
+
+
+def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.UUID,
+                     groups: Iterable[str], message_ids: Iterable[str],
+                     thread_id: str | None) -> dict[str, Any] | None:
+    """The one grant that decides an operator's access, as policy input.
+
+    Prefers a live grant covering every requested message (or the thread); failing that, the
+    most recent covering grant that expired or was revoked, so the policy can say which.
+    """
+    wanted = set(message_ids)
+    group_list = list(groups)
+    candidates = session.scalars(
+        select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox_id)
+        .order_by(ConsentGrant.expires_at.desc()).limit(500))
+    now = _now()
+    best: ConsentGrant | None = None
+    for grant in candidates:
+        for_actor = grant.operator_principal_id == operator_id or (
+            grant.operator_group is not None and grant.operator_group in group_list)
+        covers = (bool(wanted) and wanted <= set(grant.message_ids)) or (
+            thread_id is not None and thread_id in grant.thread_ids)
+        if not (for_actor and covers):
+            continue
+        if grant_status(grant, now) == "active":
+            return grant_input(grant)
+        best = best or grant
+    return grant_input(best) if best is not None else None
+
+
+def grant_input(grant: ConsentGrant) -> dict[str, Any]:
+    return {"id": str(grant.id),
+            "operator": str(grant.operator_principal_id) if grant.operator_principal_id else "",
+            "operator_group": grant.operator_group, "owner": str(grant.owner_principal_id),
+            "mailbox": str(grant.mailbox_id), "message_ids": list(grant.message_ids),
+            "thread_ids": list(grant.thread_ids), "purpose": grant.purpose,
+            "expires_at_ns": to_ns(grant.expires_at), "revoked": grant.revoked_at is not None}

@@ -1,0 +1,123 @@
+"""RFC 5322 / MIME parsing into the pieces the store keeps: headers, addresses, bodies,
+attachment metadata. The raw bytes are kept too (sealed), so nothing is lost in parsing."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import getaddresses, parsedate_to_datetime
+
+_SNIPPET_CHARS = 200
+
+
+@dataclass(frozen=True)
+class AttachmentInfo:
+    part_id: str
+    filename: str
+    mime_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    subject: str
+    from_: list[str]
+    to: list[str]
+    cc: list[str]
+    bcc: list[str]
+    reply_to: list[str]
+    date: datetime | None
+    message_id_header: str
+    headers: list[tuple[str, str]]
+    text: str
+    html: str
+    snippet: str
+    attachments: list[AttachmentInfo] = field(default_factory=list)
+
+    def addresses(self) -> list[tuple[str, str]]:
+        """(role, address) pairs for the blind index."""
+        out: list[tuple[str, str]] = []
+        for role, values in (("from", self.from_), ("to", self.to), ("cc", self.cc),
+                             ("bcc", self.bcc)):
+            out.extend((role, v) for v in values)
+        return out
+
+
+def _addresses(msg: EmailMessage, name: str) -> list[str]:
+    values = msg.get_all(name, [])
+    return [addr for _, addr in getaddresses([str(v) for v in values]) if addr]
+
+
+def _walk(msg: EmailMessage, prefix: str = "") -> list[tuple[str, EmailMessage]]:
+    parts: list[tuple[str, EmailMessage]] = [(prefix, msg)]
+    if msg.is_multipart():
+        for index, child in enumerate(msg.iter_parts()):
+            child_id = f"{prefix}.{index}" if prefix else str(index)
+            assert isinstance(child, EmailMessage)
+            parts.extend(_walk(child, child_id))
+    return parts
+
+
+def _text_of(part: EmailMessage) -> str:
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError, AssertionError):
+        payload = part.get_payload(decode=True)
+        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return content if isinstance(content, str) else ""
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    text_parts: list[str] = []
+    html_parts: list[str] = []
+    attachments: list[AttachmentInfo] = []
+    for part_id, part in _walk(msg):
+        if part.is_multipart():
+            continue
+        disposition = part.get_content_disposition()
+        filename = part.get_filename()
+        ctype = part.get_content_type()
+        if disposition == "attachment" or filename:
+            payload = part.get_payload(decode=True)
+            size = len(payload) if isinstance(payload, bytes) else 0
+            attachments.append(AttachmentInfo(part_id or "0", filename or "", ctype, size))
+        elif ctype == "text/plain":
+            text_parts.append(_text_of(part))
+        elif ctype == "text/html":
+            html_parts.append(_text_of(part))
+    text = "\n".join(text_parts)
+    date: datetime | None = None
+    if msg["date"]:
+        try:
+            date = parsedate_to_datetime(str(msg["date"]))
+            if date.tzinfo is None:
+                date = date.replace(tzinfo=UTC)
+        except (TypeError, ValueError):
+            date = None
+    snippet_source = text or _strip_tags("\n".join(html_parts))
+    return ParsedMessage(
+        subject=str(msg.get("subject", "")), from_=_addresses(msg, "from"),
+        to=_addresses(msg, "to"), cc=_addresses(msg, "cc"), bcc=_addresses(msg, "bcc"),
+        reply_to=_addresses(msg, "reply-to"), date=date,
+        message_id_header=str(msg.get("message-id", "")),
+        headers=[(k, str(v)) for k, v in msg.items()], text=text,
+        html="\n".join(html_parts), snippet=" ".join(snippet_source.split())[:_SNIPPET_CHARS],
+        attachments=attachments)
+
+
+def _strip_tags(html: str) -> str:
+    out: list[str] = []
+    inside = False
+    for char in html:
+        if char == "<":
+            inside = True
+        elif char == ">":
+            inside = False
+        elif not inside:
+            out.append(char)
+    return "".join(out)
