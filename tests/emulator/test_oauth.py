@@ -58,7 +58,7 @@ def test_consent_page_lists_each_scope_with_a_checkbox(emu: RunningEmulator) -> 
 
 def test_full_flow_with_unticked_scope_pkce_and_refresh(emu: RunningEmulator) -> None:
     scopes = ["openid", "https://www.googleapis.com/auth/userinfo.email", sc.READONLY, sc.SEND]
-    flow, token = _connect(emu, scopes, untick=(sc.SEND,))
+    _, token = _connect(emu, scopes, untick=(sc.SEND,))
     granted = token["scope"] if isinstance(token["scope"], list) else token["scope"].split()
     assert sc.SEND not in granted and sc.READONLY in granted
     assert token["token_type"] == "Bearer" and token["refresh_token"].startswith("1//")
@@ -88,7 +88,7 @@ def test_full_flow_with_unticked_scope_pkce_and_refresh(emu: RunningEmulator) ->
 
 
 def test_refresh_with_requested_scopes_is_checked(emu: RunningEmulator) -> None:
-    _flow_, token = _connect(emu, [sc.READONLY, sc.SEND], untick=(sc.SEND,))
+    _, token = _connect(emu, [sc.READONLY, sc.SEND], untick=(sc.SEND,))
     creds = Credentials(None, refresh_token=token["refresh_token"], token_uri=emu.token_uri,
                         client_id=CLIENT_ID, client_secret="emulator-secret",
                         scopes=[sc.READONLY, sc.SEND])
@@ -133,7 +133,7 @@ def test_authorization_request_validation(emu: RunningEmulator) -> None:
 
 
 def test_revoke_kills_refresh_and_access(emu: RunningEmulator) -> None:
-    _flow_, token = _connect(emu, [sc.READONLY])
+    _, token = _connect(emu, [sc.READONLY])
     gmail = gmail_service(emu, Credentials(token["access_token"]))
     gmail.users().getProfile(userId="me").execute()
     assert httpx.post(emu.revoke_uri, data={"token": token["refresh_token"]}).status_code == 200
@@ -150,7 +150,7 @@ def test_revoke_kills_refresh_and_access(emu: RunningEmulator) -> None:
 
 
 def test_password_change_kills_gmail_refresh_tokens(emu: RunningEmulator) -> None:
-    _flow_, token = _connect(emu, [sc.READONLY])
+    _, token = _connect(emu, [sc.READONLY])
     assert emu.control.password_change(ALICE) == 1
     creds = Credentials(None, refresh_token=token["refresh_token"], token_uri=emu.token_uri,
                         client_id=CLIENT_ID, client_secret="emulator-secret")
@@ -159,7 +159,7 @@ def test_password_change_kills_gmail_refresh_tokens(emu: RunningEmulator) -> Non
 
 
 def test_user_revocation_from_control(emu: RunningEmulator) -> None:
-    _flow_, token = _connect(emu, [sc.READONLY])
+    _, token = _connect(emu, [sc.READONLY])
     emu.control.revoke_user(ALICE)
     creds = Credentials(None, refresh_token=token["refresh_token"], token_uri=emu.token_uri,
                         client_id=CLIENT_ID, client_secret="emulator-secret")
@@ -195,10 +195,10 @@ def test_access_token_expiry_gives_401(emu: RunningEmulator, alice: Credentials)
 
 def test_incremental_authorization_accumulates_scopes(emu: RunningEmulator) -> None:
     _connect(emu, [sc.READONLY])
-    _flow2, token = _connect(emu, [sc.SEND], include_granted_scopes="true")
+    _, token = _connect(emu, [sc.SEND], include_granted_scopes="true")
     granted = token["scope"] if isinstance(token["scope"], list) else token["scope"].split()
     assert set(granted) == {sc.READONLY, sc.SEND}
-    _flow3, token = _connect(emu, [sc.LABELS])
+    _, token = _connect(emu, [sc.LABELS])
     granted = token["scope"] if isinstance(token["scope"], list) else token["scope"].split()
     assert granted == [sc.LABELS]
 
