@@ -27,18 +27,18 @@ def test_tenants_principals_and_keys(sqlite_env: Path,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate"]) == 0
     tenant = run(capsys, "tenants", "create", "acme")
-    assert tenant["slug"] == "acme"  # type: ignore[index]
+    assert tenant["slug"] == "acme"
     principal = run(capsys, "principals", "create", "--tenant", "acme", "--kind", "crm_service",
                     "--subject", "crm")
     issued = run(capsys, "keys", "create", "--tenant", "acme", "--principal",
-                 str(principal["id"]), "--name", "prod", "--expires-days", "30")  # type: ignore[index]
-    secret = issued["api_key"]  # type: ignore[index]
+                 str(principal["id"]), "--name", "prod", "--expires-days", "30")
+    secret = issued["api_key"]
     assert secret.startswith("gmgw_")
     listed = run(capsys, "keys", "list", "--tenant", "acme")
-    assert [k["prefix"] for k in listed] == [issued["prefix"]]  # type: ignore[index,union-attr]
+    assert [k["prefix"] for k in listed] == [issued["prefix"]]
     assert secret not in json.dumps(listed)
-    revoked = run(capsys, "keys", "revoke", "--tenant", "acme", issued["prefix"])  # type: ignore[index]
-    assert revoked["revoked_at"] is not None  # type: ignore[index]
+    revoked = run(capsys, "keys", "revoke", "--tenant", "acme", issued["prefix"])
+    assert revoked["revoked_at"] is not None
     assert (sqlite_env / "keys" / "api-key-pepper").stat().st_mode & 0o777 == 0o600
 
 
