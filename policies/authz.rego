@@ -25,10 +25,18 @@ decision := {"allow": allow, "reasons": reasons, "obligations": obligations}
 
 default allow := false
 
+# The prohibitions are repeated here so that no permit, present or future, can outweigh them.
+# The other deny rules only explain a refusal (a permit already requires their conditions not to
+# hold; policies/tests/invariants_test.rego checks that no case has both a permit and a deny),
+# so they are evaluated only when the request is refused.
 allow if {
 	count(permits) > 0
-	count(denies) == 0
+	not prohibited_purpose
+	actor_ok
+	tenant_ok
 }
+
+prohibited_purpose if tables.prohibited_purposes[input.purpose]
 
 reasons := sort([r | some r in permits]) if allow
 
@@ -55,14 +63,15 @@ actor_ok if {
 	non_empty_string(input.actor.tenant)
 }
 
-# The system actor may carry no tenant (global maintenance); tenant_ok still binds mailbox work.
+# The system actor may carry no tenant (null or ""): global maintenance; tenant_ok still binds
+# every tenant's resource to an actor of that tenant.
 actor_ok if {
 	input.actor.kind == "system"
 	non_empty_string(input.actor.id)
 	not actor_tenant_set
 }
 
-actor_tenant_set if input.actor.tenant != null
+actor_tenant_set if non_empty_string(input.actor.tenant)
 
 # The action's classes (data.json): mailbox_bound, store_read, gmail, restricted_ok, ...
 action := tables.actions[input.action]
@@ -311,42 +320,43 @@ denies contains "scope_not_granted" if {
 }
 
 # --- obligations (only on an allow) ------------------------------------------------------------
+# At most one operator permit can fire (their purposes/actions are disjoint), so each obligation
+# set is a complete rule keyed on it; a conflict would be an evaluation error (fail closed).
 
-obligations["redact"] := tables.operator_redacted_fields if {
+default obligations := {}
+
+obligations := {"min_cohort": input.settings.min_cohort} if {
+	input.actor.kind == "analytics"
 	allow
-	"allow_operator_metadata_redacted" in permits
 }
 
-obligations["human_access"] if {
-	allow
+obligations := {"human_access": true, "grant_id": input.grant.id} if {
 	input.actor.kind == "operator"
-	operator_mail_action
-}
-
-obligations["grant_id"] := input.grant.id if {
 	allow
 	"allow_operator_grant" in permits
 }
 
-obligations["flag_for_review"] if {
-	allow
+obligations := {"human_access": true, "redact": tables.operator_redacted_fields} if {
 	input.actor.kind == "operator"
-	input.purpose in {"security", "legal", "merger"}
+	allow
+	"allow_operator_metadata_redacted" in permits
 }
 
-obligations["case_ref"] := input.justification.case_ref if {
-	allow
+# Security and legal access is flagged for the reviewers, with its case reference.
+obligations := {"human_access": true, "flag_for_review": true, "case_ref": input.justification.case_ref} if {
 	input.actor.kind == "operator"
-	input.purpose in {"security", "legal"}
+	allow
+	"allow_operator_justified" in permits
 }
 
-obligations["filter_operator"] := input.actor.id if {
-	allow
+obligations := {"filter_operator": input.actor.id} if {
 	input.actor.kind == "operator"
+	allow
 	input.action == "consent.list"
 }
 
-obligations["min_cohort"] := input.settings.min_cohort if {
+obligations := {"flag_for_review": true} if {
+	input.actor.kind == "operator"
 	allow
-	"allow_analytics" in permits
+	"allow_operator_transfer" in permits
 }
