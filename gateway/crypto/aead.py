@@ -61,19 +61,21 @@ class AeadKey:
     def __repr__(self) -> str:
         return "AeadKey(<redacted>)"
 
-    def seal(self, plaintext: bytes, associated_data: bytes) -> bytes:
-        """Encrypt with a fresh random nonce; returns ``nonce || ciphertext || tag``."""
+    def seal(self, plaintext: bytes, associated_data: bytes, *, prefix: bytes = b"") -> bytes:
+        """Encrypt with a fresh random nonce; returns ``prefix || nonce || ciphertext || tag``."""
         _require_ad(associated_data)
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, plaintext, associated_data)
+        return b"".join((prefix, nonce, self._aead.encrypt(nonce, plaintext, associated_data)))
 
-    def open(self, sealed: bytes, associated_data: bytes) -> bytes:
-        """Decrypt ``nonce || ciphertext || tag``; raise DecryptionFailed if anything is off."""
+    def open(self, sealed: bytes, associated_data: bytes, *, offset: int = 0) -> bytes:
+        """Decrypt ``nonce || ciphertext || tag`` found at `offset` of `sealed`; raise
+        DecryptionFailed if anything is off."""
         _require_ad(associated_data)
-        if len(sealed) < NONCE_BYTES + TAG_BYTES:
+        if len(sealed) - offset < NONCE_BYTES + TAG_BYTES:
             raise DecryptionFailed("ciphertext too short")
+        start = offset + NONCE_BYTES
         try:
-            return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated_data)
+            return self._aead.decrypt(sealed[offset:start], sealed[start:], associated_data)
         except InvalidTag:
             raise DecryptionFailed("authentication failed") from None
 
@@ -93,14 +95,13 @@ def seal_record(key: AeadKey, key_version: int, plaintext: bytes, binding: bytes
     if not 0 < key_version <= MAX_KEY_VERSION:
         raise ValueError("key version out of range")
     header = _HEADER.pack(FORMAT_V1, key_version)
-    return header + key.seal(plaintext, header + binding)
+    return key.seal(plaintext, header + binding, prefix=header)
 
 
 def open_record(key: AeadKey, blob: bytes, binding: bytes) -> bytes:
     """Decrypt a record produced by `seal_record` with the same key and binding."""
     record_header(blob)
-    header = blob[:HEADER_BYTES]
-    return key.open(blob[HEADER_BYTES:], header + binding)
+    return key.open(blob, blob[:HEADER_BYTES] + binding, offset=HEADER_BYTES)
 
 
 def hkdf_sha256(ikm: bytes, *, info: bytes, salt: bytes | None = None, length: int = 32) -> bytes:

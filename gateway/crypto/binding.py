@@ -9,16 +9,20 @@ and mailbox ids are UUIDs and are normalised to their canonical lowercase form, 
 
 from __future__ import annotations
 
+import re
 import struct
 import uuid
 from dataclasses import dataclass, field
 
 _DOMAIN = b"gmail-gateway/aad/v1"
 _LENGTH = struct.Struct(">I")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
 
 
 def canonical_uuid(value: str | uuid.UUID, what: str) -> str:
     """Return the canonical lowercase hyphenated form of a UUID, or raise ValueError."""
+    if isinstance(value, str) and _CANONICAL_UUID.match(value):
+        return value  # the hot path: already canonical, no parsing
     if isinstance(value, uuid.UUID):
         return str(value)
     if not isinstance(value, str):
@@ -52,8 +56,12 @@ class Binding:
     _encoded: bytes = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "tenant", canonical_uuid(self.tenant, "tenant"))
-        object.__setattr__(self, "mailbox", canonical_uuid(self.mailbox, "mailbox"))
+        tenant = canonical_uuid(self.tenant, "tenant")
+        if tenant is not self.tenant:
+            object.__setattr__(self, "tenant", tenant)
+        mailbox = canonical_uuid(self.mailbox, "mailbox")
+        if mailbox is not self.mailbox:
+            object.__setattr__(self, "mailbox", mailbox)
         for name in ("table", "column", "row"):
             value = getattr(self, name)
             if isinstance(value, uuid.UUID):

@@ -23,14 +23,14 @@ _MINT: Final = _MintToken()
 class Sealed:
     """An encrypted record (format version, data-key version, nonce, ciphertext and tag)."""
 
-    __slots__ = ("_blob",)
+    __slots__ = ("_blob", "_key_version")
 
     def __init__(self, blob: bytes, *, _mint: object) -> None:
         if _mint is not _MINT:
             raise TypeError("Sealed values are produced by CryptoService.seal, not built by hand")
         if not isinstance(blob, bytes):
             raise TypeError("Sealed wraps bytes")
-        record_header(blob)
+        self._key_version = record_header(blob)[1]
         self._blob = blob
 
     @property
@@ -40,7 +40,8 @@ class Sealed:
 
     @property
     def key_version(self) -> int:
-        return record_header(self._blob)[1]
+        """Version of the mailbox data key that sealed it."""
+        return self._key_version
 
     def __len__(self) -> int:
         return len(self._blob)

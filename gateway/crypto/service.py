@@ -12,7 +12,7 @@ import uuid
 
 from sqlalchemy.orm import Session
 
-from gateway.crypto.aead import open_record, record_header, seal_record
+from gateway.crypto.aead import open_record, seal_record
 from gateway.crypto.binding import Binding, canonical_uuid
 from gateway.crypto.blind_index import BlindIndexer
 from gateway.crypto.cache import KeyCache
@@ -72,10 +72,8 @@ class CryptoService:
             raise TypeError("open needs a Binding")
         if not isinstance(sealed, Sealed):
             raise TypeError("open takes a Sealed value")
-        blob = sealed.blob
-        _, version = record_header(blob)
-        key = self.keyring.key_for(session, binding.tenant, binding.mailbox, version)
-        return open_record(key, blob, binding.encode())
+        key = self.keyring.key_for(session, binding.tenant, binding.mailbox, sealed.key_version)
+        return open_record(key, sealed.blob, binding.encode())
 
     def seal_text(self, session: Session, binding: Binding, text: str) -> Sealed:
         if not isinstance(text, str):
