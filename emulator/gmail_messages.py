@@ -16,7 +16,7 @@ from .mime import (
     b64url_padded,
     decode_b64_any,
     parse_attachment_id,
-    parse_message,
+    parse_head,
 )
 from .multipart import boundary_of, split, split_headers
 from .query import compile_query
@@ -160,7 +160,7 @@ def _ensure_headers(raw: bytes, sender: str) -> bytes:
 def send_raw(ctx: Ctx, raw: bytes, thread_id: str | None) -> StoredMessage:
     mailbox = ctx.mailbox
     raw = _ensure_headers(raw, mailbox.email)
-    parsed = parse_message(raw, "probe")
+    parsed = parse_head(raw)
     recipients = addresses(parsed.headers_all("To") + parsed.headers_all("Cc")
                            + parsed.headers_all("Bcc"))
     if not recipients:
@@ -192,7 +192,7 @@ def _store(ctx: Ctx, default_source: str) -> dict[str, Any]:
         raise errors.invalid_argument(f"Invalid internalDateSource: {source}")
     if ctx.qbool("deleted"):
         return {"id": secrets.token_hex(8), "threadId": secrets.token_hex(8)}
-    if ctx.mailbox.is_own_address(parse_message(raw, "probe").headers_all("From")):
+    if ctx.mailbox.is_own_address(parse_head(raw).headers_all("From")):
         labels.add("SENT")
     msg = ctx.mailbox.add_message(raw, labels, thread_id=meta.get("threadId"),
                                   date_source=source)

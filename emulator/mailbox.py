@@ -15,11 +15,14 @@ from .clock import Clock
 from .history import History, HistoryRecord
 from .labels import NOT_APPLICABLE, SYSTEM_IDS, Label, sort_label_ids, system_labels
 from .mime import (
+    INLINE_LIMIT_DEFAULT,
+    Head,
     ParsedMessage,
     addresses,
     message_ids,
     normalise_subject,
     parse_date_ms,
+    parse_head,
     parse_message,
 )
 
@@ -34,8 +37,17 @@ class StoredMessage:
     labels: set[str]
     internal_date: int
     history_id: int
-    parsed: ParsedMessage
+    head: Head
     seq: int
+    inline_limit: int = INLINE_LIMIT_DEFAULT
+    _parsed: ParsedMessage | None = None
+
+    @property
+    def parsed(self) -> ParsedMessage:
+        """The full MIME analysis, done on first use (seeding stays fast)."""
+        if self._parsed is None:
+            self._parsed = parse_message(self.raw, self.id, inline_limit=self.inline_limit)
+        return self._parsed
 
     @property
     def sort_key(self) -> tuple[int, int]:
@@ -131,11 +143,11 @@ class Mailbox:
             self.listener(self, label_ids)
 
     # ---- mutations -------------------------------------------------------------------------
-    def _find_thread(self, parsed: ParsedMessage, thread_id: str | None) -> str | None:
+    def _find_thread(self, parsed: Head, thread_id: str | None) -> str | None:
         subject = normalise_subject(parsed.header("Subject"))
         if thread_id:
             ids = self.threads.get(thread_id)
-            if ids and normalise_subject(self.messages[ids[0]].parsed.header("Subject")) \
+            if ids and normalise_subject(self.messages[ids[0]].head.header("Subject")) \
                     == subject:
                 return thread_id
             return None
@@ -145,7 +157,7 @@ class Mailbox:
             found = self._rfc_index.get(ref)
             if found and found in self.messages:
                 candidate = self.messages[found]
-                if normalise_subject(candidate.parsed.header("Subject")) == subject:
+                if normalise_subject(candidate.head.header("Subject")) == subject:
                     return candidate.thread_id
         return None
 
@@ -164,7 +176,7 @@ class Mailbox:
                 if label_id not in self.labels:
                     raise errors.invalid_argument(f"Invalid label: {label_id}")
             message_id, seq = self._new_message_id()
-            parsed = parse_message(raw, message_id, inline_limit=self.inline_limit)
+            parsed = parse_head(raw)
             if internal_date is None:
                 internal_date = self.clock.now_ms()
                 if date_source == "dateHeader":
@@ -172,7 +184,8 @@ class Mailbox:
             found = self._find_thread(parsed, thread_id)
             msg = StoredMessage(
                 id=message_id, thread_id=found or message_id, raw=raw, labels=label_set,
-                internal_date=internal_date, history_id=0, parsed=parsed, seq=seq,
+                internal_date=internal_date, history_id=0, head=parsed, seq=seq,
+                inline_limit=self.inline_limit,
             )
             self.messages[message_id] = msg
             self.threads.setdefault(msg.thread_id, []).append(message_id)

@@ -16,6 +16,7 @@ import base64
 import binascii
 import email
 import email.header
+import email.parser
 import email.utils
 import html
 import re
@@ -72,15 +73,10 @@ class Attachment:
 
 
 @dataclass
-class ParsedMessage:
-    """What Gmail derives from a message's bytes; computed once per stored message."""
+class Head:
+    """The top-level headers only: cheap to get, enough for threading and header searches."""
 
-    payload: dict[str, Any]
     headers: list[tuple[str, str]]
-    snippet: str
-    text: str
-    attachments: dict[str, Attachment] = field(default_factory=dict)
-    filenames: list[str] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -92,6 +88,26 @@ class ParsedMessage:
     def headers_all(self, name: str) -> list[str]:
         lname = name.lower()
         return [v for k, v in self.headers if k.lower() == lname]
+
+
+@dataclass
+class ParsedMessage(Head):
+    """What Gmail derives from a message's bytes; computed once per stored message."""
+
+    payload: dict[str, Any] = field(default_factory=dict)
+    snippet: str = ""
+    text: str = ""
+    attachments: dict[str, Attachment] = field(default_factory=dict)
+    filenames: list[str] = field(default_factory=list)
+
+
+def parse_head(raw: bytes) -> Head:
+    head_end = raw.find(b"\r\n\r\n")
+    if head_end < 0:
+        head_end = raw.find(b"\n\n")
+    chunk = raw if head_end < 0 else raw[: head_end + 2]
+    msg = email.parser.BytesHeaderParser().parsebytes(chunk)
+    return Head([(k, decode_header_value(str(v))) for k, v in msg.raw_items()])
 
 
 def _leaf_bytes(part: Message) -> bytes:

@@ -40,7 +40,7 @@ def _header_match(name: str, needle: str) -> Predicate:
     needle = needle.lower()
 
     def pred(msg: StoredMessage) -> bool:
-        values = msg.parsed.headers_all(name)
+        values = msg.head.headers_all(name)
         if any(needle in v.lower() for v in values):
             return True
         return any(needle in a for a in addresses(values))
@@ -65,7 +65,7 @@ def _term(box: Mailbox, key: str, value: str, now_ms: int) -> Predicate:
     if key in ("from", "to", "cc", "bcc"):
         return _header_match(key.capitalize() if key != "bcc" else "Bcc", value)
     if key == "subject":
-        return lambda m: v in (m.parsed.header("Subject") or "").lower()
+        return lambda m: v in (m.head.header("Subject") or "").lower()
     if key in ("label", "in"):
         if key == "in" and v == "anywhere":
             return lambda m: True
@@ -101,7 +101,7 @@ def _term(box: Mailbox, key: str, value: str, now_ms: int) -> Predicate:
             return lambda m: m.internal_date >= limit
         return lambda m: m.internal_date < limit
     if key == "rfc822msgid":
-        return lambda m: v.strip("<>") in (m.parsed.header("Message-ID") or "").lower()
+        return lambda m: v.strip("<>") in (m.head.header("Message-ID") or "").lower()
     if key == "larger":
         n = _size(value)
         return lambda m: len(m.raw) > n
@@ -116,8 +116,8 @@ def _words(text: str) -> Predicate:
 
     def pred(msg: StoredMessage) -> bool:
         hay = " ".join([
-            msg.parsed.header("Subject") or "", msg.parsed.header("From") or "",
-            msg.parsed.header("To") or "", msg.parsed.text, " ".join(msg.parsed.filenames),
+            msg.head.header("Subject") or "", msg.head.header("From") or "",
+            msg.head.header("To") or "", msg.parsed.text, " ".join(msg.parsed.filenames),
         ]).lower()
         return needle in hay
     return pred

@@ -3,12 +3,12 @@ mailboxes (threads, many senders, attachments of varied sizes, labels, read/unre
 
 from __future__ import annotations
 
+import base64
 import mailbox as stdlib_mailbox
+import quopri
 import random
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 from pathlib import Path
 
 from .labels import Label
@@ -72,9 +72,46 @@ def _body(rng: random.Random, paragraphs: int) -> str:
 def _attachment_bytes(rng: random.Random, size: int, subtype: str) -> bytes:
     if subtype in ("csv", "plain"):
         rows = ["id,name,amount"] + [f"{i},{rng.choice(FIRST)},{rng.randint(1, 9999)}"
-                                     for i in range(max(1, size // 20))]
-        return ("\n".join(rows) + "\n").encode()[:size] or b"id\n"
+                                     for i in range(200)]
+        block = ("\n".join(rows) + "\n").encode()
+        return (block * (size // len(block) + 1))[:size]
     return rng.randbytes(size)
+
+
+def _b64_lines(data: bytes) -> bytes:
+    return base64.encodebytes(data).replace(b"\n", b"\r\n")
+
+
+def build_message(headers: list[tuple[str, str]], text: str, html: str | None,
+                  attachment: tuple[str, str, bytes] | None, rng: random.Random) -> bytes:
+    """Assemble RFC 5322 bytes directly (the email package's generator is slow for big
+    attachments): text/plain, optionally with an HTML alternative and one attachment."""
+    def boundary() -> str:
+        return f"000000000000{rng.getrandbits(48):012x}"
+
+    def text_part(subtype: str, body: str) -> bytes:
+        return (f"Content-Type: text/{subtype}; charset=\"UTF-8\"\r\n"
+                "Content-Transfer-Encoding: quoted-printable\r\n\r\n").encode() + \
+            quopri.encodestring(body.replace("\n", "\r\n").encode()) + b"\r\n"
+
+    body = text_part("plain", text)
+    if html is not None:
+        alt = boundary()
+        body = (f'Content-Type: multipart/alternative; boundary="{alt}"\r\n\r\n'
+                f"--{alt}\r\n").encode() + body + f"--{alt}\r\n".encode() + \
+            text_part("html", html) + f"--{alt}--\r\n".encode()
+    if attachment is not None:
+        filename, mime, data = attachment
+        mixed = boundary()
+        body = (f'Content-Type: multipart/mixed; boundary="{mixed}"\r\n\r\n'
+                f"--{mixed}\r\n").encode() + body + (
+            f"--{mixed}\r\n"
+            f'Content-Type: {mime}; name="{filename}"\r\n'
+            f'Content-Disposition: attachment; filename="{filename}"\r\n'
+            "Content-Transfer-Encoding: base64\r\n\r\n").encode() + _b64_lines(data) + \
+            f"--{mixed}--\r\n".encode()
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers) + "MIME-Version: 1.0\r\n"
+    return head.encode() + body
 
 
 def generate(box: Mailbox, count: int, *, seed: int = 1, days: int = 90,
@@ -94,42 +131,44 @@ def generate(box: Mailbox, count: int, *, seed: int = 1, days: int = 90,
               for _ in range(max(8, count // 6))]
     contacts = [(name, f"{name.split()[0].lower()}.{name.split()[1].lower()}@{dom}")
                 for name, dom in people]
-    threads: list[tuple[str, list[str], str]] = []  # (subject, references, counterpart)
+    threads: list[tuple[str, list[str], str]] = []
+    counterpart_name: dict[str, str] = {}  # (subject, references, counterpart)
     times = sorted(start + timedelta(seconds=rng.randint(0, days * 86400))
                    for _ in range(count))
     for when in times:
         reply = threads and rng.random() < 0.35
         if reply:
             subject, refs, counterpart = rng.choice(threads)
+            name = counterpart_name[counterpart]
             subject_line = "Re: " + subject
         else:
             name, counterpart = rng.choice(contacts)
+            counterpart_name[counterpart] = name
             subject = f"{rng.choice(TOPICS)} #{rng.randint(100, 999)}"
             subject_line, refs = subject, []
         outgoing = rng.random() < 0.2
-        msg = EmailMessage(policy=SMTP)
-        msg["From"] = box.email if outgoing else counterpart
-        msg["To"] = counterpart if outgoing else box.email
+        headers = [("From", box.email if outgoing else f"{name} <{counterpart}>"),
+                   ("To", counterpart if outgoing else box.email)]
         if rng.random() < 0.2:
-            msg["Cc"] = rng.choice(contacts)[1]
-        msg["Subject"] = subject_line
-        msg["Date"] = format_datetime(when)
-        msg_id = make_msgid(domain=counterpart.split("@")[1] if not outgoing else "gmail.com",
-                            idstring=f"{seed}.{len(box.messages)}")
-        msg["Message-ID"] = msg_id
+            headers.append(("Cc", rng.choice(contacts)[1]))
+        headers += [("Subject", subject_line), ("Date", format_datetime(when))]
+        domain = counterpart.split("@")[1] if not outgoing else "mail.gmail.com"
+        msg_id = f"<CA{seed}.{len(box.messages)}.{rng.getrandbits(40):010x}@{domain}>"
+        headers.append(("Message-ID", msg_id))
         if refs:
-            msg["In-Reply-To"] = refs[-1]
-            msg["References"] = " ".join(refs[-5:])
+            headers += [("In-Reply-To", refs[-1]), ("References", " ".join(refs[-5:]))]
         text = _body(rng, rng.randint(1, 4))
-        msg.set_content(text)
+        html = None
         if rng.random() < 0.3:
-            msg.add_alternative("<html><body>" + "".join(
-                f"<p>{p}</p>" for p in text.split("\n\n")) + "</body></html>", subtype="html")
+            html = "<html><body>" + "".join(
+                f"<p>{p}</p>" for p in text.split("\n\n")) + "</body></html>"
+        attachment = None
         if rng.random() < 0.15:
             filename, maintype, subtype = rng.choice(ATTACHMENTS)
             size = int(rng.choice([2e3, 2e4, 1.5e5, 6e5, 2e6]) * rng.uniform(0.5, 1.5))
-            msg.add_attachment(_attachment_bytes(rng, size, subtype), maintype=maintype,
-                               subtype=subtype, filename=filename)
+            attachment = (filename, f"{maintype}/{subtype}",
+                          _attachment_bytes(rng, size, subtype))
+        raw = build_message(headers, text, html, attachment, rng)
         labels: set[str] = {"SENT"} if outgoing else {"INBOX"}
         if not outgoing:
             if rng.random() < 0.3:
@@ -145,7 +184,7 @@ def generate(box: Mailbox, count: int, *, seed: int = 1, days: int = 90,
                 labels = {"SPAM"}
         if rng.random() < 0.3:
             labels.add(rng.choice(label_ids))
-        box.add_message(msg.as_bytes(), labels, internal_date=int(when.timestamp() * 1000))
+        box.add_message(raw, labels, internal_date=int(when.timestamp() * 1000))
         if reply:
             refs.append(msg_id)
         else:
