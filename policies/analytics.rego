@@ -30,7 +30,7 @@ non_identifying_key(key) if tables.non_identifying_group_keys[key]
 
 analytics_relevant if {
 	input.action == "analytics.aggregate"
-	capable
+	judged
 }
 
 denies contains "cohort_too_small" if {

@@ -95,6 +95,13 @@ action_capable if tables.capabilities[input.actor.kind][input.action]
 
 capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
 
+# Well-formed and capable: the request is refused only for its particulars, which the
+# remaining deny rules name.
+judged if {
+	base_ok
+	capable
+}
+
 # --- tenant, resource, ownership --------------------------------------------------------------
 
 tenant_ok if {
@@ -182,8 +189,7 @@ scope_ok if {
 # --- the checks every permit needs ------------------------------------------------------------
 
 common_ok if {
-	base_ok
-	capable
+	judged
 	tenant_ok
 	resource_ok
 	state_ok
@@ -272,49 +278,49 @@ denies contains "tenant_mismatch" if {
 }
 
 denies contains "not_mailbox_owner" if {
-	capable
+	judged
 	input.actor.kind == "end_user"
 	not is_owner
 }
 
 denies contains "resource_invalid" if {
-	capable
+	judged
 	not resource_ok
 }
 
 denies contains "mailbox_state_unknown" if {
-	capable
+	judged
 	mailbox_bound
 	not known_state
 }
 
 denies contains "mailbox_state_unknown" if {
-	capable
+	judged
 	state_present
 	not known_state
 }
 
 denies contains "mailbox_restricted" if {
-	capable
+	judged
 	input.mailbox_state == "restricted"
 	not restricted_action
 }
 
 denies contains "mailbox_reauth_required" if {
-	capable
+	judged
 	input.mailbox_state in {"reauth_required", "disconnected"}
 	gmail_action
 }
 
 denies contains "mailbox_disconnected" if {
-	capable
+	judged
 	input.mailbox_state == "disconnected"
 	not gmail_action
 	not disconnected_action
 }
 
 denies contains "scope_not_granted" if {
-	capable
+	judged
 	scope_required
 	not scope_ok
 }

@@ -162,7 +162,7 @@ grant_problems contains "grant_not_for_resource" if {
 
 denies contains reason if {
 	input.actor.kind == "operator"
-	capable
+	judged
 	input.purpose == "support"
 	operator_content_action
 	some reason in grant_problems
@@ -196,7 +196,7 @@ justification_problems contains "justification_expired" if {
 
 denies contains reason if {
 	input.actor.kind == "operator"
-	capable
+	judged
 	input.purpose in {"security", "legal"}
 	operator_mail_action
 	some reason in justification_problems

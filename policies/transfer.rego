@@ -40,7 +40,7 @@ valid_transfer if {
 
 transfer_relevant if {
 	input.action == "data.transfer"
-	capable
+	judged
 }
 
 denies contains "transfer_ground_invalid" if {
