@@ -114,8 +114,9 @@ def test_history_records_changes_in_order(gmail: Any) -> None:
 def test_history_pagination_and_deletion(emu: RunningEmulator, gmail: Any) -> None:
     start = _start(gmail)
     ids = [_insert(gmail, simple(f"m{i}"))["id"] for i in range(7)]
-    from .conftest import credentials, gmail_service
     from emulator import scopes as sc
+
+    from .conftest import credentials, gmail_service
     full = gmail_service(emu, credentials(emu, scopes=[sc.FULL_MAILBOX]))
     full.users().messages().delete(userId="me", id=ids[0]).execute()
     seen: list[dict[str, Any]] = []
