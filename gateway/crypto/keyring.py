@@ -20,7 +20,13 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto.aead import AeadKey, new_key
 from gateway.crypto.cache import KeyCache
-from gateway.crypto.errors import CryptoError, DecryptionFailed, KeyDestroyed, KeyInUse
+from gateway.crypto.errors import (
+    CryptoError,
+    DecryptionFailed,
+    KeyDestroyed,
+    KeyInUse,
+    KeyUnavailable,
+)
 from gateway.crypto.keyprovider import KekState, KeyContext, KeyProvider, WrappedKey
 from gateway.crypto.models import MailboxDataKey
 from gateway.kit.models import utcnow
@@ -193,6 +199,8 @@ class Keyring:
                         continue
                     try:
                         done_this_pass += self._rewrap_one(session_factory, key_id, primary)
+                    except KeyUnavailable:
+                        raise  # the provider is down: stop; `keys rotate --resume` continues
                     except CryptoError as exc:
                         failed.add(key_id)
                         log.error("could not re-wrap data key %s: %s", key_id, exc)

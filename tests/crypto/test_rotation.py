@@ -134,3 +134,25 @@ def test_rotation_reports_rows_it_cannot_rewrap(sessions: sessionmaker[Session],
         bad = str(row.id)
     report = crypto.rotate(sessions)
     assert report.failed == [bad] and report.remaining == 1 and report.rewrapped == 1
+
+
+def test_rotation_stops_when_the_provider_is_down(sessions: sessionmaker[Session],
+                                                  key_file: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.crypto import KeyUnavailable
+
+    crypto = CryptoService(LocalFileKeyProvider(key_file, production=False))
+    items = seed(crypto, sessions, n=2)
+
+    def down(*_: object) -> None:
+        raise KeyUnavailable("provider down")
+
+    monkeypatch.setattr(crypto.provider, "rewrap", down)
+    with pytest.raises(KeyUnavailable):
+        crypto.rotate(sessions)
+    monkeypatch.undo()
+    report = crypto.resume_rotation(sessions)
+    assert (report.new_version, report.rewrapped, report.remaining) == (2, 2, 0)
+    with sessions() as s:
+        for binding, sealed, plaintext in items:
+            assert crypto.open(s, binding, sealed) == plaintext
