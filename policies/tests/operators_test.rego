@@ -1,0 +1,177 @@
+# Unit tests: human operators, consent grants, security/legal justifications, consent endpoints.
+package gateway.authz_operators_test
+
+import data.gateway.authz
+import data.gateway.authz_fixtures_test as f
+
+decide(inp) := d if {
+	d := authz.decision with input as inp
+}
+
+allowed(inp) if decide(inp).allow == true
+
+reasons(inp) := {r | some r in decide(inp).reasons}
+
+with_grant(patch) := object.union(f.operator_read, {"grant": patch})
+
+# --- grants -----------------------------------------------------------------------------------
+
+test_grant_valid if {
+	authz.grant_valid with input as f.operator_read
+	d := decide(f.operator_read)
+	d.allow == true
+	d.reasons == ["allow_operator_grant"]
+	d.obligations == {"human_access": true, "grant_id": "g-1"}
+}
+
+test_no_grant if {
+	inp := object.union(f.operator_read, {"grant": null})
+	not authz.grant_present with input as inp
+	reasons(inp) == {"consent_required"}
+}
+
+test_grant_missing_entirely if reasons(json.remove(f.operator_read, ["grant"])) == {"consent_required"}
+
+test_grant_revoked if {
+	reasons(with_grant({"revoked": true})) == {"grant_revoked"}
+	reasons(with_grant({"revoked": "false"})) == {"grant_revoked"}
+	reasons(json.remove(f.operator_read, ["grant/revoked"])) == {"grant_revoked"}
+}
+
+test_grant_expiry_boundary if {
+	allowed(with_grant({"expires_at_ns": f.now + 1}))
+	reasons(with_grant({"expires_at_ns": f.now})) == {"grant_expired"}
+	reasons(with_grant({"expires_at_ns": f.now - 1})) == {"grant_expired"}
+}
+
+test_grant_expiry_needs_integers if {
+	reasons(with_grant({"expires_at_ns": "2099-01-01T00:00:00Z"})) == {"grant_expired"}
+	reasons(json.remove(f.operator_read, ["now_ns"])) == {"grant_expired"}
+	reasons(json.remove(f.operator_read, ["grant/expires_at_ns"])) == {"grant_expired"}
+}
+
+test_grant_for_actor if {
+	authz.grant_for_actor with input as f.operator_read
+	reasons(with_grant({"operator": "op-eve"})) == {"grant_not_for_operator"}
+	allowed(with_grant({"operator": null, "operator_group": "support-l1"}))
+	reasons(with_grant({"operator": null, "operator_group": "support-l2"})) == {"grant_not_for_operator"}
+	reasons(object.union(with_grant({"operator": null, "operator_group": "support-l1"}), {"actor": {"groups": null}})) == {"grant_not_for_operator"}
+	reasons(with_grant({"operator": "", "operator_group": ""})) == {"grant_not_for_operator"}
+}
+
+test_grant_purpose if reasons(with_grant({"purpose": "security"})) == {"grant_purpose_mismatch"}
+
+test_grant_for_mailbox_and_owner if {
+	reasons(with_grant({"mailbox": "mb-other"})) == {"grant_not_for_resource"}
+	reasons(with_grant({"owner": "u-other"})) == {"grant_not_for_resource"}
+	reasons(object.union(f.operator_read, {"resource": {"mailbox": "mb-other"}})) == {"grant_not_for_resource"}
+}
+
+test_grant_covers_those_messages_only if {
+	reasons(object.union(f.operator_read, {"resource": {"ids": ["m-2"], "thread_id": null}})) == {"grant_not_for_resource"}
+	reasons(object.union(f.operator_read, {"resource": {"ids": ["m-1", "m-2"], "thread_id": null}})) == {"grant_not_for_resource"}
+	reasons(object.union(f.operator_read, {"resource": {"ids": [], "thread_id": null}})) == {"grant_not_for_resource"}
+	reasons(with_grant({"message_ids": null})) == {"grant_not_for_resource"}
+	allowed(object.union(with_grant({"message_ids": ["m-1", "m-2"]}), {"resource": {"ids": ["m-2", "m-1"]}}))
+}
+
+test_thread_grants if {
+	thread_grant := with_grant({"message_ids": [], "thread_ids": ["th-1"]})
+	allowed(object.union(thread_grant, {"resource": {"ids": ["m-7"]}}))
+	allowed(object.union(thread_grant, {"action": "mail.thread.read_content"}))
+	reasons(object.union(thread_grant, {"resource": {"thread_id": "th-2"}})) == {"grant_not_for_resource"}
+	reasons(object.union(thread_grant, {"resource": {"thread_id": null}})) == {"grant_not_for_resource"}
+	reasons(object.union(f.operator_read, {"action": "mail.thread.read_content"})) == {"grant_not_for_resource"}
+}
+
+test_every_content_action_needs_a_grant if {
+	every action in ["mail.message.read_content", "mail.thread.read_content", "mail.attachment.read", "mail.draft.read"] {
+		reasons(object.union(f.operator_read, {"action": action, "grant": null})) == {"consent_required"}
+	}
+}
+
+test_operator_metadata_is_redacted_without_a_grant if {
+	every action in ["mail.message.read_metadata", "mail.message.list", "mail.thread.read_metadata", "mail.label.read", "mail.mailbox.read"] {
+		d := decide(object.union(f.operator_read, {"action": action, "grant": null}))
+		d.allow == true
+		d.reasons == ["allow_operator_metadata_redacted"]
+		"subject" in d.obligations.redact
+		"body" in d.obligations.redact
+		d.obligations.human_access == true
+	}
+}
+
+test_operator_metadata_of_a_granted_message_is_not_redacted if {
+	d := decide(object.union(f.operator_read, {"action": "mail.message.read_metadata"}))
+	d.reasons == ["allow_operator_grant"]
+	not d.obligations.redact
+}
+
+test_operator_cannot_write_or_search_for_support if {
+	reasons(object.union(f.operator_read, {"action": "mail.message.send"})) == {"action_not_permitted"}
+	reasons(object.union(f.operator_read, {"action": "mail.message.delete"})) == {"action_not_permitted"}
+	reasons(object.union(f.operator_read, {"action": "mail.search"})) == {"purpose_not_permitted"}
+	reasons(object.union(f.operator_read, {"purpose": "user_facing"})) == {"purpose_not_permitted"}
+}
+
+# --- justifications ----------------------------------------------------------------------------
+
+test_justified_access if {
+	d := decide(f.investigator_read)
+	d.allow == true
+	d.reasons == ["allow_operator_justified"]
+	d.obligations == {"human_access": true, "flag_for_review": true, "case_ref": "SEC-1"}
+}
+
+test_justified_search_and_legal if {
+	allowed(object.union(f.investigator_read, {"action": "mail.search"}))
+	allowed(object.union(f.investigator_read, {"purpose": "legal", "justification": {"kind": "legal"}}))
+}
+
+test_justification_required if {
+	reasons(object.union(f.investigator_read, {"justification": null})) == {"justification_required"}
+	reasons(object.union(f.investigator_read, {"justification": {"case_ref": ""}})) == {"justification_required"}
+	reasons(object.union(f.investigator_read, {"justification": {"case_ref": 42}})) == {"justification_required"}
+	reasons(object.union(f.investigator_read, {"justification": {"kind": "legal"}})) == {"justification_required"}
+}
+
+test_justification_expiry_boundary if {
+	allowed(object.union(f.investigator_read, {"justification": {"expires_at_ns": f.now + 1}}))
+	reasons(object.union(f.investigator_read, {"justification": {"expires_at_ns": f.now}})) == {"justification_expired"}
+	reasons(json.remove(f.investigator_read, ["justification/expires_at_ns"])) == {"justification_expired"}
+}
+
+test_a_justification_does_not_help_a_support_purpose if {
+	inp := object.union(f.investigator_read, {"purpose": "support"})
+	reasons(inp) == {"consent_required"}
+}
+
+# --- consent endpoints --------------------------------------------------------------------------
+
+consent(base, action) := object.union(base, {"action": action, "purpose": "consent_management", "grant": null, "scopes": []})
+
+test_owner_manages_consent if {
+	every action in ["consent.grant.create", "consent.grant.revoke", "consent.list", "consent.request.decide"] {
+		allowed(consent(f.owner_read, action))
+	}
+	reasons(consent(f.owner_read, "consent.request.create")) == {"action_not_permitted"}
+}
+
+test_owner_manages_only_their_mailbox if {
+	reasons(object.union(consent(f.owner_read, "consent.grant.create"), {"resource": {"owner": "u-carol"}})) == {"not_mailbox_owner"}
+}
+
+test_operator_requests_and_lists_own if {
+	allowed(consent(f.operator_read, "consent.request.create"))
+	d := decide(consent(f.operator_read, "consent.list"))
+	d.allow == true
+	d.obligations == {"filter_operator": "op-bob"}
+	reasons(consent(f.operator_read, "consent.grant.create")) == {"action_not_permitted"}
+	reasons(consent(f.operator_read, "consent.request.decide")) == {"action_not_permitted"}
+}
+
+test_crm_cannot_consent_for_the_user if {
+	reasons(consent(f.crm_read, "consent.grant.create")) == {"action_not_permitted"}
+	reasons(consent(f.crm_read, "consent.request.decide")) == {"action_not_permitted"}
+	allowed(consent(f.crm_read, "consent.grant.revoke"))
+}
