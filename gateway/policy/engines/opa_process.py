@@ -51,6 +51,17 @@ def free_port() -> int:
         return port
 
 
+def policy_file_args(policy_dir: Path) -> list[str]:
+    """`opa run` arguments loading the policy files (data.json under its directory's path)."""
+    args = []
+    for policy_file in load_policy_files(policy_dir):
+        path = str((policy_dir / policy_file.path).resolve())
+        if policy_file.is_data and policy_file.data_path:
+            path = ".".join(policy_file.data_path) + ":" + path
+        args.append(path)
+    return args
+
+
 def _healthy(port: int) -> bool:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
     try:
@@ -65,10 +76,10 @@ def _healthy(port: int) -> bool:
 class OpaServerProcess:
     """One `opa run --server` process on 127.0.0.1:<port>, restartable on the same port."""
 
-    def __init__(self, opa_binary: Path, policy_dir: Path, *, port: int | None = None,
+    def __init__(self, opa_binary: Path, policy_dir: Path | None, *, port: int | None = None,
                  startup_timeout: float = 15.0) -> None:
         self.opa_binary = Path(opa_binary)
-        self.policy_dir = Path(policy_dir)
+        self.policy_dir = Path(policy_dir) if policy_dir is not None else None  # None: empty
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -82,14 +93,11 @@ class OpaServerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def command(self) -> list[str]:
-        files = []
-        for policy_file in load_policy_files(self.policy_dir):
-            path = str((self.policy_dir / policy_file.path).resolve())
-            if policy_file.is_data and policy_file.data_path:
-                path = ".".join(policy_file.data_path) + ":" + path
-            files.append(path)
-        return [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
-                "--log-level", "error", "--skip-version-check", "--disable-telemetry", *files]
+        args = [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
+                "--log-level", "error", "--skip-version-check", "--disable-telemetry"]
+        if self.policy_dir is not None:
+            args += policy_file_args(self.policy_dir)
+        return args
 
     def start(self) -> str:
         if self.running:
