@@ -24,6 +24,10 @@ class Clock:
             self._offset += seconds
             return self._offset
 
+    def reset(self) -> None:
+        with self._lock:
+            self._offset = 0.0
+
     @property
     def offset(self) -> float:
         with self._lock:

@@ -36,7 +36,7 @@ def build_router(state: EmulatorState, quota: QuotaMeter, push: PushNotifier) ->
     def reset() -> dict[str, Any]:
         state.reset()
         quota.reset()
-        push.log.clear()
+        push.clear()
         return {"ok": True}
 
     # ---- users and mailboxes ---------------------------------------------------------------

@@ -69,6 +69,14 @@ class PushNotifier:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def clear(self) -> None:
+        """Forget pending and retrying notifications and the log (control API reset)."""
+        with self._cond:
+            self._pending.clear()
+            self._not_before.clear()
+            self._last_sent.clear()
+            self.log.clear()
+
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until nothing is pending (for tests). True if drained."""
         deadline = time.monotonic() + timeout

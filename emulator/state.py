@@ -179,3 +179,4 @@ class EmulatorState:
             self.clients[DEFAULT_CLIENT.client_id] = OAuthClient(**DEFAULT_CLIENT.resource())
             self.faults = Faults()
             self.rng = random.Random(0)
+            self.clock.reset()
