@@ -1,0 +1,96 @@
+"""The embedded engine: decisions, revision, fail-closed errors, one interpreter per thread."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from gateway.policy.contract import PolicyEngineUnavailable
+from gateway.policy.engines import EmbeddedEngine, build_engine, policy_revision
+from gateway.policy.engines.table import TableCase
+from tests.policy.conftest import POLICY_DIR
+
+
+def test_revision_is_the_policy_files_hash(embedded_engine: EmbeddedEngine) -> None:
+    assert embedded_engine.revision == policy_revision(POLICY_DIR)
+    assert embedded_engine.revision.startswith("sha256:")
+    decision = embedded_engine.decide({})
+    assert decision.revision == embedded_engine.revision
+    assert decision.engine == "embedded"
+
+
+def test_empty_input_is_denied(embedded_engine: EmbeddedEngine) -> None:
+    decision = embedded_engine.decide({})
+    assert decision.allow is False
+    assert decision.reasons == ("action_unknown", "actor_invalid", "purpose_unknown")
+
+
+def test_ping(embedded_engine: EmbeddedEngine) -> None:
+    embedded_engine.ping()
+
+
+def test_a_value_that_is_not_json_is_unavailable(embedded_engine: EmbeddedEngine,
+                                                  table_cases: list[TableCase]) -> None:
+    bad = dict(table_cases[0].input, now_ns=object())
+    with pytest.raises(PolicyEngineUnavailable):
+        embedded_engine.decide(bad)
+    with pytest.raises(PolicyEngineUnavailable):
+        embedded_engine.decide(dict(table_cases[0].input, now_ns=float("nan")))
+
+
+def test_closed_engine_is_unavailable() -> None:
+    engine = EmbeddedEngine(POLICY_DIR)
+    engine.close()
+    with pytest.raises(PolicyEngineUnavailable):
+        engine.decide({})
+
+
+def test_policies_that_do_not_compile_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "broken.rego").write_text("package gateway.authz\n\ndecision := {\n")
+    with pytest.raises(PolicyEngineUnavailable):
+        EmbeddedEngine(tmp_path)
+
+
+def test_missing_policy_directory(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        EmbeddedEngine(tmp_path / "nowhere")
+
+
+def test_an_undefined_decision_is_a_deny(tmp_path: Path) -> None:
+    (tmp_path / "p.rego").write_text(
+        "package gateway.authz\n\ndecision := {\"allow\": true} if input.yes == true\n")
+    engine = EmbeddedEngine(tmp_path)
+    assert engine.decide({"yes": True}).allow is True
+    decision = engine.decide({})
+    assert decision.allow is False
+    assert decision.reasons == ("policy_undefined",)
+
+
+def test_factory_without_url_is_embedded() -> None:
+    engine = build_engine(POLICY_DIR, None, 1.0)
+    assert isinstance(engine, EmbeddedEngine)
+    engine.close()
+
+
+def test_threads_never_get_someone_elses_decision(embedded_engine: EmbeddedEngine,
+                                                  table_cases: list[TableCase]) -> None:
+    """A shared regopy Interpreter gave false allows under threads; ours are per thread."""
+    errors: list[str] = []
+    start = threading.Barrier(8)
+
+    def worker(offset: int) -> None:
+        start.wait()
+        for i in range(300):
+            case = table_cases[(offset * 37 + i) % len(table_cases)]
+            problem = case.mismatch(embedded_engine.decide(case.input))
+            if problem:
+                errors.append(f"{case.name}: {problem}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
