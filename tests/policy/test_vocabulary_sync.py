@@ -44,7 +44,8 @@ def test_scopes_are_the_least_privilege_ones() -> None:
 
 def policy_reason_codes() -> set[str]:
     codes = set(TABLES["prohibited_purposes"].values())
-    pattern = re.compile(r'(?:denies|permits|grant_problems|justification_problems) contains "(\w+)"')
+    pattern = re.compile(
+        r'(?:denies|permits|grant_problems|justification_problems) contains "(\w+)"')
     for module in POLICY_DIR.glob("*.rego"):
         codes |= set(pattern.findall(module.read_text()))
     return codes
