@@ -18,8 +18,9 @@ Same policies, proven: at first use, on `ping()`, and every `verify_interval` se
 deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
 exactly the local ones (same sources, as a multiset), and `GET /v1/data/gateway/tables` to equal
 the local data.json; otherwise it is unavailable (a sidecar running other policies must not
-decide). With `load_policies=True` it first uploads the local modules (under
-`/v1/policies/gateway-policies/<path>`) and data when they differ: for a dedicated, API-fed server.
+decide). Uploading the policies through the REST API instead is not offered: OPA compiles each
+PUT module on its own, and these modules refer to each other. Feed the sidecar with
+`opa run --server <policy files>` (see opa_process.py) or a bundle built from policies/.
 """
 
 from __future__ import annotations
@@ -52,9 +53,6 @@ from gateway.policy.engines.revision import (
 )
 
 log = logging.getLogger(__name__)
-
-UPLOAD_PREFIX = "gateway-policies/"
-
 
 def _package_paths(modules: tuple[PolicyModule, ...]) -> set[tuple[str, ...]]:
     paths = set()
@@ -110,13 +108,11 @@ class OpaServerEngine:
         *,
         timeout: float = 2.0,
         verify_interval: float = 30.0,
-        load_policies: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self._host, self._port, self._https = _split_url(self.url)
         self._timeout = float(timeout)
         self._verify_interval = float(verify_interval)
-        self._load_policies = load_policies
         files = load_policy_files(Path(policy_dir))
         self._revision = revision_of(files)
         self._modules = rego_modules(files)
@@ -205,19 +201,6 @@ class OpaServerEngine:
         ours = Counter(m.content_hash for m in self._modules)
         return theirs == ours
 
-    def _upload(self, http: httpx.Client, server: list[dict[str, Any]]) -> None:
-        for module in server:
-            module_id = str(module.get("id", ""))
-            if module_id.startswith(UPLOAD_PREFIX):
-                http.delete(f"/v1/policies/{module_id}").raise_for_status()
-        for local in self._modules:
-            response = http.put(f"/v1/policies/{UPLOAD_PREFIX}{local.path}",
-                                content=local.source.encode("utf-8"),
-                                headers={"Content-Type": "text/plain"})
-            response.raise_for_status()
-        for path, value in self._data_roots.items():
-            http.put("/v1/data/" + "/".join(path), json=value).raise_for_status()
-
     def _verify(self) -> None:
         scheme = "https" if self._https else "http"
         try:
@@ -225,10 +208,6 @@ class OpaServerEngine:
                               timeout=max(self._timeout, 1.0)) as http:
                 server = self._server_modules(http)
                 same = self._matches(server) and self._data_matches(http)
-                if not same and self._load_policies:
-                    self._upload(http, server)
-                    server = self._server_modules(http)
-                    same = self._matches(server) and self._data_matches(http)
         except (httpx.HTTPError, ValueError) as exc:
             raise PolicyEngineUnavailable(
                 f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,281 @@
+"""The OPA-server engine: what opa-python-client 3.0 really does, and fail-closed behaviour.
+
+A stub HTTP server plays OPA where we need misbehaviour (undefined, 500, slow, garbage); a real
+`opa run --server` is used for outage/recovery and policy mismatch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from gateway.policy.contract import PolicyEngineUnavailable
+from gateway.policy.engines import OpaServerEngine, build_engine, policy_revision
+from gateway.policy.engines.opa_process import OpaServerProcess, free_port, run_opa_server
+from gateway.policy.engines.revision import load_policy_files, merged_data, rego_modules
+from gateway.policy.engines.table import TableCase
+from tests.policy.conftest import POLICY_DIR
+
+FILES = load_policy_files(POLICY_DIR)
+SERVER_MODULES = [{"id": f"/srv/policies/{m.path}", "raw": m.source} for m in rego_modules(FILES)]
+TABLES = merged_data(FILES)["gateway"]["tables"]
+
+
+class StubOpa(BaseHTTPRequestHandler):
+    """Answers like OPA for the policy listing; the decision endpoint does `mode`."""
+
+    mode: ClassVar[str] = "allow"
+    modules: ClassVar[list[dict[str, Any]]] = SERVER_MODULES
+    posts: ClassVar[list[dict[str, Any]]] = []
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _json(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/v1/policies"):
+            self._json(200, {"result": self.modules})
+        elif self.path == "/v1/data/gateway/tables":
+            self._json(200, {"result": TABLES})
+        elif self.path == "/health":
+            self._json(200, {})
+        else:
+            self._json(404, {"code": "resource_not_found"})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        StubOpa.posts.append(json.loads(self.rfile.read(length)))
+        mode = StubOpa.mode
+        if mode == "allow":
+            self._json(200, {"result": {"allow": True, "reasons": ["allow_owner"],
+                                        "obligations": {}}})
+        elif mode == "undefined":
+            self._json(200, {})
+        elif mode == "not_an_object":
+            self._json(200, {"result": "yes"})
+        elif mode == "error":
+            self._json(500, {"code": "internal_error", "message": "eval_conflict_error"})
+        elif mode == "bad_request":
+            self._json(400, {"code": "invalid_parameter"})
+        elif mode == "garbage":
+            data = b"<html>proxy error</html>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif mode == "slow":
+            time.sleep(2.0)
+            self._json(200, {"result": {"allow": True}})
+
+
+@pytest.fixture
+def stub() -> Iterator[str]:
+    StubOpa.mode = "allow"
+    StubOpa.modules = SERVER_MODULES
+    StubOpa.posts = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubOpa)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def engine_for(url: str, **kwargs: Any) -> OpaServerEngine:
+    return OpaServerEngine(url, POLICY_DIR, timeout=kwargs.pop("timeout", 0.5), **kwargs)
+
+
+# --- the library's behaviour, through the engine --------------------------------------------------
+
+def test_posts_the_input_and_reads_the_result(stub: str) -> None:
+    engine = engine_for(stub)
+    decision = engine.decide({"action": "x"})
+    assert decision.allow is True
+    assert decision.engine == "opa"
+    assert decision.revision == policy_revision(POLICY_DIR)
+    assert StubOpa.posts == [{"input": {"action": "x"}}]
+    engine.close()
+
+
+def test_undefined_comes_back_as_empty_object_and_is_a_deny(stub: str) -> None:
+    StubOpa.mode = "undefined"
+    decision = engine_for(stub).decide({})
+    assert decision.allow is False
+    assert decision.reasons == ("policy_undefined",)
+
+
+def test_a_result_that_is_not_an_object_is_a_deny(stub: str) -> None:
+    StubOpa.mode = "not_an_object"
+    assert engine_for(stub).decide({}).allow is False
+
+
+@pytest.mark.parametrize("mode", ["error", "bad_request", "garbage"])
+def test_errors_are_unavailable(stub: str, mode: str) -> None:
+    StubOpa.mode = mode
+    with pytest.raises(PolicyEngineUnavailable):
+        engine_for(stub).decide({})
+
+
+def test_a_500_is_not_retried(stub: str) -> None:
+    StubOpa.mode = "error"
+    with pytest.raises(PolicyEngineUnavailable):
+        engine_for(stub).decide({})
+    assert len(StubOpa.posts) == 1
+
+
+def test_a_slow_server_times_out(stub: str) -> None:
+    StubOpa.mode = "slow"
+    engine = engine_for(stub, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(PolicyEngineUnavailable):
+        engine.decide({})
+    assert time.monotonic() - started < 1.5
+
+
+def test_nothing_listening_is_unavailable_quickly() -> None:
+    engine = engine_for(f"http://127.0.0.1:{free_port()}")
+    started = time.monotonic()
+    with pytest.raises(PolicyEngineUnavailable):
+        engine.decide({})
+    with pytest.raises(PolicyEngineUnavailable):
+        engine.ping()
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_server_with_other_policies_is_unavailable(stub: str) -> None:
+    StubOpa.modules = [*SERVER_MODULES, {"id": "/x/extra.rego", "raw": "package gateway.authz\n"}]
+    with pytest.raises(PolicyEngineUnavailable, match="does not run policy revision"):
+        engine_for(stub).decide({})
+    StubOpa.modules = SERVER_MODULES[1:]
+    with pytest.raises(PolicyEngineUnavailable):
+        engine_for(stub).decide({})
+    assert StubOpa.posts == []
+
+
+def test_test_modules_on_the_server_are_ignored(stub: str) -> None:
+    StubOpa.modules = [*SERVER_MODULES, {"id": "/srv/policies/tests/x_test.rego", "raw": "x"}]
+    assert engine_for(stub).decide({}).allow is True
+
+
+def test_bad_urls_are_refused() -> None:
+    for url in ["ftp://x:1", "http://", "http://host:1/v1/data"]:
+        with pytest.raises(ValueError):
+            OpaServerEngine(url, POLICY_DIR)
+
+
+def test_factory_with_url_is_the_opa_engine(stub: str) -> None:
+    engine = build_engine(POLICY_DIR, stub, 0.5)
+    assert isinstance(engine, OpaServerEngine)
+    engine.close()
+    with pytest.raises(PolicyEngineUnavailable):
+        engine.decide({})
+
+
+# --- a real OPA server ---------------------------------------------------------------------------
+
+@pytest.mark.opa
+def test_ping_and_revision_against_real_opa(opa_engine: OpaServerEngine) -> None:
+    opa_engine.ping()
+    assert opa_engine.revision == policy_revision(POLICY_DIR)
+
+
+@pytest.mark.opa
+def test_stopping_opa_mid_run_fails_closed_and_recovers(opa_binary: Path,
+                                                        table_cases: list[TableCase]) -> None:
+    allowed = next(c for c in table_cases if c.allow)
+    server = OpaServerProcess(opa_binary, POLICY_DIR)
+    server.start()
+    try:
+        engine = engine_for(server.url, timeout=1.0)
+        assert engine.decide(allowed.input).allow is True
+        server.stop()
+        with pytest.raises(PolicyEngineUnavailable):
+            engine.decide(allowed.input)
+        server.start()
+        assert engine.decide(allowed.input).allow is True
+        engine.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.opa
+def test_a_restarted_server_with_other_policies_is_caught(opa_binary: Path, tmp_path: Path,
+                                                          table_cases: list[TableCase]) -> None:
+    allowed = next(c for c in table_cases if c.allow)
+    other = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, other)
+    (other / "authz.rego").write_text((other / "authz.rego").read_text() + "\nextra := 1\n")
+    server = OpaServerProcess(opa_binary, POLICY_DIR)
+    server.start()
+    try:
+        engine = engine_for(server.url, timeout=1.0, verify_interval=0.0)
+        assert engine.decide(allowed.input).allow is True
+        server.stop()
+        impostor = OpaServerProcess(opa_binary, other, port=server.port)
+        impostor.start()
+        try:
+            with pytest.raises(PolicyEngineUnavailable, match="does not run policy revision"):
+                engine.decide(allowed.input)
+        finally:
+            impostor.stop()
+    finally:
+        server.stop()
+
+
+@pytest.mark.opa
+def test_an_empty_server_is_unavailable(opa_binary: Path) -> None:
+    with OpaServerProcess(opa_binary, None) as empty:
+        engine = engine_for(empty.url)
+        with pytest.raises(PolicyEngineUnavailable, match="does not run policy revision"):
+            engine.decide({})
+        with pytest.raises(PolicyEngineUnavailable):
+            engine.ping()
+
+
+@pytest.mark.opa
+def test_run_opa_server_serves_only_policy_files(opa_binary: Path) -> None:
+    with run_opa_server(opa_binary, POLICY_DIR) as url:
+        import httpx
+
+        ids = [m["id"] for m in httpx.get(url + "/v1/policies").json()["result"]]
+        assert ids and not any(i.endswith("_test.rego") for i in ids)
+        assert httpx.get(url + "/v1/data/decision_table").json() == {}
+        assert httpx.get(url + "/v1/data/gateway/tables/actor_kinds").json()["result"]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url + "/health", timeout=0.5)
+
+
+@pytest.mark.opa
+def test_threads_share_nothing_but_the_server(opa_engine: OpaServerEngine,
+                                              table_cases: list[TableCase]) -> None:
+    errors: list[str] = []
+
+    def worker(offset: int) -> None:
+        for i in range(60):
+            case = table_cases[(offset * 31 + i) % len(table_cases)]
+            problem = case.mismatch(opa_engine.decide(case.input))
+            if problem:
+                errors.append(f"{case.name}: {problem}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
