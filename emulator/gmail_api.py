@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from . import errors, fields
 from . import scopes as sc
 from .errors import GoogleApiError
 from .mailbox import Mailbox
@@ -52,6 +52,8 @@ class Ctx:
     upload: bool
     method_id: str
     base_url: str
+    # Work to run after the mailbox lock is released (e.g. delivering to another mailbox).
+    after: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def mailbox(self) -> Mailbox:
@@ -62,12 +64,7 @@ class Ctx:
         return values[-1] if values else default
 
     def qlist(self, name: str) -> list[str]:
-        out: list[str] = []
-        for key, value in self.query:
-            if key == name:
-                out.extend(v for v in value.split(",") if v) if name == "fields" else \
-                    out.append(value)
-        return out
+        return [value for key, value in self.query if key == name]
 
     def qint(self, name: str, default: int, maximum: int | None = None) -> int:
         raw = self.q(name)
@@ -205,8 +202,13 @@ class GmailApi:
                           r.upload, r.method_id, self.state.settings.base_url)
                 with user.mailbox.lock:
                     result = r.handler(ctx)
+            for action in ctx.after:
+                action()
             if result is None:
                 return ApiResponse(204, b"", {"Vary": "Origin, X-Origin"})
+            selection = ctx.q("fields")
+            if selection:
+                result = fields.apply(result, fields.parse(selection))
             return json_response(200, result)
         except GoogleApiError as exc:
             return error_response(exc)

@@ -169,11 +169,12 @@ def send_raw(ctx: Ctx, raw: bytes, thread_id: str | None) -> StoredMessage:
     if mailbox.email in recipients:
         labels |= {"INBOX", "UNREAD"}
     msg = mailbox.add_message(raw, labels, thread_id=thread_id)
-    for address in set(recipients) - {mailbox.email}:
+    for address in sorted(set(recipients) - {mailbox.email}):
         other = ctx.state.user(address)
         if other is not None:
-            with other.mailbox.lock:
-                other.mailbox.add_message(raw, {"INBOX", "UNREAD", "CATEGORY_PERSONAL"})
+            # After our own lock is released: two users mailing each other cannot deadlock.
+            ctx.after.append(lambda box=other.mailbox: box.add_message(
+                raw, {"INBOX", "UNREAD", "CATEGORY_PERSONAL"}))
     return msg
 
 

@@ -282,3 +282,18 @@ def test_every_response_was_schema_checked() -> None:
     assert {"gmail.users.messages.list", "gmail.users.messages.get",
             "gmail.users.messages.send", "gmail.users.messages.modify",
             "gmail.users.labels.create", "gmail.users.labels.get"} <= set(VALIDATED)
+
+
+def test_fields_partial_response(gmail: Any) -> None:
+    for i in range(3):
+        _insert(gmail, simple(f"f{i}"))
+    listed = gmail.users().messages().list(userId="me", maxResults=2,
+                                           fields="messages(id),nextPageToken").execute()
+    assert set(listed) == {"messages", "nextPageToken"}
+    assert all(set(m) == {"id"} for m in listed["messages"])
+    got = gmail.users().messages().get(userId="me", id=listed["messages"][0]["id"],
+                                       fields="id,payload/headers,labelIds").execute()
+    assert set(got) == {"id", "payload", "labelIds"} and set(got["payload"]) == {"headers"}
+    with pytest.raises(HttpError) as exc:
+        gmail.users().messages().list(userId="me", fields="messages(id").execute()
+    assert exc.value.resp.status == 400
