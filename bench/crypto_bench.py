@@ -35,6 +35,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from gateway.crypto import Binding, CryptoService, EncryptedColumn, Sealed
 from gateway.crypto.keyprovider import LocalFileKeyProvider
 from gateway.crypto.models import MailboxDataKey
+from gateway.crypto.pg import psycopg_binary_results
 from gateway.kit.db import make_engine
 
 WORDS = ["meeting", "quarterly", "offer", "contract", "invoice", "please", "review", "attached",
@@ -148,20 +149,25 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{Path(tmp) / 'bench.db'}"
-        engine = make_engine(url)
-        MailboxDataKey.__table__.create(engine, checkfirst=True)
-        BenchBase.metadata.drop_all(engine)
-        BenchBase.metadata.create_all(engine)
-        sessions = sessionmaker(engine, expire_on_commit=False)
         crypto = CryptoService(LocalFileKeyProvider(Path(tmp) / "keys" / "kek.json",
                                                     production=False))
-        print(f"database: {engine.url.render_as_string(hide_password=True)}")
-        try:
-            throughput(crypto, sessions, args.seconds)
-            read_path(crypto, sessions, args.rounds)
-        finally:
+        variants: list[tuple[str, dict[str, object]]] = [("default", {})]
+        if url.startswith("postgresql"):
+            variants.append(("binary result format", {"connect_args": psycopg_binary_results()}))
+        for index, (label, kwargs) in enumerate(variants):
+            engine = make_engine(url, **kwargs)  # type: ignore[arg-type]
+            MailboxDataKey.__table__.create(engine, checkfirst=True)
             BenchBase.metadata.drop_all(engine)
-            engine.dispose()
+            BenchBase.metadata.create_all(engine)
+            sessions = sessionmaker(engine, expire_on_commit=False)
+            print(f"\ndatabase: {engine.url.render_as_string(hide_password=True)} ({label})")
+            try:
+                if index == 0:
+                    throughput(crypto, sessions, args.seconds)
+                read_path(crypto, sessions, args.rounds)
+            finally:
+                BenchBase.metadata.drop_all(engine)
+                engine.dispose()
 
 
 if __name__ == "__main__":

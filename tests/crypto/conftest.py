@@ -92,15 +92,19 @@ def pg_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "postgresql-binary"])
 def any_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """SQLite (file) always; PostgreSQL with the real migrations when a server is configured."""
+    """SQLite (file) always; PostgreSQL with the real migrations when a server is configured,
+    with psycopg's default text result format and with binary results (gateway.crypto.pg)."""
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'any.db'}")
         create_schema(engine)
     else:
+        from gateway.crypto.pg import psycopg_binary_results
+
         url: str = request.getfixturevalue("pg_url")
-        engine = make_engine(url)
+        kwargs = {"connect_args": psycopg_binary_results()} if "binary" in request.param else {}
+        engine = make_engine(url, **kwargs)
         ScratchBase.metadata.create_all(engine)
     yield engine
     engine.dispose()
