@@ -4,6 +4,7 @@ Google's error bodies. HTTP routes and the batch endpoint both go through ``disp
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from .quota import QuotaMeter
 from .state import AccessToken, EmulatorState, User
 from .tokens import lookup_access
 
+log = logging.getLogger(__name__)
 JSON_TYPE = "application/json; charset=UTF-8"
 
 
@@ -212,3 +214,6 @@ class GmailApi:
             return json_response(200, result)
         except GoogleApiError as exc:
             return error_response(exc)
+        except Exception:  # a bug must still answer like Google, not crash the server
+            log.exception("unexpected error in %s %s", req.method, req.path)
+            return error_response(errors.backend_error(500))

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import errors, paging
 from .gmail_api import Ctx, route
-from .gmail_messages import get_format, message_input, send_raw, short
+from .gmail_messages import get_format, message_input, send_raw, short, thread_of
 from .mailbox import StoredMessage
 from .render import message_ref, message_resource
 
@@ -26,7 +26,7 @@ def _resource(draft_id: str, msg: StoredMessage) -> dict[str, Any]:
 @route("POST", "drafts", "gmail.users.drafts.create", upload=True)
 def create_draft(ctx: Ctx) -> dict[str, Any]:
     raw, meta = message_input(ctx, "message")
-    msg = ctx.mailbox.add_message(raw, {"DRAFT"}, thread_id=meta.get("threadId"))
+    msg = ctx.mailbox.add_message(raw, {"DRAFT"}, thread_id=thread_of(meta))
     draft_id = ctx.mailbox.new_draft_id()
     ctx.mailbox.drafts[draft_id] = msg.id
     return _resource(draft_id, msg)
@@ -63,7 +63,7 @@ def list_drafts(ctx: Ctx) -> dict[str, Any]:
 def update_draft(ctx: Ctx) -> dict[str, Any]:
     draft_id, old = _draft(ctx)
     raw, meta = message_input(ctx, "message")
-    thread_id = meta.get("threadId") or old.thread_id
+    thread_id = thread_of(meta) or old.thread_id
     ctx.mailbox.delete(old.id)
     msg = ctx.mailbox.add_message(raw, {"DRAFT"}, thread_id=thread_id)
     ctx.mailbox.drafts[draft_id] = msg.id
@@ -79,13 +79,15 @@ def send_draft(ctx: Ctx) -> dict[str, Any]:
         body = ctx.json()
         draft_id = body.get("id")
         raw, meta = b"", body.get("message") or {}
+        if not isinstance(meta, dict):
+            raise errors.invalid_argument("Invalid value for message")
         if meta.get("raw"):
             raw, meta = message_input(ctx, "message")
     if not isinstance(draft_id, str) or not draft_id:
         raise errors.invalid_argument("Invalid draft")
     _id, old = _draft(ctx, draft_id)
     raw = raw or old.raw
-    thread_id = meta.get("threadId") or old.thread_id
+    thread_id = thread_of(meta) or old.thread_id
     ctx.mailbox.delete(old.id)
     ctx.mailbox.drafts.pop(draft_id, None)
     return short(send_raw(ctx, raw, thread_id))

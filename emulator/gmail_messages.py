@@ -74,6 +74,15 @@ def message_input(ctx: Ctx, wrapper: str | None = None) -> tuple[bytes, dict[str
     return _raw_from(meta), meta
 
 
+def thread_of(meta: dict[str, Any]) -> str | None:
+    value = meta.get("threadId")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise errors.invalid_argument("Invalid value for threadId")
+    return value
+
+
 def _labels(meta: dict[str, Any], key: str = "labelIds") -> list[str]:
     value = meta.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -181,7 +190,7 @@ def send_raw(ctx: Ctx, raw: bytes, thread_id: str | None) -> StoredMessage:
 @route("POST", "messages/send", "gmail.users.messages.send", upload=True)
 def send_message(ctx: Ctx) -> dict[str, Any]:
     raw, meta = message_input(ctx)
-    return short(send_raw(ctx, raw, meta.get("threadId")))
+    return short(send_raw(ctx, raw, thread_of(meta)))
 
 
 def _store(ctx: Ctx, default_source: str) -> dict[str, Any]:
@@ -195,7 +204,7 @@ def _store(ctx: Ctx, default_source: str) -> dict[str, Any]:
         return {"id": secrets.token_hex(8), "threadId": secrets.token_hex(8)}
     if ctx.mailbox.is_own_address(parse_head(raw).headers_all("From")):
         labels.add("SENT")
-    msg = ctx.mailbox.add_message(raw, labels, thread_id=meta.get("threadId"),
+    msg = ctx.mailbox.add_message(raw, labels, thread_id=thread_of(meta),
                                   date_source=source)
     return short(msg)
 
