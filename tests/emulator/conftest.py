@@ -4,7 +4,6 @@ libraries aimed at it. Nothing here reaches beyond 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,10 +15,6 @@ from emulator import scopes as sc
 from emulator.testing import RunningEmulator, run_emulator
 
 from .discovery_schema import validate_response
-
-# oauthlib refuses http:// token URLs and scope changes unless told; the emulator is local.
-os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
-os.environ.setdefault("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
 
 ALICE = "alice@example.com"
 BOB = "bob@example.com"
@@ -49,6 +44,14 @@ class ValidatingRequest(HttpRequest):
 def emu() -> Iterator[RunningEmulator]:
     with run_emulator() as running:
         yield running
+
+
+@pytest.fixture(autouse=True)
+def _oauthlib_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    # oauthlib refuses http:// token URLs and narrowed scopes unless told; the emulator is
+    # local and granular consent narrows scopes on purpose.
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
+    monkeypatch.setenv("OAUTHLIB_RELAX_TOKEN_SCOPE", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -85,7 +85,8 @@ def test_cli_serves(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "emulator", "serve", "--port", str(port), "--seed-generate",
          "10", "--user", ALICE, "--log-level", "warning"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=Path(seed.__file__).resolve().parents[1])
     try:
         deadline = time.monotonic() + 20
         while True:
