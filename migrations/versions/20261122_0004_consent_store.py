@@ -2,7 +2,7 @@
 its blind address index.
 
 Revision ID: 0004_consent_store
-Revises: 0002_crypto
+Revises: 0003_audit
 Create Date: 2026-11-22 02:01:29.355083
 """
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0004_consent_store'
-down_revision: str | None = '0002_crypto'
+down_revision: str | None = '0003_audit'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,286 @@
+"""Commit-time chaining: several hash chains (shards), each extended under a row lock that is
+held only while a transaction commits.
+
+Why not lock a chain head when the entry is written? The allow entry is written inside the
+request's transaction, so the lock would be held for the whole request (a Gmail call, a
+streamed export...) and every shard would serialise whole requests. Instead:
+
+1. `OperationLog.append` inserts the entry *unchained* (`seq` NULL) when the decision is made,
+   so a log that cannot be written refuses the access before anything is served;
+2. a `before_commit` hook on that session picks a free chain head
+   (`FOR UPDATE SKIP LOCKED`, so concurrent committers take different shards), links the
+   session's entries to it and moves the head, in the same transaction. The lock lives from
+   this statement to COMMIT: one round trip. If the transaction rolls back, its entries and
+   the head move vanish together, so a chain never has a hole that a rollback made.
+
+On PostgreSQL the common case (one entry per transaction) is a single statement: SHA-256 is
+computed by `pg_catalog.sha256` over the same bytes `gateway.audit.canonical.link_hash`
+hashes; verification recomputes every hash in Python and would catch a database that lied.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from gateway.audit.canonical import link_hash, signed_message
+from gateway.audit.errors import OperationLogUnavailable
+from gateway.audit.models import CHECKPOINTS, ENTRIES, GENESIS_HASH, HEADS
+from gateway.audit.signing import AuditSigner
+from gateway.kit.models import utcnow
+from gateway.kit.timeutil import as_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARDS = 8
+_PENDING = "gateway.audit.pending"
+_ENTRIES = ENTRIES
+_HEADS = HEADS
+_CHECKPOINTS = CHECKPOINTS
+
+_PG_CHAIN_ONE = text("""
+WITH head AS (
+    SELECT shard, seq, entry_hash, checkpoint_seq, checkpointed_at
+    FROM audit_chain_heads
+    ORDER BY pg_catalog.random() LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), link AS (
+    SELECT shard, seq + 1 AS seq, entry_hash AS prev,
+           pg_catalog.sha256(entry_hash || pg_catalog.int8send(seq + 1)
+                             || pg_catalog.int4send(shard) || :content) AS hash,
+           checkpoint_seq, checkpointed_at
+    FROM head
+), chained AS (
+    UPDATE audit_entries AS e
+    SET shard = link.shard, seq = link.seq, prev_hash = link.prev, entry_hash = link.hash
+    FROM link
+    WHERE e.id = :entry_id AND e.occurred_at = :occurred_at AND e.seq IS NULL
+    RETURNING link.shard, link.seq, link.hash, link.checkpoint_seq, link.checkpointed_at
+)
+UPDATE audit_chain_heads AS h
+SET seq = chained.seq, entry_hash = chained.hash, updated_at = :now
+FROM chained
+WHERE h.shard = chained.shard
+RETURNING chained.shard, chained.seq, chained.hash, chained.checkpoint_seq,
+          chained.checkpointed_at
+""")
+
+
+@dataclass(frozen=True)
+class PendingLink:
+    """An entry inserted in this transaction, waiting for its chain position."""
+
+    entry_id: uuid.UUID
+    occurred_at: datetime
+    content: bytes
+
+
+@dataclass(frozen=True)
+class CheckpointPolicy:
+    """Sign a checkpoint every `every` entries or `seconds` seconds, whichever comes first."""
+
+    signer: AuditSigner
+    every: int = 1000
+    seconds: float = 60.0
+
+    def due(self, head: HeadState, now: datetime) -> bool:
+        if head.seq <= head.checkpoint_seq:
+            return False
+        if head.seq - head.checkpoint_seq >= self.every or head.checkpointed_at is None:
+            return True
+        return now - as_utc(head.checkpointed_at) >= timedelta(seconds=self.seconds)
+
+
+@dataclass
+class HeadState:
+    shard: int
+    seq: int
+    entry_hash: bytes
+    checkpoint_seq: int
+    checkpointed_at: datetime | None
+
+
+@dataclass
+class _SessionState:
+    checkpoints: CheckpointPolicy | None
+    links: list[PendingLink] = field(default_factory=list)
+
+
+def register(session: Session, link: PendingLink, checkpoints: CheckpointPolicy | None) -> None:
+    """Remember `link` and make sure this session chains it when it commits."""
+    state: _SessionState | None = session.info.get(_PENDING)
+    if state is None:
+        state = _SessionState(checkpoints)
+        session.info[_PENDING] = state
+        event.listen(session, "before_commit", _before_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+    elif checkpoints is not None and state.checkpoints is None:
+        state.checkpoints = checkpoints
+    state.links.append(link)
+
+
+def pending_count(session: Session) -> int:
+    state: _SessionState | None = session.info.get(_PENDING)
+    return len(state.links) if state else 0
+
+
+def _after_rollback(session: Session) -> None:
+    state: _SessionState | None = session.info.get(_PENDING)
+    if state is not None:
+        state.links.clear()
+
+
+def _before_commit(session: Session) -> None:
+    state: _SessionState | None = session.info.get(_PENDING)
+    if state is None or not state.links:
+        return
+    links, state.links = state.links, []
+    # Flush everything else first: nothing else gets written while we hold a chain head.
+    session.flush()
+    try:
+        chain_links(session, links, state.checkpoints)
+    except SQLAlchemyError as exc:
+        log.error("operation log: chaining failed (%s); the transaction is refused",
+                  type(exc).__name__)
+        raise OperationLogUnavailable("the operation log could not be sealed; "
+                                      "nothing was committed") from exc
+
+
+def chain_links(session: Session, links: Sequence[PendingLink],
+                checkpoints: CheckpointPolicy | None) -> HeadState | None:
+    """Link `links` (in order) onto one chain head; returns the head after the move."""
+    now = utcnow()
+    if len(links) == 1 and session.get_bind().dialect.name == "postgresql":
+        link = links[0]
+        row = session.execute(_PG_CHAIN_ONE, {
+            "content": link.content, "entry_id": link.entry_id,
+            "occurred_at": link.occurred_at, "now": now}).first()
+        if row is not None:
+            head = HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
+            _maybe_checkpoint(session, head, checkpoints, now)
+            return head
+        # Every head is busy, there is no head yet, or the entry was rolled back with a
+        # savepoint: the general path sorts that out.
+    return _chain_locked(session, links, checkpoints, now)
+
+
+def _lock_any_head(session: Session) -> HeadState:
+    columns = (_HEADS.c.shard, _HEADS.c.seq, _HEADS.c.entry_hash, _HEADS.c.checkpoint_seq,
+               _HEADS.c.checkpointed_at)
+    row = session.execute(select(*columns).order_by(func.random()).limit(1)
+                          .with_for_update(skip_locked=True)).first()
+    if row is None:
+        shards = list(session.scalars(select(_HEADS.c.shard)))
+        if not shards:
+            ensure_heads(session, DEFAULT_SHARDS)
+            shards = list(session.scalars(select(_HEADS.c.shard)))
+        # All heads are being committed right now: wait for one (held for one round trip).
+        row = session.execute(select(*columns)
+                              .where(_HEADS.c.shard == random.choice(shards))  # noqa: S311
+                              .with_for_update()).first()
+        if row is None:
+            raise OperationLogUnavailable("no operation-log chain is available")
+    return HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
+
+
+def _chain_locked(session: Session, links: Sequence[PendingLink],
+                  checkpoints: CheckpointPolicy | None, now: datetime) -> HeadState:
+    head = _lock_any_head(session)
+    moved = False
+    for link in links:
+        seq = head.seq + 1
+        digest = link_hash(head.entry_hash, seq, head.shard, link.content)
+        result = session.execute(
+            update(_ENTRIES)
+            .where(_ENTRIES.c.id == link.entry_id, _ENTRIES.c.occurred_at == link.occurred_at,
+                   _ENTRIES.c.seq.is_(None))
+            .values(shard=head.shard, seq=seq, prev_hash=head.entry_hash, entry_hash=digest))
+        if _rowcount(result) != 1:
+            continue  # rolled back with a savepoint: nothing to link
+        head.seq, head.entry_hash, moved = seq, digest, True
+    if moved:
+        session.execute(update(_HEADS).where(_HEADS.c.shard == head.shard)
+                        .values(seq=head.seq, entry_hash=head.entry_hash, updated_at=now))
+    _maybe_checkpoint(session, head, checkpoints, now)
+    return head
+
+
+def _rowcount(result: Any) -> int:
+    count: int = result.rowcount
+    return count
+
+
+def ensure_heads(session: Session, shards: int) -> int:
+    """Create chain heads 0..shards-1 that do not exist yet (never removes one)."""
+    rows = [{"shard": s, "seq": 0, "entry_hash": GENESIS_HASH, "updated_at": utcnow(),
+             "checkpoint_seq": 0, "checkpointed_at": None} for s in range(shards)]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(postgresql.insert(_HEADS).values(rows).on_conflict_do_nothing())
+    elif dialect == "sqlite":
+        session.execute(sqlite.insert(_HEADS).values(rows).on_conflict_do_nothing())
+    else:  # pragma: no cover - only PostgreSQL and SQLite are supported
+        existing = set(session.scalars(select(_HEADS.c.shard)))
+        missing = [r for r in rows if r["shard"] not in existing]
+        if missing:
+            session.execute(insert(_HEADS), missing)
+    return shards
+
+
+# --- checkpoints --------------------------------------------------------------------------------
+
+def checkpoint_fields(shard: int, seq: int, entry_hash: bytes, signed_at: datetime,
+                      key_id: str) -> dict[str, Any]:
+    from gateway.audit.canonical import micros
+
+    return {"shard": shard, "seq": seq, "entry_hash": entry_hash.hex(),
+            "signed_at": micros(signed_at), "key_id": key_id}
+
+
+def write_checkpoint(session: Session, signer: AuditSigner, head: HeadState,
+                     now: datetime) -> None:
+    key_id = signer.key_id
+    message = signed_message("checkpoint", checkpoint_fields(
+        head.shard, head.seq, head.entry_hash, now, key_id))
+    session.execute(insert(_CHECKPOINTS).values(
+        id=uuid.uuid4(), shard=head.shard, seq=head.seq, entry_hash=head.entry_hash,
+        signed_at=now, key_id=key_id, signature=signer.sign(message)))
+    session.execute(update(_HEADS).where(_HEADS.c.shard == head.shard)
+                    .values(checkpoint_seq=head.seq, checkpointed_at=now))
+    head.checkpoint_seq, head.checkpointed_at = head.seq, now
+
+
+def _maybe_checkpoint(session: Session, head: HeadState, policy: CheckpointPolicy | None,
+                      now: datetime) -> None:
+    if policy is not None and policy.due(head, now):
+        write_checkpoint(session, policy.signer, head, now)
+
+
+def checkpoint_due_shards(session: Session, policy: CheckpointPolicy, *,
+                          force: bool = False) -> int:
+    """Sign the heads that are due (or, with `force`, every head with unsigned entries).
+    Heads a committer holds right now are skipped; the next sweep or append signs them."""
+    now = utcnow()
+    rows = session.execute(
+        select(_HEADS.c.shard, _HEADS.c.seq, _HEADS.c.entry_hash, _HEADS.c.checkpoint_seq,
+               _HEADS.c.checkpointed_at)
+        .where(_HEADS.c.seq > _HEADS.c.checkpoint_seq)
+        .order_by(_HEADS.c.shard)
+        .with_for_update(skip_locked=True)).all()
+    signed = 0
+    for row in rows:
+        head = HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
+        if force or policy.due(head, now):
+            write_checkpoint(session, policy.signer, head, now)
+            signed += 1
+    return signed
