@@ -6,16 +6,19 @@ import data.gateway.tables
 
 # k below 2 is no anonymisation at all, whatever the configuration says.
 min_cohort_ok if {
-	is_number(input.settings.min_cohort)
-	input.settings.min_cohort >= 2
+	k := input.settings.min_cohort
+	is_number(k)
+	k >= 2
 }
 
 cohort_ok if {
 	min_cohort_ok
-	is_number(input.aggregate.cohort_size)
-	input.aggregate.cohort_size >= input.settings.min_cohort
+	size := input.aggregate.cohort_size
+	is_number(size)
+	size >= input.settings.min_cohort
 }
 
+# Group keys come from an allow-list (data.json: non_identifying_group_keys).
 group_keys_ok if {
 	is_array(input.aggregate.group_keys)
 	count(identifying_group_keys) == 0
@@ -28,22 +31,8 @@ identifying_group_keys contains key if {
 
 non_identifying_key(key) if tables.non_identifying_group_keys[key]
 
-analytics_relevant if {
-	input.action == "analytics.aggregate"
-	judged
-}
+aggregate_problems contains "cohort_too_small" if not cohort_ok
 
-denies contains "cohort_too_small" if {
-	analytics_relevant
-	not cohort_ok
-}
+aggregate_problems contains "identifying_group_key" if not group_keys_ok
 
-denies contains "identifying_group_key" if {
-	analytics_relevant
-	not group_keys_ok
-}
-
-denies contains "min_cohort_invalid" if {
-	analytics_relevant
-	not min_cohort_ok
-}
+aggregate_problems contains "min_cohort_invalid" if not min_cohort_ok

@@ -1,20 +1,24 @@
 # The Limited Use policy set: data.gateway.authz.decision.
 #
-# Shape: an access is allowed when at least one `permits` rule fires and no `denies` rule
-# does. Every permit rule checks each of its conditions *positively* (a missing or malformed
-# input field makes it undefined, hence no permit, hence deny); the deny rules explain a
-# refusal with stable reason codes and repeat the prohibitions as a second line of defence.
+# Shape: an access is allowed when a `permits` rule fires, the purpose is not prohibited, the
+# actor is well formed and of the resource's tenant. Every permit checks each of its conditions
+# *positively*: a missing or malformed input field makes it undefined, hence no permit, hence
+# deny. The `denies` rules explain a refusal with stable reason codes; a permit requires their
+# conditions not to hold (tests/decision_table_test.rego checks that no case has both), so
+# they are evaluated only when the request is refused.
 #
 # The vocabulary and the tables (actions and their classes, which actor kind may do what for
-# which purpose, required scopes) are in data.json, under data.gateway.tables.
+# which purpose, required scopes, allowed mailbox states) are in data.json (data.gateway.tables).
 #
 # Engine-portability rules (regopy and OPA must agree; decision_table.yaml proves it):
 #   - never negate an expression that mentions input (`not input.x in s`, `not f(input.x)`):
 #     OPA makes it undefined when input.x is missing, regopy makes it true. Negate zero-arity
 #     helper rules only (`not tenant_ok`), which both engines evaluate the same way;
 #   - times are integers in nanoseconds computed by the caller; no time or parsing built-ins;
-#   - no object.union (regopy's is not recursive), no `with`, no large literals in rules
-#     (regopy rebuilds a literal on every query; data lookups are cheap).
+#   - no object.union (regopy's is not recursive), no `with`.
+# Speed (regopy): every reference costs microseconds, every body of a complete rule is evaluated
+# even after one succeeded, and literals are rebuilt per query. So: `else if` chains for "any of"
+# rules (first success stops), tables in data.json, locals for fields used twice.
 package gateway.authz
 
 import data.gateway.tables
@@ -25,10 +29,6 @@ decision := {"allow": allow, "reasons": reasons, "obligations": obligations}
 
 default allow := false
 
-# The prohibitions are repeated here so that no permit, present or future, can outweigh them.
-# The other deny rules only explain a refusal (a permit already requires their conditions not to
-# hold; policies/tests/invariants_test.rego checks that no case has both a permit and a deny),
-# so they are evaluated only when the request is refused.
 allow if {
 	count(permits) > 0
 	not prohibited_purpose
@@ -36,19 +36,11 @@ allow if {
 	tenant_ok
 }
 
-prohibited_purpose if tables.prohibited_purposes[input.purpose]
-
-reasons := sort([r | some r in permits]) if allow
-
-reasons := sort([r | some r in denies]) if {
-	not allow
+reasons := sort([r | some r in permits]) if {
+	allow
+} else := sort([r | some r in denies]) if {
 	count(denies) > 0
-}
-
-reasons := ["default_deny"] if {
-	not allow
-	count(denies) == 0
-}
+} else := ["default_deny"]
 
 # --- well-formed request ----------------------------------------------------------------------
 
@@ -58,14 +50,13 @@ non_empty_string(x) if {
 }
 
 actor_ok if {
-	tables.actor_kinds[input.actor.kind]
-	non_empty_string(input.actor.id)
-	non_empty_string(input.actor.tenant)
-}
-
-# The system actor may carry no tenant (null or ""): global maintenance; tenant_ok still binds
-# every tenant's resource to an actor of that tenant.
-actor_ok if {
+	actor := input.actor
+	tables.actor_kinds[actor.kind]
+	non_empty_string(actor.id)
+	non_empty_string(actor.tenant)
+} else if {
+	# The system actor may carry no tenant (null or ""): global maintenance. tenant_ok still
+	# binds every tenant's resource to an actor of that tenant.
 	input.actor.kind == "system"
 	non_empty_string(input.actor.id)
 	not actor_tenant_set
@@ -73,16 +64,20 @@ actor_ok if {
 
 actor_tenant_set if non_empty_string(input.actor.tenant)
 
-# The action's classes (data.json): mailbox_bound, store_read, gmail, restricted_ok, ...
+# The action's classes (data.json): mailbox_bound, store_read, gmail, states, scopes, special...
 action := tables.actions[input.action]
 
 action_known if is_object(action)
 
 purpose_permitted if tables.permitted_purposes[input.purpose]
 
-purpose_declared if purpose_permitted
+prohibited_purpose if tables.prohibited_purposes[input.purpose]
 
-purpose_declared if tables.prohibited_purposes[input.purpose]
+purpose_declared if {
+	purpose_permitted
+} else if {
+	prohibited_purpose
+}
 
 # A request good enough to be judged on its merits.
 base_ok if {
@@ -93,23 +88,23 @@ base_ok if {
 
 action_capable if tables.capabilities[input.actor.kind][input.action]
 
+# data.json's capabilities name only known kinds, known actions and permitted purposes
+# (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
 capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
 
-# Well-formed and capable: the request is refused only for its particulars, which the
-# remaining deny rules name.
+# Well formed and capable: the request is refused only for its particulars.
 judged if {
-	base_ok
+	actor_ok
 	capable
 }
 
 # --- tenant, resource, ownership --------------------------------------------------------------
 
 tenant_ok if {
-	non_empty_string(input.actor.tenant)
-	input.resource.tenant == input.actor.tenant
-}
-
-tenant_ok if {
+	tenant := input.actor.tenant
+	non_empty_string(tenant)
+	input.resource.tenant == tenant
+} else if {
 	input.actor.kind == "system"
 	action.system_global == true
 	not resource_tenant_set
@@ -119,23 +114,40 @@ resource_tenant_set if input.resource.tenant != null
 
 mailbox_bound if action.mailbox_bound == true
 
+# A mailbox-bound action names its mailbox and the mailbox's owner (a principal id).
 resource_ok if {
+	mailbox_bound
+	resource := input.resource
+	non_empty_string(resource.mailbox)
+	non_empty_string(resource.owner)
+} else if {
 	action_known
 	not mailbox_bound
 }
 
-resource_ok if {
-	mailbox_bound
-	non_empty_string(input.resource.mailbox)
-	non_empty_string(input.resource.owner)
+is_owner if {
+	id := input.actor.id
+	non_empty_string(id)
+	input.resource.owner == id
 }
 
-is_owner if {
-	non_empty_string(input.actor.id)
-	input.resource.owner == input.actor.id
+# An end user acts only on their own mailbox; the other kinds are bound by tenant (operators:
+# by the grant, see operators.rego).
+owner_ok if {
+	input.actor.kind == "end_user"
+	is_owner
+} else if {
+	kind := input.actor.kind
+	kind != "end_user"
+	kind != "operator"
 }
 
 # --- mailbox state ----------------------------------------------------------------------------
+# action.states lists the states an action may run in (data.json): every action runs on an active
+# mailbox; reauth_required (dead tokens) allows everything that does not call Gmail; restricted
+# (the user restricted processing) and disconnected allow export, deletion, lifting the
+# restriction, listing/revoking human access, the mailbox's status and key rotation (and, when
+# disconnected, reconnecting). An action not bound to a mailbox needs no state.
 
 state_present if input.mailbox_state != null
 
@@ -143,47 +155,27 @@ known_state if tables.mailbox_states[input.mailbox_state]
 
 gmail_action if action.gmail == true
 
-restricted_action if action.restricted_ok == true
-
-disconnected_action if action.disconnected_ok == true
+state_allows if action.states[input.mailbox_state] == true
 
 state_ok if {
+	state_allows
+} else if {
 	action_known
 	not mailbox_bound
 	not state_present
 }
 
-state_ok if input.mailbox_state == "active"
-
-state_ok if {
-	input.mailbox_state == "restricted"
-	restricted_action
-}
-
-# Tokens are dead: nothing may call Gmail; what is already in the store stays readable.
-state_ok if {
-	input.mailbox_state == "reauth_required"
-	action_known
-	not gmail_action
-}
-
-state_ok if {
-	input.mailbox_state == "disconnected"
-	disconnected_action
-}
-
-# --- scopes -----------------------------------------------------------------------------------
+# --- scopes (any one of action.scopes must be granted) -----------------------------------------
 
 scope_required if action.scopes
 
 scope_ok if {
+	granted := input.scopes
+	some s in action.scopes
+	s in granted
+} else if {
 	action_known
 	not scope_required
-}
-
-scope_ok if {
-	some s in action.scopes
-	s in input.scopes
 }
 
 # --- the checks every permit needs ------------------------------------------------------------
@@ -194,175 +186,127 @@ common_ok if {
 	resource_ok
 	state_ok
 	scope_ok
-	transfer_ok
-	analytics_ok
+	special_ok
 }
 
-transfer_ok if {
+has_special if action.special
+
+special_ok if {
 	action_known
-	input.action != "data.transfer"
-}
-
-transfer_ok if {
-	input.action == "data.transfer"
+	not has_special
+} else if {
+	action.special == "transfer"
 	valid_transfer
-}
-
-analytics_ok if {
-	action_known
-	input.action != "analytics.aggregate"
-}
-
-analytics_ok if {
-	input.action == "analytics.aggregate"
+} else if {
+	action.special == "aggregate"
 	cohort_ok
 	group_keys_ok
 }
 
-# --- permits (operators: see operators.rego) ----------------------------------------------------
+# --- permits --------------------------------------------------------------------------------------
 
-permits contains "allow_owner" if {
-	input.actor.kind == "end_user"
+# The owner, the CRM service, reviewers, analytics jobs and the system: allowed by the table.
+permits contains reason if {
+	reason := tables.kind_permits[input.actor.kind]
 	common_ok
-	is_owner
+	owner_ok
 }
 
-permits contains "allow_crm_service" if {
-	input.actor.kind == "crm_service"
-	common_ok
+# Human operators: see operators.rego.
+permits contains reason if {
+	input.actor.kind == "operator"
+	some reason in operator_permits
 }
 
-permits contains "allow_reviewer" if {
-	input.actor.kind == "reviewer"
-	common_ok
-}
-
-permits contains "allow_analytics" if {
-	input.actor.kind == "analytics"
-	common_ok
-}
-
-permits contains "allow_system" if {
-	input.actor.kind == "system"
-	common_ok
-}
-
-# --- denies: malformed or forbidden whatever the actor ------------------------------------------
+# --- denies (explanations, evaluated only for a refusal) ------------------------------------------
 
 denies contains reason if {
 	reason := tables.prohibited_purposes[input.purpose]
 }
 
-denies contains "actor_invalid" if not actor_ok
-
-denies contains "action_unknown" if not action_known
-
-denies contains "purpose_unknown" if not purpose_declared
-
-# --- denies: a well-formed request that does not qualify ---------------------------------------
-
-denies contains "action_not_permitted" if {
-	base_ok
-	not action_capable
+denies contains reason if {
+	not base_ok
+	some reason in malformed
 }
 
-denies contains "purpose_not_permitted" if {
+denies contains reason if {
 	base_ok
+	some reason in not_qualified
+}
+
+malformed contains "actor_invalid" if not actor_ok
+
+malformed contains "action_unknown" if not action_known
+
+malformed contains "purpose_unknown" if not purpose_declared
+
+not_qualified contains "action_not_permitted" if not action_capable
+
+not_qualified contains "purpose_not_permitted" if {
 	action_capable
 	not capable
 }
 
-denies contains "tenant_mismatch" if {
-	base_ok
-	not tenant_ok
+not_qualified contains "tenant_mismatch" if not tenant_ok
+
+not_qualified contains reason if {
+	capable
+	some reason in particulars
 }
 
-denies contains "not_mailbox_owner" if {
-	judged
+particulars contains "not_mailbox_owner" if {
+	not owner_ok
 	input.actor.kind == "end_user"
-	not is_owner
 }
 
-denies contains "resource_invalid" if {
-	judged
-	not resource_ok
+particulars contains "resource_invalid" if not resource_ok
+
+particulars contains state_problem
+
+particulars contains "scope_not_granted" if not scope_ok
+
+particulars contains reason if {
+	input.actor.kind == "operator"
+	some reason in operator_problems
 }
 
-denies contains "mailbox_state_unknown" if {
-	judged
+particulars contains reason if {
+	action.special == "transfer"
+	some reason in transfer_problems
+}
+
+particulars contains reason if {
+	action.special == "aggregate"
+	some reason in aggregate_problems
+}
+
+state_expected if {
 	mailbox_bound
-	not known_state
-}
-
-denies contains "mailbox_state_unknown" if {
-	judged
+} else if {
 	state_present
+}
+
+state_problem := "mailbox_state_unknown" if {
+	state_expected
 	not known_state
-}
-
-denies contains "mailbox_restricted" if {
-	judged
+} else := "mailbox_restricted" if {
 	input.mailbox_state == "restricted"
-	not restricted_action
-}
-
-denies contains "mailbox_reauth_required" if {
-	judged
-	input.mailbox_state in {"reauth_required", "disconnected"}
+	not state_allows
+} else := "mailbox_reauth_required" if {
 	gmail_action
-}
-
-denies contains "mailbox_disconnected" if {
-	judged
+	not state_allows
+	state_present
+} else := "mailbox_disconnected" if {
 	input.mailbox_state == "disconnected"
-	not gmail_action
-	not disconnected_action
-}
-
-denies contains "scope_not_granted" if {
-	judged
-	scope_required
-	not scope_ok
+	not state_allows
 }
 
 # --- obligations (only on an allow) ------------------------------------------------------------
-# At most one operator permit can fire (their purposes/actions are disjoint), so each obligation
-# set is a complete rule keyed on it; a conflict would be an evaluation error (fail closed).
 
-default obligations := {}
-
-obligations := {"min_cohort": input.settings.min_cohort} if {
+obligations := operator_obligations if {
+	input.actor.kind == "operator"
+	allow
+} else := {"min_cohort": input.settings.min_cohort} if {
 	input.actor.kind == "analytics"
 	allow
-}
-
-obligations := {"human_access": true, "grant_id": input.grant.id} if {
-	input.actor.kind == "operator"
-	allow
-	"allow_operator_grant" in permits
-}
-
-obligations := {"human_access": true, "redact": tables.operator_redacted_fields} if {
-	input.actor.kind == "operator"
-	allow
-	"allow_operator_metadata_redacted" in permits
-}
-
-# Security and legal access is flagged for the reviewers, with its case reference.
-obligations := {"human_access": true, "flag_for_review": true, "case_ref": input.justification.case_ref} if {
-	input.actor.kind == "operator"
-	allow
-	"allow_operator_justified" in permits
-}
-
-obligations := {"filter_operator": input.actor.id} if {
-	input.actor.kind == "operator"
-	allow
-	input.action == "consent.list"
-}
-
-obligations := {"flag_for_review": true} if {
-	input.actor.kind == "operator"
-	allow
-	"allow_operator_transfer" in permits
-}
+} else := {}

@@ -2,55 +2,60 @@
 # specific messages (a consent grant), or a security or legal justification is recorded.
 package gateway.authz
 
+import data.gateway.tables
+
 operator_metadata_action if action.operator_metadata == true
 
 operator_content_action if action.operator_content == true
 
-operator_mail_action if operator_metadata_action
+operator_mail_action if {
+	operator_metadata_action
+} else if {
+	operator_content_action
+} else if {
+	input.action == "mail.search"
+}
 
-operator_mail_action if operator_content_action
+justified_purpose if {
+	input.purpose == "security"
+} else if {
+	input.purpose == "legal"
+}
 
-operator_mail_action if input.action == "mail.search"
-
-# --- permits ----------------------------------------------------------------------------------
+# --- permits (operator_permits is consulted for operators only) ----------------------------------
 
 # Metadata or content of the messages/thread the owner's grant covers.
-permits contains "allow_operator_grant" if {
-	input.actor.kind == "operator"
-	common_ok
+operator_permits contains "allow_operator_grant" if {
 	input.purpose == "support"
+	common_ok
 	grant_valid
 }
 
 # Metadata views without a grant: ids, dates, labels, sizes only (operator_redacted_fields).
-permits contains "allow_operator_metadata_redacted" if {
-	input.actor.kind == "operator"
-	common_ok
+operator_permits contains "allow_operator_metadata_redacted" if {
 	input.purpose == "support"
 	operator_metadata_action
+	common_ok
 	not grant_valid
 }
 
 # Security investigation or legal compliance, with a recorded, unexpired case reference.
-permits contains "allow_operator_justified" if {
-	input.actor.kind == "operator"
-	common_ok
-	input.purpose in {"security", "legal"}
+operator_permits contains "allow_operator_justified" if {
+	justified_purpose
 	operator_mail_action
+	common_ok
 	justification_ok
 }
 
-permits contains "allow_operator_consent" if {
-	input.actor.kind == "operator"
-	common_ok
+operator_permits contains "allow_operator_consent" if {
 	input.purpose == "consent_management"
+	common_ok
 }
 
 # The transfer ground is checked by valid_transfer (transfer.rego), part of common_ok.
-permits contains "allow_operator_transfer" if {
-	input.actor.kind == "operator"
-	common_ok
+operator_permits contains "allow_operator_transfer" if {
 	input.action == "data.transfer"
+	common_ok
 }
 
 # --- the consent grant (the one applicable grant, filled in by the enforcement point) ---------
@@ -61,53 +66,61 @@ grant_not_revoked if input.grant.revoked == false
 
 # Valid strictly before expires_at_ns: at expires_at_ns the grant has expired.
 grant_unexpired if {
-	is_number(input.now_ns)
-	is_number(input.grant.expires_at_ns)
-	input.now_ns < input.grant.expires_at_ns
+	now := input.now_ns
+	expires := input.grant.expires_at_ns
+	is_number(now)
+	is_number(expires)
+	now < expires
 }
 
 grant_for_actor if {
-	non_empty_string(input.grant.operator)
-	input.grant.operator == input.actor.id
-}
-
-grant_for_actor if {
-	non_empty_string(input.grant.operator_group)
-	input.grant.operator_group in input.actor.groups
+	operator := input.grant.operator
+	non_empty_string(operator)
+	operator == input.actor.id
+} else if {
+	group := input.grant.operator_group
+	non_empty_string(group)
+	group in input.actor.groups
 }
 
 grant_purpose_ok if {
-	non_empty_string(input.grant.purpose)
-	input.grant.purpose == input.purpose
+	purpose := input.grant.purpose
+	non_empty_string(purpose)
+	purpose == input.purpose
 }
 
 grant_for_mailbox if {
-	non_empty_string(input.grant.mailbox)
-	input.grant.mailbox == input.resource.mailbox
-	non_empty_string(input.grant.owner)
-	input.grant.owner == input.resource.owner
+	grant := input.grant
+	resource := input.resource
+	non_empty_string(grant.mailbox)
+	grant.mailbox == resource.mailbox
+	non_empty_string(grant.owner)
+	grant.owner == resource.owner
 }
 
-# Every requested message is named by the grant...
+# Every requested message is named by the grant, or the message's thread (resource.thread_id,
+# taken from the store by the enforcement point) is.
 grant_covers_items if {
 	action.message_scoped == true
-	is_array(input.resource.ids)
-	count(input.resource.ids) > 0
+	ids := input.resource.ids
+	is_array(ids)
+	count(ids) > 0
 	is_array(input.grant.message_ids)
 	count(ids_not_granted) == 0
-}
-
-# ...or the message's thread (resource.thread_id, taken from the store) is.
-grant_covers_items if {
+} else if {
 	message_or_thread_scoped
-	non_empty_string(input.resource.thread_id)
-	is_array(input.grant.thread_ids)
-	input.resource.thread_id in input.grant.thread_ids
+	thread := input.resource.thread_id
+	non_empty_string(thread)
+	thread_ids := input.grant.thread_ids
+	is_array(thread_ids)
+	thread in thread_ids
 }
 
-message_or_thread_scoped if action.message_scoped == true
-
-message_or_thread_scoped if action.thread_scoped == true
+message_or_thread_scoped if {
+	action.message_scoped == true
+} else if {
+	action.thread_scoped == true
+}
 
 ids_not_granted contains id if {
 	some id in input.resource.ids
@@ -135,51 +148,36 @@ grant_valid if {
 
 grant_problems contains "consent_required" if not grant_present
 
-grant_problems contains "grant_revoked" if {
+grant_problems contains reason if {
 	grant_present
-	not grant_not_revoked
+	some reason in present_grant_problems
 }
 
-grant_problems contains "grant_expired" if {
-	grant_present
-	not grant_unexpired
-}
+present_grant_problems contains "grant_revoked" if not grant_not_revoked
 
-grant_problems contains "grant_not_for_operator" if {
-	grant_present
-	not grant_for_actor
-}
+present_grant_problems contains "grant_expired" if not grant_unexpired
 
-grant_problems contains "grant_purpose_mismatch" if {
-	grant_present
-	not grant_purpose_ok
-}
+present_grant_problems contains "grant_not_for_operator" if not grant_for_actor
 
-grant_problems contains "grant_not_for_resource" if {
-	grant_present
-	not grant_for_resource
-}
+present_grant_problems contains "grant_purpose_mismatch" if not grant_purpose_ok
 
-denies contains reason if {
-	input.actor.kind == "operator"
-	judged
-	input.purpose == "support"
-	operator_content_action
-	some reason in grant_problems
-}
+present_grant_problems contains "grant_not_for_resource" if not grant_for_resource
 
 # --- security / legal justification ------------------------------------------------------------
 
 justification_recorded if {
-	input.purpose in {"security", "legal"}
-	input.justification.kind == input.purpose
-	non_empty_string(input.justification.case_ref)
+	justified_purpose
+	justification := input.justification
+	justification.kind == input.purpose
+	non_empty_string(justification.case_ref)
 }
 
 justification_unexpired if {
-	is_number(input.now_ns)
-	is_number(input.justification.expires_at_ns)
-	input.now_ns < input.justification.expires_at_ns
+	now := input.now_ns
+	expires := input.justification.expires_at_ns
+	is_number(now)
+	is_number(expires)
+	now < expires
 }
 
 justification_ok if {
@@ -187,17 +185,41 @@ justification_ok if {
 	justification_unexpired
 }
 
-justification_problems contains "justification_required" if not justification_recorded
-
-justification_problems contains "justification_expired" if {
-	justification_recorded
+justification_problem := "justification_required" if {
+	not justification_recorded
+} else := "justification_expired" if {
 	not justification_unexpired
 }
 
-denies contains reason if {
-	input.actor.kind == "operator"
-	judged
-	input.purpose in {"security", "legal"}
-	operator_mail_action
-	some reason in justification_problems
+# --- refusals ---------------------------------------------------------------------------------
+
+operator_problems contains reason if {
+	input.purpose == "support"
+	operator_content_action
+	some reason in grant_problems
 }
+
+operator_problems contains justification_problem if {
+	justified_purpose
+	operator_mail_action
+}
+
+# --- obligations: at most one operator permit fires (their purposes and actions are disjoint) ---
+
+operator_obligations := {"human_access": true, "grant_id": input.grant.id} if {
+	"allow_operator_grant" in operator_permits
+} else := {"human_access": true, "redact": tables.operator_redacted_fields} if {
+	"allow_operator_metadata_redacted" in operator_permits
+} else := {
+	# Security and legal access is flagged for the reviewers, with its case reference.
+	"human_access": true,
+	"flag_for_review": true,
+	"case_ref": input.justification.case_ref,
+} if {
+	"allow_operator_justified" in operator_permits
+} else := {"filter_operator": input.actor.id} if {
+	"allow_operator_consent" in operator_permits
+	input.action == "consent.list"
+} else := {"flag_for_review": true} if {
+	"allow_operator_transfer" in operator_permits
+} else := {}

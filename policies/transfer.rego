@@ -6,21 +6,30 @@ transfer_recipient_ok if non_empty_string(input.transfer.recipient)
 
 transfer_consent if input.transfer.consent_recorded == true
 
-# The ground fits the stated purpose and the actor.
-transfer_ground_fits if {
+consent_ground if {
 	input.transfer.ground == "user_feature_consent"
-	input.purpose == "user_facing"
-	input.actor.kind in {"end_user", "crm_service"}
-	transfer_recipient_ok
+} else if {
+	input.transfer.ground == "merger"
 }
 
+justification_ground if {
+	input.transfer.ground == "security"
+} else if {
+	input.transfer.ground == "legal"
+}
+
+# The ground fits the stated purpose and the actor (capabilities bind purposes to actors:
+# user_facing to the owner and the CRM service; security, legal and merger to operators).
 transfer_ground_fits if {
-	input.transfer.ground in {"security", "legal"}
+	ground := input.transfer.ground
+	ground == "user_feature_consent"
+	input.purpose == "user_facing"
+	transfer_recipient_ok
+} else if {
+	justification_ground
 	input.purpose == input.transfer.ground
 	transfer_recipient_ok
-}
-
-transfer_ground_fits if {
+} else if {
 	input.transfer.ground == "merger"
 	input.purpose == "merger"
 	transfer_recipient_ok
@@ -28,35 +37,22 @@ transfer_ground_fits if {
 
 valid_transfer if {
 	transfer_ground_fits
-	input.transfer.ground in {"user_feature_consent", "merger"}
+	consent_ground
 	transfer_consent
-}
-
-valid_transfer if {
+} else if {
 	transfer_ground_fits
-	input.transfer.ground in {"security", "legal"}
+	justification_ground
 	justification_ok
 }
 
-transfer_relevant if {
-	input.action == "data.transfer"
-	judged
-}
+transfer_problems contains "transfer_ground_invalid" if not transfer_ground_fits
 
-denies contains "transfer_ground_invalid" if {
-	transfer_relevant
-	not transfer_ground_fits
-}
-
-denies contains "transfer_consent_required" if {
-	transfer_relevant
-	input.transfer.ground in {"user_feature_consent", "merger"}
+transfer_problems contains "transfer_consent_required" if {
+	consent_ground
 	not transfer_consent
 }
 
-denies contains reason if {
-	transfer_relevant
-	input.transfer.ground in {"security", "legal"}
-	input.purpose == input.transfer.ground
-	some reason in justification_problems
+transfer_problems contains justification_problem if {
+	justification_ground
+	transfer_ground_fits
 }
