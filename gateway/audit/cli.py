@@ -1,0 +1,213 @@
+"""`gmail-gateway audit ...`: verify, purge, checkpoint, maintain, signing keys.
+
+    audit verify [--from T] [--to T] [--jobs N] [--json]   exit 0 intact, 1 tampered
+    audit purge [--dry-run]                                 retention (≥ 365 days), signed anchor
+    audit checkpoint [--force] [--loop SECONDS]             sign chain heads that are due
+    audit maintain [--months-ahead N]                       partitions ahead, chain heads
+    audit init-signing-key | rotate-signing-key             provision / rotate the Ed25519 key
+
+The main CLI (`gateway/cli.py`) calls `add_commands(subparsers, keys_subparsers)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _when(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date-time: {raw!r}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _reported(handler: Handler) -> Handler:
+    """Expected failures print one line and exit 2 instead of a traceback."""
+
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        from gateway.audit.errors import RetentionTooShort
+        from gateway.audit.retention import PurgeRefused
+        from gateway.audit.signing import SigningKeyUnavailable
+
+        try:
+            return handler(args, settings)
+        except (SigningKeyUnavailable, RetentionTooShort, PurgeRefused) as exc:
+            print(f"audit {args.audit_command}: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                 keys: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
+                 *, handler_attr: str = "handler") -> None:
+    audit = subparsers.add_parser("audit", help="the operation log: verify, purge, checkpoints")
+    sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+
+    verify = sub.add_parser("verify", help="recompute the hash chains and check signatures")
+    verify.add_argument("--from", dest="since", type=_when, help="window start (ISO 8601)")
+    verify.add_argument("--to", dest="until", type=_when, help="window end, exclusive")
+    verify.add_argument("--jobs", type=int, default=1, help="processes (split by shard)")
+    verify.add_argument("--json", action="store_true", help="print the full report as JSON")
+    verify.set_defaults(**{handler_attr: _reported(cmd_verify)})
+
+    purge = sub.add_parser("purge", help="remove entries older than the retention period")
+    purge.add_argument("--dry-run", action="store_true", help="count, change nothing")
+    purge.set_defaults(**{handler_attr: _reported(cmd_purge)})
+
+    checkpoint = sub.add_parser("checkpoint", help="sign the chain heads that are due")
+    checkpoint.add_argument("--force", action="store_true",
+                            help="sign every head with unsigned entries now")
+    checkpoint.add_argument("--loop", type=float, metavar="SECONDS",
+                            help="keep sweeping every SECONDS (a sidecar for idle chains)")
+    checkpoint.set_defaults(**{handler_attr: _reported(cmd_checkpoint)})
+
+    maintain = sub.add_parser("maintain", help="create partitions ahead and chain heads")
+    maintain.add_argument("--months-ahead", type=int, default=3)
+    maintain.set_defaults(**{handler_attr: _reported(cmd_maintain)})
+
+    init = sub.add_parser("init-signing-key", help="provision the Ed25519 signing key file")
+    init.set_defaults(**{handler_attr: _reported(cmd_init_key)})
+    rotate = sub.add_parser("rotate-signing-key",
+                            help="retire the signing key (its public half stays trusted)")
+    rotate.set_defaults(**{handler_attr: _reported(cmd_rotate_key)})
+
+
+def _database(settings: Settings) -> Any:
+    from gateway.kit.db import Database
+
+    return Database.from_url(settings.database_url)
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.signing import load_trusted_keys
+    from gateway.audit.verify import verify, verify_parallel
+
+    trusted = load_trusted_keys(settings)
+    if args.jobs > 1 and not settings.is_sqlite:
+        report = verify_parallel(settings.database_url, trusted, jobs=args.jobs,
+                                 since=args.since, until=args.until)
+    else:
+        database = _database(settings)
+        try:
+            with database.transaction() as session:
+                report = verify(session, trusted, since=args.since, until=args.until)
+        finally:
+            database.dispose()
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        scope = "whole log" if not (args.since or args.until) else \
+            f"window {args.since or '…'} → {args.until or '…'}"
+        print(f"{scope}: {report.entries} entries in {report.shards} chains, "
+              f"{report.checkpoints} checkpoints, {report.anchors} anchors, "
+              f"{report.seconds:.2f}s ({report.rate:,.0f} entries/s)")
+        unsigned = sum(report.unsigned.values())
+        if unsigned:
+            print(f"not yet covered by a signed checkpoint: {unsigned} entries")
+        first = report.first
+        if first is None:
+            print("OK: every chain verifies")
+        else:
+            print(f"TAMPERED: first bad entry: shard {first.shard} seq {first.seq} "
+                  f"id {first.entry_id or '-'}: {first.kind}: {first.detail}")
+            for problem in sorted(report.problems)[1:20]:
+                print(f"  also: shard {problem.shard} seq {problem.seq} "
+                      f"id {problem.entry_id or '-'}: {problem.kind}")
+    return 0 if report.ok else 1
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.retention import purge
+    from gateway.audit.signing import load_signer, load_trusted_keys
+
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            report = purge(session, retention_days=settings.audit_retention_days,
+                           signer=load_signer(settings), trusted=load_trusted_keys(settings),
+                           dry_run=args.dry_run)
+            if args.dry_run:
+                session.rollback()
+    finally:
+        database.dispose()
+    print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def _sweep(settings: Settings, force: bool) -> int:
+    from gateway.audit.chain import CheckpointPolicy, checkpoint_due_shards
+    from gateway.audit.signing import load_signer
+
+    policy = CheckpointPolicy(load_signer(settings), every=settings.audit_checkpoint_every,
+                              seconds=settings.audit_checkpoint_seconds)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            signed: int = checkpoint_due_shards(session, policy, force=force)
+            return signed
+    finally:
+        database.dispose()
+
+
+def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
+    if args.loop is None:
+        print(f"signed {_sweep(settings, args.force)} checkpoint(s)")
+        return 0
+    while True:  # pragma: no cover - a long-running sidecar
+        signed = _sweep(settings, args.force)
+        if signed:
+            print(f"{datetime.now(UTC).isoformat()} signed {signed} checkpoint(s)", flush=True)
+        time.sleep(max(args.loop, 0.1))
+
+
+def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.chain import ensure_heads
+    from gateway.audit.partitions import ensure_partitions
+
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            created = ensure_partitions(session, months_ahead=args.months_ahead)
+            ensure_heads(session, settings.audit_shards)
+    finally:
+        database.dispose()
+    print(json.dumps({"partitions_created": created, "shards": settings.audit_shards}))
+    return 0
+
+
+def cmd_init_key(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.signing import signing_key_path, write_signing_key
+
+    path = signing_key_path(settings)
+    try:
+        signer = write_signing_key(path)
+    except FileExistsError:
+        print(f"audit init-signing-key: {path} exists; refusing to replace it", file=sys.stderr)
+        return 1
+    print(json.dumps({"key_file": str(path), "key_id": signer.key_id}))
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.signing import SigningKeyUnavailable, rotate_signing_key
+
+    try:
+        old, new = rotate_signing_key(settings)
+    except SigningKeyUnavailable as exc:
+        print(f"audit rotate-signing-key: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"retired_key_id": old, "key_id": new}))
+    return 0
