@@ -7,7 +7,11 @@ the same size of `text`, several times the cost of the decryption itself. In bin
 
     create_engine(url, connect_args=psycopg_binary_results())
 
-psycopg returns the same Python types in both formats; the whole crypto test suite runs with it.
+psycopg returns the same Python types in both formats; the crypto test suite and (measured once)
+the rest of the suite run with it. **Not for the migration engine**: SQLAlchemy's PostgreSQL
+reflection (`pg_catalog` queries, used by Alembic autogenerate / `compare_metadata`) expects text
+results and fails with `TypeError: a bytes-like object is required` in binary mode. Use it for
+the app's request engine only.
 """
 
 from __future__ import annotations
