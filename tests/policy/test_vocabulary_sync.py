@@ -43,11 +43,14 @@ def test_scopes_are_the_least_privilege_ones() -> None:
 
 
 def policy_reason_codes() -> set[str]:
-    codes = set(TABLES["prohibited_purposes"].values())
-    pattern = re.compile(
-        r'(?:denies|permits|grant_problems|justification_problems) contains "(\w+)"')
+    """Every reason code a rule can put into a decision."""
+    codes = set(TABLES["prohibited_purposes"].values()) | set(TABLES["kind_permits"].values())
+    patterns = [re.compile(r'contains "(\w+)"'), re.compile(r'_problem := "(\w+)"'),
+                re.compile(r'else := "(\w+)"')]
     for module in POLICY_DIR.glob("*.rego"):
-        codes |= set(pattern.findall(module.read_text()))
+        source = module.read_text()
+        for pattern in patterns:
+            codes |= set(pattern.findall(source))
     return codes
 
 
