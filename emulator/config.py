@@ -14,6 +14,7 @@ class Settings:
     refresh_token_idle_expiry: int = 183 * 24 * 3600  # six months unused
     testing_mode_refresh_lifetime: int = 7 * 24 * 3600
     refresh_tokens_per_client: int = 100
+    refresh_token_only_on_first_consent: bool = True
     history_retention_seconds: float = 7 * 24 * 3600
     inline_limit: int = 512 * 1024
     quota_enabled: bool = True

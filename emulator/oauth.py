@@ -100,7 +100,7 @@ def build_router(state: EmulatorState) -> APIRouter:
             scopes=requested, state=q.get("state"), offline=q.get("access_type") == "offline",
             include_granted=q.get("include_granted_scopes") == "true",
             code_challenge=challenge, code_challenge_method=method, nonce=q.get("nonce"),
-            login_hint=q.get("login_hint"), created=state.clock.now(),
+            login_hint=q.get("login_hint"), created=state.clock.now(), prompt=q.get("prompt"),
         )
         with state.lock:
             state.pending[pending.txn] = pending
@@ -135,13 +135,19 @@ def build_router(state: EmulatorState) -> APIRouter:
         approved = [s for s in pending.scopes if s in ticked]
         all_granted = tokens.record_grant(state, email, pending.client_id, approved)
         code_scopes = all_granted if pending.include_granted else approved
+        # Like Google: a refresh token comes with the first offline consent only; later ones
+        # need prompt=consent to get another.
+        offline = pending.offline and (
+            "consent" in (pending.prompt or "").split()
+            or not state.settings.refresh_token_only_on_first_consent
+            or not tokens.has_live_refresh(state, email, pending.client_id))
         code = tokens.issue_code(
             state, email=email, client_id=pending.client_id, redirect_uri=pending.redirect_uri,
-            scopes=code_scopes, offline=pending.offline, code_challenge=pending.code_challenge,
+            scopes=code_scopes, offline=offline, code_challenge=pending.code_challenge,
             code_challenge_method=pending.code_challenge_method, nonce=pending.nonce,
         )
         params = {**extra, "code": code, "scope": " ".join(code_scopes), "authuser": "0",
-                  "prompt": "consent"}
+                  "prompt": pending.prompt or "consent"}
         return RedirectResponse(_with_query(pending.redirect_uri, params), status_code=302)
 
     @router.post("/token", include_in_schema=False)

@@ -102,6 +102,7 @@ class PendingConsent:
     nonce: str | None
     login_hint: str | None
     created: float
+    prompt: str | None = None
 
 
 DEFAULT_CLIENT = OAuthClient(

@@ -247,6 +247,12 @@ def expire_refresh_tokens(state: EmulatorState, email: str) -> int:
     return killed
 
 
+def has_live_refresh(state: EmulatorState, email: str, client_id: str) -> bool:
+    with state.lock:
+        return any(t.email == email and t.client_id == client_id and not t.revoked
+                   for t in state.refresh_tokens.values())
+
+
 def lookup_access(state: EmulatorState, token: str) -> AccessToken | None:
     at = state.access_tokens.get(token)
     if at is None or at.revoked or at.expires <= state.clock.now():

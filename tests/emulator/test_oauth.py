@@ -231,3 +231,15 @@ def test_openid_discovery_and_jwks(emu: RunningEmulator) -> None:
     assert conf["jwks_uri"] == emu.certs_uri
     keys = httpx.get(emu.certs_uri).json()["keys"]
     assert keys[0]["alg"] == "RS256" and keys[0]["kty"] == "RSA"
+
+
+def test_refresh_token_only_on_first_consent_unless_prompted(emu: RunningEmulator) -> None:
+    def once(prompt: str | None) -> dict[str, Any]:
+        flow = _flow(emu, [sc.READONLY])
+        kwargs = {"prompt": prompt} if prompt else {}
+        url, _state = flow.authorization_url(access_type="offline", login_hint=ALICE, **kwargs)
+        return flow.fetch_token(code=_query(emu.consent(url))["code"])
+
+    assert "refresh_token" in once(None)
+    assert "refresh_token" not in once(None)
+    assert "refresh_token" in once("consent")
