@@ -16,7 +16,6 @@ exists anywhere. Both layers bind the wrapped key to tenant, mailbox and data-ke
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import json
@@ -27,9 +26,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from gateway.crypto.aead import KEY_BYTES, AeadKey, new_key
 from gateway.crypto.binding import canonical_uuid, encode_fields
@@ -39,12 +37,29 @@ from gateway.crypto.errors import (
     KeyUnavailable,
     UnsafeKeyFile,
 )
+from gateway.crypto.keyfile import (
+    ORIGIN_GENERATED,
+    ORIGIN_PROVISIONED,
+    KekEntry,
+    KekState,
+    KeyFileState,
+    write_new_key_file,
+)
+
+__all__ = [
+    "ORIGIN_GENERATED",
+    "ORIGIN_PROVISIONED",
+    "KekState",
+    "KekVersion",
+    "KeyContext",
+    "KeyProvider",
+    "LocalFileKeyProvider",
+    "WrappedKey",
+    "write_new_key_file",
+]
 
 log = logging.getLogger(__name__)
 
-KEY_FILE_FORMAT = "gmail-gateway-local-keys"
-ORIGIN_GENERATED = "generated-on-first-run"
-ORIGIN_PROVISIONED = "provisioned"
 _OUTER_AD = b"gmail-gateway/wrap/outer/v1"
 _INNER_AD = b"gmail-gateway/wrap/inner/v1"
 _WRAP_HEADER = struct.Struct(">BI")
@@ -67,12 +82,6 @@ class KeyContext:
 
     def encode(self, layer: bytes) -> bytes:
         return encode_fields(layer, self.tenant, self.mailbox, str(self.version))
-
-
-class KekState(StrEnum):
-    primary = "primary"  # wraps new data keys
-    active = "active"  # still unwraps what it wrapped
-    retired = "retired"  # key material gone; nothing it wrapped can be opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,14 +140,6 @@ class KeyProvider(Protocol):
         ...
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
-
-
 def pack_outer(kek_version: int, sealed: bytes) -> bytes:
     return _WRAP_HEADER.pack(_WRAP_FORMAT_V1, kek_version) + sealed
 
@@ -151,92 +152,6 @@ def unpack_outer(blob: bytes) -> tuple[int, bytes, bytes]:
     if fmt != _WRAP_FORMAT_V1:
         raise DecryptionFailed(f"unknown wrapped-key format {fmt}")
     return kek_version, blob[: _WRAP_HEADER.size], blob[_WRAP_HEADER.size :]
-
-
-@dataclass
-class _KekEntry:
-    version: int
-    state: KekState
-    created_at: datetime
-    key: bytes | None
-    retired_at: datetime | None = None
-
-
-@dataclass
-class _KeyFileState:
-    origin: str
-    primary: int
-    keks: dict[int, _KekEntry]
-    blind_index_key: bytes
-
-    @classmethod
-    def generate(cls, origin: str) -> _KeyFileState:
-        now = datetime.now(UTC)
-        return cls(origin=origin, primary=1, keks={1: _KekEntry(1, KekState.primary, now,
-                                                               new_key())},
-                   blind_index_key=new_key())
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": KEY_FILE_FORMAT,
-            "format_version": 1,
-            "origin": self.origin,
-            "generated": self.origin == ORIGIN_GENERATED,
-            "primary_version": self.primary,
-            "kek_versions": [
-                {
-                    "version": e.version,
-                    "state": e.state.value,
-                    "created_at": e.created_at.isoformat(),
-                    "retired_at": e.retired_at.isoformat() if e.retired_at else None,
-                    "key": _b64(e.key) if e.key is not None else None,
-                }
-                for e in sorted(self.keks.values(), key=lambda e: e.version)
-            ],
-            "blind_index_key": _b64(self.blind_index_key),
-        }
-
-    @classmethod
-    def from_json(cls, raw: Any) -> _KeyFileState:
-        if not isinstance(raw, dict) or raw.get("format") != KEY_FILE_FORMAT:
-            raise UnsafeKeyFile("not a gmail-gateway key file")
-        if raw.get("format_version") != 1:
-            raise UnsafeKeyFile(f"unsupported key file version {raw.get('format_version')!r}")
-        keks: dict[int, _KekEntry] = {}
-        for item in raw["kek_versions"]:
-            key = _unb64(item["key"]) if item.get("key") else None
-            state = KekState(item["state"])
-            if key is None and state is not KekState.retired:
-                raise UnsafeKeyFile(f"KEK version {item['version']} has no key material")
-            if key is not None and len(key) != KEY_BYTES:
-                raise UnsafeKeyFile(f"KEK version {item['version']} is not a 256-bit key")
-            retired = item.get("retired_at")
-            keks[int(item["version"])] = _KekEntry(
-                int(item["version"]), state, datetime.fromisoformat(item["created_at"]), key,
-                datetime.fromisoformat(retired) if retired else None)
-        primary = int(raw["primary_version"])
-        if primary not in keks or keks[primary].key is None:
-            raise UnsafeKeyFile("the primary KEK version has no key material")
-        bik = _unb64(raw["blind_index_key"])
-        if len(bik) != KEY_BYTES:
-            raise UnsafeKeyFile("blind-index key is not 256 bits")
-        origin = str(raw.get("origin", ORIGIN_GENERATED if raw.get("generated") else ""))
-        if raw.get("generated"):
-            origin = ORIGIN_GENERATED
-        return cls(origin=origin, primary=primary, keks=keks, blind_index_key=bik)
-
-
-def write_new_key_file(path: Path, *, origin: str) -> None:
-    """Create a key file (0600, directory 0700); refuses to overwrite an existing one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    state = _KeyFileState.generate(origin)
-    data = json.dumps(state.to_json(), indent=2).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class LocalFileKeyProvider:
@@ -254,7 +169,7 @@ class LocalFileKeyProvider:
         self._production = production
         self._mailbox_dir = self._path.parent / f"{self._path.stem}.mailboxes"
         self._lock = threading.RLock()
-        self._state: _KeyFileState | None = None
+        self._state: KeyFileState | None = None
         self._stamp: tuple[int, int] | None = None
         self._keks: dict[int, AeadKey] = {}
         create = (not production) if create is None else create
@@ -292,7 +207,7 @@ class LocalFileKeyProvider:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _load(self, *, force: bool = False) -> _KeyFileState:
+    def _load(self, *, force: bool = False) -> KeyFileState:
         with self._lock:
             try:
                 st = self._path.stat()
@@ -311,7 +226,7 @@ class LocalFileKeyProvider:
                 raw = json.loads(self._path.read_bytes())
             except (OSError, ValueError) as exc:
                 raise KeyUnavailable(f"key file unreadable: {exc}") from None
-            state = _KeyFileState.from_json(raw)
+            state = KeyFileState.from_json(raw)
             if self._production and state.origin != ORIGIN_PROVISIONED:
                 raise UnsafeKeyFile(
                     f"key file {self._path} was generated automatically on a first run; "
@@ -324,7 +239,7 @@ class LocalFileKeyProvider:
             self._keks = {v: AeadKey(e.key) for v, e in state.keks.items() if e.key is not None}
             return state
 
-    def _save(self, state: _KeyFileState) -> None:
+    def _save(self, state: KeyFileState) -> None:
         data = json.dumps(state.to_json(), indent=2).encode()
         tmp = self._path.parent / f".{self._path.name}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -423,7 +338,7 @@ class LocalFileKeyProvider:
             state = self._load(force=True)
             version = max(state.keks) + 1
             state.keks[state.primary].state = KekState.active
-            state.keks[version] = _KekEntry(version, KekState.primary, datetime.now(UTC),
+            state.keks[version] = KekEntry(version, KekState.primary, datetime.now(UTC),
                                             new_key())
             state.primary = version
             self._save(state)
