@@ -243,3 +243,21 @@ def test_refresh_token_only_on_first_consent_unless_prompted(emu: RunningEmulato
     assert "refresh_token" in once(None)
     assert "refresh_token" not in once(None)
     assert "refresh_token" in once("consent")
+
+
+def _refresh_status(emu: RunningEmulator, refresh_token: str) -> dict[str, Any]:
+    return httpx.post(emu.token_uri, data={
+        "grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": CLIENT_ID,
+        "client_secret": "emulator-secret"}).json()
+
+
+def test_refresh_token_idle_and_forced_expiry(emu: RunningEmulator) -> None:
+    used = emu.control.mint_tokens(ALICE, [sc.READONLY])["refresh_token"]
+    idle = emu.control.mint_tokens(ALICE, [sc.READONLY])["refresh_token"]
+    emu.control.advance_clock(100 * 24 * 3600)
+    assert "access_token" in _refresh_status(emu, used)
+    emu.control.advance_clock(100 * 24 * 3600)  # idle has now been unused for 200 days
+    assert _refresh_status(emu, idle)["error"] == "invalid_grant"
+    assert "access_token" in _refresh_status(emu, used)
+    assert emu.control.expire_refresh_tokens(ALICE) >= 1
+    assert _refresh_status(emu, used)["error"] == "invalid_grant"
