@@ -21,6 +21,8 @@ from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.mail.messages_router import router as messages_router
 from gateway.mail.router import router as mail_router
 from gateway.mail.store import MessageStore
+from gateway.oauth.problems import install_problem_handlers as install_oauth_problems
+from gateway.oauth.router import router as oauth_router
 from gateway.ops import PUBLIC_PATHS
 from gateway.ops import router as ops_router
 from gateway.policy.contract import PolicyEngine
@@ -30,7 +32,7 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
-                                      consent_router, analytics_router)
+                                      consent_router, analytics_router, oauth_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, *,
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
+    install_oauth_problems(app)
     for guarded in ROUTERS:
         app.include_router(guarded.router)
     assert_all_routes_guarded(app, PUBLIC_PATHS)

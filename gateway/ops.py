@@ -45,4 +45,9 @@ router.add("GET", "/healthz", healthz, public="liveness probe")
 router.add("GET", "/readyz", readyz, public="readiness probe")
 router.add("GET", "/metrics", metrics, public="Prometheus scrape", include_in_schema=False)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({
+    "/healthz", "/readyz", "/metrics",
+    # A person's browser, no API key: the single-use OAuth state is the credential, and the
+    # callback's outcome is still decided and logged by the enforcement point (gateway.oauth).
+    "/connect/{token}", "/oauth/callback",
+})

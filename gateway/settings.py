@@ -11,7 +11,7 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "example", "secret", "xxx")
@@ -22,6 +22,14 @@ GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 GOOGLE_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
 GOOGLE_CERTS_URI = "https://www.googleapis.com/oauth2/v3/certs"
 GMAIL_API_ENDPOINT = "https://gmail.googleapis.com"
+
+# Where each Google endpoint lives on the local emulator (see emulator/oauth.py), and the
+# emulator's built-in OAuth client, used only when GATEWAY_EMULATOR_URL is set.
+EMULATOR_PATHS = {"google_auth_uri": "/o/oauth2/auth", "google_token_uri": "/token",
+                  "google_revoke_uri": "/revoke", "google_userinfo_uri": "/oauth2/v3/userinfo",
+                  "google_certs_uri": "/oauth2/v3/certs", "gmail_api_endpoint": ""}
+EMULATOR_CLIENT_ID = "emulator-client.apps.googleusercontent.com"
+EMULATOR_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - the emulator's published test client
 
 
 class Environment(StrEnum):
@@ -76,6 +84,12 @@ class Settings(BaseSettings):
 
     public_base_url: str = "http://127.0.0.1:8000"
     crm_redirect_allowlist: list[str] = Field(default_factory=list)
+    privacy_policy_url: str | None = Field(
+        default=None, description="The privacy policy linked from the pre-consent page")
+    oauth_state_ttl_seconds: int = Field(default=600, ge=60, le=3600)
+    oauth_keepalive_idle_days: int = Field(
+        default=30, ge=1, le=150, description="Refresh tokens unused this long are refreshed "
+        "by the keep-alive job (Google drops refresh tokens unused for six months)")
 
     audit_retention_days: int = Field(default=365, ge=365)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
@@ -83,6 +97,24 @@ class Settings(BaseSettings):
     audit_shards: int = Field(default=8, ge=1, le=256)
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _emulator_endpoints(self) -> Settings:
+        """With an emulator URL, the Google endpoints still at their defaults point at it."""
+        if self.emulator_url:
+            base = self.emulator_url.rstrip("/")
+            for name, path in EMULATOR_PATHS.items():
+                if name not in self.model_fields_set:
+                    setattr(self, name, base + path)
+            if self.google_client_id is None:
+                self.google_client_id = EMULATOR_CLIENT_ID
+                self.google_client_secret = SecretStr(EMULATOR_CLIENT_SECRET)
+        return self
+
+    @property
+    def oauth_redirect_uri(self) -> str:
+        """The callback registered with the Google OAuth client."""
+        return self.public_base_url.rstrip("/") + "/oauth/callback"
 
     @cached_property
     def uses_emulator(self) -> bool:

@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "gateway.audit.models",
     "gateway.consent.models",
     "gateway.crypto.models",
+    "gateway.oauth.models",
 )
 
 

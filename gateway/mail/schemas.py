@@ -16,6 +16,9 @@ class MailboxOut(BaseModel):
     state: str
     granted_scopes: list[str]
     created_at: datetime
+    state_reason: str | None = None
+    connected_at: datetime | None = None
+    reconnect_url: str | None = None
 
 
 class MailboxList(BaseModel):

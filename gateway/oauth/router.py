@@ -1,0 +1,211 @@
+"""HTTP surface of the connection flow.
+
+Guarded (API key, policy action): `POST /v1/connect`, `POST /v1/mailboxes/{id}/reconnect`,
+`GET` and `DELETE /v1/mailboxes/{id}/connection`.
+Public (a person's browser, no API key; reviewed in gateway.ops.PUBLIC_PATHS):
+`GET /connect/{token}` (the consent page) and `GET /oauth/callback` (Google's redirect). The
+callback is still decided and logged by the enforcement point, attributed to whoever asked for
+the link (see service._authorize).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from gateway.accounts.deps import Caller, SessionDep
+from gateway.crypto import CryptoService
+from gateway.kit.errors import GatewayError, ValidationFailed
+from gateway.kit.routing import AccessDep, GuardedRouter, terminal_of
+from gateway.mail.models import Mailbox
+from gateway.mail.resolvers import mailbox_resource
+from gateway.oauth import service, tokens
+from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
+from gateway.oauth.models import OAuthToken
+from gateway.oauth.pages import PAGE_HEADERS, consent_page, error_page, html_response
+from gateway.oauth.schemas import (
+    ConnectionOut,
+    ConnectRequest,
+    ConsentLinkOut,
+    DisconnectOut,
+    ReconnectRequest,
+    TokenStatus,
+)
+from gateway.oauth.scopes import Feature, features_granted
+from gateway.policy.enforcement import Resource
+from gateway.policy.vocabulary import Action, ActorKind, MailboxState
+from gateway.settings import Settings
+
+router = GuardedRouter(tags=["connection"])
+
+CONSENT_PAGE_PATH = "/connect/{token}"
+CALLBACK_PATH = "/oauth/callback"
+
+
+def google_oauth(app: FastAPI) -> GoogleOAuth:
+    """One client per app (it keeps an HTTP session), built on first use."""
+    google: GoogleOAuth | None = getattr(app.state, "google_oauth", None)
+    if google is None:
+        google = GoogleOAuth(app.state.settings, derive_pkce_key(app.state.api_key_pepper))
+        app.state.google_oauth = google
+    return google
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _crypto(request: Request) -> CryptoService:
+    crypto: CryptoService = request.app.state.crypto
+    return crypto
+
+
+def absolute(settings: Settings, path: str | None) -> str | None:
+    return settings.public_base_url.rstrip("/") + path if path else None
+
+
+def connect_resource(_session: Session, caller: Caller, _request: Request) -> Resource:
+    """A new connection within the caller's tenant; an end user can only connect their own."""
+    owner = str(caller.principal_id) if caller.kind == ActorKind.end_user else None
+    return Resource(type="oauth_connection", tenant=str(caller.tenant_id), owner=owner)
+
+
+def _initiator(access: AccessDep) -> service.Initiator:
+    actor = access.request.actor
+    return service.Initiator(kind=actor.kind, principal_id=uuid.UUID(actor.id),
+                             tenant_id=uuid.UUID(actor.tenant), connection_id=actor.connection_id,
+                             purpose=access.request.purpose)
+
+
+def _link_out(link: service.ConsentLink) -> ConsentLinkOut:
+    return ConsentLinkOut(consent_url=link.url, expires_at=link.expires_at, features=link.features)
+
+
+def connect(body: ConnectRequest, request: Request, session: SessionDep,
+            access: AccessDep) -> ConsentLinkOut:
+    initiator = _initiator(access)
+    if initiator.kind == ActorKind.end_user:
+        if body.end_user_id not in (None, initiator.principal_id):
+            raise GatewayError("an end user can only connect their own Gmail", status=403,
+                               code="not_own_account", title="Not your account")
+        end_user_id = initiator.principal_id
+    elif body.end_user_id is None:
+        raise ValidationFailed("name the end user whose Gmail is connected (end_user_id)",
+                               code="end_user_required")
+    else:
+        end_user_id = body.end_user_id
+    link = service.start_connect(session, _settings(request), initiator, end_user_id=end_user_id,
+                                 features=list(body.features), return_url=body.return_url)
+    return _link_out(link)
+
+
+def reconnect(mailbox_id: str, body: ReconnectRequest, request: Request, session: SessionDep,
+              access: AccessDep) -> ConsentLinkOut:
+    mailbox: Mailbox = request.state.mailbox
+    shredded = mailbox.data_deleted_at is not None
+    live = (mailbox.state == MailboxState.active and not shredded
+            and tokens.has_usable_token(session, mailbox))
+    link = service.start_connect(
+        session, _settings(request), _initiator(access), end_user_id=mailbox.owner_principal_id,
+        features=service.reconnect_features(mailbox, list(body.features)),
+        return_url=body.return_url, mailbox=None if shredded else mailbox,
+        force_consent=not live)
+    return _link_out(link)
+
+
+def connection_status(mailbox_id: str, request: Request, session: SessionDep,
+                      access: AccessDep) -> ConnectionOut:
+    mailbox: Mailbox = request.state.mailbox
+    token = session.get(OAuthToken, mailbox.id)
+    enabled = features_granted(mailbox.granted_scopes or ())
+    return ConnectionOut(
+        mailbox_id=mailbox.id, state=mailbox.state, state_reason=mailbox.state_reason,
+        granted_scopes=list(mailbox.granted_scopes or ()), features_enabled=enabled,
+        features_disabled=[f for f in Feature if f not in enabled],
+        connected_at=mailbox.connected_at, sync_requested_at=mailbox.sync_requested_at,
+        token=TokenStatus(refreshed_at=token.refreshed_at,
+                          access_expires_at=token.access_expires_at,
+                          invalid_at=token.invalid_at, invalid_reason=token.invalid_reason)
+        if token is not None else None,
+        reconnect_url=absolute(_settings(request), mailbox.reconnect_url))
+
+
+def disconnect(mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
+               delete_data: Annotated[bool, Query(description="Delete the synced data and "
+                                                  "crypto-shred the mailbox")] = True
+               ) -> DisconnectOut:
+    mailbox: Mailbox = request.state.mailbox
+    result = service.disconnect(session, _crypto(request), google_oauth(request.app), mailbox,
+                                delete_data=delete_data)
+    return DisconnectOut(mailbox_id=result.mailbox_id, state=result.state,
+                         revoked_at_google=result.revoked_at_google,
+                         tokens_deleted=result.tokens_deleted, data_deleted=result.data_deleted)
+
+
+# -- the browser's side ---------------------------------------------------------------------------
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _refused(request: Request, exc: GatewayError) -> Response:
+    if _wants_html(request):
+        return html_response(error_page("This link cannot be used", exc.detail, exc.code),
+                             exc.status)
+    raise exc
+
+
+def consent(token: str, request: Request, session: SessionDep) -> Response:
+    try:
+        data = service.consent_page_data(session, _settings(request), _crypto(request),
+                                         google_oauth(request.app), token)
+    except service.StateRefused as exc:
+        return html_response(error_page("This link cannot be used", exc.detail, exc.code),
+                             exc.status)
+    return html_response(consent_page(
+        tenant_name=data.tenant_name, account_label=data.account_label, features=data.features,
+        google_url=data.google_url, cancel_url=data.cancel_url, expires_at=data.expires_at,
+        privacy_policy_url=_settings(request).privacy_policy_url))
+
+
+def callback(request: Request, session: SessionDep,
+             state: Annotated[str | None, Query(max_length=256)] = None,
+             code: Annotated[str | None, Query(max_length=2048)] = None,
+             error: Annotated[str | None, Query(max_length=256)] = None) -> Response:
+    if not state:
+        return _refused(request, service.StateRefused("Google's answer has no state; start "
+                                                      "again from the CRM"))
+    try:
+        found = service.consume_state(request.app.state.database, session, state)
+    except service.StateRefused as exc:
+        return _refused(request, exc)
+    ctx = service.CallbackContext(
+        database=request.app.state.database, crypto=_crypto(request),
+        google=google_oauth(request.app), enforcer=request.app.state.enforcer,
+        terminal=terminal_of(request, protocol="https/oauth-callback"))
+    outcome = service.complete_callback(session, ctx, found, state, code=code, error=error)
+    return RedirectResponse(outcome.redirect_url(), status_code=302, headers=dict(PAGE_HEADERS))
+
+
+router.add("POST", "/v1/connect", connect, action=Action.oauth_connect,
+           resource=connect_resource, response_model=ConsentLinkOut, status_code=201)
+router.add("POST", "/v1/mailboxes/{mailbox_id}/reconnect", reconnect,
+           action=Action.oauth_connect, resource=mailbox_resource(),
+           response_model=ConsentLinkOut, status_code=201)
+router.add("GET", "/v1/mailboxes/{mailbox_id}/connection", connection_status,
+           action=Action.mailbox_read, resource=mailbox_resource(), response_model=ConnectionOut)
+router.add("DELETE", "/v1/mailboxes/{mailbox_id}/connection", disconnect,
+           action=Action.oauth_disconnect, resource=mailbox_resource(),
+           response_model=DisconnectOut)
+router.add("GET", CONSENT_PAGE_PATH, consent, include_in_schema=False,
+           public="the consent page a person opens from the CRM before Google's; the "
+                  "single-use link secret in the path is the credential")
+router.add("GET", CALLBACK_PATH, callback, include_in_schema=False,
+           public="Google redirects the user's browser here; the single-use state is the "
+                  "credential and the outcome is decided and logged by the enforcement point")

@@ -1,0 +1,473 @@
+"""Connecting and disconnecting Gmail: consent links, the callback, disconnect.
+
+The request owns the transaction; these functions only flush. Two writes deliberately commit on
+their own: consuming a `state` (single use even if the rest of the callback fails) and, in
+`tokens`, a mailbox turning `reauth_required`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gateway.accounts.models import Principal, Tenant
+from gateway.crypto import Binding, CryptoService
+from gateway.kit.db import Database
+from gateway.kit.errors import BadRequest, GatewayError, NotFound, PolicyDenied, Unavailable
+from gateway.kit.timeutil import as_utc
+from gateway.mail.models import Mailbox, Message
+from gateway.oauth import tokens
+from gateway.oauth.flow import (
+    ExchangeFailed,
+    GoogleIdentity,
+    GoogleOAuth,
+    IdentityUnavailable,
+    TokenGrant,
+    state_hash,
+)
+from gateway.oauth.models import OAuthState, OAuthToken
+from gateway.oauth.scopes import Feature, features_granted, gmail_scopes_in, scopes_for
+from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Resource, Terminal
+from gateway.policy.vocabulary import Action, ActorKind, MailboxState
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SUBJECT_INDEX_KIND = "google_subject"
+MAILBOX_TABLE = "mailboxes"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- return URLs -----------------------------------------------------------------------------------
+
+
+class ReturnUrlRefused(BadRequest):
+    code = "return_url_not_allowed"
+    title = "The return URL is not allowed"
+
+
+def check_return_url(url: str, allowlist: list[str]) -> str:
+    """Accept `url` only if it starts with an allow-listed prefix at a boundary: after the
+    prefix comes the end, or "/", "?" or "#" (so "https://crm.example" does not admit
+    "https://crm.example.evil.net"). No credentials, no control characters, http(s) only."""
+    if len(url) > 2000 or any(ord(c) < 0x21 or c in "\\\x7f" for c in url):
+        raise ReturnUrlRefused("the return URL is malformed")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or "@" in parts.netloc:
+        raise ReturnUrlRefused("the return URL must be an absolute http(s) URL without "
+                               "credentials")
+    for prefix in allowlist:
+        if not prefix or not url.startswith(prefix):
+            continue
+        rest = url[len(prefix):]
+        if prefix.endswith(("/", "?", "#")) or rest == "" or rest[0] in "/?#":
+            return url
+    raise ReturnUrlRefused("the return URL is not on the gateway's allow-list "
+                           "(GATEWAY_CRM_REDIRECT_ALLOWLIST)")
+
+
+def with_outcome(return_url: str, params: dict[str, str]) -> str:
+    parts = urlsplit(return_url)
+    query = parts.query + ("&" if parts.query else "") + urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
+
+
+# -- starting a connection -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Initiator:
+    """Who asked for the consent link, as the enforcement point saw them."""
+
+    kind: str
+    principal_id: uuid.UUID
+    tenant_id: uuid.UUID
+    connection_id: str
+    purpose: str
+
+
+@dataclass(frozen=True)
+class ConsentLink:
+    state_id: uuid.UUID
+    url: str
+    expires_at: datetime
+    features: list[Feature]
+
+
+def load_end_user(session: Session, tenant_id: uuid.UUID, principal_id: uuid.UUID) -> Principal:
+    principal = session.get(Principal, principal_id)
+    if (principal is None or principal.tenant_id != tenant_id
+            or principal.kind != ActorKind.end_user.value):
+        raise NotFound("no such end user in this tenant", code="end_user_not_found")
+    if principal.disabled_at is not None:
+        raise BadRequest("this end user is disabled", code="end_user_disabled")
+    return principal
+
+
+def start_connect(session: Session, settings: Settings, initiator: Initiator, *,
+                  end_user_id: uuid.UUID, features: list[Feature], return_url: str,
+                  mailbox: Mailbox | None = None, force_consent: bool = True) -> ConsentLink:
+    """Record a single-use state (hashed) and return the link to the gateway's consent page."""
+    check_return_url(return_url, settings.crm_redirect_allowlist)
+    load_end_user(session, initiator.tenant_id, end_user_id)
+    wanted = sorted(set(features), key=list(Feature).index)
+    scopes = scopes_for(wanted)
+    secret = secrets.token_urlsafe(32)
+    expires_at = _now() + timedelta(seconds=settings.oauth_state_ttl_seconds)
+    state = OAuthState(
+        state_hash=state_hash(secret), tenant_id=initiator.tenant_id, end_user_id=end_user_id,
+        initiator_kind=initiator.kind, initiator_id=initiator.principal_id,
+        initiator_connection=initiator.connection_id[:96], initiator_purpose=initiator.purpose,
+        mailbox_id=mailbox.id if mailbox is not None else None,
+        features=[f.value for f in wanted], scopes=scopes, force_consent=force_consent,
+        return_url=return_url, expires_at=expires_at)
+    session.add(state)
+    session.flush()
+    url = f"{settings.public_base_url.rstrip('/')}/connect/{secret}"
+    return ConsentLink(state_id=state.id, url=url, expires_at=expires_at, features=wanted)
+
+
+def reconnect_features(mailbox: Mailbox, wanted: list[Feature]) -> list[Feature]:
+    """What a reconnect asks for: what the mailbox had plus what is wanted now (a revoked grant
+    has to be asked for in full; incremental consent keeps the rest anyway)."""
+    features = set(features_granted(mailbox.granted_scopes or ())) | set(wanted)
+    return [f for f in Feature if f in features] or [Feature.read]
+
+
+# -- states ----------------------------------------------------------------------------------------
+
+
+class StateRefused(GatewayError):
+    status = 400
+    code = "oauth_state_invalid"
+    title = "This connection link is not valid"
+
+
+def _explain(found: OAuthState | None) -> StateRefused:
+    if found is None:
+        return StateRefused("this connection link is unknown; start again from the CRM")
+    if found.used_at is not None:
+        return StateRefused("this connection link was already used; start again from the CRM",
+                            code="oauth_state_used")
+    return StateRefused("this connection link has expired; start again from the CRM",
+                        code="oauth_state_expired")
+
+
+def _valid_secret(secret: str) -> bool:
+    return 20 <= len(secret) <= 128 and re.fullmatch(r"[A-Za-z0-9_\-]+", secret) is not None
+
+
+def pending_state(session: Session, secret: str) -> OAuthState:
+    """The unused, unexpired state behind a consent-page link (not consumed)."""
+    if not _valid_secret(secret):
+        raise _explain(None)
+    found = session.scalar(select(OAuthState).where(OAuthState.state_hash == state_hash(secret)))
+    if found is None or found.used_at is not None or as_utc(found.expires_at) <= _now():
+        raise _explain(found)
+    return found
+
+
+def consume_state(database: Database, session: Session, secret: str) -> OAuthState:
+    """Mark the state used in its own, immediately committed transaction (so a replay is refused
+    whatever happens next), then load it into the request's session."""
+    if not _valid_secret(secret):
+        raise _explain(None)
+    digest = state_hash(secret)
+    now = _now()
+    with database.independent_session() as own:
+        consumed = own.execute(
+            update(OAuthState)
+            .where(OAuthState.state_hash == digest, OAuthState.used_at.is_(None),
+                   OAuthState.expires_at > now)
+            .values(used_at=now).returning(OAuthState.id)).scalar_one_or_none()
+    found = session.scalar(select(OAuthState).where(OAuthState.state_hash == digest))
+    if consumed is None or found is None:
+        raise _explain(found)
+    return found
+
+
+# -- the callback ----------------------------------------------------------------------------------
+
+
+@dataclass
+class CallbackOutcome:
+    status: str  # connected | denied | error
+    return_url: str
+    mailbox_id: uuid.UUID | None = None
+    reason: str | None = None
+    missing: list[Feature] = field(default_factory=list)
+
+    def redirect_url(self) -> str:
+        params = {"status": self.status}
+        if self.mailbox_id is not None:
+            params["mailbox_id"] = str(self.mailbox_id)
+        if self.reason:
+            params["reason"] = self.reason
+        if self.missing:
+            params["missing"] = ",".join(f.value for f in self.missing)
+        return with_outcome(self.return_url, params)
+
+
+class _Refused(Exception):
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class CallbackContext:
+    database: Database
+    crypto: CryptoService
+    google: GoogleOAuth
+    enforcer: Enforcer
+    terminal: Terminal
+
+
+def _sanitise(reason: str) -> str:
+    cleaned = re.sub(r"[^a-z0-9_]", "_", reason.lower())[:40]
+    return cleaned or "error"
+
+
+def complete_callback(session: Session, ctx: CallbackContext, state: OAuthState, secret: str,
+                      *, code: str | None, error: str | None) -> CallbackOutcome:
+    """Finish a consent whose state was just consumed; never raises for Google's or the user's
+    answers, only for the gateway's own failures (which become problem responses)."""
+    outcome = CallbackOutcome(status="error", return_url=state.return_url)
+    try:
+        if error is not None:
+            raise _Refused("denied" if error == "access_denied" else "error", _sanitise(error))
+        if not code:
+            raise _Refused("error", "missing_code")
+        _connect(session, ctx, state, secret, code, outcome)
+    except _Refused as refused:
+        outcome.status = refused.status
+        outcome.reason = refused.reason
+        log.info("oauth:consent:%s reason=%s", refused.status, refused.reason)
+    state.outcome = outcome.status
+    session.flush()
+    return outcome
+
+
+def _connect(session: Session, ctx: CallbackContext, state: OAuthState, secret: str,
+             code: str, outcome: CallbackOutcome) -> None:
+    end_user = session.get(Principal, state.end_user_id)
+    initiator = session.get(Principal, state.initiator_id)
+    if (end_user is None or end_user.disabled_at is not None or initiator is None
+            or initiator.disabled_at is not None):
+        raise _Refused("error", "principal_disabled")
+    try:
+        grant = ctx.google.exchange(secret, code, list(state.scopes))
+    except ExchangeFailed as failed:
+        raise _Refused("error", failed.reason) from None
+    granted_gmail = gmail_scopes_in(grant.scopes)
+    if not granted_gmail:
+        raise _Refused("denied", "no_gmail_permission")
+    try:
+        identity = ctx.google.identity(grant.access_token)
+    except IdentityUnavailable:
+        raise _Refused("error", "identity_unavailable") from None
+    mailbox = _target_mailbox(session, ctx.crypto, state, identity)
+    if grant.refresh_token is None and (mailbox is None
+                                        or not tokens.has_usable_token(session, mailbox)):
+        raise _Refused("error", "no_refresh_token")
+    wanted = [Feature(f) for f in state.features]
+    missing = [f for f in wanted if f not in features_granted(grant.scopes)]
+    mailbox_id = mailbox.id if mailbox is not None else uuid.uuid4()  # logged before it exists
+    _authorize(session, ctx, state, mailbox_id, mailbox, grant, missing)
+    created = mailbox is None
+    mailbox = _save_mailbox(session, ctx.crypto, state, mailbox_id, mailbox, identity, grant)
+    tokens.store_tokens(session, ctx.crypto, mailbox, grant, client_id=ctx.google.client_id)
+    outcome.status = "connected"
+    outcome.mailbox_id = mailbox.id
+    outcome.missing = missing
+    log.info("oauth:grant:%s mailbox=%s features=%s", "created" if created else "refreshed",
+             mailbox.id, ",".join(f.value for f in features_granted(grant.scopes)))
+
+
+def subject_index(crypto: CryptoService, tenant_id: uuid.UUID, subject: str) -> bytes:
+    return crypto.blind_index(tenant_id, SUBJECT_INDEX_KIND, subject)
+
+
+def _target_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
+                    identity: GoogleIdentity) -> Mailbox | None:
+    """The mailbox this Google account already has in the tenant (None: a new one), refusing an
+    account that belongs to another user or that is not the mailbox being reconnected."""
+    index = subject_index(crypto, state.tenant_id, identity.subject)
+    existing = session.scalar(select(Mailbox).where(Mailbox.tenant_id == state.tenant_id,
+                                                    Mailbox.google_subject_index == index))
+    if existing is not None and existing.owner_principal_id != state.end_user_id:
+        raise _Refused("error", "account_connected_to_another_user")
+    if state.mailbox_id is None:
+        return existing
+    target = session.get(Mailbox, state.mailbox_id)
+    if target is None or target.data_deleted_at is not None:
+        return existing  # the old mailbox is gone or shredded: connect afresh
+    if existing is not None and existing.id != target.id:
+        raise _Refused("error", "wrong_google_account")
+    if existing is None and target.google_subject_index is not None:
+        raise _Refused("error", "wrong_google_account")
+    return target
+
+
+def _authorize(session: Session, ctx: CallbackContext, state: OAuthState,
+               mailbox_id: uuid.UUID, mailbox: Mailbox | None, grant: TokenGrant,
+               missing: list[Feature]) -> None:
+    """The callback has no API key: the decision and the log entry are attributed to whoever
+    asked for the consent link (kept on the state row), through the OAuth callback."""
+    initiator = session.get(Principal, state.initiator_id)
+    groups = tuple(initiator.groups or ()) if initiator is not None else ()
+    actor = Actor(kind=state.initiator_kind, id=str(state.initiator_id),
+                  tenant=str(state.tenant_id), groups=groups,
+                  connection_id=f"oauth_callback:{state.initiator_connection}"[:128])
+    resource = Resource(
+        type="mailbox", tenant=str(state.tenant_id),
+        mailbox=str(mailbox_id), owner=str(state.end_user_id),
+        mailbox_state=mailbox.state if mailbox is not None else None,
+        scopes=tuple(grant.scopes))
+    detail: dict[str, Any] = {
+        "stage": "oauth_callback", "oauth_state_id": str(state.id),
+        "features_granted": [f.value for f in features_granted(grant.scopes)],
+        "features_missing": [f.value for f in missing],
+        "reconnect": mailbox is not None}
+    try:
+        ctx.enforcer.authorize(session, AccessRequest(
+            actor=actor, purpose=state.initiator_purpose, action=Action.oauth_connect.value,
+            resource=resource, terminal=ctx.terminal, detail=detail))
+    except PolicyDenied:
+        raise _Refused("error", "policy_denied") from None
+    except Unavailable:
+        session.rollback()
+        raise _Refused("error", "temporarily_unavailable") from None
+
+
+def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
+                  mailbox_id: uuid.UUID, mailbox: Mailbox | None, identity: GoogleIdentity,
+                  grant: TokenGrant) -> Mailbox:
+    now = _now()
+    if mailbox is None:
+        mailbox = Mailbox(id=mailbox_id, tenant_id=state.tenant_id,
+                          owner_principal_id=state.end_user_id)
+        try:
+            with session.begin_nested():
+                mailbox.google_subject_index = subject_index(crypto, state.tenant_id,
+                                                             identity.subject)
+                session.add(mailbox)
+                session.flush()
+        except IntegrityError:
+            # A concurrent callback for the same account won the race: update that one.
+            raise _Refused("error", "concurrent_connection") from None
+    elif mailbox.google_subject_index is None:
+        mailbox.google_subject_index = subject_index(crypto, state.tenant_id, identity.subject)
+    mailbox.state = MailboxState.active.value
+    mailbox.state_reason = None
+    mailbox.granted_scopes = sorted(set(grant.scopes))
+    mailbox.connected_at = now
+    mailbox.sync_requested_at = now  # the sync worker picks it up (initial or catch-up sync)
+    if identity.email:
+        mailbox.email_address = crypto.seal_text(
+            session, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE, "email_address",
+                                mailbox.id), identity.email)
+    session.flush()
+    return mailbox
+
+
+def mailbox_email(session: Session, crypto: CryptoService, mailbox: Mailbox) -> str | None:
+    if mailbox.email_address is None or mailbox.data_deleted_at is not None:
+        return None
+    return crypto.open_text(session, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE,
+                                                "email_address", mailbox.id),
+                            mailbox.email_address)
+
+
+# -- the consent page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConsentPageData:
+    tenant_name: str
+    account_label: str
+    features: list[Feature]
+    google_url: str
+    cancel_url: str
+    expires_at: datetime
+
+
+def consent_page_data(session: Session, settings: Settings, crypto: CryptoService,
+                      google: GoogleOAuth, secret: str) -> ConsentPageData:
+    state = pending_state(session, secret)
+    tenant = session.get(Tenant, state.tenant_id)
+    end_user = session.get(Principal, state.end_user_id)
+    login_hint = None
+    if state.mailbox_id is not None:
+        mailbox = session.get(Mailbox, state.mailbox_id)
+        if mailbox is not None:
+            login_hint = mailbox_email(session, crypto, mailbox)
+    google_url = google.authorization_url(secret, list(state.scopes),
+                                          force_consent=state.force_consent,
+                                          login_hint=login_hint)
+    cancel = (f"{settings.public_base_url.rstrip('/')}/oauth/callback?"
+              + urlencode({"state": secret, "error": "access_denied"}))
+    return ConsentPageData(
+        tenant_name=tenant.name if tenant is not None else "",
+        account_label=(end_user.display_name or end_user.subject) if end_user else "",
+        features=[Feature(f) for f in state.features], google_url=google_url,
+        cancel_url=cancel, expires_at=state.expires_at)
+
+
+# -- disconnect ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DisconnectResult:
+    mailbox_id: uuid.UUID
+    state: str
+    revoked_at_google: str  # revoked | already_invalid | failed | no_token
+    tokens_deleted: bool
+    data_deleted: bool
+
+
+def disconnect(session: Session, crypto: CryptoService, google: GoogleOAuth, mailbox: Mailbox,
+               *, delete_data: bool = True) -> DisconnectResult:
+    """Revoke at Google, delete the tokens, stop sync and, by default, delete the synced data
+    and crypto-shred the mailbox (its data key is destroyed last, so backups become unreadable
+    too). The operation log is not touched: it keeps its entries for the year."""
+    revoked = "no_token"
+    token = session.get(OAuthToken, mailbox.id)
+    if token is not None:
+        refresh_token = tokens.open_refresh_token(session, crypto, token)
+        revoked = google.revoke(refresh_token)
+    tokens_deleted = tokens.delete_tokens(session, mailbox)
+    session.execute(delete(OAuthState).where(OAuthState.mailbox_id == mailbox.id,
+                                             OAuthState.used_at.is_(None)))
+    mailbox.state = MailboxState.disconnected.value
+    mailbox.state_reason = "disconnected"
+    mailbox.sync_requested_at = None
+    shred = delete_data and mailbox.data_deleted_at is None
+    if shred:
+        session.execute(delete(Message).where(Message.mailbox_id == mailbox.id))
+        mailbox.email_address = None
+        mailbox.google_subject_index = None  # the account may connect again: a new mailbox
+        mailbox.granted_scopes = []
+        mailbox.data_deleted_at = _now()
+    session.flush()
+    if shred:
+        crypto.destroy_mailbox(session, mailbox.tenant_id, mailbox.id)
+    log.info("oauth:grant:disconnected mailbox=%s revoked=%s data_deleted=%s", mailbox.id,
+             revoked, shred)
+    return DisconnectResult(mailbox_id=mailbox.id, state=mailbox.state,
+                            revoked_at_google=revoked, tokens_deleted=tokens_deleted,
+                            data_deleted=mailbox.data_deleted_at is not None)
