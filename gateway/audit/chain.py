@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from gateway.audit.canonical import link_hash, signed_message
 from gateway.audit.errors import OperationLogUnavailable
@@ -123,7 +123,7 @@ def register(session: Session, link: PendingLink, checkpoints: CheckpointPolicy 
         state = _SessionState(checkpoints)
         session.info[_PENDING] = state
         event.listen(session, "before_commit", _before_commit)
-        event.listen(session, "after_rollback", _after_rollback)
+        event.listen(session, "after_transaction_end", _after_transaction_end)
     elif checkpoints is not None and state.checkpoints is None:
         state.checkpoints = checkpoints
     state.links.append(link)
@@ -134,9 +134,12 @@ def pending_count(session: Session) -> int:
     return len(state.links) if state else 0
 
 
-def _after_rollback(session: Session) -> None:
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    # Only the outermost transaction: a savepoint rolled back inside it may have taken some
+    # entries with it (their chaining UPDATE then matches nothing and they are skipped), but
+    # the others must still be chained when the outer transaction commits.
     state: _SessionState | None = session.info.get(_PENDING)
-    if state is not None:
+    if state is not None and transaction.parent is None:
         state.links.clear()
 
 

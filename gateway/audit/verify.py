@@ -208,6 +208,7 @@ def verify(session: Session, trusted: TrustedKeys, *, since: datetime | None = N
             _check_head(chain, base, heads[shard], report)
         signed = max([base.through(shard), *checkpoints.get(shard, {}).keys()])
         report.unsigned[shard] = max(heads[shard].seq - signed, 0)
+    report.problems.sort()
     report.seconds = time.perf_counter() - started
     return report
 
