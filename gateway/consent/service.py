@@ -163,13 +163,13 @@ def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.
     """The one grant that decides an operator's access, as policy input.
 
     Prefers a live grant covering every requested message (or the thread); failing that, the
-    most recent covering grant that expired or was revoked, so the policy can say which.
+    most recently created covering grant (expired or revoked), so the policy can say which.
     """
     wanted = set(message_ids)
     group_list = list(groups)
     candidates = session.scalars(
         select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox_id)
-        .order_by(ConsentGrant.expires_at.desc()).limit(500))
+        .order_by(ConsentGrant.created_at.desc()).limit(500))
     now = _now()
     best: ConsentGrant | None = None
     for grant in candidates:
