@@ -205,19 +205,22 @@ operator_problems contains justification_problem if {
 }
 
 # --- obligations: at most one operator permit fires (their purposes and actions are disjoint) ---
+# Obligations never echo input strings: regopy does not escape strings in its output, so an input
+# string with a quote would corrupt (or forge) the decision's JSON. The enforcement point already
+# holds the grant, the justification and the actor it passed in.
 
-operator_obligations := {"human_access": true, "grant_id": input.grant.id} if {
+operator_obligations := {"human_access": true, "authorised_by": "grant"} if {
 	"allow_operator_grant" in operator_permits
 } else := {"human_access": true, "redact": tables.operator_redacted_fields} if {
 	"allow_operator_metadata_redacted" in operator_permits
 } else := {
-	# Security and legal access is flagged for the reviewers, with its case reference.
+	# Security and legal access is flagged for the reviewers (with the justification's case_ref).
 	"human_access": true,
+	"authorised_by": "justification",
 	"flag_for_review": true,
-	"case_ref": input.justification.case_ref,
 } if {
 	"allow_operator_justified" in operator_permits
-} else := {"filter_operator": input.actor.id} if {
+} else := {"only_own": true} if {
 	"allow_operator_consent" in operator_permits
 	input.action == "consent.list"
 } else := {"flag_for_review": true} if {

@@ -21,7 +21,7 @@ test_grant_valid if {
 	d := decide(f.operator_read)
 	d.allow == true
 	d.reasons == ["allow_operator_grant"]
-	d.obligations == {"human_access": true, "grant_id": "g-1"}
+	d.obligations == {"human_access": true, "authorised_by": "grant"}
 }
 
 test_no_grant if {
@@ -120,7 +120,7 @@ test_justified_access if {
 	d := decide(f.investigator_read)
 	d.allow == true
 	d.reasons == ["allow_operator_justified"]
-	d.obligations == {"human_access": true, "flag_for_review": true, "case_ref": "SEC-1"}
+	d.obligations == {"human_access": true, "authorised_by": "justification", "flag_for_review": true}
 }
 
 test_justified_search_and_legal if {
@@ -165,7 +165,7 @@ test_operator_requests_and_lists_own if {
 	allowed(consent(f.operator_read, "consent.request.create"))
 	d := decide(consent(f.operator_read, "consent.list"))
 	d.allow == true
-	d.obligations == {"filter_operator": "op-bob"}
+	d.obligations == {"only_own": true}
 	reasons(consent(f.operator_read, "consent.grant.create")) == {"action_not_permitted"}
 	reasons(consent(f.operator_read, "consent.request.decide")) == {"action_not_permitted"}
 }

@@ -70,3 +70,11 @@ def test_every_actor_kind_and_state_is_in_the_decision_table(
     assert {s.value for s in v.MailboxState} <= states
     purposes = {c.input.get("purpose") for c in table_cases}
     assert set(v.PROHIBITED_PURPOSES) <= purposes
+
+
+def test_data_json_strings_need_no_escaping() -> None:
+    """regopy keeps JSON escapes in data strings undecoded (OPA decodes them), so a table string
+    with a quote, backslash, control or non-ASCII character would compare differently."""
+    text = (POLICY_DIR / "data.json").read_text(encoding="utf-8")
+    assert text.isascii()
+    assert "\\" not in text

@@ -3,12 +3,12 @@
 The policies are compiled once into a bundle; each thread gets its own `Interpreter` running that
 bundle (an Interpreter must never be shared between threads: shared, it gave false allows).
 `strict_built_in_errors` is on, so a failing built-in is an error, not a silent undefined.
+Inputs are built by `rego_input.to_rego_input` (strictly JSON, null members dropped).
 Any error becomes `PolicyEngineUnavailable`; an undefined or malformed answer is a deny.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Mapping
@@ -23,6 +23,7 @@ from gateway.policy.contract import (
     Decision,
     PolicyEngineUnavailable,
 )
+from gateway.policy.engines.rego_input import to_rego_input
 from gateway.policy.engines.revision import (
     load_policy_files,
     merged_data,
@@ -78,11 +79,11 @@ class EmbeddedEngine:
         if self._closed:
             raise PolicyEngineUnavailable("the embedded policy engine is closed")
         try:
-            # A JSON round trip: only JSON values reach the interpreter, and a value that is
-            # not one (a datetime, a set) fails here loudly instead of inside rego-cpp.
-            document = json.loads(json.dumps(policy_input, allow_nan=False))
+            # Only JSON values get through (a datetime, a set, a NaN raise here); null members
+            # are dropped (null and absent mean the same to the policy).
+            rego_input = to_rego_input(dict(policy_input))
             interpreter = self._interpreter()
-            interpreter.set_input(regopy.Input(document))
+            interpreter.set_input(rego_input)
             output = interpreter.query_bundle_entrypoint(self._bundle, ENTRYPOINT)
             if not output.ok():
                 raise PolicyEngineUnavailable(f"policy evaluation failed: {output}")

@@ -43,6 +43,7 @@ from gateway.policy.contract import (
     Decision,
     PolicyEngineUnavailable,
 )
+from gateway.policy.engines.rego_input import prune_nulls
 from gateway.policy.engines.revision import (
     PolicyModule,
     is_test_module,
@@ -153,7 +154,7 @@ class OpaServerEngine:
         self._ensure_verified()
         try:
             response = self._client().query_rule(
-                input_data=dict(policy_input), package_path=POLICY_PACKAGE,
+                input_data=prune_nulls(dict(policy_input)), package_path=POLICY_PACKAGE,
                 rule_name=POLICY_RULE)
         except Exception as exc:
             raise PolicyEngineUnavailable(
