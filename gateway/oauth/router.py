@@ -23,7 +23,7 @@ from gateway.kit.errors import GatewayError, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter, terminal_of
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
-from gateway.oauth import service, tokens
+from gateway.oauth import service, states, tokens
 from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.pages import PAGE_HEADERS, consent_page, error_page, html_response
@@ -75,14 +75,14 @@ def connect_resource(_session: Session, caller: Caller, _request: Request) -> Re
     return Resource(type="oauth_connection", tenant=str(caller.tenant_id), owner=owner)
 
 
-def _initiator(access: AccessDep) -> service.Initiator:
+def _initiator(access: AccessDep) -> states.Initiator:
     actor = access.request.actor
-    return service.Initiator(kind=actor.kind, principal_id=uuid.UUID(actor.id),
+    return states.Initiator(kind=actor.kind, principal_id=uuid.UUID(actor.id),
                              tenant_id=uuid.UUID(actor.tenant), connection_id=actor.connection_id,
                              purpose=access.request.purpose)
 
 
-def _link_out(link: service.ConsentLink) -> ConsentLinkOut:
+def _link_out(link: states.ConsentLink) -> ConsentLinkOut:
     return ConsentLinkOut(consent_url=link.url, expires_at=link.expires_at, features=link.features)
 
 
@@ -99,7 +99,7 @@ def connect(body: ConnectRequest, request: Request, session: SessionDep,
                                code="end_user_required")
     else:
         end_user_id = body.end_user_id
-    link = service.start_connect(session, _settings(request), initiator, end_user_id=end_user_id,
+    link = states.start_connect(session, _settings(request), initiator, end_user_id=end_user_id,
                                  features=list(body.features), return_url=body.return_url)
     return _link_out(link)
 
@@ -110,9 +110,9 @@ def reconnect(mailbox_id: str, body: ReconnectRequest, request: Request, session
     shredded = mailbox.data_deleted_at is not None
     live = (mailbox.state == MailboxState.active and not shredded
             and tokens.has_usable_token(session, mailbox))
-    link = service.start_connect(
+    link = states.start_connect(
         session, _settings(request), _initiator(access), end_user_id=mailbox.owner_principal_id,
-        features=service.reconnect_features(mailbox, list(body.features)),
+        features=states.reconnect_features(mailbox, list(body.features)),
         return_url=body.return_url, mailbox=None if shredded else mailbox,
         force_consent=not live)
     return _link_out(link)
@@ -165,7 +165,7 @@ def consent(token: str, request: Request, session: SessionDep) -> Response:
     try:
         data = service.consent_page_data(session, _settings(request), _crypto(request),
                                          google_oauth(request.app), token)
-    except service.StateRefused as exc:
+    except states.StateRefused as exc:
         return html_response(error_page("This link cannot be used", exc.detail, exc.code),
                              exc.status)
     return html_response(consent_page(
@@ -179,11 +179,11 @@ def callback(request: Request, session: SessionDep,
              code: Annotated[str | None, Query(max_length=2048)] = None,
              error: Annotated[str | None, Query(max_length=256)] = None) -> Response:
     if not state:
-        return _refused(request, service.StateRefused("Google's answer has no state; start "
+        return _refused(request, states.StateRefused("Google's answer has no state; start "
                                                       "again from the CRM"))
     try:
-        found = service.consume_state(request.app.state.database, session, state)
-    except service.StateRefused as exc:
+        found = states.consume_state(request.app.state.database, session, state)
+    except states.StateRefused as exc:
         return _refused(request, exc)
     ctx = service.CallbackContext(
         database=request.app.state.database, crypto=_crypto(request),

@@ -13,7 +13,7 @@ from gateway.oauth.scopes import (
     missing_features,
     scopes_for,
 )
-from gateway.oauth.service import ReturnUrlRefused, check_return_url
+from gateway.oauth.states import ReturnUrlRefused, check_return_url
 from gateway.policy.vocabulary import SCOPE_LABELS, SCOPE_MODIFY, SCOPE_READONLY, SCOPE_SEND
 
 from .conftest import repo_root
