@@ -12,7 +12,8 @@ What the library does, checked against v3.0.0 and OPA v1.22
   `Retry` whose status retries never apply to a POST; we set it to 1, which retries a *refused
   connection* once, immediately (a restarted sidecar), and nothing else.
 - a `requests.Session` has no documented thread-safety contract, so each thread gets its own
-  client (its own kept-alive connection); `close()` closes them all.
+  client (its own kept-alive connection); `close()` closes them all. The session ignores proxy
+  and .netrc settings from the environment (`trust_env = False`).
 
 Same policies, proven: at first use, on `ping()`, and every `verify_interval` seconds while
 deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
@@ -142,6 +143,12 @@ class OpaServerEngine:
                 raise PolicyEngineUnavailable("the OPA engine is closed")
             client = OpaClient(host=self._host, port=self._port, ssl=self._https,
                                timeout=self._timeout, retries=1)
+            session = getattr(client, "_session", None)
+            if session is not None:
+                # No proxy or .netrc from the environment for the policy sidecar: the input
+                # (principal, mailbox and message ids) goes to OPA and nowhere else; it also
+                # spares requests a look at the environment and ~/.netrc on every call.
+                session.trust_env = False
             with self._clients_lock:
                 self._clients.append(client)
             self._local.client = client
