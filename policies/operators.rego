@@ -205,9 +205,9 @@ operator_problems contains justification_problem if {
 }
 
 # --- obligations: at most one operator permit fires (their purposes and actions are disjoint) ---
-# Obligations never echo input strings: regopy does not escape strings in its output, so an input
-# string with a quote would corrupt (or forge) the decision's JSON. The enforcement point already
-# holds the grant, the justification and the actor it passed in.
+# Obligations echo no input string but the actor's id (a server-issued principal id): regopy
+# does not escape strings in its output, so an input string with a quote would corrupt the
+# decision's JSON; the embedded engine checks that filter_operator came back intact.
 
 operator_obligations := {"human_access": true, "authorised_by": "grant"} if {
 	"allow_operator_grant" in operator_permits
@@ -220,7 +220,7 @@ operator_obligations := {"human_access": true, "authorised_by": "grant"} if {
 	"flag_for_review": true,
 } if {
 	"allow_operator_justified" in operator_permits
-} else := {"only_own": true} if {
+} else := {"filter_operator": input.actor.id} if {
 	"allow_operator_consent" in operator_permits
 	input.action == "consent.list"
 } else := {"flag_for_review": true} if {

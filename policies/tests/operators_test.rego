@@ -165,7 +165,7 @@ test_operator_requests_and_lists_own if {
 	allowed(consent(f.operator_read, "consent.request.create"))
 	d := decide(consent(f.operator_read, "consent.list"))
 	d.allow == true
-	d.obligations == {"only_own": true}
+	d.obligations == {"filter_operator": "op-bob"}
 	reasons(consent(f.operator_read, "consent.grant.create")) == {"action_not_permitted"}
 	reasons(consent(f.operator_read, "consent.request.decide")) == {"action_not_permitted"}
 }

@@ -94,3 +94,15 @@ def test_threads_never_get_someone_elses_decision(embedded_engine: EmbeddedEngin
     for t in threads:
         t.join()
     assert errors == []
+
+
+def test_a_corrupted_echo_fails_closed(embedded_engine: EmbeddedEngine,
+                                       table_cases: list[TableCase]) -> None:
+    """regopy prints strings unescaped; the one echoed input string (filter_operator = actor.id,
+    a server-issued principal id in practice) must come back intact or the engine refuses."""
+    case = next(c for c in table_cases if c.name == "operator lists only their own requests")
+    assert embedded_engine.decide(case.input).obligations == {"filter_operator": "op-bob"}
+    for hostile in ['op-"x', 'op-", "redact": [], "z": "', "op\\", "op\n"]:
+        forged = {**case.input, "actor": {**case.input["actor"], "id": hostile}}
+        with pytest.raises(PolicyEngineUnavailable):
+            embedded_engine.decide(forged)

@@ -36,6 +36,19 @@ log = logging.getLogger(__name__)
 ENTRYPOINT = POLICY_PACKAGE.replace(".", "/") + "/" + POLICY_RULE
 
 
+def _check_echo(result: Any, policy_input: Mapping[str, Any]) -> None:
+    """regopy prints strings without escaping them, so an input string echoed into the decision
+    could corrupt its JSON. The only echo (filter_operator = actor.id) must come back intact."""
+    if not isinstance(result, Mapping):
+        return
+    obligations = result.get("obligations")
+    if isinstance(obligations, Mapping) and "filter_operator" in obligations:
+        actor = policy_input.get("actor")
+        expected = actor.get("id") if isinstance(actor, Mapping) else None
+        if obligations["filter_operator"] != expected:
+            raise PolicyEngineUnavailable("the decision did not come back intact from regopy")
+
+
 class EmbeddedEngine:
     """In-process policy engine (regopy). Safe to call from any number of threads."""
 
@@ -98,6 +111,7 @@ class EmbeddedEngine:
 
     def decide(self, policy_input: Mapping[str, Any]) -> Decision:
         result = self.evaluate(policy_input)
+        _check_echo(result, policy_input)
         return Decision.from_result(result, revision=self._revision, engine=self.name)
 
     def ping(self) -> None:
