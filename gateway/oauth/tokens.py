@@ -50,10 +50,14 @@ class MailboxNeedsUser(GatewayError):
     code = "mailbox_reauth_required"
     title = "The mailbox must be reconnected"
 
-    def __init__(self, mailbox: Mailbox, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, mailbox: Mailbox, detail: str, *, base_url: str = "") -> None:
+        path = mailbox.reconnect_url
+        # A restricted mailbox is the user's choice (processing restricted), not a dead token.
+        code = "mailbox_restricted" if mailbox.state == MailboxState.restricted else None
         super().__init__(detail, code=code, extra={
             "mailbox_id": str(mailbox.id), "mailbox_state": mailbox.state,
-            "state_reason": mailbox.state_reason, "reconnect_url": mailbox.reconnect_url})
+            "state_reason": mailbox.state_reason,
+            "reconnect_url": base_url.rstrip("/") + path if path else None})
 
 
 def _binding(token: OAuthToken, column: str) -> Binding:
@@ -177,12 +181,13 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
     the caller's rollback cannot undo it), else it is left in `session`."""
     if mailbox.state != MailboxState.active:
         raise MailboxNeedsUser(mailbox, f"the mailbox is {mailbox.state}; its user must "
-                                        "reconnect Gmail before the gateway can call Google")
+                                        "reconnect Gmail before the gateway can call Google",
+                               base_url=settings.public_base_url)
     token = session.get(OAuthToken, mailbox.id)
     if token is None or token.invalid_at is not None:
         mark_reauth_required(session, mailbox, "no_usable_token", database=database)
         raise MailboxNeedsUser(mailbox, "the mailbox has no usable Google token; its user must "
-                                        "reconnect Gmail")
+                                        "reconnect Gmail", base_url=settings.public_base_url)
     client_id, client_secret = _client(settings)
     expires = token.access_expires_at
     if (not force_refresh and token.access_token is not None and expires is not None
@@ -199,7 +204,8 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
         mark_reauth_required(session, mailbox, dead.reason, database=database)
         raise MailboxNeedsUser(mailbox, "Google no longer accepts this mailbox's refresh token "
                                         "(access revoked, password changed or token expired); "
-                                        "its user must reconnect Gmail") from None
+                                        "its user must reconnect Gmail",
+                               base_url=settings.public_base_url) from None
 
 
 def mark_reauth_required(session: Session, mailbox: Mailbox, reason: str, *,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlsplit
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 
@@ -218,3 +219,45 @@ def test_the_same_account_in_two_tenants_makes_two_mailboxes(
     b = connect(gw, emu, tenant_b, ["read"])
     assert a.mailbox_id != b.mailbox_id
     assert _count(db, OAuthToken) == 2
+
+
+def test_the_policy_still_decides_at_the_callback(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    """A link asked for while the mailbox was active, completed after the user restricted
+    processing: the enforcement point refuses at the callback and logs the denial."""
+    mailbox_id = connect(gw, emu, tenant_a, ["read"]).mailbox_id
+    link = gw.post(f"/v1/mailboxes/{mailbox_id}/reconnect", headers=tenant_a.crm.headers(),
+                   json={"features": ["send"], "return_url": RETURN_URL}).json()
+    with db.transaction() as s:
+        s.execute(text("UPDATE mailboxes SET state = 'restricted' WHERE id = :m"),
+                  {"m": mailbox_id})
+    result = connect(gw, emu, tenant_a, consent_url=link["consent_url"])
+    assert result.outcome == {"status": "error", "reason": "policy_denied"}
+    with db.transaction() as s:
+        mailbox = s.get(Mailbox, mailbox_id)
+        assert mailbox is not None and mailbox.state == "restricted"
+        assert SCOPE_SEND not in mailbox.granted_scopes
+        denied = s.execute(text(
+            "SELECT CAST(reasons AS text) FROM audit_entries WHERE operation = 'oauth:connect' "
+            "AND decision = 'deny'")).scalars().all()
+    assert len(denied) == 1 and "mailbox_restricted" in denied[0]
+
+
+def test_an_unavailable_operation_log_at_the_callback_stores_nothing(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.kit.errors import Unavailable
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise Unavailable("the operation log is unavailable", code="operation_log_unavailable")
+
+    consent_url = start_connect(gw, tenant_a, ["read"])
+    callback = consent_at_google(gw, emu, consent_url)
+    monkeypatch.setattr(gw.app.state.enforcer, "authorize", refuse)  # type: ignore[attr-defined]
+    response = follow_callback(gw, callback)
+    assert query(response.headers["location"]) == {"status": "error",
+                                                   "reason": "temporarily_unavailable"}
+    assert _count(db, OAuthToken) == 0
+    with db.transaction() as s:
+        state = s.scalars(select(OAuthState)).one()
+        assert state.used_at is not None and state.outcome == "error"

@@ -90,7 +90,8 @@ def test_a_dead_refresh_token_turns_the_mailbox_reauth_required_visibly(
     # us), so a 401 from Gmail makes the caller force a refresh, which answers invalid_grant.
     problem = _expect_reauth(db, crypto, oauth_settings, mailbox_id, force_refresh=True)
     assert problem.code == "mailbox_reauth_required" and problem.status == 403
-    assert problem.extra["reconnect_url"] == f"/v1/mailboxes/{mailbox_id}/reconnect"
+    assert problem.extra["reconnect_url"] == \
+        f"http://testserver/v1/mailboxes/{mailbox_id}/reconnect"
 
     # Committed on its own although the caller's transaction rolled back.
     with db.transaction() as s:
