@@ -57,13 +57,23 @@ def from_micros(value: int) -> datetime:
 
 
 def _uuid_text(value: uuid.UUID | str | None) -> str | None:
-    if value is None:
-        return None
+    if value is None or (type(value) is str and len(value) == 36):
+        return value  # PostgreSQL's uuid::text is already the canonical form
     return str(value) if isinstance(value, uuid.UUID) else str(uuid.UUID(value))
 
 
+def _json_value(value: Any) -> Any:
+    """JSON columns arrive parsed (writer, ORM) or as their stored text (verification)."""
+    if type(value) is str:
+        if value == "{}":
+            return {}
+        return json.loads(value)
+    return value
+
+
 def content_bytes_from_row(row: Sequence[Any]) -> bytes:
-    """`row` holds the CONTENT_COLUMNS values in order, as stored or about to be stored."""
+    """`row` holds the CONTENT_COLUMNS values in order, as stored or about to be stored.
+    UUIDs may be `uuid.UUID` or text, JSON columns parsed values or their JSON text."""
     (entry_id, occurred_at, request_id, tenant_id, mailbox_id, actor_kind, actor_id,
      connection_id, client_ip, user_agent, device_id, protocol, upstream_protocol, operation,
      action, purpose, resource_type, resource_ids, decision, reasons, policy_revision,
@@ -72,7 +82,8 @@ def content_bytes_from_row(row: Sequence[Any]) -> bytes:
         FORMAT_TAG, _uuid_text(entry_id), micros(occurred_at), request_id,
         _uuid_text(tenant_id), _uuid_text(mailbox_id), actor_kind, actor_id, connection_id,
         client_ip, user_agent, device_id, protocol, upstream_protocol, operation, action,
-        purpose, resource_type, resource_ids, decision, reasons, policy_revision, detail,
+        purpose, resource_type, _json_value(resource_ids), decision, _json_value(reasons),
+        policy_revision, _json_value(detail),
     ]).encode("ascii")
 
 

@@ -24,11 +24,11 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, Text, and_, cast, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.audit.canonical import (
@@ -53,6 +53,7 @@ _E = ENTRIES
 WINDOW_MARGIN = timedelta(hours=1)
 MAX_PROBLEMS = 100
 _SCAN_BATCH = 5000
+_AS_TEXT = frozenset({"id", "tenant_id", "mailbox_id", "resource_ids", "reasons", "detail"})
 
 
 @dataclass(frozen=True, order=True)
@@ -122,14 +123,12 @@ class _Chain:
     hi: int
     entry_hash: bytearray = field(init=False)
     prev_hash: bytearray = field(init=False)
-    ids: bytearray = field(init=False)
     present: bytearray = field(init=False)
 
     def __post_init__(self) -> None:
         size = max(self.hi - self.lo + 1, 0)
         self.entry_hash = bytearray(HASH_BYTES * size)
         self.prev_hash = bytearray(HASH_BYTES * size)
-        self.ids = bytearray(16 * size)
         self.present = bytearray(size)
 
     def hash_at(self, seq: int) -> bytes:
@@ -139,10 +138,6 @@ class _Chain:
     def prev_at(self, seq: int) -> bytes:
         i = (seq - self.lo) * HASH_BYTES
         return bytes(self.prev_hash[i:i + HASH_BYTES])
-
-    def id_at(self, seq: int) -> str:
-        i = (seq - self.lo) * 16
-        return str(uuid.UUID(bytes=bytes(self.ids[i:i + 16])))
 
     def has(self, seq: int) -> bool:
         return self.lo <= seq <= self.hi and self.present[seq - self.lo] == 1
@@ -208,6 +203,7 @@ def verify(session: Session, trusted: TrustedKeys, *, since: datetime | None = N
             _check_head(chain, base, heads[shard], report)
         signed = max([base.through(shard), *checkpoints.get(shard, {}).keys()])
         report.unsigned[shard] = max(heads[shard].seq - signed, 0)
+    _resolve_ids(session, report)
     report.problems.sort()
     report.seconds = time.perf_counter() - started
     return report
@@ -237,8 +233,10 @@ def _scan(session: Session, chains: dict[int, _Chain], base: AnchorState,
         conditions.append(_E.c.occurred_at >= since - WINDOW_MARGIN)
     if until is not None:
         conditions.append(_E.c.occurred_at < until + WINDOW_MARGIN)
+    # UUIDs and JSON as their stored text: cheaper to read, and hashed exactly as stored.
     columns = [_E.c.shard, _E.c.seq, _E.c.prev_hash, _E.c.entry_hash,
-               *[_E.c[name] for name in CONTENT_COLUMNS]]
+               *[cast(_E.c[name], Text) if name in _AS_TEXT else _E.c[name]
+                 for name in CONTENT_COLUMNS]]
     query = select(*columns).where(and_(*conditions))
     connection = session.connection().execution_options(stream_results=True,
                                                          yield_per=_SCAN_BATCH)
@@ -273,12 +271,28 @@ def _scan(session: Session, chains: dict[int, _Chain], base: AnchorState,
         chain.present[i] = 1
         chain.entry_hash[i * HASH_BYTES:(i + 1) * HASH_BYTES] = stored
         chain.prev_hash[i * HASH_BYTES:(i + 1) * HASH_BYTES] = prev
-        chain.ids[i * 16:(i + 1) * 16] = _uuid_bytes(entry_id)
     return count
 
 
-def _uuid_bytes(value: Any) -> bytes:
-    return value.bytes if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).bytes
+def _entry_ref(shard: int, seq: int) -> str:
+    """A placeholder for the id of the entry at (shard, seq), resolved after the scan."""
+    return f"@{shard}:{seq}"
+
+
+def _resolve_ids(session: Session, report: VerifyReport) -> None:
+    """Link problems name positions; fetch the ids of the entries there in one query."""
+    wanted = {p.entry_id for p in report.problems if p.entry_id and p.entry_id[0] == "@"}
+    if not wanted:
+        return
+    positions = [tuple(int(x) for x in ref[1:].split(":")) for ref in wanted]
+    found: dict[str, str] = {}
+    for shard, seq, entry_id in session.execute(
+            select(_E.c.shard, _E.c.seq, cast(_E.c.id, Text))
+            .where(tuple_(_E.c.shard, _E.c.seq).in_(positions))):
+        found[_entry_ref(shard, seq)] = str(uuid.UUID(str(entry_id)))
+    report.problems = [
+        replace(p, entry_id=found.get(p.entry_id)) if p.entry_id in wanted else p
+        for p in report.problems]
 
 
 def _check_links(chain: _Chain, base: AnchorState, report: VerifyReport, *,
@@ -297,14 +311,14 @@ def _check_links(chain: _Chain, base: AnchorState, report: VerifyReport, *,
                 continue
             following = next((s for s in range(seq + 1, chain.hi + 1) if chain.has(s)), None)
             report.add(Problem(shard, seq, "missing",
-                               chain.id_at(following) if following is not None else None,
+                               _entry_ref(shard, following) if following is not None else None,
                                "no entry at this position (deleted)"
                                + (f"; next present is seq {following}" if following else "")))
             expected = None
             continue
         prev = chain.prev_at(seq)
         if expected is not None and prev != expected:
-            report.add(Problem(shard, seq, "link_broken", chain.id_at(seq),
+            report.add(Problem(shard, seq, "link_broken", _entry_ref(shard, seq),
                                "prev_hash is not the hash of the entry before it "
                                "(reordered or inserted)"))
         expected = chain.hash_at(seq)
@@ -317,7 +331,8 @@ def _check_checkpoints(chain: _Chain, checkpoints: dict[int, bytes], report: Ver
             if not chain.has(seq):
                 continue  # reported as missing already
             if chain.hash_at(seq) != digest:
-                report.add(Problem(chain.shard, seq, "checkpoint_mismatch", chain.id_at(seq),
+                report.add(Problem(chain.shard, seq, "checkpoint_mismatch",
+                                   _entry_ref(chain.shard, seq),
                                    "the chain differs from what was signed at this position "
                                    "(rewritten)"))
         elif seq > head_seq and not windowed:
@@ -333,7 +348,8 @@ def _check_head(chain: _Chain, base: AnchorState, head: AuditChainHead,
     if not chain.has(head.seq):
         return  # reported as missing
     if chain.hash_at(head.seq) != head.entry_hash:
-        report.add(Problem(chain.shard, head.seq, "head_mismatch", chain.id_at(head.seq),
+        report.add(Problem(chain.shard, head.seq, "head_mismatch",
+                           _entry_ref(chain.shard, head.seq),
                            "the last entry is not the one the chain head records"))
 
 

@@ -61,7 +61,8 @@ def test_revoking_insert_on_the_log_turns_data_requests_into_503(
         db: Database, role_client: TestClient, app_role: str, tenant_a: TenantWorld) -> None:
     mailbox = f"/v1/mailboxes/{tenant_a.mailbox.id}"
     owner = tenant_a.end_user.headers()
-    assert role_client.get(mailbox, headers=owner).status_code == 200  # the role works
+    works = role_client.get(mailbox, headers=owner)
+    assert works.status_code == 200, works.text  # the role works
 
     _grant(db, f'REVOKE INSERT ON audit_entries FROM "{app_role}"')
     for path, headers in ((mailbox, owner), ("/v1/mailboxes", tenant_a.crm.headers()),
