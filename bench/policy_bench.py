@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import sys
 import time
@@ -201,6 +202,8 @@ def main() -> None:
         stores[size] = GrantStore.build(real + synthetic_grants(size - len(real)))
     print(f"decision table: {len(cases)} cases ({sum(c.allow for c in cases)} allow); "
           f"{args.rounds} rounds per measurement; policy dir {POLICY_DIR}")
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
+          "(other processes share these CPUs: compare runs at similar load)")
 
     def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
         found = store.applicable(case.input)
@@ -235,6 +238,7 @@ def main() -> None:
                           lambda c, e=engine: e.decide(c.input), args.rounds).line())
             print(measure("engine only, denies", denies,
                           lambda c, e=engine: e.decide(c.input), args.rounds).line())
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
