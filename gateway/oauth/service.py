@@ -218,7 +218,7 @@ def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
                 session.add(mailbox)
                 session.flush()
         except IntegrityError:
-            # A concurrent callback for the same account won the race: update that one.
+            # A concurrent callback for the same account won the race; this one stands down.
             raise _Refused("error", "concurrent_connection") from None
     elif mailbox.google_subject_index is None:
         mailbox.google_subject_index = subject_index(crypto, state.tenant_id, identity.subject)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
@@ -176,3 +176,11 @@ def consume_state(database: Database, session: Session, secret: str) -> OAuthSta
     if consumed is None or found is None:
         raise _explain(found)
     return found
+
+
+def purge_states(database: Database, *, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete consent states (used or not) that expired more than `older_than` ago."""
+    with database.transaction() as session:
+        result = session.execute(delete(OAuthState).where(
+            OAuthState.expires_at < _now() - older_than))
+        return int(getattr(result, "rowcount", 0) or 0)

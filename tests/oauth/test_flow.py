@@ -20,7 +20,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth import states
 from gateway.oauth.__main__ import main as oauth_main
 from gateway.oauth.flow import GoogleNotConfigured, GoogleOAuth, TokenGrant, derive_pkce_key
-from gateway.oauth.models import OAuthToken
+from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.tokens import open_refresh_token, store_tokens
 from gateway.settings import Environment, Settings
 from tests.conftest import TenantWorld
@@ -144,3 +144,17 @@ def test_keep_alive_command(monkeypatch: pytest.MonkeyPatch, db: Database,
     assert '"refreshed": 0' in capsys.readouterr().out
     with db.transaction() as s:
         assert s.scalars(select(OAuthToken)).all() == []
+    assert oauth_main(["purge-states"]) == 0
+    assert '"purged": 0' in capsys.readouterr().out
+
+
+def test_expired_states_are_purged(gw: TestClient, db: Database, tenant_a: TenantWorld) -> None:
+    start_connect(gw, tenant_a, ["read"])
+    start_connect(gw, tenant_a, ["send"])
+    with db.transaction() as s:
+        first = s.scalars(select(OAuthState).order_by(OAuthState.created_at)).first()
+        assert first is not None
+        first.expires_at = datetime.now(UTC) - timedelta(days=2)
+    assert states.purge_states(db) == 1
+    with db.transaction() as s:
+        assert len(s.scalars(select(OAuthState)).all()) == 1
