@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gateway.audit import cli as audit_cli
+from gateway.crypto import cli as crypto_cli
 from gateway.kit.errors import GatewayError
 from gateway.settings import Settings, UnsafeSettings
 
@@ -184,20 +186,40 @@ def build_parser() -> argparse.ArgumentParser:
     k_revoke.add_argument("key", help="key id or display prefix")
     k_revoke.set_defaults(handler=cmd_key_revoke)
 
-    for hook in _domain_hooks():
-        hook(sub, keys)
+    crypto_cli.add_commands(sub, keys)
+    audit_cli.add_commands(sub, keys)
+    _add_oauth_commands(sub)
     return parser
 
 
-def _domain_hooks() -> list[Callable[..., None]]:
-    hooks: list[Callable[..., None]] = []
-    for module_name in ("gateway.crypto.cli", "gateway.audit.cli"):
-        try:
-            module = __import__(module_name, fromlist=["add_commands"])
-        except ImportError:
-            continue
-        hooks.append(module.add_commands)
-    return hooks
+def cmd_oauth_keep_alive(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.oauth.tokens import run_keep_alive
+
+    report = run_keep_alive(settings)
+    _print(report.as_dict())
+    return 0 if report.failed == 0 else 1
+
+
+def cmd_oauth_purge_states(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.kit.db import Database
+    from gateway.oauth.states import purge_states
+
+    database = Database.from_url(settings.database_url)
+    try:
+        _print({"purged": purge_states(database)})
+    finally:
+        database.dispose()
+    return 0
+
+
+def _add_oauth_commands(sub: Any) -> None:
+    oauth = sub.add_parser("oauth", help="token upkeep").add_subparsers(
+        dest="oauth_command", required=True)
+    oauth.add_parser("keep-alive", help="refresh refresh tokens idle for "
+                     "GATEWAY_OAUTH_KEEPALIVE_IDLE_DAYS (run daily)"
+                     ).set_defaults(handler=cmd_oauth_keep_alive)
+    oauth.add_parser("purge-states", help="delete consent links expired for over a day"
+                     ).set_defaults(handler=cmd_oauth_purge_states)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

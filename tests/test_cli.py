@@ -55,3 +55,15 @@ def test_serve_refuses_unsafe_production(sqlite_env: Path, monkeypatch: pytest.M
     monkeypatch.setenv("GATEWAY_ENVIRONMENT", "prod")
     assert main(["serve"]) == 2
     assert "SQLite" in capsys.readouterr().err
+
+
+def test_domain_commands_are_wired(sqlite_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    capsys.readouterr()
+    assert run(capsys, "oauth", "purge-states") == {"purged": 0}
+    with pytest.raises(SystemExit):
+        main(["audit", "--help"])
+    assert "verify" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["keys", "--help"])
+    assert "rotate" in capsys.readouterr().out
