@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 
 from gateway.audit import chain
 from gateway.audit.canonical import content_bytes, normalise_detail
@@ -155,7 +155,16 @@ class OperationLog:
             raise OperationLogUnavailable("the operation log could not be written") from exc
         chain.register(session, chain.PendingLink(values["id"], values["occurred_at"],
                                                   content_bytes(values)), self.checkpoints)
-        return AuditEntry(**values)
+        return _snapshot(values)
+
+
+def _snapshot(values: dict[str, Any]) -> AuditEntry:
+    """A detached AuditEntry holding `values`, built the way the ORM loads rows (no attribute
+    events: nothing about it is pending in any session)."""
+    configure_mappers()  # what the ORM constructor would do first; a no-op once configured
+    entry: AuditEntry = AuditEntry.__mapper__.class_manager.new_instance()
+    entry.__dict__.update(values, shard=None, seq=None, prev_hash=None, entry_hash=None)
+    return entry
 
 
 _DEFAULT_LOG = OperationLog()
