@@ -22,7 +22,10 @@ measured end to end, per decision:
   3. decide (JSON round-trip + evaluation for the embedded engine; an HTTP POST over a kept-alive
      connection to a local `opa run --server` for the OPA engine).
 
-Also reported: the engine alone (step 3 only) and the lookup alone (steps 1-2). Not included:
+Also reported: the engine alone (step 3 only) and the lookup alone (steps 1-2), and the CPU
+time per decision (this thread, plus the OPA server process for the OPA engine): wall-clock
+latency on a shared 2-CPU machine moves with the load of other processes, CPU time much less.
+Not included:
 the database round trip of a real grant lookup (the store is in memory here), the operation-log
 write, and FastAPI. Single thread; the OPA server shares the same two cores with this process.
 
@@ -39,7 +42,6 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
-from gateway.policy.engines.opa_process import find_opa_binary, run_opa_server
+from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
 from gateway.policy.engines.table import TableCase, load_decision_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,22 +143,37 @@ def table_grants(cases: list[TableCase]) -> list[dict[str, Any]]:
 class Result:
     label: str
     samples_ns: list[int]
+    cpu_ns: int  # CPU time of this thread (+ the OPA server process) over all samples
 
     def line(self) -> str:
         s = sorted(self.samples_ns)
         n = len(s)
         p50, p99 = s[n // 2] / 1e6, s[min(n - 1, int(n * 0.99))] / 1e6
         rate = n / (sum(s) / 1e9)
-        return (f"  {self.label:<52} {rate:>9,.0f} /s   p50 {p50:6.3f} ms   p99 {p99:6.3f} ms"
-                f"   (n={n})")
+        return (f"  {self.label:<46} {rate:>8,.0f} /s  p50 {p50:6.3f} ms  p99 {p99:6.3f} ms"
+                f"  cpu {self.cpu_ns / n / 1e6:5.3f} ms  (n={n})")
 
 
-def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: int) -> Result:
+def process_cpu_ns(pid: int | None) -> int:
+    """utime + stime of another process (the OPA server), from /proc; 0 when unknown."""
+    if pid is None:
+        return 0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: int,
+            server_pid: int | None = None) -> Result:
     for item in items[: min(len(items), 50)]:  # warm up: connections, interpreters, caches
         fn(item)
     gc.collect()
     gc.disable()
     samples = []
+    cpu_start = time.thread_time_ns() + process_cpu_ns(server_pid)
     try:
         for _ in range(rounds):
             for item in items:
@@ -165,23 +182,24 @@ def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: i
                 samples.append(time.perf_counter_ns() - start)
     finally:
         gc.enable()
-    return Result(label, samples)
+    cpu = time.thread_time_ns() + process_cpu_ns(server_pid) - cpu_start
+    return Result(label, samples, cpu)
 
 
-def engines(names: list[str], opa_binary: Path | None) -> Iterator[tuple[str, PolicyEngine]]:
+def engines(names: list[str], opa_binary: Path | None
+            ) -> Iterator[tuple[str, PolicyEngine, int | None]]:
     for name in names:
         if name == "embedded":
             engine: PolicyEngine = EmbeddedEngine(POLICY_DIR)
-            yield "embedded (regopy)", engine
+            yield "embedded (regopy)", engine, None
             engine.close()
         elif name == "opa":
             if opa_binary is None:
                 print("  OPA binary not found (.tools/bin/opa, $OPA_BINARY or PATH): skipped")
                 continue
-            server: AbstractContextManager[str] = run_opa_server(opa_binary, POLICY_DIR)
-            with server as url:
-                engine = OpaServerEngine(url, POLICY_DIR, timeout=2.0)
-                yield f"OPA server ({url})", engine
+            with OpaServerProcess(opa_binary, POLICY_DIR) as server:
+                engine = OpaServerEngine(server.url, POLICY_DIR, timeout=2.0)
+                yield f"OPA server ({server.url}, cpu = client + server)", engine, server.pid
                 engine.close()
         else:
             raise SystemExit(f"unknown engine {name!r}")
@@ -220,24 +238,23 @@ def main() -> None:
                       lambda c, s=store: assemble(s, c), args.rounds).line())
 
     opa_binary = find_opa_binary(args.opa)
-    with nullcontext():
-        for label, engine in engines(args.engines.split(","), opa_binary):
-            print(f"\n{label}  revision {engine.revision[:19]}...")
-            wrong = [c.name for c in cases if c.mismatch(engine.decide(c.input))]
-            if wrong:
-                print(f"  WARNING: {len(wrong)} decisions differ from the table: {wrong[:5]}")
-            print(measure("engine only (decide)", cases,
-                          lambda c, e=engine: e.decide(c.input), args.rounds).line())
-            for size, store in stores.items():
-                print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
-                              lambda c, e=engine, s=store: e.decide(assemble(s, c)),
-                              args.rounds).line())
-            allows = [c for c in cases if c.allow]
-            denies = [c for c in cases if not c.allow]
-            print(measure("engine only, allows", allows,
-                          lambda c, e=engine: e.decide(c.input), args.rounds).line())
-            print(measure("engine only, denies", denies,
-                          lambda c, e=engine: e.decide(c.input), args.rounds).line())
+    for label, engine, pid in engines(args.engines.split(","), opa_binary):
+        print(f"\n{label}  revision {engine.revision[:19]}...")
+        wrong = [c.name for c in cases if c.mismatch(engine.decide(c.input))]
+        if wrong:
+            print(f"  WARNING: {len(wrong)} decisions differ from the table: {wrong[:5]}")
+        print(measure("engine only (decide)", cases,
+                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
+        for size, store in stores.items():
+            print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
+                          lambda c, e=engine, s=store: e.decide(assemble(s, c)),
+                          args.rounds, pid).line())
+        allows = [c for c in cases if c.allow]
+        denies = [c for c in cases if not c.allow]
+        print(measure("engine only, allows", allows,
+                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
+        print(measure("engine only, denies", denies,
+                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
