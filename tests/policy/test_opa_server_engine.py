@@ -279,3 +279,29 @@ def test_threads_share_nothing_but_the_server(opa_engine: OpaServerEngine,
     for t in threads:
         t.join()
     assert errors == []
+
+
+@pytest.mark.opa
+def test_a_server_back_after_an_outage_is_verified_before_it_decides(
+        opa_binary: Path, tmp_path: Path, table_cases: list[TableCase]) -> None:
+    allowed = next(c for c in table_cases if c.allow)
+    other = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, other)
+    (other / "authz.rego").write_text((other / "authz.rego").read_text() + "\nextra := 1\n")
+    server = OpaServerProcess(opa_binary, POLICY_DIR)
+    server.start()
+    try:
+        engine = engine_for(server.url, timeout=1.0)  # verify_interval: 30 s
+        assert engine.decide(allowed.input).allow is True
+        server.stop()
+        with pytest.raises(PolicyEngineUnavailable):
+            engine.decide(allowed.input)
+        impostor = OpaServerProcess(opa_binary, other, port=server.port)
+        impostor.start()
+        try:
+            with pytest.raises(PolicyEngineUnavailable, match="does not run policy revision"):
+                engine.decide(allowed.input)
+        finally:
+            impostor.stop()
+    finally:
+        server.stop()

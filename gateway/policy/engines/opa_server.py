@@ -19,9 +19,12 @@ Same policies, proven: at first use, on `ping()`, and every `verify_interval` se
 deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
 exactly the local ones (same sources, as a multiset), and `GET /v1/data/gateway/tables` to equal
 the local data.json; otherwise it is unavailable (a sidecar running other policies must not
-decide). Uploading the policies through the REST API instead is not offered: OPA compiles each
-PUT module on its own, and these modules refer to each other. Feed the sidecar with
-`opa run --server <policy files>` (see opa_process.py) or a bundle built from policies/.
+decide). After any failed query the next decision re-verifies first, so a sidecar that comes
+back after an outage is checked before it decides; a restart between two successful queries is
+caught at the next interval. Uploading the policies through the REST API instead is not
+offered: OPA compiles each PUT module on its own, and these modules refer to each other. Feed
+the sidecar with `opa run --server <policy files>` (see opa_process.py) or a bundle built from
+policies/.
 """
 
 from __future__ import annotations
@@ -164,6 +167,7 @@ class OpaServerEngine:
                 input_data=prune_nulls(dict(policy_input)), package_path=POLICY_PACKAGE,
                 rule_name=POLICY_RULE)
         except Exception as exc:
+            self._verified_at = None  # whatever comes back next is verified before it decides
             raise PolicyEngineUnavailable(
                 f"OPA query failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(response, Mapping):
@@ -213,10 +217,10 @@ class OpaServerEngine:
         scheme = "https" if self._https else "http"
         try:
             with httpx.Client(base_url=f"{scheme}://{self._host}:{self._port}",
-                              timeout=max(self._timeout, 1.0)) as http:
+                              timeout=max(self._timeout, 1.0), trust_env=False) as http:
                 server = self._server_modules(http)
                 same = self._matches(server) and self._data_matches(http)
-        except (httpx.HTTPError, ValueError) as exc:
+        except Exception as exc:  # any failure to read them: not verified, unavailable
             raise PolicyEngineUnavailable(
                 f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc
         if not same:
