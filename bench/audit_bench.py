@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import MetaData, Table, create_engine, insert, make_url, text
 
 from gateway.audit.canonical import content_bytes_from_row, link_hash, signed_message
 from gateway.audit.chain import CheckpointPolicy, checkpoint_fields
@@ -188,13 +188,14 @@ def seed(url: str, entries: int, signer_key: bytes) -> float:
 # --- appends ------------------------------------------------------------------------------------
 
 def append_worker(url: str, key: bytes, seconds: float, start_at: float,
-                  out: Any) -> None:
+                  out: Any, chained: bool = True) -> None:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     signer = AuditSigner(Ed25519PrivateKey.from_private_bytes(key))
     log = OperationLog(checkpoints=CheckpointPolicy(signer, every=CHECKPOINT_EVERY,
                                                     seconds=60))
     database = Database.from_url(url, pool_size=1, max_overflow=0)
+    baseline_insert = insert(Table("bench_baseline", MetaData(), autoload_with=database.engine))
     tenant = world()["tenants"][os.getpid() % TENANTS]
     rng = random.Random(os.getpid())
     count = 0
@@ -212,17 +213,21 @@ def append_worker(url: str, key: bytes, seconds: float, start_at: float,
             client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
             resource_ids=(f"{rng.getrandbits(64):016x}",))
         with database.transaction() as session:
-            log.append(session, record)
+            if chained:
+                log.append(session, record)
+            else:  # the same row through the same stack into a table without the log
+                session.connection().execute(baseline_insert, log.values(record))
         count += 1
     database.dispose()
     out.put(count)
 
 
-def appends(url: str, key: bytes, writers: int, seconds: float) -> float:
+def appends(url: str, key: bytes, writers: int, seconds: float, chained: bool = True) -> float:
     ctx = mp.get_context("fork")
     out = ctx.Queue()
     start_at = time.time() + 1.5 + writers * 0.05
-    procs = [ctx.Process(target=append_worker, args=(url, key, seconds, start_at, out))
+    procs = [ctx.Process(target=append_worker,
+                         args=(url, key, seconds, start_at, out, chained))
              for _ in range(writers)]
     for proc in procs:
         proc.start()
@@ -230,8 +235,9 @@ def appends(url: str, key: bytes, writers: int, seconds: float) -> float:
     for proc in procs:
         proc.join()
     rate = total / seconds
-    print(f"append: {writers:2d} writer process(es): {total:7,} appends in {seconds:.0f}s "
-          f"= {rate:7,.0f} appends/s")
+    what = "append" if chained else "baseline (plain INSERT, no log)"
+    print(f"{what}: {writers:2d} writer process(es): {total:7,} in {seconds:.0f}s "
+          f"= {rate:7,.0f}/s")
     return rate
 
 
@@ -309,8 +315,15 @@ def main() -> int:
         trusted = TrustedKeys([signer.private_key.public_key()])
 
         seed(url, args.entries, key)
+        with psycopg.connect(_pg(url), autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_baseline (LIKE audit_entries INCLUDING DEFAULTS)")
+            for columns in ("tenant_id, occurred_at, id", "tenant_id, mailbox_id, occurred_at, id",
+                            "tenant_id, actor_id, occurred_at, id", "occurred_at", "id"):
+                conn.execute(f"CREATE INDEX ON bench_baseline ({columns})")
         for writers in (1, 4, 16):
             appends(url, key, writers, args.seconds)
+        for writers in (1, 4, 16):
+            appends(url, key, writers, args.seconds, chained=False)
 
         with database.transaction() as session:
             report = verify(session, trusted)

@@ -116,14 +116,26 @@ class _SessionState:
     links: list[PendingLink] = field(default_factory=list)
 
 
+_listening = False
+
+
+def _listen() -> None:
+    """Hook every Session once per process (on first use, not at import): the hooks return
+    at once for a session that appended nothing."""
+    global _listening
+    if not _listening:
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_transaction_end", _after_transaction_end)
+        _listening = True
+
+
 def register(session: Session, link: PendingLink, checkpoints: CheckpointPolicy | None) -> None:
     """Remember `link` and make sure this session chains it when it commits."""
+    _listen()
     state: _SessionState | None = session.info.get(_PENDING)
     if state is None:
         state = _SessionState(checkpoints)
         session.info[_PENDING] = state
-        event.listen(session, "before_commit", _before_commit)
-        event.listen(session, "after_transaction_end", _after_transaction_end)
     elif checkpoints is not None and state.checkpoints is None:
         state.checkpoints = checkpoints
     state.links.append(link)
@@ -165,7 +177,7 @@ def chain_links(session: Session, links: Sequence[PendingLink],
     now = utcnow()
     if len(links) == 1 and session.get_bind().dialect.name == "postgresql":
         link = links[0]
-        row = session.execute(_PG_CHAIN_ONE, {
+        row = session.connection().execute(_PG_CHAIN_ONE, {
             "content": link.content, "entry_id": link.entry_id,
             "occurred_at": link.occurred_at, "now": now}).first()
         if row is not None:

@@ -34,6 +34,7 @@ __all__ = ["LogRecord", "OperationLog", "OperationLogUnavailable", "log_system_o
 DECISIONS = frozenset({"allow", "deny", "error"})
 SYSTEM_ACTOR_KIND = "system"
 _ENTRIES = ENTRIES
+_INSERT_ENTRY = insert(_ENTRIES)
 _MAX_RESOURCE_IDS = 500
 # Keys that would mean content (or a secret) is about to be logged. The log keeps ids only.
 FORBIDDEN_DETAIL_KEYS = frozenset({
@@ -150,7 +151,7 @@ class OperationLog:
         position is assigned at commit)."""
         values = self.values(record)
         try:
-            session.execute(insert(_ENTRIES), values)
+            session.connection().execute(_INSERT_ENTRY, values)
         except SQLAlchemyError as exc:
             raise OperationLogUnavailable("the operation log could not be written") from exc
         chain.register(session, chain.PendingLink(values["id"], values["occurred_at"],
