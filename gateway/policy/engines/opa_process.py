@@ -98,7 +98,8 @@ class OpaServerProcess:
 
     def command(self) -> list[str]:
         args = [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
-                "--log-level", "error", "--skip-version-check", "--disable-telemetry"]
+                "--log-level", "error", "--skip-version-check", "--disable-telemetry",
+                "--optimize-store-for-read-speed"]  # data.json is read on every decision
         if self.policy_dir is not None:
             args += policy_file_args(self.policy_dir)
         return args
