@@ -21,7 +21,6 @@ Targets from the issue: >= 5,000 appends/s, verify >= 100,000 entries/s, p95 <= 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import random
@@ -38,7 +37,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg
 from sqlalchemy import MetaData, Table, create_engine, insert, make_url, text
 
-from gateway.audit.canonical import content_bytes_from_row, link_hash, signed_message
+from gateway.audit.canonical import (
+    content_bytes_from_row,
+    json_text,
+    link_hash,
+    signed_message,
+)
 from gateway.audit.chain import CheckpointPolicy, checkpoint_fields
 from gateway.audit.models import GENESIS_HASH
 from gateway.audit.partitions import add_months, ensure_partitions, month_start
@@ -143,8 +147,8 @@ def seed_shards(url: str, shards: list[int], per_shard: int, now_us: int,
                         row["tenant_id"], row["mailbox_id"], actor_kind, actor,
                         row["connection_id"], row["client_ip"], row["user_agent"], None,
                         row["protocol"], None, row["operation"], action, row["purpose"],
-                        rtype, json.dumps(row["resource_ids"]), row["decision"],
-                        json.dumps(row["reasons"]), row["policy_revision"], "{}"))
+                        rtype, json_text(row["resource_ids"]), row["decision"],
+                        json_text(row["reasons"]), row["policy_revision"], "{}"))
                     prev = digest
                     copied += 1
                     if seq % CHECKPOINT_EVERY == 0 or seq == per_shard:

@@ -1,18 +1,21 @@
 """The canonical encoding of an entry and the chain hash.
 
-    content    = ASCII JSON array, compact, object keys sorted:
+    content    = ASCII JSON array, compact:
                  ["audit/v1", id, occurred_at (integer microseconds since the epoch, UTC),
                   request_id, tenant_id, mailbox_id, actor_kind, actor_id, connection_id,
                   client_ip, user_agent, device_id, protocol, upstream_protocol, operation,
-                  action, purpose, resource_type, resource_ids, decision, reasons,
-                  policy_revision, detail]
+                  action, purpose, resource_type, decision, policy_revision]
+                 then, for resource_ids, reasons and detail: "<length>:" and the column's
+                 stored JSON text
     entry_hash = SHA-256(prev_hash (32 bytes) || seq (int64, big-endian)
                           || shard (int32, big-endian) || content)
 
 Every stored field is covered: the content fields directly, the position through `seq` and
-`shard`, the predecessor through `prev_hash`. The same bytes are computed when the entry is
-written (from the values about to be inserted) and when it is verified (from the row read
-back), so the values are normalised first (`normalise_detail`, UTC microseconds).
+`shard`, the predecessor through `prev_hash`. The JSON columns are written as canonical text
+(`json_text`: compact, keys sorted, ASCII) and hashed exactly as stored, so verification reads
+them as text and never parses them (the column type must stay `json`, which keeps its input
+text, not `jsonb`, which rewrites it). The same bytes are computed when the entry is written
+(from the values about to be inserted) and when it is verified (from the row read back).
 
 PostgreSQL computes the same hash in the commit-time chaining statement
 (`sha256(prev || int8send(seq) || int4send(shard) || content)`); verification always
@@ -62,18 +65,22 @@ def _uuid_text(value: uuid.UUID | str | None) -> str | None:
     return str(value) if isinstance(value, uuid.UUID) else str(uuid.UUID(value))
 
 
-def _json_value(value: Any) -> Any:
-    """JSON columns arrive parsed (writer, ORM) or as their stored text (verification)."""
-    if type(value) is str:
-        if value == "{}":
-            return {}
-        return json.loads(value)
-    return value
+def json_text(value: Any) -> str:
+    """The canonical text a JSON column is stored as."""
+    return _dumps(value)
+
+
+def _json_bytes(value: Any) -> bytes:
+    """JSON columns arrive as Python values (the writer, ORM reads) or as their stored text
+    (verification): text is hashed as is, values as their canonical text."""
+    text = value if type(value) is str else _dumps(value)
+    data = text.encode("utf-8")
+    return b"%d:%b" % (len(data), data)
 
 
 def content_bytes_from_row(row: Sequence[Any]) -> bytes:
     """`row` holds the CONTENT_COLUMNS values in order, as stored or about to be stored.
-    UUIDs may be `uuid.UUID` or text, JSON columns parsed values or their JSON text."""
+    UUIDs may be `uuid.UUID` or text, JSON columns Python values or their stored text."""
     (entry_id, occurred_at, request_id, tenant_id, mailbox_id, actor_kind, actor_id,
      connection_id, client_ip, user_agent, device_id, protocol, upstream_protocol, operation,
      action, purpose, resource_type, resource_ids, decision, reasons, policy_revision,
@@ -82,9 +89,8 @@ def content_bytes_from_row(row: Sequence[Any]) -> bytes:
         FORMAT_TAG, _uuid_text(entry_id), micros(occurred_at), request_id,
         _uuid_text(tenant_id), _uuid_text(mailbox_id), actor_kind, actor_id, connection_id,
         client_ip, user_agent, device_id, protocol, upstream_protocol, operation, action,
-        purpose, resource_type, _json_value(resource_ids), decision, _json_value(reasons),
-        policy_revision, _json_value(detail),
-    ]).encode("ascii")
+        purpose, resource_type, decision, policy_revision,
+    ]).encode("ascii") + _json_bytes(resource_ids) + _json_bytes(reasons) + _json_bytes(detail)
 
 
 def content_bytes(values: Mapping[str, Any]) -> bytes:

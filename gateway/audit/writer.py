@@ -8,6 +8,7 @@ chaining (`gateway.audit.chain`). Background work logs through `log_system_opera
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import JSON, Insert, Text, bindparam, cast, insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
 from gateway.audit import chain
-from gateway.audit.canonical import content_bytes, normalise_detail
+from gateway.audit.canonical import content_bytes, json_text, normalise_detail
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import ENTRIES, AuditEntry
 from gateway.audit.operations import Operation, is_operation_name
@@ -34,7 +35,22 @@ __all__ = ["LogRecord", "OperationLog", "OperationLogUnavailable", "log_system_o
 DECISIONS = frozenset({"allow", "deny", "error"})
 SYSTEM_ACTOR_KIND = "system"
 _ENTRIES = ENTRIES
-_INSERT_ENTRY = insert(_ENTRIES)
+JSON_COLUMNS = ("resource_ids", "reasons", "detail")
+
+
+@functools.cache
+def _insert_entry(dialect: str) -> Insert:
+    """INSERT with the JSON columns bound as their canonical text, stored verbatim (the hash
+    covers that text; SQLAlchemy's own JSON serialisation is not canonical)."""
+    def json_param(name: str) -> Any:
+        param = bindparam(name, type_=Text)
+        return cast(param, JSON) if dialect == "postgresql" else param
+
+    return insert(_ENTRIES).values(
+        **{c.name: bindparam(c.name) for c in _ENTRIES.columns
+           if c.name not in JSON_COLUMNS and c.name not in {"shard", "seq", "prev_hash",
+                                                             "entry_hash"}},
+        **{name: json_param(name) for name in JSON_COLUMNS})
 _MAX_RESOURCE_IDS = 500
 # Keys that would mean content (or a secret) is about to be logged. The log keeps ids only.
 FORBIDDEN_DETAIL_KEYS = frozenset({
@@ -150,8 +166,12 @@ class OperationLog:
         Returns a snapshot of what was written (not attached to the session; its chain
         position is assigned at commit)."""
         values = self.values(record)
+        params = dict(values)
+        for name in JSON_COLUMNS:
+            params[name] = json_text(values[name])
         try:
-            session.connection().execute(_INSERT_ENTRY, values)
+            connection = session.connection()
+            connection.execute(_insert_entry(connection.dialect.name), params)
         except SQLAlchemyError as exc:
             raise OperationLogUnavailable("the operation log could not be written") from exc
         chain.register(session, chain.PendingLink(values["id"], values["occurred_at"],

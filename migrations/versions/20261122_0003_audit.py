@@ -127,7 +127,7 @@ def _create_partitions(oldest: datetime | None) -> None:
 
 def _chain_legacy_rows(bind: sa.engine.Connection, old: sa.Table, new: sa.Table) -> int:
     """Copy 0001's rows, chained into shard 0 in (occurred_at, id) order."""
-    from gateway.audit.canonical import content_bytes_from_row, link_hash
+    from gateway.audit.canonical import content_bytes_from_row, json_text, link_hash
 
     rows = bind.execute(sa.select(*[old.c[c] for c in CONTENT if c in old.c])
                         .order_by(old.c.occurred_at, old.c.id)).mappings().all()
@@ -142,11 +142,22 @@ def _chain_legacy_rows(bind: sa.engine.Connection, old: sa.Table, new: sa.Table)
                 values[name] = uuid.UUID(values[name])
         seq += 1
         digest = link_hash(prev, seq, 0, content_bytes_from_row([values[c] for c in CONTENT]))
+        # JSON columns are stored as their canonical text (the hash covers that text).
         batch.append({**values, "shard": 0, "seq": seq, "prev_hash": prev,
-                      "entry_hash": digest})
+                      "entry_hash": digest,
+                      **{c: json_text(values[c]) for c in ("resource_ids", "reasons", "detail")}})
         prev = digest
     if batch:
-        bind.execute(new.insert(), batch)
+        postgres = bind.dialect.name == "postgresql"
+
+        def json_param(name: str) -> sa.ColumnElement:
+            param = sa.bindparam(name, type_=sa.Text)
+            return sa.cast(param, sa.JSON) if postgres else param
+
+        bind.execute(new.insert().values(
+            **{c.name: sa.bindparam(c.name) for c in new.columns
+               if c.name not in ("resource_ids", "reasons", "detail")},
+            **{c: json_param(c) for c in ("resource_ids", "reasons", "detail")}), batch)
         bind.execute(sa.text("UPDATE audit_chain_heads SET seq = :seq, entry_hash = :hash "
                              "WHERE shard = 0"), {"seq": seq, "hash": prev})
     return seq

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from gateway.audit.canonical import content_bytes_from_row, link_hash
+from gateway.audit.canonical import content_bytes_from_row, json_text, link_hash
 from gateway.audit.signing import AuditSigner, TrustedKeys
 from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
@@ -126,9 +126,7 @@ def _insert(db: Database, values: dict[str, object]) -> None:
     columns = ", ".join(values)
     params = ", ".join(f"CAST(:{c} AS json)" if c in {"resource_ids", "reasons", "detail"}
                        else f":{c}" for c in values)
-    import json
-
-    encoded = {k: json.dumps(v) if k in {"resource_ids", "reasons", "detail"} else v
+    encoded = {k: json_text(v) if k in {"resource_ids", "reasons", "detail"} else v
                for k, v in values.items()}
     as_dba(db, f"INSERT INTO audit_entries ({columns}) VALUES ({params})", encoded)
 
