@@ -43,7 +43,7 @@ from gateway.audit.canonical import (
     link_hash,
     signed_message,
 )
-from gateway.audit.chain import CheckpointPolicy, checkpoint_fields
+from gateway.audit.chain import CheckpointPolicy, checkpoint_fields, ensure_heads
 from gateway.audit.models import GENESIS_HASH
 from gateway.audit.partitions import add_months, ensure_partitions, month_start
 from gateway.audit.repository import AuditFilter, page
@@ -326,6 +326,10 @@ def main() -> int:
                 conn.execute(f"CREATE INDEX ON bench_baseline ({columns})")
         for writers in (1, 4, 16):
             appends(url, key, writers, args.seconds)
+        with database.transaction() as session:
+            ensure_heads(session, 32)
+        print("(now 32 chains instead of 8)")
+        appends(url, key, 16, args.seconds)
         for writers in (1, 4, 16):
             appends(url, key, writers, args.seconds, chained=False)
 
