@@ -13,6 +13,7 @@ from gateway.analytics.router import router as analytics_router
 from gateway.audit.writer import OperationLog
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
+from gateway.crypto.pg import psycopg_binary_results
 from gateway.kit.db import Database
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
@@ -43,6 +44,15 @@ def build_policy_engine(settings: Settings) -> PolicyEngine:
     return engine
 
 
+def build_database(settings: Settings) -> Database:
+    """The request engine. On PostgreSQL it fetches results in binary format, so a sealed bytea
+    column arrives as raw bytes instead of hex text (the decoding otherwise costs more than the
+    decryption: docs/encryption.md). Migrations and schema reflection keep the text format."""
+    if settings.database_url.startswith("postgresql+psycopg"):
+        return Database.from_url(settings.database_url, connect_args=psycopg_binary_results())
+    return Database.from_url(settings.database_url)
+
+
 def google_mode(settings: Settings) -> str:
     if settings.uses_emulator:
         return "emulator"
@@ -58,7 +68,7 @@ def create_app(settings: Settings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database.from_url(settings.database_url)
+        database = build_database(settings)
         policy = engine or build_policy_engine(settings)
         app.state.database = database
         app.state.engine = policy
