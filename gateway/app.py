@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from gateway.accounts.pepper import load_pepper
 from gateway.analytics.router import router as analytics_router
+from gateway.audit.router import router as audit_router
 from gateway.audit.writer import OperationLog
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
@@ -33,7 +34,8 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
-                                      consent_router, analytics_router, oauth_router)
+                                      consent_router, analytics_router,
+                                      audit_router, oauth_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None, *,
         app.state.key_ping = crypto.ping
         app.state.message_store = MessageStore(crypto)
         app.state.google_mode = google_mode(settings)
-        enforcer = Enforcer(policy, OperationLog(), database,
+        enforcer = Enforcer(policy, OperationLog.from_settings(settings), database,
                             min_cohort=settings.analytics_min_cohort)
         enforcer.on_decision.append(metrics.record_decision)
         app.state.enforcer = enforcer

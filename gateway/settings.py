@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(default=1000, ge=1)
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
     audit_shards: int = Field(default=8, ge=1, le=256)
+    audit_signing_key_file: Path | None = Field(
+        default=None, description="Ed25519 key signing checkpoints; generated under data_dir "
+                                  "in dev/test, provisioned with `audit init-signing-key` in prod")
 
     log_level: str = "INFO"
 

@@ -86,7 +86,7 @@ test_capable_and_action_capable if {
 	authz.action_capable with input as object.union(f.owner_read, {"purpose": "sync"})
 	not authz.capable with input as object.union(f.owner_read, {"purpose": "sync"})
 	reasons(object.union(f.owner_read, {"purpose": "sync"})) == {"purpose_not_permitted"}
-	reasons(object.union(f.owner_read, {"action": "audit.query"})) == {"action_not_permitted"}
+	reasons(object.union(f.owner_read, {"action": "audit.verify"})) == {"action_not_permitted"}
 }
 
 # --- prohibited purposes ----------------------------------------------------------------------

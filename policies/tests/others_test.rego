@@ -27,9 +27,12 @@ test_reviewer_only_for_audit_review if {
 }
 
 test_only_reviewers_query_the_log if {
-	every kind in ["end_user", "crm_service", "operator", "analytics", "system"] {
+	every kind in ["crm_service", "operator", "analytics", "system"] {
 		reasons(object.union(f.reviewer_query, {"actor": {"kind": kind}})) == {"action_not_permitted"}
 	}
+
+	# An end user may read only their own mailbox's access log, never review the tenant's.
+	reasons(object.union(f.reviewer_query, {"actor": {"kind": "end_user"}})) == {"purpose_not_permitted"}
 }
 
 # --- analytics ----------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ database administrator would (triggers off), and an app that serves the reviewer
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -12,15 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-import gateway.app as app_module
 from gateway.audit.chain import CheckpointPolicy, ensure_heads
-from gateway.audit.router import router as audit_router
 from gateway.audit.signing import AuditSigner, TrustedKeys
 from gateway.audit.verify import VerifyReport, verify
 from gateway.audit.writer import LogRecord, OperationLog
 from gateway.kit.db import Database
-from gateway.policy.contract import Decision, PolicyEngine
-from gateway.settings import Settings
 
 
 @pytest.fixture
@@ -95,60 +91,7 @@ def rows_by_position(database: Database) -> list[Any]:
             "SELECT id, shard, seq FROM audit_entries ORDER BY shard, seq")))
 
 
-class OwnerAccessLogOverlay:
-    """The real policy engine, plus the one rule this issue asks the policy set for: an end
-    user may query the access log of a mailbox they own (`audit.query`, resource `audit_log`
-    carrying the owner). Everything else is the real engine's decision."""
-
-    def __init__(self, inner: PolicyEngine) -> None:
-        self.inner = inner
-        self.name = f"overlay({inner.name})"
-
-    @property
-    def revision(self) -> str:
-        return self.inner.revision
-
-    def decide(self, policy_input: Mapping[str, Any]) -> Decision:
-        actor = policy_input.get("actor") or {}
-        resource = policy_input.get("resource") or {}
-        if (policy_input.get("action") == "audit.query" and actor.get("kind") == "end_user"
-                and resource.get("type") == "audit_log" and resource.get("owner")
-                and resource.get("owner") == actor.get("id")
-                and resource.get("tenant") == actor.get("tenant")
-                and policy_input.get("purpose") in {"user_rights", "user_facing"}):
-            return Decision(True, ("allow_owner_access_log",), self.inner.revision, self.name)
-        return self.inner.decide(policy_input)
-
-    def ping(self) -> None:
-        self.inner.ping()
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def with_audit_router() -> tuple[Any, ...]:
-    routers = tuple(app_module.ROUTERS)
-    if audit_router not in routers:
-        routers = (*routers, audit_router)
-    return routers
-
-
-@pytest.fixture(scope="session")
-def audit_app_client(settings: Settings) -> Iterator[TestClient]:
-    """The gateway app with the reviewer API mounted (whether or not app.py lists it yet)
-    and the real policy engine behind the owner-access-log overlay."""
-    engine = OwnerAccessLogOverlay(app_module.build_policy_engine(settings))
-    patch = pytest.MonkeyPatch()
-    patch.setattr(app_module, "ROUTERS", with_audit_router())
-    try:
-        app = app_module.create_app(settings, engine=engine)
-    finally:
-        patch.undo()
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-    engine.close()
-
-
 @pytest.fixture
-def audit_client(audit_app_client: TestClient, db: Database) -> TestClient:
-    return audit_app_client
+def audit_client(client: TestClient) -> TestClient:
+    """The gateway app (reviewer API mounted, real policy engine over a real OPA server)."""
+    return client

@@ -1,7 +1,6 @@
-"""The reviewer API, black-box: real app, real policy engine (OPA server), real PostgreSQL.
-
-The end user's "who accessed my mailbox" view needs one rule the policy set does not have yet
-(`OwnerAccessLogOverlay` in conftest adds exactly that rule in front of the real engine)."""
+"""The reviewer API, black-box: real app, real policy engine (OPA server), real PostgreSQL,
+including the end user's "who accessed my mailbox" view (policy: owner may `audit.query` the
+access log of their own mailbox)."""
 
 from __future__ import annotations
 

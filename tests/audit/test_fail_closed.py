@@ -14,7 +14,6 @@ from sqlalchemy import make_url, text
 import gateway.app as app_module
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.audit.conftest import with_audit_router
 from tests.conftest import TenantWorld
 
 
@@ -37,12 +36,7 @@ def role_client(app_role: str, settings: Settings, database_url: str) -> Iterato
     url = make_url(database_url).set(username=app_role, password=None)
     role_settings = settings.model_copy(
         update={"database_url": url.render_as_string(hide_password=False)})
-    patch = pytest.MonkeyPatch()
-    patch.setattr(app_module, "ROUTERS", with_audit_router())
-    try:
-        app = app_module.create_app(role_settings)
-    finally:
-        patch.undo()
+    app = app_module.create_app(role_settings)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
