@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.keys import display_prefix, generate_api_key, hash_api_key
 from gateway.accounts.models import ApiKey, Principal, Tenant
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.ids import uuid_or_none, uuid_or_not_found
 from gateway.kit.models import utcnow
 from gateway.policy.vocabulary import API_KEY_KINDS, ActorKind
 
@@ -40,11 +40,8 @@ def create_tenant(session: Session, slug: str, name: str | None = None) -> Tenan
 
 def get_tenant(session: Session, slug_or_id: str) -> Tenant:
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug_or_id))
-    if tenant is None:
-        try:
-            tenant = session.get(Tenant, uuid.UUID(slug_or_id))
-        except ValueError:
-            tenant = None
+    if tenant is None and (tenant_id := uuid_or_none(slug_or_id)) is not None:
+        tenant = session.get(Tenant, tenant_id)
     if tenant is None:
         raise NotFound(f"no tenant {slug_or_id!r}", code="tenant_not_found")
     return tenant
@@ -74,11 +71,8 @@ def list_principals(session: Session, tenant: Tenant) -> list[Principal]:
 
 
 def get_principal(session: Session, tenant: Tenant, principal_id: str) -> Principal:
-    try:
-        pid = uuid.UUID(principal_id)
-    except ValueError:
-        raise NotFound("no such principal", code="principal_not_found") from None
-    principal = session.get(Principal, pid)
+    principal = session.get(Principal, uuid_or_not_found(
+        principal_id, what="principal", code="principal_not_found"))
     if principal is None or principal.tenant_id != tenant.id:
         raise NotFound("no such principal", code="principal_not_found")
     return principal
@@ -105,11 +99,8 @@ def list_api_keys(session: Session, tenant: Tenant) -> list[ApiKey]:
 def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> ApiKey:
     key = session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant.id,
                                               ApiKey.prefix == key_id_or_prefix))
-    if key is None:
-        try:
-            key = session.get(ApiKey, uuid.UUID(key_id_or_prefix))
-        except ValueError:
-            key = None
+    if key is None and (key_id := uuid_or_none(key_id_or_prefix)) is not None:
+        key = session.get(ApiKey, key_id)
     if key is None or key.tenant_id != tenant.id:
         raise NotFound("no such API key", code="api_key_not_found")
     if key.revoked_at is None:

@@ -15,6 +15,7 @@ from gateway.audit.models import AuditEntry
 from gateway.consent.models import AccessRequest, ConsentGrant
 from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.ids import uuid_or_not_found
 from gateway.kit.timeutil import as_utc, to_ns
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
@@ -63,11 +64,8 @@ def create_grant(session: Session, mailbox: Mailbox, body: GrantCreate, *,
 
 
 def _grant_in(session: Session, mailbox: Mailbox, grant_id: str) -> ConsentGrant:
-    try:
-        gid = uuid.UUID(grant_id)
-    except ValueError:
-        raise NotFound("no such grant", code="grant_not_found") from None
-    grant = session.get(ConsentGrant, gid)
+    grant = session.get(ConsentGrant,
+                        uuid_or_not_found(grant_id, what="grant", code="grant_not_found"))
     if grant is None or grant.mailbox_id != mailbox.id:
         raise NotFound("no such grant", code="grant_not_found")
     return grant
@@ -104,11 +102,8 @@ def _expire_if_due(request: AccessRequest, now: datetime) -> None:
 
 def decide_request(session: Session, mailbox: Mailbox, request_id: str, body: RequestDecision,
                    *, max_hours: float) -> AccessRequest:
-    try:
-        rid = uuid.UUID(request_id)
-    except ValueError:
-        raise NotFound("no such access request", code="request_not_found") from None
-    request = session.get(AccessRequest, rid)
+    request = session.get(AccessRequest, uuid_or_not_found(
+        request_id, what="access request", code="request_not_found"))
     if request is None or request.mailbox_id != mailbox.id:
         raise NotFound("no such access request", code="request_not_found")
     now = _now()

@@ -5,8 +5,6 @@ consent grant that applies."""
 
 from __future__ import annotations
 
-import uuid
-
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.consent.service import applicable_grant
 from gateway.kit.errors import NotFound
+from gateway.kit.ids import uuid_or_not_found
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
 from gateway.policy.enforcement import Resolved, Resource
@@ -21,11 +20,8 @@ from gateway.policy.vocabulary import ActorKind
 
 
 def load_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
-    try:
-        mailbox_id = uuid.UUID(raw_id)
-    except ValueError:
-        raise NotFound("no such mailbox", code="mailbox_not_found") from None
-    mailbox = session.get(Mailbox, mailbox_id)
+    mailbox = session.get(Mailbox, uuid_or_not_found(raw_id, what="mailbox",
+                                                     code="mailbox_not_found"))
     if mailbox is None or mailbox.tenant_id != caller.tenant_id:
         raise NotFound("no such mailbox", code="mailbox_not_found")
     return mailbox
@@ -37,6 +33,19 @@ def own_mailboxes(session: Session, caller: Caller, request: Request) -> Resourc
     return Resource(type="mailbox", tenant=str(caller.tenant_id), owner=owner)
 
 
+def _resolved(session: Session, caller: Caller, mailbox: Mailbox, resource_type: str,
+              ids: tuple[str, ...], thread_id: str | None) -> Resolved:
+    resource = Resource(type=resource_type, tenant=str(mailbox.tenant_id),
+                        mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
+                        ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
+                        scopes=tuple(mailbox.granted_scopes or ()))
+    grant = None
+    if caller.kind == ActorKind.operator and (ids or thread_id):
+        grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,
+                                 ids, thread_id)
+    return Resolved(resource, grant=grant)
+
+
 def mailbox_resource(resource_type: str = "mailbox", id_param: str | None = None,
                      thread_param: str | None = None) -> ResourceResolver:
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
@@ -44,15 +53,7 @@ def mailbox_resource(resource_type: str = "mailbox", id_param: str | None = None
         request.state.mailbox = mailbox
         ids = (str(request.path_params[id_param]),) if id_param else ()
         thread_id = str(request.path_params[thread_param]) if thread_param else None
-        resource = Resource(type=resource_type, tenant=str(mailbox.tenant_id),
-                            mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
-                            ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
-                            scopes=tuple(mailbox.granted_scopes or ()))
-        grant = None
-        if caller.kind == ActorKind.operator and (ids or thread_id):
-            grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,
-                                     ids, thread_id)
-        return Resolved(resource, grant=grant)
+        return _resolved(session, caller, mailbox, resource_type, ids, thread_id)
 
     return resolve
 
@@ -71,15 +72,6 @@ def message_resource(action_kind: str = "message") -> ResourceResolver:
             raise NotFound("no such message", code="message_not_found")
         request.state.mailbox = mailbox
         request.state.message = message
-        resource = Resource(type=action_kind, tenant=str(mailbox.tenant_id),
-                            mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
-                            ids=(gmail_id,), thread_id=message.thread_id,
-                            mailbox_state=mailbox.state,
-                            scopes=tuple(mailbox.granted_scopes or ()))
-        grant = None
-        if caller.kind == ActorKind.operator:
-            grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,
-                                     (gmail_id,), message.thread_id)
-        return Resolved(resource, grant=grant)
+        return _resolved(session, caller, mailbox, action_kind, (gmail_id,), message.thread_id)
 
     return resolve

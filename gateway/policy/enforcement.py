@@ -6,7 +6,6 @@ an engine or log failure refuses the request (503)."""
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.writer import LogRecord, OperationLog, OperationLogUnavailable
 from gateway.kit.db import Database
 from gateway.kit.errors import PolicyDenied, Unavailable
+from gateway.kit.ids import uuid_or_none
 from gateway.kit.timeutil import now_ns
 from gateway.policy.contract import Decision, PolicyEngine, PolicyEngineUnavailable
 
@@ -125,15 +125,6 @@ def build_policy_input(req: AccessRequest, *, min_cohort: int) -> dict[str, Any]
     }
 
 
-def _uuid_or_none(value: str | None) -> uuid.UUID | None:
-    if value is None:
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
-
-
 class Enforcer:
     def __init__(self, engine: PolicyEngine, oplog: OperationLog, database: Database, *,
                  min_cohort: int) -> None:
@@ -195,7 +186,7 @@ class Enforcer:
             connection_id=req.actor.connection_id, protocol=term.protocol,
             operation=operation_name(req.action), action=req.action, purpose=req.purpose,
             decision=decision, reasons=reasons, policy_revision=revision,
-            tenant_id=_uuid_or_none(res.tenant), mailbox_id=_uuid_or_none(res.mailbox),
+            tenant_id=uuid_or_none(res.tenant), mailbox_id=uuid_or_none(res.mailbox),
             client_ip=term.client_ip, user_agent=term.user_agent, device_id=term.device_id,
             resource_type=res.type, resource_ids=res.ids, detail=dict(req.detail),
         )
