@@ -6,8 +6,22 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
+class _Switchable:
+    """Runtime-adjustable settings: update known fields only, read back as a dict."""
+
+    def update(self, values: dict[str, Any]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in values.items():
+            if key not in names:
+                raise KeyError(key)
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
-class Settings:
+class Settings(_Switchable):
     base_url: str = "http://127.0.0.1:8765"
     access_token_lifetime: int = 3599
     auth_code_lifetime: int = 600
@@ -31,19 +45,9 @@ class Settings:
     auto_create_users: bool = True
     batch_max_parts: int = 100
 
-    def update(self, values: dict[str, Any]) -> None:
-        names = {f.name for f in fields(self)}
-        for key, value in values.items():
-            if key not in names:
-                raise KeyError(key)
-            setattr(self, key, value)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class Faults:
+class Faults(_Switchable):
     """Faults switchable at runtime through ``/_emulator/faults``."""
 
     latency_ms: int = 0
@@ -54,13 +58,3 @@ class Faults:
     # Scripted failures: [{"method": "gmail.users.messages.get", "status": 500, "count": 1}]
     fail_next: list[dict[str, Any]] = field(default_factory=list)
     seed: int = 0
-
-    def update(self, values: dict[str, Any]) -> None:
-        names = {f.name for f in fields(self)}
-        for key, value in values.items():
-            if key not in names:
-                raise KeyError(key)
-            setattr(self, key, value)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
