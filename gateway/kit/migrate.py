@@ -24,7 +24,9 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """To `heads`: every branch (features developed side by side may branch off one revision;
+    they are linearised before release)."""
     command.upgrade(alembic_config(database_url), revision)
 
 

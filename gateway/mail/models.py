@@ -91,3 +91,22 @@ class MessageAddress(Base):
     role: Mapped[str] = mapped_column(String(8), primary_key=True)
     address_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     mailbox_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+
+
+class Label(IdMixin, Base):
+    """One Gmail label of a mailbox (system labels such as INBOX, and the user's own). The
+    name is the user's words ("Clients/Acme"), so it is sealed like message content; the Gmail id
+    and type are in clear because messages refer to labels by id."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("mailbox_id", "gmail_label_id"),)
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    mailbox_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"),
+                                                  index=True)
+    gmail_label_id: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(16), default="user")  # "system" | "user"
+    name: Mapped[Sealed] = mapped_column(EncryptedColumn())
+    message_list_visibility: Mapped[str | None] = mapped_column(String(16), default=None)
+    label_list_visibility: Mapped[str | None] = mapped_column(String(32), default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

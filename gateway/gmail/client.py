@@ -1,0 +1,114 @@
+"""A mailbox's Gmail API client.
+
+`gmail_for` turns a mailbox into a `GmailClient`: credentials from the sealed tokens (refreshed
+when near expiry; a dead refresh token flips the mailbox to `reauth_required`), a googleapiclient
+resource built from the bundled discovery document (no network fetch) against
+`settings.gmail_api_endpoint` (the emulator in dev/test), and an HTTP timeout.
+
+Every call goes through `GmailClient.execute`, which charges Google's unit cost to the client's
+`QuotaBudget` (when one is set) before sending, and maps Gmail's errors to `GmailError`s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import google_auth_httplib2
+import httplib2
+from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest, HttpRequest
+from sqlalchemy.orm import Session
+
+from gateway.crypto import CryptoService
+from gateway.gmail.costs import cost_of
+from gateway.gmail.errors import GmailError, from_http_error
+from gateway.kit.db import Database
+from gateway.mail.models import Mailbox
+from gateway.settings import Settings
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class QuotaBudget(Protocol):
+    """Spends a mailbox's Gmail quota units; may wait until the units are available."""
+
+    def spend(self, units: int) -> None: ...
+
+
+class GmailClient:
+    def __init__(self, service: Any, *, api_endpoint: str, credentials: Credentials,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 budget: QuotaBudget | None = None) -> None:
+        self.service = service
+        self.users = service.users()
+        self.api_endpoint = api_endpoint.rstrip("/")
+        self.credentials = credentials
+        self.timeout = timeout
+        self.budget = budget
+        self.units_spent = 0
+        self.calls = 0
+
+    def charge(self, method_id: str, count: int = 1) -> None:
+        units = cost_of(method_id) * count
+        if self.budget is not None:
+            self.budget.spend(units)
+        self.units_spent += units
+        self.calls += count
+
+    def execute(self, request: HttpRequest) -> Any:
+        """Run one request; Gmail's errors become `GmailError`s (`GmailNotFound`,
+        `GmailRejected`, `GmailRateLimited`, ...)."""
+        self.charge(str(getattr(request, "methodId", "")))
+        try:
+            return request.execute(num_retries=0)
+        except HttpError as exc:
+            raise from_http_error(exc) from None
+        except (TimeoutError, OSError, httplib2.HttpLib2Error) as exc:
+            raise GmailError(f"Gmail could not be reached: {type(exc).__name__}",
+                             code="gmail_unreachable", upstream_status=0) from None
+
+    def new_batch(self, callback: Callable[[str, Any, HttpError | None], None] | None = None
+                  ) -> BatchHttpRequest:
+        """A batch aimed at this endpoint (`service.new_batch_http_request()` would use the
+        discovery document's Google URL). Charge its members with `charge` before executing."""
+        return BatchHttpRequest(callback=callback,
+                                batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
+
+    def execute_batch(self, batch: BatchHttpRequest) -> None:
+        try:
+            batch.execute(http=self.http())
+        except HttpError as exc:
+            raise from_http_error(exc) from None
+        except (TimeoutError, OSError, httplib2.HttpLib2Error) as exc:
+            raise GmailError(f"Gmail could not be reached: {type(exc).__name__}",
+                             code="gmail_unreachable", upstream_status=0) from None
+
+    def http(self) -> google_auth_httplib2.AuthorizedHttp:
+        return google_auth_httplib2.AuthorizedHttp(
+            self.credentials, http=httplib2.Http(timeout=self.timeout))
+
+
+def build_client(credentials: Credentials, settings: Settings, *,
+                 timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                 budget: QuotaBudget | None = None) -> GmailClient:
+    endpoint = settings.gmail_api_endpoint
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
+    service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
+                    client_options={"api_endpoint": endpoint})
+    return GmailClient(service, api_endpoint=endpoint, credentials=credentials,
+                       timeout=timeout, budget=budget)
+
+
+def gmail_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService,
+              settings: Settings, database: Database | None = None,
+              timeout: float = DEFAULT_TIMEOUT_SECONDS,
+              budget: QuotaBudget | None = None) -> GmailClient:
+    """A Gmail client for `mailbox` (raises `MailboxNeedsUser` when its user must reconnect)."""
+    from gateway.oauth.tokens import credentials_for
+
+    credentials = credentials_for(session, mailbox, crypto=crypto, settings=settings,
+                                  database=database)
+    return build_client(credentials, settings, timeout=timeout, budget=budget)
