@@ -29,6 +29,8 @@ from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
 from gateway.settings import Environment, Settings
 
+pytest_plugins = ["tests.google_world"]  # the emulator, an app on it, a scripted user
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_ENV = "GATEWAY_TEST_DATABASE_URL"
 TEST_PEPPER = "test-pepper-0123456789abcdef"
