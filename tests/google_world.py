@@ -1,5 +1,6 @@
 """Fixtures shared by every test that needs Google (OAuth, sync, push, the mail API): the local
-Google emulator over real HTTP, an app configured to use it, and a scripted person who clicks through the gateway's consent page and then Google's.
+Google emulator over real HTTP, an app configured to use it, and a scripted person who
+clicks through the gateway's consent page and then Google's.
 
 Nothing leaves 127.0.0.1: the gateway talks to the emulator with google-auth-oauthlib and
 google-auth exactly as it would to Google; the person's browser is the TestClient (for the
