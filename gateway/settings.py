@@ -22,12 +22,20 @@ GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
 GOOGLE_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
 GOOGLE_CERTS_URI = "https://www.googleapis.com/oauth2/v3/certs"
 GMAIL_API_ENDPOINT = "https://gmail.googleapis.com"
+# Gmail push (gateway.push, docs/push.md): Pub/Sub's OIDC tokens are Google ID tokens, verified
+# against Google's PEM certificates (what google-auth's id_token module reads without PyJWT).
+GOOGLE_PUSH_CERTS_URI = "https://www.googleapis.com/oauth2/v1/certs"
+GOOGLE_PUSH_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
+PUSH_PATH = "/v1/push/gmail"
+EMULATOR_PUSH_SERVICE_ACCOUNT = "gmail-push@emulator-project.iam.gserviceaccount.com"
+EMULATOR_PUSH_TOPIC = "projects/emulator-project/topics/gmail"
 
 # Where each Google endpoint lives on the local emulator (see emulator/oauth.py), and the
 # emulator's built-in OAuth client, used only when GATEWAY_EMULATOR_URL is set.
 EMULATOR_PATHS = {"google_auth_uri": "/o/oauth2/auth", "google_token_uri": "/token",
                   "google_revoke_uri": "/revoke", "google_userinfo_uri": "/oauth2/v3/userinfo",
-                  "google_certs_uri": "/oauth2/v3/certs", "gmail_api_endpoint": ""}
+                  "google_certs_uri": "/oauth2/v3/certs", "gmail_api_endpoint": "",
+                  "push_certs_uri": "/oauth2/v1/certs"}
 EMULATOR_CLIENT_ID = "emulator-client.apps.googleusercontent.com"
 EMULATOR_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - the emulator's published test client
 
@@ -79,6 +87,17 @@ class Settings(BaseSettings):
     emulator_url: str | None = Field(
         default=None, description="Base URL of the local Google emulator (dev/test only)")
 
+    push_topic: str | None = Field(
+        default=None, description="Pub/Sub topic users.watch publishes to (projects/P/topics/T); "
+                                  "unset: no watches, changes arrive by polling only")
+    push_audience: str | None = Field(
+        default=None, description="The push subscription's OIDC audience; outside prod it "
+                                  "defaults to public_base_url + /v1/push/gmail")
+    push_service_account: str | None = Field(
+        default=None, description="The service account the push subscription signs tokens as")
+    push_issuers: list[str] = Field(default_factory=lambda: list(GOOGLE_PUSH_ISSUERS))
+    push_certs_uri: str = GOOGLE_PUSH_CERTS_URI
+
     api_key_pepper: SecretStr | None = Field(
         default=None, description="HMAC key for API-key hashes; generated under data_dir in dev")
 
@@ -90,6 +109,16 @@ class Settings(BaseSettings):
     oauth_keepalive_idle_days: int = Field(
         default=30, ge=1, le=150, description="Refresh tokens unused this long are refreshed "
         "by the keep-alive job (Google drops refresh tokens unused for six months)")
+
+    # Writes through the mail API (docs/mail-api.md): Gmail refuses messages over 25 MB.
+    mail_max_message_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1024, description="Largest RFC 5322 message the gateway "
+        "builds for send or a draft (413 message_too_large beyond)")
+    mail_max_attachment_bytes: int = Field(
+        default=25 * 1024 * 1024, ge=1, description="Largest single attachment, decoded "
+        "(413 attachment_too_large beyond)")
+    mail_idempotency_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30, description="How long an Idempotency-Key is remembered")
 
     audit_retention_days: int = Field(default=365, ge=365)
     audit_checkpoint_every: int = Field(default=1000, ge=1)
@@ -112,7 +141,16 @@ class Settings(BaseSettings):
             if self.google_client_id is None:
                 self.google_client_id = EMULATOR_CLIENT_ID
                 self.google_client_secret = SecretStr(EMULATOR_CLIENT_SECRET)
+            if self.push_service_account is None:
+                self.push_service_account = EMULATOR_PUSH_SERVICE_ACCOUNT
+            if self.push_topic is None:
+                self.push_topic = EMULATOR_PUSH_TOPIC
         return self
+
+    @property
+    def push_expected_audience(self) -> str:
+        """The audience push tokens must carry (prod refuses to start without an explicit one)."""
+        return self.push_audience or self.public_base_url.rstrip("/") + PUSH_PATH
 
     @property
     def oauth_redirect_uri(self) -> str:
@@ -143,13 +181,20 @@ class Settings(BaseSettings):
         if self.key_provider is KeyProviderKind.kms and not (self.kms_url and self.kms_key_name):
             problems.append("GATEWAY_KEY_PROVIDER=kms needs GATEWAY_KMS_URL and "
                             "GATEWAY_KMS_KEY_NAME")
+        if not self.push_audience:
+            problems.append("GATEWAY_PUSH_AUDIENCE is unset; the push endpoint must check the "
+                            "audience configured on the Pub/Sub subscription")
+        if not self.push_service_account:
+            problems.append("GATEWAY_PUSH_SERVICE_ACCOUNT is unset; the push endpoint must know "
+                            "which service account signs Pub/Sub's tokens")
         for name, value in self._secret_values():
             lowered = value.lower()
             if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
                 problems.append(f"{name} looks like a placeholder secret")
         for name, url in (("GATEWAY_GOOGLE_TOKEN_URI", self.google_token_uri),
                           ("GATEWAY_GMAIL_API_ENDPOINT", self.gmail_api_endpoint),
-                          ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url)):
+                          ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url),
+                          ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri)):
             if not url.startswith("https://"):
                 problems.append(f"{name} must be https in production")
         return problems

@@ -14,7 +14,9 @@ GOOD = {"environment": Environment.prod,
             "google_client_secret": SecretStr("GOCSPX-k3j4h5g6f7d8s9a0"),
             "api_key_pepper": SecretStr("9f8e7d6c5b4a39281706f5e4"),
             "key_provider": KeyProviderKind.kms, "kms_url": "https://vault.internal:8200",
-            "kms_key_name": "gateway-kek", "public_base_url": "https://gateway.crm.example"}
+            "kms_key_name": "gateway-kek", "public_base_url": "https://gateway.crm.example",
+            "push_audience": "https://gateway.crm.example/v1/push/gmail",
+            "push_service_account": "gmail-push@crm-prod.iam.gserviceaccount.com"}
 
 
 def test_dev_defaults_are_fine_in_dev() -> None:
@@ -33,6 +35,8 @@ def test_a_complete_production_configuration_passes() -> None:
     ({"api_key_pepper": SecretStr("short")}, "placeholder"),
     ({"kms_url": None}, "KMS_URL"),
     ({"public_base_url": "http://gateway.crm.example"}, "https"),
+    ({"push_audience": None}, "PUSH_AUDIENCE"),
+    ({"push_service_account": None}, "PUSH_SERVICE_ACCOUNT"),
 ])
 def test_production_refuses_unsafe_values(change: dict[str, object], complaint: str) -> None:
     settings = Settings(**{**GOOD, **change})
