@@ -163,7 +163,11 @@ present_grant_problems contains "grant_purpose_mismatch" if not grant_purpose_ok
 
 present_grant_problems contains "grant_not_for_resource" if not grant_for_resource
 
-# --- security / legal justification ------------------------------------------------------------
+# --- security / legal justification -------------------------------------------------------------
+# The one applicable justification, looked up by the enforcement point (gateway/justifications):
+# recorded by a reviewer for this operator (or one of their groups), this mailbox, a kind equal
+# to the purpose, a case reference, until an expiry; message_ids/thread_ids both empty means the
+# whole mailbox, otherwise only the named messages/threads (message- and thread-scoped actions).
 
 justification_recorded if {
 	justified_purpose
@@ -180,16 +184,88 @@ justification_unexpired if {
 	now < expires
 }
 
+justification_not_revoked if input.justification.revoked == false
+
+justification_for_actor if {
+	operator := input.justification.operator
+	non_empty_string(operator)
+	operator == input.actor.id
+} else if {
+	group := input.justification.operator_group
+	non_empty_string(group)
+	group in input.actor.groups
+}
+
+justification_for_mailbox if {
+	mailbox := input.justification.mailbox
+	non_empty_string(mailbox)
+	mailbox == input.resource.mailbox
+}
+
+# Both scope lists present and empty: the case covers the whole mailbox.
+justification_mailbox_wide if {
+	justification := input.justification
+	is_array(justification.message_ids)
+	count(justification.message_ids) == 0
+	is_array(justification.thread_ids)
+	count(justification.thread_ids) == 0
+}
+
+justification_covers_items if {
+	justification_mailbox_wide
+} else if {
+	action.message_scoped == true
+	ids := input.resource.ids
+	is_array(ids)
+	count(ids) > 0
+	is_array(input.justification.message_ids)
+	count(ids_not_justified) == 0
+} else if {
+	message_or_thread_scoped
+	thread := input.resource.thread_id
+	non_empty_string(thread)
+	thread_ids := input.justification.thread_ids
+	is_array(thread_ids)
+	thread in thread_ids
+}
+
+ids_not_justified contains id if {
+	some id in input.resource.ids
+	not message_justified(id)
+}
+
+message_justified(id) if {
+	some justified in input.justification.message_ids
+	justified == id
+}
+
+justification_for_resource if {
+	justification_for_mailbox
+	justification_covers_items
+}
+
 justification_ok if {
 	justification_recorded
 	justification_unexpired
+	justification_not_revoked
+	justification_for_actor
+	justification_for_resource
 }
 
-justification_problem := "justification_required" if {
-	not justification_recorded
-} else := "justification_expired" if {
-	not justification_unexpired
+justification_problems contains "justification_required" if not justification_recorded
+
+justification_problems contains reason if {
+	justification_recorded
+	some reason in recorded_justification_problems
 }
+
+recorded_justification_problems contains "justification_expired" if not justification_unexpired
+
+recorded_justification_problems contains "justification_revoked" if not justification_not_revoked
+
+recorded_justification_problems contains "justification_not_for_operator" if not justification_for_actor
+
+recorded_justification_problems contains "justification_not_for_resource" if not justification_for_resource
 
 # --- refusals ---------------------------------------------------------------------------------
 
@@ -199,9 +275,10 @@ operator_problems contains reason if {
 	some reason in grant_problems
 }
 
-operator_problems contains justification_problem if {
+operator_problems contains reason if {
 	justified_purpose
 	operator_mail_action
+	some reason in justification_problems
 }
 
 # --- obligations: at most one operator permit fires (their purposes and actions are disjoint) ---

@@ -52,7 +52,8 @@ transfer_problems contains "transfer_consent_required" if {
 	not transfer_consent
 }
 
-transfer_problems contains justification_problem if {
+transfer_problems contains reason if {
 	justification_ground
 	transfer_ground_fits
+	some reason in justification_problems
 }

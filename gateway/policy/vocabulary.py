@@ -79,6 +79,9 @@ class Action(StrEnum):
     consent_list = "consent.list"
     consent_request_create = "consent.request.create"
     consent_request_decide = "consent.request.decide"
+    justification_record = "justification.record"   # reviewers: security/legal case records
+    justification_list = "justification.list"
+    justification_revoke = "justification.revoke"
     analytics_aggregate = "analytics.aggregate"
     audit_query = "audit.query"
     audit_verify = "audit.verify"

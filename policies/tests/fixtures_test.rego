@@ -46,10 +46,24 @@ operator_read := object.union(owner_read, {
 	"grant": grant,
 })
 
+# A mailbox-wide security justification for op-sec (empty message_ids and thread_ids).
+justification := {
+	"id": "j-1",
+	"kind": "security",
+	"case_ref": "SEC-1",
+	"operator": "op-sec",
+	"operator_group": null,
+	"mailbox": "mb-alice",
+	"message_ids": [],
+	"thread_ids": [],
+	"expires_at_ns": now + hour,
+	"revoked": false,
+}
+
 investigator_read := object.union(owner_read, {
 	"actor": {"kind": "operator", "id": "op-sec", "groups": []},
 	"purpose": "security",
-	"justification": {"kind": "security", "case_ref": "SEC-1", "expires_at_ns": now + hour},
+	"justification": justification,
 })
 
 reviewer_query := object.union(owner_read, {

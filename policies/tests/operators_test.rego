@@ -141,6 +141,55 @@ test_justification_expiry_boundary if {
 	reasons(json.remove(f.investigator_read, ["justification/expires_at_ns"])) == {"justification_expired"}
 }
 
+with_justification(patch) := object.union(f.investigator_read, {"justification": patch})
+
+test_justification_revoked if {
+	reasons(with_justification({"revoked": true})) == {"justification_revoked"}
+	reasons(with_justification({"revoked": "false"})) == {"justification_revoked"}
+	reasons(json.remove(f.investigator_read, ["justification/revoked"])) == {"justification_revoked"}
+	reasons(with_justification({"revoked": true, "expires_at_ns": f.now})) == {"justification_revoked", "justification_expired"}
+}
+
+test_justification_for_actor if {
+	reasons(with_justification({"operator": "op-eve"})) == {"justification_not_for_operator"}
+	reasons(with_justification({"operator": null})) == {"justification_not_for_operator"}
+	not allowed(with_justification({"operator": null, "operator_group": "sec-team"}))
+	allowed(object.union(with_justification({"operator": null, "operator_group": "sec-team"}), {"actor": {"groups": ["sec-team"]}}))
+	reasons(object.union(with_justification({"operator": null, "operator_group": "sec-team"}), {"actor": {"groups": null}})) == {"justification_not_for_operator"}
+}
+
+test_justification_for_that_mailbox_only if {
+	reasons(with_justification({"mailbox": "mb-other"})) == {"justification_not_for_resource"}
+	reasons(with_justification({"mailbox": null})) == {"justification_not_for_resource"}
+	reasons(object.union(f.investigator_read, {"resource": {"mailbox": "mb-other"}})) == {"justification_not_for_resource"}
+}
+
+test_justification_scope if {
+	# mailbox-wide only when both lists are present and empty
+	reasons(json.remove(f.investigator_read, ["justification/message_ids"])) == {"justification_not_for_resource"}
+	reasons(with_justification({"thread_ids": null})) == {"justification_not_for_resource"}
+	allowed(object.union(f.investigator_read, {"action": "mail.search", "resource": {"ids": [], "thread_id": null}}))
+
+	scoped := with_justification({"message_ids": ["m-1", "m-2"]})
+	allowed(scoped)
+	allowed(object.union(scoped, {"resource": {"ids": ["m-2", "m-1"]}}))
+	reasons(object.union(scoped, {"resource": {"ids": ["m-1", "m-3"]}})) == {"justification_not_for_resource"}
+	reasons(object.union(scoped, {"resource": {"ids": []}})) == {"justification_not_for_resource"}
+	reasons(object.union(scoped, {"action": "mail.search"})) == {"justification_not_for_resource"}
+	reasons(object.union(scoped, {"action": "mail.message.list"})) == {"justification_not_for_resource"}
+
+	by_thread := with_justification({"thread_ids": ["th-1"]})
+	allowed(object.union(by_thread, {"resource": {"ids": ["m-9"]}}))
+	allowed(object.union(by_thread, {"action": "mail.thread.read_content"}))
+	reasons(object.union(by_thread, {"resource": {"thread_id": "th-2"}})) == {"justification_not_for_resource"}
+	reasons(object.union(by_thread, {"resource": {"thread_id": null}})) == {"justification_not_for_resource"}
+}
+
+test_a_foreign_justification_reports_every_problem if {
+	inp := with_justification({"operator": "op-eve", "mailbox": "mb-other", "revoked": true})
+	reasons(inp) == {"justification_not_for_operator", "justification_not_for_resource", "justification_revoked"}
+}
+
 test_a_justification_does_not_help_a_support_purpose if {
 	inp := object.union(f.investigator_read, {"purpose": "support"})
 	reasons(inp) == {"consent_required"}

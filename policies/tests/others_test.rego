@@ -128,7 +128,7 @@ operator_transfer(purpose, ground) := object.union(f.transfer, {
 	"actor": {"kind": "operator", "id": "op-legal"},
 	"purpose": purpose,
 	"transfer": {"ground": ground},
-	"justification": {"kind": purpose, "case_ref": "CASE-1", "expires_at_ns": f.now + f.hour},
+	"justification": object.union(f.justification, {"kind": purpose, "case_ref": "CASE-1", "operator": "op-legal"}),
 })
 
 test_security_and_legal_transfers_need_a_justification if {
