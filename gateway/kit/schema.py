@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "gateway.consent.models",
     "gateway.crypto.models",
     "gateway.oauth.models",
+    "gateway.push.models",
     "gateway.sync.models",
 )
 
