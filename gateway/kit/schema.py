@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "gateway.mail.models",
     "gateway.audit.models",
     "gateway.consent.models",
+    "gateway.justifications.models",
     "gateway.crypto.models",
     "gateway.oauth.models",
     "gateway.push.models",
