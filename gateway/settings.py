@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     analytics_min_cohort: int = Field(default=50, ge=2)
     consent_grant_max_hours: float = Field(default=4.0, gt=0)
     access_request_ttl_hours: float = Field(default=24.0, gt=0)
+    # Longest a security/legal justification may run (docs/policy.md, "Justifications").
+    justification_max_hours: float = Field(default=72.0, gt=0)
 
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
