@@ -130,6 +130,26 @@ class Settings(BaseSettings):
         default=None, description="Ed25519 key signing checkpoints; generated under data_dir "
                                   "in dev/test, provisioned with `audit init-signing-key` in prod")
 
+    # Mailbox sync (docs/sync.md).
+    sync_poll_interval_seconds: float = Field(
+        default=300.0, gt=0, description="Sync a mailbox at least this often even without a "
+        "push (pushes can be lost)")
+    sync_lease_seconds: float = Field(default=60.0, gt=0)
+    sync_worker_concurrency: int = Field(default=4, ge=1, le=64)
+    sync_idle_sleep_seconds: float = Field(default=1.0, gt=0)
+    sync_in_process_worker: bool = Field(
+        default=False, description="Run a sync worker thread inside the API process (the "
+        "SQLite demo); production runs `gmail-gateway worker` processes")
+    sync_quota_units_per_minute: int = Field(default=15_000, ge=1)
+    sync_quota_window_seconds: float = Field(default=60.0, gt=0)
+    sync_quota_target: float = Field(default=0.97, gt=0, le=1)
+    sync_retry_attempts: int = Field(default=6, ge=1)
+    sync_retry_base_seconds: float = Field(default=0.5, gt=0)
+    sync_retry_cap_seconds: float = Field(default=32.0, gt=0)
+    sync_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    sync_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    sync_timeout_seconds: float = Field(default=30.0, gt=0)
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
