@@ -29,13 +29,14 @@ from gateway.ops import PUBLIC_PATHS
 from gateway.ops import router as ops_router
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
+from gateway.push.router import router as push_router
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       consent_router, analytics_router,
-                                      audit_router, oauth_router)
+                                      audit_router, oauth_router, push_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:

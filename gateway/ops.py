@@ -50,4 +50,7 @@ PUBLIC_PATHS = frozenset({
     # A person's browser, no API key: the single-use OAuth state is the credential, and the
     # callback's outcome is still decided and logged by the enforcement point (gateway.oauth).
     "/connect/{token}", "/oauth/callback",
+    # Google's Pub/Sub push subscription, no API key: its Google-signed OIDC token (signature,
+    # audience, issuer, service account) is verified before anything is read (gateway.push).
+    "/v1/push/gmail",
 })

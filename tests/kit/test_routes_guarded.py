@@ -26,6 +26,7 @@ EXPECTED_PUBLIC = {
     "/healthz", "/readyz", "/metrics",
     "/connect/{token}",  # the pre-consent page: the single-use link secret is the credential
     "/oauth/callback",   # Google's redirect: the single-use state is the credential
+    "/v1/push/gmail",    # Pub/Sub push: the Google-signed OIDC token is the credential
 }
 
 

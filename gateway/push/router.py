@@ -1,0 +1,73 @@
+"""`POST /v1/push/gmail`: the endpoint Google's Pub/Sub push subscription calls.
+
+Public in the API-key sense (Pub/Sub has no API key; reviewed in gateway.ops.PUBLIC_PATHS) but
+authenticated: the OIDC token must verify (gateway.push.oidc) before the body is parsed, and a
+bad or missing token is a 401/403 problem with nothing enqueued. A valid notification answers
+204 whether or not the address is a watched mailbox (an error would make Pub/Sub redeliver it
+for days); a malformed one is a 400 problem. Pub/Sub redelivers anything non-2xx, which is what
+a 503 (operation log or database unavailable: nothing was recorded) relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request, Response
+
+from gateway.accounts.deps import SessionDep
+from gateway.crypto import CryptoService
+from gateway.kit.errors import PayloadTooLarge
+from gateway.kit.routing import GuardedRouter, terminal_of
+from gateway.push.envelope import MAX_BODY_BYTES, parse_envelope
+from gateway.push.oidc import PushIdentity, PushTokenVerifier
+from gateway.push.service import record_push
+from gateway.settings import PUSH_PATH, Settings
+
+router = GuardedRouter(tags=["push"])
+
+
+def push_verifier(app: FastAPI) -> PushTokenVerifier:
+    """One verifier per app (it caches Google's certificates), built on first use."""
+    verifier: PushTokenVerifier | None = getattr(app.state, "push_verifier", None)
+    if verifier is None:
+        settings: Settings = app.state.settings
+        verifier = PushTokenVerifier(settings)
+        app.state.push_verifier = verifier
+    return verifier
+
+
+async def bounded_body(request: Request) -> bytes:
+    """The body, read no further than a Gmail notification can be long."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise PayloadTooLarge("the push body is too large for a Gmail notification")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def verified_sender(request: Request) -> PushIdentity:
+    """Runs first: nothing else happens for a request without a valid Pub/Sub token."""
+    return push_verifier(request.app).verify(request.headers.get("authorization"))
+
+
+def receive_gmail_push(request: Request,
+                       _sender: Annotated[PushIdentity, Depends(verified_sender)],
+                       body: Annotated[bytes, Depends(bounded_body)],
+                       session: SessionDep) -> Response:
+    notification = parse_envelope(body)
+    crypto: CryptoService = request.app.state.crypto
+    record_push(session, crypto, notification,
+                request_id=getattr(request.state, "request_id", "-"),
+                protocol=terminal_of(request, protocol="https/pubsub-push").protocol,
+                oplog=request.app.state.enforcer.oplog)
+    return Response(status_code=204)
+
+
+router.add("POST", PUSH_PATH, receive_gmail_push, status_code=204,
+           response_class=Response, summary="Gmail push notification (Pub/Sub push)",
+           public="Google's Pub/Sub push subscription has no API key: it is authenticated by "
+                  "its Google-signed OIDC token (signature, audience, issuer, service account), "
+                  "checked before anything is read or written")

@@ -1,0 +1,138 @@
+"""What a verified Gmail notification does: find the watched mailbox(es) for the address and
+ask the sync worker for an incremental sync, coalescing bursts.
+
+The request for a sync is `Mailbox.sync_requested_at`: set here only when it is NULL, cleared by
+the sync worker when it claims the mailbox. So a burst of N notifications between two claims
+leaves one pending sync, and a notification that arrives while a sync runs (after the claim)
+sets it again, so a change made during that sync is never left behind.
+
+Finding the mailbox: Gmail names it only by its email address; mailboxes keep the address
+sealed. Each watch row stores `address_index` = HMAC(tenant key, normalised address). The
+notification carries no tenant, so the address is indexed under every tenant that has a
+watch (one HMAC each; the per-tenant keys are cached) and the rows whose (tenant, index) pair
+matches are the mailboxes. The same Google account connected in two tenants is found in both.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import case, distinct, select, update
+from sqlalchemy.orm import Session
+
+from gateway.audit.operations import Operation
+from gateway.audit.writer import OperationLog, log_system_operation
+from gateway.crypto import CryptoService
+from gateway.mail.models import Mailbox
+from gateway.policy.vocabulary import MailboxState
+from gateway.push.envelope import GmailNotification
+from gateway.push.models import MailboxWatch
+
+log = logging.getLogger(__name__)
+
+PUSH_JOB = "push-receiver"
+UPSTREAM_PROTOCOL = "pubsub-push https"
+
+
+@dataclass(frozen=True)
+class MatchedMailbox:
+    mailbox_id: uuid.UUID
+    tenant_id: uuid.UUID
+    outcome: str  # requested | coalesced | mailbox_inactive
+
+
+@dataclass
+class PushOutcome:
+    mailboxes: list[MatchedMailbox] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for m in self.mailboxes if m.outcome == outcome)
+
+
+def find_watched(session: Session, crypto: CryptoService, address: str
+                 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(mailbox id, tenant id) of every watch made for `address`, in any tenant."""
+    tenants = session.scalars(select(distinct(MailboxWatch.tenant_id)).where(
+        MailboxWatch.address_index.is_not(None))).all()
+    if not tenants:
+        return []
+    try:
+        wanted = {crypto.blind_index_email(tenant, address): tenant for tenant in tenants}
+    except ValueError:
+        return []  # not an address (the envelope check is looser than the normaliser)
+    rows = session.execute(select(MailboxWatch.mailbox_id, MailboxWatch.tenant_id,
+                                  MailboxWatch.address_index)
+                           .where(MailboxWatch.address_index.in_(list(wanted)))).all()
+    return [(row.mailbox_id, row.tenant_id) for row in rows
+            if row.address_index is not None and wanted.get(row.address_index) == row.tenant_id]
+
+
+def request_sync(session: Session, mailbox_ids: list[uuid.UUID], now: datetime
+                 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Set `sync_requested_at` where it is NULL. Returns (newly requested, still active):
+    an active mailbox that was not newly requested already had a sync pending (coalesced)."""
+    if not mailbox_ids:
+        return set(), set()
+    live = (Mailbox.id.in_(mailbox_ids), Mailbox.state == MailboxState.active.value,
+            Mailbox.data_deleted_at.is_(None))
+    requested = set(session.scalars(
+        update(Mailbox).where(*live, Mailbox.sync_requested_at.is_(None))
+        .values(sync_requested_at=now).returning(Mailbox.id)).all())
+    active = set(session.scalars(select(Mailbox.id).where(*live)).all())
+    return requested, active
+
+
+def _count_push(session: Session, mailbox_id: uuid.UUID, history_id: int, coalesced: bool,
+                now: datetime) -> None:
+    last = MailboxWatch.last_push_history_id
+    session.execute(update(MailboxWatch).where(MailboxWatch.mailbox_id == mailbox_id).values(
+        pushes_received=MailboxWatch.pushes_received + 1,
+        pushes_coalesced=MailboxWatch.pushes_coalesced + (1 if coalesced else 0),
+        last_push_at=now,
+        last_push_history_id=case((last.is_(None) | (last < history_id), history_id),
+                                  else_=last)))
+
+
+def record_push(session: Session, crypto: CryptoService, notification: GmailNotification, *,
+                request_id: str, protocol: str, oplog: OperationLog | None = None,
+                now: datetime | None = None) -> PushOutcome:
+    """Apply one verified notification; flushes, never commits (the request owns the
+    transaction). Each matched mailbox gets an operation-log entry; an address matching no
+    watch gets one entry without tenant or mailbox. The address itself is never logged."""
+    now = now or datetime.now(UTC)
+    matches = find_watched(session, crypto, notification.email_address)
+    requested, active = request_sync(session, [m for m, _ in matches], now)
+    outcome = PushOutcome()
+    for mailbox_id, tenant_id in matches:
+        if mailbox_id in requested:
+            result = "requested"
+        elif mailbox_id in active:
+            result = "coalesced"
+        else:
+            result = "mailbox_inactive"
+        outcome.mailboxes.append(MatchedMailbox(mailbox_id, tenant_id, result))
+        _count_push(session, mailbox_id, notification.history_id, result == "coalesced", now)
+        _log(session, notification, request_id=request_id, protocol=protocol, oplog=oplog,
+             tenant_id=tenant_id, mailbox_id=mailbox_id, result=result)
+    if not matches:
+        log.info("push:gmail:unknown_address history_id=%d", notification.history_id)
+        _log(session, notification, request_id=request_id, protocol=protocol, oplog=oplog,
+             tenant_id=None, mailbox_id=None, result="unknown_address")
+    session.flush()
+    return outcome
+
+
+def _log(session: Session, notification: GmailNotification, *, request_id: str, protocol: str,
+         oplog: OperationLog | None, tenant_id: uuid.UUID | None, mailbox_id: uuid.UUID | None,
+         result: str) -> None:
+    detail: dict[str, object] = {"history_id": notification.history_id, "outcome": result}
+    if notification.message_id:
+        detail["pubsub_message_id"] = notification.message_id
+    log_system_operation(
+        session, Operation.sync_push_received, job=PUSH_JOB, purpose="sync",
+        tenant_id=tenant_id, mailbox_id=mailbox_id,
+        resource_type="mailbox" if mailbox_id else None, protocol=protocol,
+        upstream_protocol=UPSTREAM_PROTOCOL, request_id=request_id, detail=detail, oplog=oplog)
