@@ -15,6 +15,7 @@ from gateway.audit.writer import OperationLog
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
 from gateway.crypto.pg import psycopg_binary_results
+from gateway.justifications.router import router as justifications_router
 from gateway.kit.db import Database
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
@@ -35,7 +36,8 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
-                                      consent_router, analytics_router,
+                                      consent_router, justifications_router,
+                                      analytics_router,
                                       audit_router, oauth_router, push_router)
 
 
