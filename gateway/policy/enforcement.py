@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -125,6 +125,21 @@ def build_policy_input(req: AccessRequest, *, min_cohort: int) -> dict[str, Any]
     }
 
 
+def review_detail(req: AccessRequest, decision: Decision) -> dict[str, Any]:
+    """What reviewers need in the log entry of a human access: the justification (id, kind, case
+    reference) or grant it was decided under, and the policy's `flag_for_review` obligation
+    (docs/policy.md, obligations). Ids and case references only, never the reason text."""
+    detail: dict[str, Any] = {}
+    if req.justification is not None:
+        detail["justification"] = {key: str(req.justification.get(key) or "")
+                                   for key in ("id", "kind", "case_ref")}
+    if req.grant is not None:
+        detail["grant_id"] = str(req.grant.get("id") or "")
+    if decision.allow and decision.obligations.get("flag_for_review") is True:
+        detail["flag_for_review"] = True
+    return detail
+
+
 class Enforcer:
     def __init__(self, engine: PolicyEngine, oplog: OperationLog, database: Database, *,
                  min_cohort: int) -> None:
@@ -166,8 +181,10 @@ class Enforcer:
             hook(outcome)
 
     def _record(self, req: AccessRequest, decision: Decision) -> LogRecord:
-        return self._log_record(req, "allow" if decision.allow else "deny", decision.reasons,
-                                decision.revision)
+        record = self._log_record(req, "allow" if decision.allow else "deny", decision.reasons,
+                                  decision.revision)
+        extra = review_detail(req, decision)
+        return replace(record, detail={**record.detail, **extra}) if extra else record
 
     def _record_refusal(self, req: AccessRequest, reason: str) -> None:
         """Best effort: an engine outage is worth logging, but the refusal stands either way."""
