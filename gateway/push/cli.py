@@ -1,0 +1,36 @@
+"""`gmail-gateway push ...`: Gmail watch upkeep.
+
+    push renew-watches [--limit N]   create/renew due watches (run it at least daily, e.g.
+                                     hourly from cron, unless the sync worker's periodic task
+                                     does it); exit 1 if any renewal failed
+
+The main CLI (`gateway/cli.py`) calls `add_commands(subparsers)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from gateway.settings import Settings
+
+
+def cmd_renew_watches(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.push.watches import build_keeper
+
+    keeper, close = build_keeper(settings)
+    try:
+        report = keeper.renew_due(limit=args.limit)
+    finally:
+        close()
+    print(json.dumps(report.as_dict(), indent=2))
+    return 0 if report.failed == 0 else 1
+
+
+def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    push = subparsers.add_parser("push", help="Gmail push: watch upkeep").add_subparsers(
+        dest="push_command", required=True)
+    renew = push.add_parser("renew-watches", help="create or renew the Gmail watches that are "
+                            "due (Google ends a watch after 7 days; run at least daily)")
+    renew.add_argument("--limit", type=int, default=500, help="at most this many mailboxes")
+    renew.set_defaults(handler=cmd_renew_watches)
