@@ -1,5 +1,7 @@
-"""Messages in the encrypted store: list (metadata), get (metadata view), content, raw.
-Metadata and content are different policy actions, hence different routes."""
+"""Messages in the encrypted store: list (metadata), get (`?view=metadata|content`), content,
+raw. Metadata and content are different policy actions: the list and the metadata view decide
+`mail.message.list` / `mail.message.read_metadata`, the content view, `/content` and `/raw`
+decide `mail.message.read_content`."""
 
 from __future__ import annotations
 
@@ -7,105 +9,117 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
-from gateway.kit.errors import BadRequest
 from gateway.kit.routing import AccessDep, GuardedRouter
-from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
+from gateway.mail.queries import (
+    LABEL_ID_PATTERN,
+    address_index,
+    message_filters,
+    newest_first_after,
+    with_address,
+)
+from gateway.mail.rendering import render
 from gateway.mail.resolvers import mailbox_resource, message_resource
+from gateway.mail.schemas import MessageOut, MessagePage
 from gateway.mail.store import MessageStore
+from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.policy.vocabulary import Action
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages", tags=["messages"])
 MAX_PAGE = 200
 
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (1-200)")]
+Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the "
+                                                                 "previous page")]
+LabelId = Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="A Gmail label id "
+                                      "(INBOX, UNREAD, Label_12, ...)")]
+GmailIdQuery = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_\-]{1,64}$")]
+DateQuery = Annotated[datetime | None, Query(description="ISO 8601 with a timezone")]
 
-def _store(request: Request) -> MessageStore:
+
+def store_of(request: Request) -> MessageStore:
     store: MessageStore = request.app.state.message_store
     return store
 
 
 def list_messages(
     mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
-    label: Annotated[str | None, Query(max_length=100, pattern=r"^[A-Za-z0-9_\-]+$")] = None,
-    thread_id: Annotated[str | None, Query(max_length=64, pattern=r"^[0-9a-zA-Z]+$")] = None,
-    unread: bool | None = None,
-    after: datetime | None = None,
-    before: datetime | None = None,
-    contact: Annotated[str | None, Query(max_length=320)] = None,
+    limit: Limit = 50, cursor: Cursor = None, label: LabelId = None,
+    thread_id: GmailIdQuery = None,
+    unread: Annotated[bool | None, Query(description="Only unread (true) or read (false)")]
+    = None,
+    has_attachment: bool | None = None,
+    after: DateQuery = None, before: DateQuery = None,
+    contact: Annotated[str | None, Query(
+        max_length=320, description="Only mail exchanged with this address. Prefer POST "
+                                    "/contact-timeline, which keeps the address out of URLs")]
+    = None,
 ) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
-    query = select(Message).where(Message.mailbox_id == mailbox.id)
-    if thread_id:
-        query = query.where(Message.thread_id == thread_id)
-    if after:
-        query = query.where(Message.internal_date >= after)
-    if before:
-        query = query.where(Message.internal_date < before)
-    if contact:
-        try:
-            index = _store(request).crypto.blind_index_email(mailbox.tenant_id, contact)
-        except ValueError:
-            raise BadRequest("contact is not an email address", code="invalid_address") from None
-        query = query.where(Message.id.in_(select(MessageAddress.message_id).where(
-            MessageAddress.mailbox_id == mailbox.id, MessageAddress.address_index == index)))
+    store = store_of(request)
+    query = message_filters(select(Message).where(Message.mailbox_id == mailbox.id),
+                            label=label, thread_id=thread_id, unread=unread,
+                            has_attachment=has_attachment, after=after, before=before)
+    if contact is not None:
+        query = with_address(query, mailbox, address_index(store.crypto, mailbox, contact))
     if cursor:
-        when, last_id = decode_cursor(cursor)
-        query = query.where(or_(Message.internal_date < when,
-                                and_(Message.internal_date == when, Message.id < last_id)))
-    query = query.order_by(Message.internal_date.desc(), Message.id.desc())
-    # Label filters run on the JSON list in Python (portable across SQLite and PostgreSQL),
-    # scanning in batches until the page is full.
-    filtered = label is not None or unread is not None
-    batch_size = limit * 4 if filtered else limit + 1
-    rows: list[Message] = []
-    scan = query
-    while len(rows) <= limit:
-        batch = list(session.scalars(scan.limit(batch_size)))
-        rows.extend(m for m in batch if _matches(m, label, unread))
-        if len(batch) < batch_size:
-            break
-        last = batch[-1]
-        scan = query.where(or_(Message.internal_date < last.internal_date,
-                               and_(Message.internal_date == last.internal_date,
-                                    Message.id < last.id)))
+        query = query.where(newest_first_after(*decode_cursor(cursor)))
+    query = query.order_by(Message.internal_date.desc(), Message.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(query))
     page, more = rows[:limit], len(rows) > limit
-    store = _store(request)
-    return {"items": [store.metadata_view(session, access, m) for m in page],
+    return {"items": [render(store, session, access, m, View.metadata) for m in page],
             "next_cursor": encode_cursor(page[-1].internal_date, page[-1].id) if more else None}
 
 
-def _matches(message: Message, label: str | None, unread: bool | None) -> bool:
-    if label is not None and label not in message.label_ids:
-        return False
-    return unread is None or ("UNREAD" in message.label_ids) == unread
-
-
 def get_message(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
-                access: AccessDep) -> dict[str, Any]:
-    return _store(request).metadata_view(session, access, request.state.message)
+                access: AccessDep, view: ViewQuery = View.metadata) -> dict[str, Any]:
+    return render(store_of(request), session, access, request.state.message, view_of(access))
 
 
 def get_content(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
                 access: AccessDep) -> dict[str, Any]:
-    return _store(request).content_view(session, access, request.state.message)
+    return render(store_of(request), session, access, request.state.message, View.content)
 
 
 def get_raw(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
             access: AccessDep) -> Response:
-    raw = _store(request).raw_bytes(session, access, request.state.message)
-    return Response(raw, media_type="message/rfc822")
+    raw = store_of(request).raw_bytes(session, access, request.state.message)
+    return Response(raw, media_type="message/rfc822",
+                    headers={"X-Content-Type-Options": "nosniff",
+                             "Content-Disposition": f'attachment; filename="{message_id}.eml"'})
 
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad cursor or address (problem+json)"},
+    403: {"description": "Denied by policy; `reasons` says why (problem+json)"},
+    404: {"description": "No such mailbox/message for this caller (problem+json)"},
+    422: {"description": "Invalid parameter (problem+json)"}}
 
 router.add("GET", "", list_messages, action=Action.message_list,
-           resource=mailbox_resource("message"))
-router.add("GET", "/{message_id}", get_message, action=Action.message_read_metadata,
-           resource=message_resource())
+           resource=mailbox_resource("message", owner_only=True),
+           response_model=MessagePage, response_model_exclude_unset=True, responses=_ERRORS,
+           summary="List messages",
+           description="Newest first, keyset-paginated, filtered on the clear columns and the "
+                       "address blind index. Metadata only (policy action "
+                       "`mail.message.list`).")
+add_viewed(router, "GET", "/{message_id}", get_message,
+           actions={View.metadata: Action.message_read_metadata,
+                    View.content: Action.message_read_content},
+           resource=message_resource(), response_model=MessageOut,
+           response_model_exclude_unset=True, responses=_ERRORS, summary="Get a message",
+           description="`view=metadata` (default) decides `mail.message.read_metadata`; "
+                       "`view=content` decides `mail.message.read_content`.")
 router.add("GET", "/{message_id}/content", get_content, action=Action.message_read_content,
-           resource=message_resource())
+           resource=message_resource(), response_model=MessageOut,
+           response_model_exclude_unset=True, responses=_ERRORS,
+           summary="Get a message's content", description="Same as `?view=content`.")
 router.add("GET", "/{message_id}/raw", get_raw, action=Action.message_read_content,
-           resource=message_resource())
+           resource=message_resource(), responses={
+               200: {"content": {"message/rfc822": {}},
+                     "description": "The RFC 5322 bytes exactly as Gmail returned them"},
+               **_ERRORS},
+           summary="Get a message's raw RFC 5322 bytes")

@@ -1,22 +1,37 @@
 """Resource resolvers for mailbox-scoped routes: load the mailbox named in the path within the
 caller's tenant (another tenant's id is a 404, never a 403, so ids are not confirmed) and hand
 the policy the facts it needs: owner, state, granted scopes, and for a human operator the one
-consent grant that applies."""
+consent grant that applies.
+
+The mail read routes also hide, behind the same 404, a mailbox an end user does not own
+(`owner_only`): an end user's mailbox list shows only their own, so a colleague's mailbox id is
+as unknown to them as another tenant's. Malformed ids (not a UUID, not a Gmail id) are 404 too,
+before anything reaches the database."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
 from gateway.consent.service import applicable_grant
-from gateway.kit.errors import NotFound
+from gateway.justifications.lookup import justification_for
+from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_not_found
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
+from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import ActorKind
+
+# Gmail message and thread ids are short hex strings; accept the URL-safe alphabet, bounded.
+GMAIL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+THREAD_PAGE_DEFAULT = 50
+THREAD_PAGE_MAX = 100
 
 
 def load_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
@@ -27,6 +42,20 @@ def load_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
     return mailbox
 
 
+def load_visible_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
+    """`load_mailbox`, and an end user sees only the mailboxes they own."""
+    mailbox = load_mailbox(session, caller, raw_id)
+    if caller.kind == ActorKind.end_user and mailbox.owner_principal_id != caller.principal_id:
+        raise NotFound("no such mailbox", code="mailbox_not_found")
+    return mailbox
+
+
+def gmail_id_or_not_found(raw: str, *, what: str) -> str:
+    if not GMAIL_ID.fullmatch(raw):
+        raise NotFound(f"no such {what}", code=f"{what}_not_found")
+    return raw
+
+
 def own_mailboxes(session: Session, caller: Caller, request: Request) -> Resource:
     """Listing mailboxes: an end user lists the ones they own, a service its tenant's."""
     owner = str(caller.principal_id) if caller.kind == ActorKind.end_user else None
@@ -34,7 +63,8 @@ def own_mailboxes(session: Session, caller: Caller, request: Request) -> Resourc
 
 
 def _resolved(session: Session, caller: Caller, mailbox: Mailbox, resource_type: str,
-              ids: tuple[str, ...], thread_id: str | None) -> Resolved:
+              ids: tuple[str, ...], thread_id: str | None,
+              request: Request | None = None) -> Resolved:
     resource = Resource(type=resource_type, tenant=str(mailbox.tenant_id),
                         mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
                         ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
@@ -43,35 +73,95 @@ def _resolved(session: Session, caller: Caller, mailbox: Mailbox, resource_type:
     if caller.kind == ActorKind.operator and (ids or thread_id):
         grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,
                                  ids, thread_id)
-    return Resolved(resource, grant=grant)
+    # An operator's security/legal access: the recorded justification (gateway/justifications).
+    justification = (justification_for(session, caller, request, resource)
+                     if request is not None else None)
+    return Resolved(resource, grant=grant, justification=justification)
 
 
 def mailbox_resource(resource_type: str = "mailbox", id_param: str | None = None,
-                     thread_param: str | None = None) -> ResourceResolver:
+                     thread_param: str | None = None, *,
+                     owner_only: bool = False) -> ResourceResolver:
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
+        load = load_visible_mailbox if owner_only else load_mailbox
+        mailbox = load(session, caller, request.path_params["mailbox_id"])
         request.state.mailbox = mailbox
         ids = (str(request.path_params[id_param]),) if id_param else ()
         thread_id = str(request.path_params[thread_param]) if thread_param else None
-        return _resolved(session, caller, mailbox, resource_type, ids, thread_id)
+        return _resolved(session, caller, mailbox, resource_type, ids, thread_id,
+                         request=request)
 
     return resolve
 
 
 def message_resource(action_kind: str = "message") -> ResourceResolver:
-    """A message named by its Gmail id in the path, within a mailbox of the caller's tenant.
+    """A message named by its Gmail id in the path, within a mailbox the caller may see.
 
     The message's thread id comes from the store, so a grant for the thread covers it."""
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
-        gmail_id = str(request.path_params["message_id"])
+        mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
+        gmail_id = gmail_id_or_not_found(str(request.path_params["message_id"]),
+                                         what="message")
         message = session.scalar(select(Message).where(Message.mailbox_id == mailbox.id,
                                                        Message.gmail_id == gmail_id))
         if message is None:
             raise NotFound("no such message", code="message_not_found")
         request.state.mailbox = mailbox
         request.state.message = message
-        return _resolved(session, caller, mailbox, action_kind, (gmail_id,), message.thread_id)
+        return _resolved(session, caller, mailbox, action_kind, (gmail_id,), message.thread_id,
+                         request=request)
+
+    return resolve
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    thread_id: str
+    messages: list[Message]
+    next_cursor: str | None
+
+
+def _thread_page_params(request: Request) -> tuple[int, str | None]:
+    """The page of a thread is chosen before the decision (the decision names the messages it
+    covers), so the resolver reads `limit`/`cursor` itself; the route declares the same bounds."""
+    raw_limit = request.query_params.get("limit")
+    limit = THREAD_PAGE_DEFAULT
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= THREAD_PAGE_MAX:
+            raise ValidationFailed(f"limit must be an integer from 1 to {THREAD_PAGE_MAX}",
+                                   extra={"errors": [{"location": ["query", "limit"],
+                                                      "type": "range"}]})
+        limit = int(raw_limit)
+    return limit, request.query_params.get("cursor") or None
+
+
+def thread_resource(resource_type: str = "thread") -> ResourceResolver:
+    """A thread named by its Gmail id: the page of its messages (oldest first) is loaded here so
+    the decision and the operation log name exactly the messages served."""
+
+    def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
+        mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
+        thread_id = gmail_id_or_not_found(str(request.path_params["thread_id"]), what="thread")
+        limit, cursor = _thread_page_params(request)
+        query = select(Message).where(Message.mailbox_id == mailbox.id,
+                                      Message.thread_id == thread_id)
+        scan = query
+        if cursor:
+            when, last_id = decode_cursor(cursor, kind="thread-messages")
+            scan = query.where(or_(Message.internal_date > when,
+                                   and_(Message.internal_date == when, Message.id > last_id)))
+        rows = list(session.scalars(scan.order_by(Message.internal_date, Message.id)
+                                    .limit(limit + 1)))
+        page, more = rows[:limit], len(rows) > limit
+        if not page and session.scalar(query.with_only_columns(Message.id).limit(1)) is None:
+            raise NotFound("no such thread", code="thread_not_found")
+        request.state.mailbox = mailbox
+        request.state.thread_page = ThreadPage(
+            thread_id, page,
+            encode_cursor(page[-1].internal_date, page[-1].id, kind="thread-messages")
+            if more else None)
+        return _resolved(session, caller, mailbox, resource_type,
+                         tuple(m.gmail_id for m in page), thread_id, request=request)
 
     return resolve

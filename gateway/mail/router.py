@@ -1,4 +1,6 @@
-"""The CRM's mail API (v1). Every route names its policy action; see gateway.kit.routing."""
+"""The CRM's mail API (v1): mailboxes. Every route names its policy action; see
+gateway.kit.routing. Message, thread, attachment, search and timeline routes live in their own
+modules (messages_router, threads_router, attachments, search_router, timeline_router)."""
 
 from __future__ import annotations
 
@@ -6,31 +8,63 @@ import uuid
 
 from fastapi import Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.crypto import CryptoService
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource, own_mailboxes
 from gateway.mail.schemas import MailboxList, MailboxOut
+from gateway.oauth.scopes import Feature, features_granted
+from gateway.oauth.service import mailbox_email
+from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action, ActorKind
 
 router = GuardedRouter(prefix="/v1", tags=["mailboxes"])
 
 
-def list_mailboxes(session: SessionDep, access: AccessDep) -> MailboxList:
+def mailbox_out(session: Session, crypto: CryptoService, mailbox: Mailbox,
+                access: Access) -> MailboxOut:
+    """The mailbox as the caller may see it: its state, what its scopes enable, and its Google
+    address unless the decision redacts what a person wrote (a human without a grant)."""
+    enabled = features_granted(mailbox.granted_scopes or ())
+    out = MailboxOut(
+        id=mailbox.id, owner_principal_id=mailbox.owner_principal_id, state=mailbox.state,
+        granted_scopes=list(mailbox.granted_scopes or ()), features=enabled,
+        missing_features=[f for f in Feature if f not in enabled],
+        created_at=mailbox.created_at, state_reason=mailbox.state_reason,
+        connected_at=mailbox.connected_at, reconnect_url=mailbox.reconnect_url)
+    if access.decision.obligations.get("redact"):
+        out.redacted = ["email_address"]
+    else:
+        out.email_address = mailbox_email(session, crypto, mailbox)
+    return out
+
+
+def list_mailboxes(request: Request, session: SessionDep, access: AccessDep) -> MailboxList:
     actor = access.request.actor
     query = select(Mailbox).where(Mailbox.tenant_id == uuid.UUID(actor.tenant))
     if actor.kind == ActorKind.end_user:
         query = query.where(Mailbox.owner_principal_id == uuid.UUID(actor.id))
     query = query.order_by(Mailbox.created_at, Mailbox.id)
-    return MailboxList(items=[MailboxOut.model_validate(m) for m in session.scalars(query)])
+    crypto: CryptoService = request.app.state.crypto
+    return MailboxList(items=[mailbox_out(session, crypto, m, access)
+                              for m in session.scalars(query)])
 
 
-def get_mailbox(mailbox_id: str, request: Request, access: AccessDep) -> MailboxOut:
-    return MailboxOut.model_validate(request.state.mailbox)
+def get_mailbox(mailbox_id: str, request: Request, session: SessionDep,
+                access: AccessDep) -> MailboxOut:
+    return mailbox_out(session, request.app.state.crypto, request.state.mailbox, access)
 
 
 router.add("GET", "/mailboxes", list_mailboxes, action=Action.mailbox_list,
-           resource=own_mailboxes, response_model=MailboxList)
+           resource=own_mailboxes, response_model=MailboxList,
+           summary="List mailboxes",
+           description="An end user sees the mailboxes they own; the CRM service its tenant's.")
 router.add("GET", "/mailboxes/{mailbox_id}", get_mailbox, action=Action.mailbox_read,
-           resource=mailbox_resource(), response_model=MailboxOut)
+           resource=mailbox_resource(), response_model=MailboxOut,
+           summary="Get a mailbox",
+           description="State, granted features and, when the user must act, `reconnect_url`. "
+                       "Unlike the mail routes, a colleague's mailbox is a logged 403 "
+                       "(`not_mailbox_owner`), not a 404.")

@@ -1,25 +1,212 @@
-"""Response and request bodies of the mail API."""
+"""Response and request bodies of the mail API (read side).
+
+Fields a person wrote (subject, addresses, snippet, bodies) are optional in every model: the
+policy may tell the enforcement point to redact them (obligation `redact`), and a redacted
+field is *absent* from the response (routes serialise with `response_model_exclude_unset`),
+with its name listed in `redacted`."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from gateway.oauth.scopes import Feature
+
+_MESSAGE_EXAMPLE: dict[str, Any] = {
+    "id": "18c0a1f2e3d4c5b6", "thread_id": "18c0a1f2e3d4c5b6", "view": "metadata",
+    "internal_date": "2026-11-10T10:00:00Z", "label_ids": ["INBOX", "UNREAD"], "unread": True,
+    "size_estimate": 48213, "attachment_count": 1, "history_id": 90211,
+    "subject": "Contract for Q1", "from": ["carol@customer.example"],
+    "to": ["alice@tenant-a.example"], "cc": [], "bcc": [], "reply_to": [],
+    "snippet": "Hi Alice, please find the signed contract attached.",
+    "attachment_names": ["contract.pdf"], "redacted": []}
 
 
 class MailboxOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "5b0c3c4e-8f7a-4a43-9d51-1d7f0e0b2a11",
+        "owner_principal_id": "0f4e2a52-9c0e-4f5b-8a0d-3c1b2e4d5f60", "state": "active",
+        "granted_scopes": ["https://www.googleapis.com/auth/gmail.readonly"],
+        "features": ["read"], "missing_features": ["send", "organise", "labels"],
+        "email_address": "alice@example.com", "created_at": "2026-11-01T09:00:00Z",
+        "state_reason": None, "connected_at": "2026-11-01T09:01:10Z", "reconnect_url": None,
+        "redacted": []}]})
 
     id: uuid.UUID
     owner_principal_id: uuid.UUID
-    state: str
+    state: str = Field(description="active | reauth_required | restricted | disconnected")
     granted_scopes: list[str]
+    features: list[Feature] = Field(
+        default_factory=list, description="What the granted scopes enable (docs/oauth.md)")
+    missing_features: list[Feature] = Field(
+        default_factory=list, description="Features the user did not grant; ask for them "
+                                          "again with POST reconnect_url / .../reconnect")
+    email_address: str | None = Field(
+        default=None, description="The connected Google address (absent when redacted)")
     created_at: datetime
     state_reason: str | None = None
     connected_at: datetime | None = None
-    reconnect_url: str | None = None
+    reconnect_url: str | None = Field(
+        default=None, description="Set when the user must reconnect (reauth_required, "
+                                  "disconnected): POST it for a fresh consent link")
+    redacted: list[str] = Field(default_factory=list)
 
 
 class MailboxList(BaseModel):
     items: list[MailboxOut]
+
+
+class Header(BaseModel):
+    name: str
+    value: str
+
+
+class AttachmentOut(BaseModel):
+    part_id: str = Field(description="MIME part id (Gmail's partId): download it from "
+                                     ".../messages/{id}/attachments/{part_id}")
+    filename: str | None = None
+    mime_type: str
+    size: int = Field(description="Decoded size in bytes")
+
+
+class MessageOut(BaseModel):
+    """One message. `view=metadata` carries ids, dates, labels, sizes and the summary fields;
+    `view=content` adds headers, bodies and the attachment list."""
+
+    model_config = ConfigDict(populate_by_name=True,
+                              json_schema_extra={"examples": [_MESSAGE_EXAMPLE]})
+
+    id: str = Field(description="Gmail message id")
+    thread_id: str
+    view: str = Field(default="metadata", description="metadata | content")
+    internal_date: datetime
+    label_ids: list[str]
+    unread: bool
+    size_estimate: int
+    attachment_count: int
+    history_id: int
+    subject: str | None = None
+    from_: list[str] | None = Field(default=None, alias="from")
+    to: list[str] | None = None
+    cc: list[str] | None = None
+    bcc: list[str] | None = None
+    reply_to: list[str] | None = None
+    snippet: str | None = None
+    attachment_names: list[str] | None = None
+    headers: list[Header] | None = Field(default=None, description="content view only")
+    text: str | None = Field(default=None, description="content view only: text/plain body")
+    html: str | None = Field(default=None, description="content view only: text/html body")
+    attachments: list[AttachmentOut] | None = Field(default=None,
+                                                    description="content view only")
+    redacted: list[str] = Field(default_factory=list,
+                                description="Fields the policy withheld from this caller")
+
+
+class MessagePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [_MESSAGE_EXAMPLE], "next_cursor": "WyJtZXNzYWdlcyIsIjIwMjYtMTEtMTBUMTA6MDA"}]})
+
+    items: list[MessageOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at "
+                                                "the end")
+
+
+class ThreadSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "18c0a1f2e3d4c5b6", "message_count": 3, "unread_count": 1,
+        "attachment_count": 1, "first_message_at": "2026-11-08T08:30:00Z",
+        "last_message_at": "2026-11-10T10:00:00Z", "subject": "Re: Contract for Q1",
+        "snippet": "Signed, see attached.",
+        "participants": ["alice@tenant-a.example", "carol@customer.example"],
+        "redacted": []}]})
+
+    id: str = Field(description="Gmail thread id")
+    message_count: int
+    unread_count: int
+    attachment_count: int
+    first_message_at: datetime
+    last_message_at: datetime
+    subject: str | None = Field(default=None, description="Of the newest message")
+    snippet: str | None = Field(default=None, description="Of the newest message")
+    participants: list[str] | None = Field(
+        default=None, description="Distinct From/To/Cc addresses of the thread's newest "
+                                  "messages (up to 10 messages); absent when redacted")
+    redacted: list[str] = Field(default_factory=list)
+
+
+class ThreadPage(BaseModel):
+    items: list[ThreadSummary]
+    next_cursor: str | None
+
+
+class ThreadOut(BaseModel):
+    id: str
+    view: str
+    message_count: int = Field(description="Messages of this thread in the store")
+    messages: list[MessageOut] = Field(description="This page of the thread, oldest first")
+    next_cursor: str | None = Field(description="Pass as `cursor` for the thread's next "
+                                                "messages; null at the end")
+
+
+SearchQuery = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+PageToken = Annotated[str, StringConstraints(min_length=1, max_length=512,
+                                             pattern=r"^[A-Za-z0-9_\-.=~]+$")]
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"q": "from:carol@customer.example has:attachment newer_than:30d", "limit": 25}]})
+
+    q: SearchQuery = Field(description="Gmail search syntax, passed to Gmail as is "
+                                       "(https://support.google.com/mail/answer/7190)")
+    limit: int = Field(default=25, ge=1, le=100, description="Ids asked of Gmail per page")
+    page_token: PageToken | None = Field(default=None,
+                                         description="`next_page_token` of the previous page")
+
+
+class SearchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [_MESSAGE_EXAMPLE], "matched": 2, "not_synced": 1,
+        "not_synced_ids": ["18c0a1f2e3d4ffff"], "next_page_token": None,
+        "result_size_estimate": 2}]})
+
+    items: list[MessageOut] = Field(description="Matches already in the store, in Gmail's "
+                                                "order")
+    matched: int = Field(description="Ids Gmail returned for this page")
+    not_synced: int = Field(description="Of those, how many are not in the store yet (they "
+                                        "appear after the next sync)")
+    not_synced_ids: list[str]
+    next_page_token: str | None
+    result_size_estimate: int | None = None
+
+
+Address = Annotated[str, StringConstraints(min_length=3, max_length=320, strip_whitespace=True)]
+
+
+class TimelineRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"address": "carol@customer.example", "limit": 50}]})
+
+    address: Address = Field(description="The contact's address (matched however it was "
+                                         "written: case, display name, Gmail dots and +tags)")
+    limit: int = Field(default=50, ge=1, le=200)
+    cursor: Annotated[str, StringConstraints(max_length=400)] | None = None
+    after: datetime | None = Field(default=None, description="Only messages at or after "
+                                                             "(timezone required)")
+    before: datetime | None = Field(default=None, description="Only messages before")
+
+
+class TimelineItem(MessageOut):
+    roles: list[str] = Field(default_factory=list,
+                             description="Where the address appears: from, to, cc, bcc")
+
+
+class TimelinePage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "items": [{**_MESSAGE_EXAMPLE, "roles": ["from"]}], "next_cursor": None}]})
+
+    items: list[TimelineItem]
+    next_cursor: str | None
