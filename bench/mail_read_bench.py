@@ -1,0 +1,486 @@
+"""Mail read path over real HTTP: p50/p99 latency and requests/s, guarded vs. unguarded.
+
+    source scripts/lib.sh && ensure_postgres_running && ensure_opa
+    .venv/bin/python bench/mail_read_bench.py [--seconds 6] [--workers 2] [--clients 1,10,50]
+
+What runs, all on this machine:
+- PostgreSQL (GATEWAY_TEST_DATABASE_URL is the admin URL; a fresh database is created, migrated
+  and dropped), a real `opa run --server` with policies/, and the gateway itself: uvicorn in a
+  subprocess with `--workers 2` (one per core, the way the image would be run on this machine's
+  size), JSON access logs at INFO to a file, exactly `create_app(Settings())` from the
+  environment plus one bench-only router (below);
+- a seeded tenant with a CRM service key and a mailbox holding 200 messages, each with a 50 KB
+  text body, sealed by the real store;
+- the load generator: this process, one asyncio task per client, each a kept-alive HTTP/1.1
+  connection sending GETs back to back (a minimal hand-written client so that the generator
+  costs little CPU next to the server it measures; the clients rotate over the 200 messages).
+
+Four reads, each at 1, 10 and 50 concurrent clients, interleaved:
+- `metadata`  GET /v1/mailboxes/{m}/messages/{id}          (policy + log + decrypt the summary)
+- `content`   GET /v1/mailboxes/{m}/messages/{id}/content  (policy + log + decrypt summary+body)
+- and the same two rows read through `/bench-only/unguarded/...`: the same authentication
+  (API key lookup), purpose header, request transaction, mailbox and message row loads and a
+  JSON response of the same shape and size (ciphertext, base64, where the plaintext would be),
+  but no Enforcer (no policy call, no operation-log append) and no decryption. That router is
+  defined in this file and included only by `bench_app()`, the factory this benchmark gives
+  uvicorn; the production factory (`gateway.app:app_from_env`) never sees it.
+
+Prints numbers and the guarded/unguarded ratios; asserts nothing. Targets (issue 9): at 10
+clients p50 <= 5 ms and p99 <= 25 ms, guarded/unguarded ratio <= 2. Two cores are shared by the
+generator, the gateway workers, PostgreSQL and OPA: read the numbers as this machine's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import importlib.util
+import os
+import random
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fastapi import APIRouter, FastAPI, Request
+from sqlalchemy import select
+
+from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
+from gateway.kit.errors import NotFound
+from gateway.mail.models import Message
+from gateway.mail.resolvers import load_mailbox
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DIR = Path(__file__).resolve().parent
+PEPPER = "bench-pepper-0123456789abcdef"
+MESSAGES = 200
+BODY_BYTES = 50_000
+
+
+# --- the bench-only, unguarded read (never part of the production app) --------------------------
+
+def _b64(blob: bytes) -> str:
+    return base64.b64encode(blob).decode("ascii")
+
+
+def _unguarded_router() -> APIRouter:
+    """The same row reads as the guarded routes, minus policy, operation log and decryption."""
+    router = APIRouter(prefix="/bench-only/unguarded/mailboxes/{mailbox_id}/messages")
+
+    def load(session: Any, caller: Any, mailbox_id: str, message_id: str) -> Message:
+        mailbox = load_mailbox(session, caller, mailbox_id)
+        message = session.scalar(select(Message).where(Message.mailbox_id == mailbox.id,
+                                                       Message.gmail_id == message_id))
+        if message is None:
+            raise NotFound("no such message", code="message_not_found")
+        return message
+
+    def metadata(message: Message) -> dict[str, Any]:
+        return {"id": message.gmail_id, "thread_id": message.thread_id,
+                "internal_date": message.internal_date, "label_ids": list(message.label_ids),
+                "unread": "UNREAD" in message.label_ids, "size_estimate": message.size_estimate,
+                "attachment_count": message.attachment_count, "history_id": message.history_id,
+                "summary": _b64(message.summary.blob), "redacted": []}
+
+    def get_message(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
+                    purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
+        return metadata(load(session, caller, mailbox_id, message_id))
+
+    def get_content(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
+                    purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
+        message = load(session, caller, mailbox_id, message_id)
+        view = metadata(message)
+        view.update({"headers": [], "text": _b64(message.body.blob), "html": None,
+                     "attachments": []})
+        return view
+
+    router.add_api_route("/{message_id}", get_message, methods=["GET"])
+    router.add_api_route("/{message_id}/content", get_content, methods=["GET"])
+    return router
+
+
+def bench_app() -> FastAPI:
+    """uvicorn factory for this benchmark only: the production app plus the unguarded router."""
+    from gateway.app import create_app
+    from gateway.kit.logs import configure_logging
+    from gateway.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    app = create_app(settings)
+    app.include_router(_unguarded_router())
+    return app
+
+
+# --- the world ----------------------------------------------------------------------------------
+
+@dataclass
+class World:
+    mailbox_id: str
+    gmail_ids: list[str]
+    api_key: str
+
+
+def body_text(rng: random.Random, size: int) -> str:
+    words = ["meeting", "contract", "renewal", "invoice", "quarter", "customer", "pricing",
+             "delivery", "schedule", "follow-up", "proposal", "thanks", "regards", "team"]
+    out: list[str] = []
+    length = 0
+    while length < size:
+        line = " ".join(rng.choice(words) for _ in range(12)) + "\n"
+        out.append(line)
+        length += len(line)
+    return "".join(out)[:size]
+
+
+def raw_message(rng: random.Random, n: int) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"Carol {n} <carol{n}@customer.example>"
+    msg["To"] = "alice@bench.example"
+    msg["Cc"] = "sales@bench.example"
+    msg["Subject"] = f"Renewal of contract #{n}"
+    msg["Date"] = "Tue, 10 Nov 2026 10:00:00 +0000"
+    msg["Message-ID"] = f"<bench-{n}@customer.example>"
+    msg.set_content(body_text(rng, BODY_BYTES))
+    return bytes(msg)
+
+
+def seed(database_url: str, settings_env: dict[str, str]) -> World:
+    from gateway.accounts import service as accounts
+    from gateway.crypto import CryptoService
+    from gateway.kit.db import Database
+    from gateway.mail.models import Mailbox
+    from gateway.mail.store import MessageStore
+    from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
+    from gateway.settings import Settings
+
+    settings = Settings(**{k.removeprefix("GATEWAY_").lower(): v
+                           for k, v in settings_env.items()})
+    crypto = CryptoService.from_settings(settings)
+    store = MessageStore(crypto)
+    db = Database.from_url(database_url)
+    rng = random.Random(9)
+    try:
+        with db.transaction() as s:
+            tenant = accounts.create_tenant(s, "bench")
+            owner = accounts.create_principal(s, tenant, "end_user", "alice@bench.example")
+            crm = accounts.create_principal(s, tenant, "crm_service", "crm-backend")
+            key = accounts.create_api_key(s, PEPPER.encode(), crm).secret
+            mailbox = Mailbox(tenant_id=tenant.id, owner_principal_id=owner.id,
+                              granted_scopes=[SCOPE_READONLY, SCOPE_SEND])
+            s.add(mailbox)
+            s.flush()
+            mailbox_id = str(mailbox.id)
+        gmail_ids = []
+        for n in range(MESSAGES):
+            gmail_id = f"{0x18c0000000000000 + n:x}"
+            with db.transaction() as s:
+                box = s.get(Mailbox, uuid.UUID(mailbox_id))
+                assert box is not None
+                store.put(s, box, gmail_id=gmail_id, thread_id=f"t{n // 4:015x}",
+                          raw=raw_message(rng, n), label_ids=["INBOX", "UNREAD"])
+            gmail_ids.append(gmail_id)
+    finally:
+        crypto.close()
+        db.dispose()
+    return World(mailbox_id=mailbox_id, gmail_ids=gmail_ids, api_key=key)
+
+
+@contextlib.contextmanager
+def fresh_database(admin_url: str) -> Iterator[str]:
+    from sqlalchemy import create_engine, make_url, text
+
+    from gateway.kit.migrate import upgrade
+
+    name = f"gw_bench_read_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def gateway_server(env: dict[str, str], workers: int, log_file: Path
+                   ) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "mail_read_bench:bench_app", "--factory",
+               "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the gateway exited; see {log_file}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                        0.2):
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("the gateway did not start within 60 s")
+        yield port, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- the load generator -------------------------------------------------------------------------
+
+@dataclass
+class Result:
+    latencies: list[float]
+    elapsed: float
+    errors: int
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies)
+        return data[min(len(data) - 1, int(q * len(data)))] * 1000 if data else float("nan")
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.elapsed if self.elapsed else 0.0
+
+
+async def _client(port: int, requests: list[bytes], offset: int, warmup_until: float,
+                  stop_at: float, out: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = offset
+    try:
+        while True:
+            started = time.perf_counter()
+            if started >= stop_at:
+                return
+            writer.write(requests[i % len(requests)])
+            i += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            done = time.perf_counter()
+            if status != 200:
+                errors.append(status)
+            elif started >= warmup_until:
+                out.append(done - started)
+    finally:
+        writer.close()
+
+
+def run_load(port: int, paths: list[str], headers: dict[str, str], clients: int,
+             seconds: float, warmup: float) -> Result:
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    requests = [f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}\r\n".encode() for p in paths]
+    latencies: list[float] = []
+    errors: list[int] = []
+
+    async def main() -> None:
+        now = time.perf_counter()
+        warmup_until, stop_at = now + warmup, now + warmup + seconds
+        await asyncio.gather(*(_client(port, requests, n * 7, warmup_until, stop_at, latencies,
+                                       errors) for n in range(clients)))
+
+    asyncio.run(main())
+    return Result(latencies, seconds, len(errors))
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (processes gone count as 0)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
+
+
+def process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                pids.extend(process_tree(int(child)))
+    return pids
+
+
+def backend_pids(admin_url: str, database_url: str) -> list[int]:
+    """PostgreSQL server processes serving the benchmark's database (the pooled connections)."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    name = make_url(database_url).database
+    dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                            "AND pid <> pg_backend_pid()", (name,)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+@dataclass
+class CpuSplit:
+    """CPU milliseconds per request, by process."""
+
+    gateway: float
+    postgres: float
+    opa: float
+    generator: float
+
+
+def server_loop() -> str:
+    """What uvicorn's defaults (--loop auto --http auto) pick in this environment."""
+    return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+
+
+def server_http() -> str:
+    return "httptools" if importlib.util.find_spec("httptools") else "h11"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--clients", default="1,10,50")
+    parser.add_argument("--views", default="metadata,content")
+    parser.add_argument("--opa", help="path to the opa binary (default: .tools/bin/opa)")
+    args = parser.parse_args()
+
+    from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+
+    admin_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if not admin_url:
+        print("set GATEWAY_TEST_DATABASE_URL (source scripts/lib.sh && ensure_postgres_running)")
+        return 2
+    opa = find_opa_binary(args.opa) or ROOT / ".tools" / "bin" / "opa"
+    if not opa.exists():
+        print("no OPA binary: source scripts/lib.sh && ensure_opa")
+        return 2
+    clients = [int(c) for c in args.clients.split(",")]
+    views = args.views.split(",")
+    print(f"CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}; "
+          f"{args.workers} uvicorn workers; {args.seconds:.0f} s per run after "
+          f"{args.warmup:.0f} s warm-up; uvicorn loop={server_loop()}, http={server_http()}")
+
+    with tempfile.TemporaryDirectory(prefix="mail-read-bench-") as tmp, \
+            fresh_database(admin_url) as url, \
+            OpaServerProcess(opa, ROOT / "policies") as opa_server:
+        opa_url = opa_server.url
+        assert opa_server.pid is not None
+        tmp_path = Path(tmp)
+        env = {"GATEWAY_ENVIRONMENT": "test", "GATEWAY_DATABASE_URL": url,
+               "GATEWAY_POLICY_ENGINE_URL": opa_url, "GATEWAY_POLICY_DIR": str(ROOT / "policies"),
+               "GATEWAY_DATA_DIR": str(tmp_path), "GATEWAY_KEY_FILE": str(tmp_path / "kek.json"),
+               "GATEWAY_API_KEY_PEPPER": PEPPER, "GATEWAY_LOG_LEVEL": "INFO"}
+        started = time.perf_counter()
+        world = seed(url, env)
+        print(f"seeded {MESSAGES} messages with {BODY_BYTES // 1000} KB bodies in "
+              f"{time.perf_counter() - started:.1f} s")
+        headers = {"Authorization": f"Bearer {world.api_key}", "Gateway-Purpose": "user_facing",
+                   "User-Agent": "mail-read-bench"}
+        base = f"/v1/mailboxes/{world.mailbox_id}/messages/"
+        bypass = f"/bench-only/unguarded/mailboxes/{world.mailbox_id}/messages/"
+        suffix = {"metadata": "", "content": "/content"}
+        results: dict[tuple[str, str, int], Result] = {}
+        log_file = tmp_path / "gateway.log"
+        with gateway_server(env, args.workers, log_file) as (port, server_pid):
+            # One request of each kind first, so that a wiring problem is an error, not a number.
+            for prefix in (base, bypass):
+                check = run_load(port, [prefix + world.gmail_ids[0] + "/content"], headers, 1,
+                                 0.3, 0.0)
+                if check.errors or not check.latencies:
+                    print(f"{prefix}: requests fail; see the gateway log:")
+                    print(log_file.read_text()[-3000:])
+                    return 1
+            print()
+            print(f"{'':37}{'':16}CPU ms per request")
+            print(f"{'view':9} {'clients':>7} {'path':10} {'p50 ms':>8} {'p99 ms':>8} "
+                  f"{'req/s':>8} {'errors':>6} {'gateway':>8} {'pg':>6} {'opa':>6} {'gen':>6}")
+            for n in clients:
+                for view in views:
+                    for name, prefix in (("guarded", base), ("unguarded", bypass)):
+                        paths = [prefix + g + suffix[view] for g in world.gmail_ids]
+                        gw_pids = process_tree(server_pid)
+                        pg_pids = backend_pids(admin_url, url)
+                        before = (process_cpu(gw_pids), process_cpu(pg_pids),
+                                  process_cpu([opa_server.pid]), cpu_seconds())
+                        res = run_load(port, paths, headers, n, args.seconds, args.warmup)
+                        pg_new = [p for p in backend_pids(admin_url, url) if p not in pg_pids]
+                        after = (process_cpu(gw_pids), process_cpu(pg_pids + pg_new),
+                                 process_cpu([opa_server.pid]), cpu_seconds())
+                        # The counters include the warm-up: divide by every request sent.
+                        sent = max(1, round(res.rate * (args.seconds + args.warmup)))
+                        split = CpuSplit(*((a - b) * 1000 / sent for a, b in zip(after, before,
+                                                                                strict=True)))
+                        results[(view, name, n)] = res
+                        print(f"{view:9} {n:>7} {name:10} {res.pct(0.5):8.2f} "
+                              f"{res.pct(0.99):8.2f} {res.rate:8.0f} {res.errors:>6} "
+                              f"{split.gateway:8.2f} {split.postgres:6.2f} {split.opa:6.2f} "
+                              f"{split.generator:6.2f}", flush=True)
+        print()
+        print("guarded / unguarded (latency ratio at p50 and p99; throughput ratio "
+              "unguarded/guarded):")
+        for view in views:
+            for n in clients:
+                g, u = results[(view, "guarded", n)], results[(view, "unguarded", n)]
+                print(f"  {view:9} {n:>3} clients: p50 x{g.pct(0.5) / u.pct(0.5):.2f}  "
+                      f"p99 x{g.pct(0.99) / u.pct(0.99):.2f}  req/s x{u.rate / g.rate:.2f}")
+        if 10 in clients:
+            print()
+            print("targets at 10 clients: p50 <= 5 ms, p99 <= 25 ms, ratio <= 2")
+            for view in views:
+                g, u = results[(view, "guarded", 10)], results[(view, "unguarded", 10)]
+                ratio = g.pct(0.5) / u.pct(0.5)
+                verdict = ("met" if g.pct(0.5) <= 5 and g.pct(0.99) <= 25 and ratio <= 2
+                           else "MISSED")
+                print(f"  {view:9} p50 {g.pct(0.5):.2f} ms, p99 {g.pct(0.99):.2f} ms, "
+                      f"ratio {ratio:.2f}: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
