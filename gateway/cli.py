@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.audit import cli as audit_cli
 from gateway.crypto import cli as crypto_cli
+from gateway.justifications import cli as justifications_cli
 from gateway.kit.errors import GatewayError
 from gateway.push import cli as push_cli
 from gateway.settings import Settings, UnsafeSettings
@@ -191,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cli.add_commands(sub, keys)
     _add_oauth_commands(sub)
     push_cli.add_commands(sub)
+    justifications_cli.add_commands(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.audit.canonical import from_micros, micros
@@ -37,6 +37,9 @@ class AuditFilter:
     purpose: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Entries the policy flagged for review (security/legal human access, operator transfers):
+    # `detail.flag_for_review`, written by the enforcement point.
+    flagged: bool | None = None
 
     def digest(self) -> str:
         fields = {k: (micros(v) if isinstance(v, datetime) else
@@ -59,6 +62,9 @@ class AuditFilter:
             where.append(e.occurred_at >= as_utc(self.since))
         if self.until is not None:
             where.append(e.occurred_at < as_utc(self.until))
+        if self.flagged is not None:
+            flag = e.detail["flag_for_review"].as_boolean()
+            where.append(flag.is_(True) if self.flagged else or_(flag.is_(None), flag.is_(False)))
         return where
 
 

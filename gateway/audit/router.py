@@ -77,6 +77,8 @@ class _Filters:
         purpose: Annotated[str | None, Query(max_length=64)] = None,
         since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
         until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
+        flagged: Annotated[bool | None, Query(
+            description="true: only entries flagged for review (security/legal access)")] = None,
     ) -> None:
         self.actor_id = actor_id
         self.actor_kind = actor_kind.value if actor_kind else None
@@ -86,13 +88,14 @@ class _Filters:
         self.purpose = purpose
         self.since = _utc(since)
         self.until = _utc(until)
+        self.flagged = flagged
 
     def build(self, tenant: str, mailbox: uuid.UUID | None) -> AuditFilter:
         return AuditFilter(tenant_id=uuid.UUID(tenant), mailbox_id=mailbox,
                            actor_id=self.actor_id, actor_kind=self.actor_kind,
                            action=self.action, operation=self.operation,
                            decision=self.decision, purpose=self.purpose,
-                           since=self.since, until=self.until)
+                           since=self.since, until=self.until, flagged=self.flagged)
 
 
 def _utc(value: datetime | None) -> datetime | None:

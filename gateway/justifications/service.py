@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
@@ -68,6 +68,13 @@ def check_recorder(session: Session, tenant_id: uuid.UUID, principal_id: uuid.UU
     if principal.kind != RECORDER_KIND or principal.disabled_at is not None:
         raise RecorderNotAllowed(f"a {principal.kind} cannot record or revoke justifications")
     return principal
+
+
+def mailbox_of_tenant(session: Session, tenant_id: uuid.UUID, mailbox_id: uuid.UUID) -> Mailbox:
+    mailbox = session.get(Mailbox, mailbox_id)
+    if mailbox is None or mailbox.tenant_id != tenant_id:
+        raise NotFound("no such mailbox", code="mailbox_not_found")
+    return mailbox
 
 
 def _check_operator(session: Session, mailbox: Mailbox, operator_id: uuid.UUID) -> None:
@@ -149,8 +156,8 @@ def reason_text(session: Session, crypto: CryptoService,
 def accesses(session: Session, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
              justification_ids: Iterable[uuid.UUID], *,
              limit: int = 1000) -> dict[str, list[JustifiedAccessOut]]:
-    """Operator accesses to a mailbox logged under these justifications (the enforcement point
-    writes `detail.justification.id`), newest first, keyed by justification id."""
+    """Operator accesses to mail (and transfers) of a mailbox logged under these justifications
+    (the enforcement point writes `detail.justification.id`), newest first, keyed by id."""
     wanted = {str(i) for i in justification_ids}
     found: dict[str, list[JustifiedAccessOut]] = {i: [] for i in wanted}
     if not wanted:
@@ -159,7 +166,9 @@ def accesses(session: Session, tenant_id: uuid.UUID, mailbox_id: uuid.UUID,
         select(AuditEntry).where(AuditEntry.tenant_id == tenant_id,
                                  AuditEntry.mailbox_id == mailbox_id,
                                  AuditEntry.actor_kind == ActorKind.operator.value,
-                                 AuditEntry.purpose.in_(sorted(JUSTIFIED_PURPOSES)))
+                                 AuditEntry.purpose.in_(sorted(JUSTIFIED_PURPOSES)),
+                                 or_(AuditEntry.action.startswith("mail."),
+                                     AuditEntry.action == "data.transfer"))
         .order_by(AuditEntry.occurred_at.desc()).limit(limit))
     for entry in entries:
         named = (entry.detail or {}).get("justification")
