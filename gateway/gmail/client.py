@@ -6,7 +6,10 @@ resource built from the bundled discovery document (no network fetch) against
 `settings.gmail_api_endpoint` (the emulator in dev/test), and an HTTP timeout.
 
 Every call goes through `GmailClient.execute`, which charges Google's unit cost to the client's
-`QuotaBudget` (when one is set) before sending, and maps Gmail's errors to `GmailError`s.
+`QuotaBudget` (when one is set) before sending, and maps Gmail's errors to `GmailError`s. With
+a `RetryPolicy` (background work such as sync sets one; request handlers usually do not) it
+retries rate limits, 5xx and timeouts with backoff and jitter, honouring Retry-After, and tells
+the budget about each 429 so it stops spending until then.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto import CryptoService
 from gateway.gmail.costs import cost_of
-from gateway.gmail.errors import GmailError, from_http_error
+from gateway.gmail.errors import GmailError, GmailRateLimited, from_http_error
+from gateway.gmail.retry import RetryHook, RetryPolicy
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.settings import Settings
@@ -41,7 +45,8 @@ class QuotaBudget(Protocol):
 class GmailClient:
     def __init__(self, service: Any, *, api_endpoint: str, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 budget: QuotaBudget | None = None) -> None:
+                 budget: QuotaBudget | None = None, retry: RetryPolicy | None = None,
+                 on_retry: RetryHook | None = None) -> None:
         self.service = service
         self.users = service.users()
         self.api_endpoint = api_endpoint.rstrip("/")
@@ -50,6 +55,10 @@ class GmailClient:
         self.budget = budget
         self.units_spent = 0
         self.calls = 0
+        self.retry = retry
+        self.on_retry = on_retry
+        self.retries = 0
+        self.rate_limited = 0
 
     def charge(self, method_id: str, count: int = 1) -> None:
         units = cost_of(method_id) * count
@@ -60,7 +69,12 @@ class GmailClient:
 
     def execute(self, request: HttpRequest) -> Any:
         """Run one request; Gmail's errors become `GmailError`s (`GmailNotFound`,
-        `GmailRejected`, `GmailRateLimited`, ...)."""
+        `GmailRejected`, `GmailRateLimited`, ...). Retried per `self.retry` when set."""
+        if self.retry is None:
+            return self._execute_once(request)
+        return self.retry.run(lambda: self._execute_once(request), on_retry=self.note_retry)
+
+    def _execute_once(self, request: HttpRequest) -> Any:
         self.charge(str(getattr(request, "methodId", "")))
         try:
             return request.execute(num_retries=0)
@@ -69,6 +83,17 @@ class GmailClient:
         except (TimeoutError, OSError, httplib2.HttpLib2Error) as exc:
             raise GmailError(f"Gmail could not be reached: {type(exc).__name__}",
                              code="gmail_unreachable", upstream_status=0) from None
+
+    def note_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
+        """Count a retry; after a rate limit, hold the budget back for the delay."""
+        self.retries += 1
+        if isinstance(exc, GmailRateLimited):
+            self.rate_limited += 1
+            penalise = getattr(self.budget, "penalise", None)
+            if callable(penalise):
+                penalise(delay)
+        if self.on_retry is not None:
+            self.on_retry(exc, delay, attempt)
 
     def new_batch(self, callback: Callable[[str, Any, HttpError | None], None] | None = None
                   ) -> BatchHttpRequest:
@@ -93,22 +118,24 @@ class GmailClient:
 
 def build_client(credentials: Credentials, settings: Settings, *,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS,
-                 budget: QuotaBudget | None = None) -> GmailClient:
+                 budget: QuotaBudget | None = None,
+                 retry: RetryPolicy | None = None) -> GmailClient:
     endpoint = settings.gmail_api_endpoint
     http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(timeout=timeout))
     service = build("gmail", "v1", http=http, static_discovery=True, cache_discovery=False,
                     client_options={"api_endpoint": endpoint})
     return GmailClient(service, api_endpoint=endpoint, credentials=credentials,
-                       timeout=timeout, budget=budget)
+                       timeout=timeout, budget=budget, retry=retry)
 
 
 def gmail_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService,
               settings: Settings, database: Database | None = None,
               timeout: float = DEFAULT_TIMEOUT_SECONDS,
-              budget: QuotaBudget | None = None) -> GmailClient:
+              budget: QuotaBudget | None = None,
+              retry: RetryPolicy | None = None) -> GmailClient:
     """A Gmail client for `mailbox` (raises `MailboxNeedsUser` when its user must reconnect)."""
     from gateway.oauth.tokens import credentials_for
 
     credentials = credentials_for(session, mailbox, crypto=crypto, settings=settings,
                                   database=database)
-    return build_client(credentials, settings, timeout=timeout, budget=budget)
+    return build_client(credentials, settings, timeout=timeout, budget=budget, retry=retry)

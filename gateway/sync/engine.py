@@ -1,0 +1,425 @@
+"""One sync run of one claimed mailbox: a full sync (newest first, checkpointed per page and
+batch) when the mailbox has none yet or its history expired, then an incremental sync from the
+stored historyId.
+
+Each step is one transaction: the enforcement point's decision and its operation-log entry
+(`SyncGate`), the Gmail calls, the store writes (`SyncWriter`, only with that decision), and the
+checkpoint with the lease re-checked (`fence`) — all committed together or not at all. A worker
+killed anywhere loses at most the step it was in; the next worker starts from the checkpoint.
+
+Full sync: the profile's historyId is taken at the *start*, so the incremental sync afterwards
+replays every change made while the full sync ran. Pages of 500 ids (`messages.list`), then
+`messages.get format=raw` in batches of ≤ 50 for the ids not yet stored. Every listed id is
+remembered in `sync_seen`; at the end, messages stored before this full sync started that Gmail no
+longer listed are removed, and the labels of messages kept from before are refreshed
+(`format=minimal`), so a resync after an expired history converges without duplicates.
+
+Incremental: all pages of `history.list`, reduced to a plan (fetch what was added and still
+exists, delete what was deleted, apply label additions/removals in order), applied with
+idempotent writes; the new historyId is stored in the same transaction as the last writes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.crypto import CryptoService
+from gateway.gmail.client import GmailClient, gmail_for
+from gateway.gmail.errors import GmailError, GmailNotFound
+from gateway.gmail.quota import BudgetRegistry
+from gateway.gmail.retry import RetryPolicy
+from gateway.kit.db import Database
+from gateway.mail.models import Mailbox, Message
+from gateway.mail.store import MessageStore
+from gateway.policy.enforcement import Access, Enforcer
+from gateway.settings import Settings
+from gateway.sync import gmail_ops
+from gateway.sync.gate import SyncGate, SyncWriter
+from gateway.sync.labels import replace_labels
+from gateway.sync.models import MailboxSync, SyncPhase, SyncSeen
+from gateway.sync.repository import Claim, fence, note, now_utc
+
+log = logging.getLogger(__name__)
+
+
+class StopRequested(Exception):
+    """The worker is shutting down; the checkpoint is kept and the lease given back."""
+
+
+@dataclass
+class SyncServices:
+    database: Database
+    crypto: CryptoService
+    settings: Settings
+    enforcer: Enforcer
+    store: MessageStore
+    budgets: BudgetRegistry
+    retry: Callable[[], RetryPolicy]
+
+
+@dataclass
+class Plan:
+    """What a run of history records amounts to."""
+
+    fetch: dict[str, str] = field(default_factory=dict)  # gmail id → thread id, to fetch
+    deleted: set[str] = field(default_factory=set)
+    label_ops: list[tuple[str, str, list[str]]] = field(default_factory=list)
+
+    @classmethod
+    def from_history(cls, records: list[dict[str, Any]]) -> Plan:
+        plan = cls()
+        for record in records:
+            for item in record.get("messagesAdded", []):
+                msg = item["message"]
+                plan.fetch[msg["id"]] = msg.get("threadId", msg["id"])
+                plan.deleted.discard(msg["id"])
+            for item in record.get("messagesDeleted", []):
+                gmail_id = item["message"]["id"]
+                plan.fetch.pop(gmail_id, None)
+                plan.deleted.add(gmail_id)
+            for key, op in (("labelsAdded", "add"), ("labelsRemoved", "remove")):
+                for item in record.get(key, []):
+                    plan.label_ops.append((item["message"]["id"], op,
+                                           list(item.get("labelIds", []))))
+        return plan
+
+
+def chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _internal_date(resource: dict[str, Any]) -> datetime | None:
+    value = resource.get("internalDate")
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value is not None else None
+
+
+class MailboxSyncRun:
+    """Syncs one claimed mailbox until it is current (or fails, or the worker stops)."""
+
+    def __init__(self, services: SyncServices, claim: Claim,
+                 should_stop: Callable[[], bool] = lambda: False) -> None:
+        self.s = services
+        self.claim = claim
+        self.should_stop = should_stop
+        self.gate = SyncGate(services.enforcer)
+        self.writer = SyncWriter(services.store)
+        self.retry = services.retry()
+        self.client: GmailClient | None = None
+        self._units_recorded = 0
+        self._calls_recorded = 0
+        self._retries_recorded = 0
+        self._limited_recorded = 0
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _gmail(self) -> GmailClient:
+        if self.client is None:
+            raise RuntimeError("no Gmail client yet")
+        return self.client
+
+    def _connect(self) -> None:
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            self.client = gmail_for(session, mailbox, crypto=self.s.crypto,
+                                    settings=self.s.settings, database=self.s.database,
+                                    timeout=self.s.settings.sync_timeout_seconds,
+                                    budget=self.s.budgets.for_mailbox(mailbox.id),
+                                    retry=self.retry)
+        self.client.on_retry = self._on_retry
+
+    def _on_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
+        log.info("sync:gmail:retry mailbox=%s status=%s delay=%.1fs attempt=%d",
+                 self.claim.mailbox_id, exc.upstream_status, delay, attempt)
+        now = now_utc()
+        note(self.s.database, self.claim, last_error=f"{exc.code}: upstream {exc.upstream_status}"
+             f" ({exc.reason or 'no reason'}), retry {attempt} in {delay:.1f}s"[:200],
+             last_error_at=now, backoff_seconds=delay)
+
+    def _mailbox(self, session: Session) -> Mailbox:
+        mailbox = session.get(Mailbox, self.claim.mailbox_id, populate_existing=True)
+        if mailbox is None:
+            raise LookupError("the mailbox is gone")
+        return mailbox
+
+    def _checkpoint(self, session: Session) -> MailboxSync:
+        """Fence, and move the client's counters into the state row."""
+        row = fence(session, self.claim, self.s.settings)
+        client = self._gmail()
+        row.units_spent += client.units_spent - self._units_recorded
+        row.gmail_calls += client.calls - self._calls_recorded
+        row.retries += client.retries - self._retries_recorded
+        row.rate_limited += client.rate_limited - self._limited_recorded
+        self._units_recorded, self._calls_recorded = client.units_spent, client.calls
+        self._retries_recorded, self._limited_recorded = client.retries, client.rate_limited
+        return row
+
+    def _check_stop(self) -> None:
+        if self.should_stop():
+            raise StopRequested()
+
+    def _state(self) -> MailboxSync:
+        with self.s.database.transaction() as session:
+            row = session.get(MailboxSync, self.claim.mailbox_id)
+            if row is None:
+                raise LookupError("no sync state")
+            session.expunge(row)
+            return row
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._connect()
+        state = self._state()
+        if state.phase == SyncPhase.full:
+            self._full_pages()
+        elif state.history_id is None:
+            self._start_full("initial")
+            self._full_pages()
+        try:
+            self._incremental()
+        except GmailNotFound:
+            log.warning("sync:history:expired mailbox=%s: full resync", self.claim.mailbox_id)
+            self._start_full("history_expired")
+            self._full_pages()
+            self._incremental()
+
+    # -- full sync -------------------------------------------------------------------------------
+
+    def _start_full(self, reason: str) -> None:
+        self._check_stop()
+        client = self._gmail()
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            access = self.gate.authorize(session, mailbox, "full_start", counts={"reason": reason})
+            history_id = gmail_ops.profile_history_id(client)
+            replace_labels(session, access, self.s.crypto, mailbox, gmail_ops.list_labels(client))
+            session.execute(delete(SyncSeen).where(SyncSeen.mailbox_id == mailbox.id))
+            row = self._checkpoint(session)
+            row.phase = SyncPhase.full
+            row.full_history_id = history_id
+            row.full_reason = reason
+            row.full_page_token = None
+            row.full_pages_done = 0
+            row.full_messages_done = 0
+            row.full_started_at = now_utc()
+            row.full_completed_at = None
+
+    def _full_pages(self) -> None:
+        state = self._state()
+        token, page_no = state.full_page_token, state.full_pages_done
+        started = state.full_started_at
+        while True:
+            self._check_stop()
+            page = self._list_page(token, page_no)
+            self._fetch_page(page, page_no, started)
+            token, page_no = page.next_token, page_no + 1
+            if token is None:
+                self._complete_full(started)
+                return
+
+    def _list_page(self, token: str | None, page_no: int) -> gmail_ops.Page:
+        client = self._gmail()
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            self.gate.authorize(session, mailbox, "full_list", counts={"page": page_no})
+            page = gmail_ops.list_page(client, token)
+            if page.refs:
+                dialect = session.get_bind().dialect.name
+                insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+                session.execute(insert(SyncSeen).values(
+                    [{"mailbox_id": mailbox.id, "gmail_id": gid} for gid, _ in page.refs]
+                ).on_conflict_do_nothing())
+            self._checkpoint(session)
+        return page
+
+    def _stored(self, session: Session, ids: list[str]) -> dict[str, Message]:
+        if not ids:
+            return {}
+        return {m.gmail_id: m for m in session.scalars(select(Message).where(
+            Message.mailbox_id == self.claim.mailbox_id, Message.gmail_id.in_(ids)))}
+
+    def _fetch_page(self, page: gmail_ops.Page, page_no: int, started: datetime | None) -> None:
+        threads = dict(page.refs)
+        ids = [gid for gid, _ in page.refs]
+        with self.s.database.transaction() as session:
+            stored = self._stored(session, ids)
+        todo = [gid for gid in ids if gid not in stored]
+        # Messages kept from before this full sync (a resync): refresh their labels.
+        stale = [gid for gid, m in stored.items()
+                 if started is not None and m.stored_at < started]
+        steps = [("full_batch", chunk) for chunk in chunks(todo, gmail_ops.MAX_BATCH)]
+        steps += [("full_relabel", chunk) for chunk in chunks(stale, gmail_ops.MAX_BATCH)]
+        for index, (step, chunk) in enumerate(steps):
+            self._check_stop()
+            last = index == len(steps) - 1
+            if step == "full_batch":
+                self._fetch_and_store(step, chunk, threads, page_no=page_no,
+                                      advance=page if last else None)
+            else:
+                self._relabel(chunk, page_no=page_no, advance=page if last else None)
+        if not steps:
+            with self.s.database.transaction() as session:
+                self._advance(self._checkpoint(session), page)
+
+    @staticmethod
+    def _advance(row: MailboxSync, page: gmail_ops.Page) -> None:
+        row.full_page_token = page.next_token
+        row.full_pages_done += 1
+
+    def _fetch_and_store(self, step: str, chunk: list[str], threads: dict[str, str], *,
+                         page_no: int | None = None,
+                         advance: gmail_ops.Page | None = None) -> int:
+        client = self._gmail()
+        counts: dict[str, Any] = {"requested": len(chunk)}
+        if page_no is not None:
+            counts["page"] = page_no
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            access = self.gate.authorize(session, mailbox, step, ids=chunk, counts=counts)
+            fetched = gmail_ops.get_batch(client, chunk, self.retry)
+            for gmail_id in chunk:
+                resource = fetched.messages.get(gmail_id)
+                if resource is None:
+                    continue
+                self._put(session, access, mailbox, resource, threads.get(gmail_id, gmail_id))
+            row = self._checkpoint(session)
+            stored = len(fetched.messages)
+            row.messages_fetched += stored
+            if row.phase == SyncPhase.full:
+                row.full_messages_done += stored
+            if advance is not None:
+                self._advance(row, advance)
+        return stored
+
+    def _put(self, session: Session, access: Access, mailbox: Mailbox,
+             resource: dict[str, Any], thread_id: str) -> None:
+        raw = gmail_ops.raw_bytes(resource)
+        self.writer.put(session, access, mailbox, gmail_id=str(resource["id"]),
+                        thread_id=str(resource.get("threadId") or thread_id), raw=raw,
+                        label_ids=list(resource.get("labelIds", [])),
+                        history_id=int(resource.get("historyId", 0)),
+                        internal_date=_internal_date(resource),
+                        size_estimate=resource.get("sizeEstimate"))
+
+    def _relabel(self, chunk: list[str], *, page_no: int,
+                 advance: gmail_ops.Page | None) -> None:
+        client = self._gmail()
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            access = self.gate.authorize(session, mailbox, "full_relabel", ids=chunk,
+                                         counts={"requested": len(chunk), "page": page_no})
+            fetched = gmail_ops.get_batch(client, chunk, self.retry, fmt="minimal")
+            changed = 0
+            for gmail_id, message in self._stored(session, chunk).items():
+                resource = fetched.messages.get(gmail_id)
+                if resource is None:
+                    continue
+                labels = list(resource.get("labelIds", []))
+                if labels != list(message.label_ids):
+                    self.writer.put(session, access, mailbox, gmail_id=gmail_id,
+                                    thread_id=message.thread_id, raw=b"", label_ids=labels,
+                                    history_id=int(resource.get("historyId", 0)))
+                    changed += 1
+            row = self._checkpoint(session)
+            row.label_changes += changed
+            if advance is not None:
+                self._advance(row, advance)
+
+    def _complete_full(self, started: datetime | None) -> None:
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            seen = select(SyncSeen.gmail_id).where(SyncSeen.mailbox_id == mailbox.id)
+            vanished_query = select(Message.gmail_id).where(
+                Message.mailbox_id == mailbox.id, Message.gmail_id.not_in(seen))
+            if started is not None:
+                vanished_query = vanished_query.where(Message.stored_at < started)
+            vanished = list(session.scalars(vanished_query.limit(500)))
+            access = self.gate.authorize(session, mailbox, "full_complete", ids=vanished,
+                                         counts={"removed": len(vanished)})
+            for gmail_id in vanished:
+                self.writer.remove(session, access, mailbox, gmail_id)
+            row = self._checkpoint(session)
+            if len(vanished) == 500:
+                row.messages_deleted += len(vanished)
+                return  # more to remove: the next step (same page token = None) continues
+            session.execute(delete(SyncSeen).where(SyncSeen.mailbox_id == mailbox.id))
+            row.messages_deleted += len(vanished)
+            row.phase = SyncPhase.incremental
+            row.history_id = row.full_history_id
+            row.full_completed_at = now_utc()
+            row.full_page_token = None
+            row.full_syncs += 1
+        if len(vanished) == 500:
+            self._complete_full(started)
+
+    # -- incremental -----------------------------------------------------------------------------
+
+    def _incremental(self) -> None:
+        self._check_stop()
+        client = self._gmail()
+        state = self._state()
+        start = state.history_id
+        if start is None:
+            raise RuntimeError("incremental sync without a historyId")
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            access = self.gate.authorize(session, mailbox, "history_list",
+                                         counts={"start_history_id": start})
+            history = gmail_ops.history_since(client, start)
+            relabelled = replace_labels(session, access, self.s.crypto, mailbox,
+                                        gmail_ops.list_labels(client))
+            row = self._checkpoint(session)
+            row.phase = SyncPhase.incremental
+        plan = Plan.from_history(history.records)
+        with self.s.database.transaction() as session:
+            stored = self._stored(session, list(plan.fetch))
+        todo = [gid for gid in plan.fetch if gid not in stored]
+        fetched_now: set[str] = set()
+        for chunk in chunks(todo, gmail_ops.MAX_BATCH):
+            self._check_stop()
+            self._fetch_and_store("history_fetch", chunk, plan.fetch)
+            fetched_now.update(chunk)
+        self._apply(plan, history, fetched_now, len(history.records), relabelled)
+
+    def _apply(self, plan: Plan, history: gmail_ops.HistoryBatch, fetched_now: set[str],
+               records: int, labels_changed: int) -> None:
+        touched = sorted({gid for gid, _, _ in plan.label_ops if gid not in fetched_now}
+                         - plan.deleted)
+        deleted = sorted(plan.deleted)
+        with self.s.database.transaction() as session:
+            mailbox = self._mailbox(session)
+            access = self.gate.authorize(
+                session, mailbox, "history_apply", ids=(deleted + touched)[:500],
+                counts={"records": records, "deleted": len(deleted), "relabelled": len(touched),
+                        "labels_changed": labels_changed, "history_id": history.latest})
+            removed = sum(1 for gid in deleted
+                          if self.writer.remove(session, access, mailbox, gid))
+            messages = self._stored(session, touched)
+            changed = 0
+            for gmail_id, op, label_ids in plan.label_ops:
+                message = messages.get(gmail_id)
+                if message is None:
+                    continue
+                labels = list(message.label_ids)
+                if op == "add":
+                    labels += [label for label in label_ids if label not in labels]
+                else:
+                    labels = [label for label in labels if label not in label_ids]
+                if labels != list(message.label_ids):
+                    self.writer.put(session, access, mailbox, gmail_id=gmail_id,
+                                    thread_id=message.thread_id, raw=b"", label_ids=labels,
+                                    history_id=history.latest)
+                    changed += 1
+            row = self._checkpoint(session)
+            row.messages_deleted += removed
+            row.label_changes += changed
+            row.history_id = max(row.history_id or 0, history.latest)

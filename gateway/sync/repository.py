@@ -1,0 +1,189 @@
+"""Claiming mailboxes for sync with leases, fencing, heartbeats and outcomes.
+
+A mailbox is due when its user or a push asked (`mailboxes.sync_requested_at`), when a full sync
+is unfinished, or when its last success is older than `sync_poll_interval_seconds`; never while
+another worker's lease is live, and never before `next_attempt_at` (backoff). Claiming takes the
+row `FOR UPDATE SKIP LOCKED` (PostgreSQL), so concurrent workers pick different mailboxes without
+waiting, and clears `sync_requested_at`, so a push arriving mid-sync schedules another run.
+
+Each claim gets a fresh lease token. Every step of the sync re-checks the token in the same
+transaction as its store writes (`fence`): a worker whose lease expired and was taken over
+cannot commit anything more, so two workers never write one mailbox's sync at once.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import exists, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from gateway.kit.db import Database
+from gateway.mail.models import Mailbox
+from gateway.oauth.models import OAuthToken
+from gateway.policy.vocabulary import MailboxState
+from gateway.settings import Settings
+from gateway.sync.models import MailboxSync, SyncPhase
+
+
+class LeaseLost(Exception):
+    """Another worker holds this mailbox now; everything of the current step is rolled back."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    mailbox_id: uuid.UUID
+    token: uuid.UUID
+    owner: str
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _connected() -> Any:
+    """Mailboxes connected to Google (a mailbox row without tokens has nothing to sync)."""
+    return exists().where(OAuthToken.mailbox_id == Mailbox.id)
+
+
+def ensure_rows(session: Session) -> int:
+    """A `mailbox_sync` row for every connected active mailbox that has none yet."""
+    missing = list(session.execute(
+        select(Mailbox.id, Mailbox.tenant_id).where(
+            Mailbox.state == MailboxState.active.value, _connected(),
+            ~exists().where(MailboxSync.mailbox_id == Mailbox.id))))
+    if not missing:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows = [{"mailbox_id": mailbox_id, "tenant_id": tenant_id, "phase": SyncPhase.pending,
+             "full_pages_done": 0, "full_messages_done": 0, "full_syncs": 0,
+             "messages_fetched": 0, "messages_deleted": 0, "label_changes": 0,
+             "units_spent": 0, "gmail_calls": 0, "retries": 0, "rate_limited": 0,
+             "consecutive_failures": 0, "updated_at": now_utc()}
+            for mailbox_id, tenant_id in missing]
+    session.execute(insert(MailboxSync).values(rows).on_conflict_do_nothing())
+    return len(rows)
+
+
+def claim_next(database: Database, owner: str, settings: Settings, *,
+               now: datetime | None = None) -> Claim | None:
+    """Claim the most urgent due mailbox, or None."""
+    now = now or now_utc()
+    poll_cutoff = now - timedelta(seconds=settings.sync_poll_interval_seconds)
+    with database.transaction() as session:
+        ensure_rows(session)
+        due = or_(Mailbox.sync_requested_at.is_not(None),
+                  MailboxSync.phase.in_([SyncPhase.pending, SyncPhase.full]),
+                  MailboxSync.last_success_at.is_(None),
+                  MailboxSync.last_success_at < poll_cutoff)
+        query = (
+            select(MailboxSync).join(Mailbox, Mailbox.id == MailboxSync.mailbox_id)
+            .where(Mailbox.state == MailboxState.active.value, _connected(),
+                   or_(MailboxSync.lease_expires_at.is_(None),
+                       MailboxSync.lease_expires_at < now),
+                   or_(MailboxSync.next_attempt_at.is_(None),
+                       MailboxSync.next_attempt_at <= now),
+                   due)
+            # Asked-for first, then the longest without a successful sync.
+            .order_by(Mailbox.sync_requested_at.is_(None),
+                      MailboxSync.last_success_at.asc().nulls_first(), MailboxSync.mailbox_id)
+            .limit(1).with_for_update(skip_locked=True, of=MailboxSync))
+        row = session.scalar(query)
+        if row is None:
+            return None
+        token = uuid.uuid4()
+        row.lease_owner = owner[:128]
+        row.lease_token = token
+        row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
+        row.heartbeat_at = now
+        row.last_attempt_at = now
+        session.execute(update(Mailbox).where(Mailbox.id == row.mailbox_id)
+                        .values(sync_requested_at=None))
+        return Claim(row.mailbox_id, token, owner)
+
+
+def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
+    """The claim's state row, locked, with the lease extended; `LeaseLost` if the lease was taken
+    over. Call it last in a step's transaction, just before the commit."""
+    row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
+                      populate_existing=True)
+    if row is None or row.lease_token != claim.token:
+        raise LeaseLost(f"lease on mailbox {claim.mailbox_id} lost")
+    now = now_utc()
+    row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
+    row.heartbeat_at = now
+    return row
+
+
+def heartbeat(database: Database, claim: Claim, settings: Settings) -> bool:
+    """Extend the lease while a long step runs; False when the lease is gone."""
+    now = now_utc()
+    with database.transaction() as session:
+        result = session.execute(
+            update(MailboxSync).where(MailboxSync.mailbox_id == claim.mailbox_id,
+                                      MailboxSync.lease_token == claim.token)
+            .values(lease_expires_at=now + timedelta(seconds=settings.sync_lease_seconds),
+                    heartbeat_at=now))
+        return bool(getattr(result, "rowcount", 0))
+
+
+def note(database: Database, claim: Claim, **values: Any) -> bool:
+    """Record something about the running sync (a retry, a backoff) right away, in its own
+    transaction, so the API shows it while the sync waits. Best effort."""
+    try:
+        with database.transaction() as session:
+            result = session.execute(
+                update(MailboxSync).where(MailboxSync.mailbox_id == claim.mailbox_id,
+                                          MailboxSync.lease_token == claim.token)
+                .values(**values))
+            return bool(getattr(result, "rowcount", 0))
+    except Exception:  # noqa: BLE001 - visibility only; the sync itself goes on
+        return False
+
+
+def backoff_seconds(failures: int, settings: Settings, retry_after: float | None,
+                    rng: random.Random | None = None) -> float:
+    """Exponential in consecutive failures, equal jitter, at least Retry-After."""
+    ceiling = min(settings.sync_backoff_max_seconds,
+                  settings.sync_backoff_base_seconds * (2 ** max(failures - 1, 0)))
+    jittered = (rng or random).uniform(ceiling / 2, ceiling)
+    return max(jittered, retry_after or 0.0)
+
+
+def release(database: Database, claim: Claim, settings: Settings, *, outcome: str,
+            error: str | None = None, retry_after: float | None = None,
+            phase: str | None = None, retry_in: float | None = None) -> MailboxSync | None:
+    """Give the mailbox back: `ok` (synced), `stopped` (needs its user; not retried until the
+    mailbox changes or `retry_in`), `failed` (backoff), `interrupted` (shutdown: no penalty)."""
+    now = now_utc()
+    with database.transaction() as session:
+        row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
+                          populate_existing=True)
+        if row is None or row.lease_token != claim.token:
+            return None
+        row.lease_owner = None
+        row.lease_token = None
+        row.lease_expires_at = None
+        if phase is not None:
+            row.phase = phase
+        if outcome == "ok":
+            row.last_success_at = now
+            row.consecutive_failures = 0
+            row.next_attempt_at = None
+        elif outcome == "failed":
+            row.consecutive_failures += 1
+            delay = backoff_seconds(row.consecutive_failures, settings, retry_after)
+            row.backoff_seconds = delay
+            row.next_attempt_at = now + timedelta(seconds=delay)
+        elif outcome == "stopped":
+            row.next_attempt_at = now + timedelta(seconds=retry_in) if retry_in else None
+        if error is not None:
+            row.last_error = error[:200]
+            row.last_error_at = now
+        return row

@@ -1,0 +1,233 @@
+"""The sync worker: claims due mailboxes with leases and syncs each on a thread of its pool,
+keeps the leases alive with a heartbeat, and runs registered periodic tasks.
+
+Run any number of them (`gmail-gateway worker`, on any number of machines): claims use
+`FOR UPDATE SKIP LOCKED` and lease tokens (gateway.sync.repository). A worker killed with SIGKILL
+simply stops heart-beating; its leases expire after `sync_lease_seconds` and another worker
+resumes each mailbox from its checkpoint. SIGTERM/SIGINT stop gracefully: running syncs stop at
+the next step boundary and give their mailboxes back.
+
+Periodic tasks: `register_periodic(name, interval_seconds, fn)` with `fn(services)` makes every
+worker call `fn` about every `interval_seconds` (first call at start-up). Every worker runs it, so
+a task must be safe to run concurrently (claim its rows with `SKIP LOCKED`, as
+`gateway.oauth.tokens.keep_alive` does). Push uses it to renew `users.watch` daily.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from gateway.crypto import CryptoService
+from gateway.gmail.errors import GmailError
+from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
+from gateway.gmail.retry import RetryPolicy
+from gateway.kit.db import Database
+from gateway.kit.errors import GatewayError, PolicyDenied
+from gateway.mail.store import MessageStore
+from gateway.oauth.tokens import MailboxNeedsUser
+from gateway.policy.enforcement import Enforcer
+from gateway.settings import Settings
+from gateway.sync.engine import MailboxSyncRun, StopRequested, SyncServices
+from gateway.sync.models import SyncPhase
+from gateway.sync.repository import Claim, LeaseLost, claim_next, heartbeat, release
+
+log = logging.getLogger(__name__)
+
+# A mailbox the policy refuses to sync (e.g. no read scope) is looked at again after this long.
+POLICY_DENIED_RETRY_SECONDS = 3600.0
+
+
+@dataclass
+class PeriodicTask:
+    name: str
+    interval_seconds: float
+    fn: Callable[[SyncServices], Any]
+
+
+_PERIODIC: dict[str, PeriodicTask] = {}
+
+
+def register_periodic(name: str, interval_seconds: float,
+                      fn: Callable[[SyncServices], Any]) -> None:
+    """Run `fn(services)` about every `interval_seconds` in every worker (replaces a task of
+    the same name)."""
+    if interval_seconds <= 0:
+        raise ValueError("interval_seconds must be positive")
+    _PERIODIC[name] = PeriodicTask(name, interval_seconds, fn)
+
+
+def periodic_tasks() -> list[PeriodicTask]:
+    return list(_PERIODIC.values())
+
+
+def build_services(settings: Settings, database: Database, crypto: CryptoService,
+                   enforcer: Enforcer, store: MessageStore | None = None) -> SyncServices:
+    def budget() -> MovingWindowBudget:
+        return MovingWindowBudget(settings.sync_quota_units_per_minute,
+                                  window_seconds=settings.sync_quota_window_seconds,
+                                  target=settings.sync_quota_target)
+
+    def retry() -> RetryPolicy:
+        return RetryPolicy(max_attempts=settings.sync_retry_attempts,
+                           base_seconds=settings.sync_retry_base_seconds,
+                           cap_seconds=settings.sync_retry_cap_seconds)
+
+    return SyncServices(database=database, crypto=crypto, settings=settings, enforcer=enforcer,
+                        store=store or MessageStore(crypto), budgets=BudgetRegistry(budget),
+                        retry=retry)
+
+
+def sync_claim(services: SyncServices, claim: Claim,
+               should_stop: Callable[[], bool] = lambda: False) -> str:
+    """Run one claimed mailbox's sync and give the mailbox back with the outcome."""
+    settings, database = services.settings, services.database
+    try:
+        MailboxSyncRun(services, claim, should_stop).run()
+    except StopRequested:
+        release(database, claim, settings, outcome="interrupted")
+        return "interrupted"
+    except LeaseLost:
+        log.warning("sync:lease:lost mailbox=%s", claim.mailbox_id)
+        return "lease_lost"
+    except MailboxNeedsUser as exc:
+        release(database, claim, settings, outcome="stopped", error=exc.code,
+                phase=SyncPhase.stopped)
+        return "stopped"
+    except PolicyDenied as exc:
+        reasons = ",".join(exc.extra.get("reasons", []))
+        release(database, claim, settings, outcome="stopped", error=f"policy_denied: {reasons}",
+                phase=SyncPhase.stopped, retry_in=POLICY_DENIED_RETRY_SECONDS)
+        return "stopped"
+    except GmailError as exc:
+        log.warning("sync:failed mailbox=%s code=%s status=%s", claim.mailbox_id, exc.code,
+                    exc.upstream_status)
+        release(database, claim, settings, outcome="failed",
+                error=f"{exc.code}: upstream {exc.upstream_status} ({exc.reason or '-'})",
+                retry_after=exc.retry_after)
+        return "failed"
+    except GatewayError as exc:
+        log.warning("sync:failed mailbox=%s code=%s", claim.mailbox_id, exc.code)
+        release(database, claim, settings, outcome="failed", error=f"{exc.code}: {exc.detail}")
+        return "failed"
+    except Exception as exc:
+        log.exception("sync:failed mailbox=%s (unexpected)", claim.mailbox_id)
+        release(database, claim, settings, outcome="failed",
+                error=f"internal_error: {type(exc).__name__}")
+        return "failed"
+    release(database, claim, settings, outcome="ok")
+    return "ok"
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class SyncWorker:
+    def __init__(self, services: SyncServices, *, owner: str | None = None,
+                 concurrency: int | None = None) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.owner = owner or default_owner()
+        self.concurrency = concurrency or self.settings.sync_worker_concurrency
+        self.stopping = threading.Event()
+        self._active: dict[uuid.UUID, tuple[Claim, Future[str]]] = {}
+        self._lock = threading.Lock()
+        self._next_periodic: dict[str, float] = {}
+        self.outcomes: dict[str, int] = {}
+
+    # -- one pass (tests, the in-process worker) -------------------------------------------------
+
+    def run_until_idle(self, max_runs: int = 1000) -> int:
+        """Claim and sync due mailboxes one after another in this thread until none is due."""
+        runs = 0
+        while runs < max_runs and not self.stopping.is_set():
+            claim = claim_next(self.services.database, self.owner, self.settings)
+            if claim is None:
+                break
+            self._count(sync_claim(self.services, claim, self.stopping.is_set))
+            runs += 1
+        return runs
+
+    # -- the long-running loop -------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        beat = threading.Thread(target=self._heartbeat_loop, name="sync-heartbeat", daemon=True)
+        beat.start()
+        log.info("sync worker %s started (concurrency %d)", self.owner, self.concurrency)
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
+            while not self.stopping.is_set():
+                self._run_periodic()
+                claimed = self._fill(pool)
+                if not claimed:
+                    self.stopping.wait(self.settings.sync_idle_sleep_seconds)
+        log.info("sync worker %s stopped", self.owner)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        def handle(_signum: int, _frame: FrameType | None) -> None:
+            self.stop()
+
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+    def _fill(self, pool: ThreadPoolExecutor) -> bool:
+        claimed = False
+        with self._lock:
+            for mailbox_id, (_, future) in list(self._active.items()):
+                if future.done():
+                    del self._active[mailbox_id]
+                    self._count(future.result() if future.exception() is None else "crashed")
+            free = self.concurrency - len(self._active)
+        for _ in range(free):
+            try:
+                claim = claim_next(self.services.database, self.owner, self.settings)
+            except Exception:  # database hiccup: try again next tick
+                log.exception("sync:claim failed")
+                return claimed
+            if claim is None:
+                break
+            future = pool.submit(sync_claim, self.services, claim, self.stopping.is_set)
+            with self._lock:
+                self._active[claim.mailbox_id] = (claim, future)
+            claimed = True
+        return claimed
+
+    def _count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(self.settings.sync_lease_seconds / 3, 0.2)
+        while not self.stopping.wait(interval):
+            with self._lock:
+                claims = [claim for claim, future in self._active.values() if not future.done()]
+            for claim in claims:
+                try:
+                    if not heartbeat(self.services.database, claim, self.settings):
+                        log.warning("sync:lease:lost mailbox=%s", claim.mailbox_id)
+                except Exception:  # the step's fence decides; keep beating
+                    log.exception("sync:heartbeat failed")
+
+    def _run_periodic(self) -> None:
+        now = time.monotonic()
+        for task in periodic_tasks():
+            due = self._next_periodic.get(task.name, 0.0)
+            if now < due:
+                continue
+            self._next_periodic[task.name] = now + task.interval_seconds
+            try:
+                task.fn(self.services)
+            except Exception:  # one task's failure must not stop syncing
+                log.exception("periodic task %s failed", task.name)
