@@ -21,8 +21,12 @@ from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
 from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
+from gateway.mail.drafts_router import router as drafts_router
+from gateway.mail.labels_router import router as labels_router
 from gateway.mail.messages_router import router as messages_router
+from gateway.mail.modify_router import router as modify_router
 from gateway.mail.router import router as mail_router
+from gateway.mail.send_router import router as send_router
 from gateway.mail.store import MessageStore
 from gateway.oauth.problems import install_problem_handlers as install_oauth_problems
 from gateway.oauth.router import router as oauth_router
@@ -36,6 +40,7 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
+                                      send_router, drafts_router, modify_router, labels_router,
                                       consent_router, justifications_router,
                                       analytics_router,
                                       audit_router, oauth_router, push_router)

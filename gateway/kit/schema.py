@@ -11,6 +11,7 @@ from gateway.kit.models import Base
 MODEL_MODULES = (
     "gateway.accounts.models",
     "gateway.mail.models",
+    "gateway.mail.idempotency",
     "gateway.audit.models",
     "gateway.consent.models",
     "gateway.justifications.models",

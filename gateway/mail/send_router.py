@@ -1,0 +1,166 @@
+"""Sending mail: `POST /v1/mailboxes/{mailbox_id}/messages/send`.
+
+The gateway builds the RFC 5322 message (gateway.mail.compose), Gmail sends it
+(`messages.send` with `raw`), then the sent copy is fetched (`format=raw`) and put into the
+encrypted store when the mailbox granted reading. An `Idempotency-Key` makes a retried send
+safe (gateway.mail.idempotency): Gmail is called once per key.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+
+from gateway.accounts.deps import SessionDep
+from gateway.gmail import GmailError
+from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
+from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.mail.compose import Composed, Limits, ReplyContext, build_message, gmail_raw
+from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys
+from gateway.mail.models import Mailbox
+from gateway.mail.write_schemas import ComposeIn, SendIn, SentOut
+from gateway.mail.writes import Gmail, has_read_scope, reflect_message, settings_of, write_mailbox
+from gateway.policy.enforcement import Access
+from gateway.policy.vocabulary import Action
+
+log = logging.getLogger(__name__)
+
+router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}", tags=["send"])
+
+IdempotencyKeyHeader = Annotated[str | None, Header(
+    alias="Idempotency-Key", max_length=MAX_KEY_CHARS,
+    description="Any unique string per intended send (a UUID): a retry with the same key and "
+                "body gets the first answer and sends nothing again")]
+
+
+def idempotency_keys(request: Request) -> IdempotencyKeys:
+    keys = getattr(request.app.state, "idempotency_keys", None)
+    if keys is None:  # built lazily: the lifespan owns the database and crypto
+        settings = settings_of(request)
+        keys = IdempotencyKeys(request.app.state.database, request.app.state.crypto,
+                               ttl=timedelta(hours=settings.mail_idempotency_ttl_hours))
+        request.app.state.idempotency_keys = keys
+    assert isinstance(keys, IdempotencyKeys)
+    return keys
+
+
+def limits_of(request: Request) -> Limits:
+    settings = settings_of(request)
+    return Limits(max_message_bytes=settings.mail_max_message_bytes,
+                  max_attachment_bytes=settings.mail_max_attachment_bytes)
+
+
+def msgid_domain(request: Request) -> str:
+    return urlsplit(settings_of(request).public_base_url).hostname or "gmail-gateway.invalid"
+
+
+def reply_context(gmail: Gmail, mailbox: Mailbox, message_id: str) -> ReplyContext:
+    """The headers a reply needs, read from Gmail's metadata of the replied message (never its
+    content). Needs a reading permission: a send-only mailbox cannot thread replies."""
+    if not has_read_scope(mailbox):
+        raise ValidationFailed("replying in a thread needs the mailbox's read permission "
+                               "(the gateway must read the replied message's headers)",
+                               code="reply_needs_read_permission")
+    try:
+        meta = gmail.call(lambda c: c.users.messages().get(
+            userId="me", id=message_id, format="metadata",
+            metadataHeaders=["Message-ID", "References"]),
+            what="replied message", not_found="reply_to_message_not_found")
+    except NotFound:
+        raise ValidationFailed("reply_to_message_id is not a message of this mailbox",
+                               code="reply_to_message_not_found") from None
+    headers = {str(h.get("name", "")).lower(): str(h.get("value", ""))
+               for h in (meta.get("payload") or {}).get("headers") or []}
+    return ReplyContext(thread_id=str(meta.get("threadId")),
+                        message_id_header=headers.get("message-id", ""),
+                        references=headers.get("references", ""))
+
+
+def compose_for(request: Request, gmail: Gmail, mailbox: Mailbox,
+                body: ComposeIn) -> Composed:
+    reply = (reply_context(gmail, mailbox, body.reply_to_message_id)
+             if body.reply_to_message_id else None)
+    return build_message(body, limits_of(request), msgid_domain=msgid_domain(request),
+                         reply=reply)
+
+
+def sent_out(request: Request, session: Session, mailbox: Mailbox, gmail: Gmail,
+             sent: dict[str, Any]) -> dict[str, Any]:
+    """The API's answer for a message Gmail sent; the store reflects it when it may. A failure
+    to reflect never turns a sent message into an error (the next sync brings it)."""
+    gmail_id = str(sent["id"])
+    stored = False
+    try:
+        with session.begin_nested():
+            stored = reflect_message(request, session, mailbox, gmail, gmail_id)
+    except GatewayError as exc:
+        log.warning("mail:message:sent_not_stored code=%s", exc.code)
+    return SentOut(id=gmail_id, thread_id=str(sent.get("threadId")),
+                   label_ids=list(sent.get("labelIds") or []),
+                   stored=stored).model_dump(mode="json")
+
+
+def idempotent(request: Request, access: Access, operation: str, key: str | None,
+               fingerprint: bytes, run: Callable[[], dict[str, Any]]) -> JSONResponse:
+    """Run `run` (which calls Gmail) once per Idempotency-Key; replay its answer after that."""
+    if key is None:
+        return JSONResponse(run())
+    keys = idempotency_keys(request)
+    actor = access.request.actor
+    mailbox: Mailbox = request.state.mailbox
+    claim = keys.claim(tenant=mailbox.tenant_id, principal=uuid.UUID(actor.id),
+                       mailbox=mailbox.id, operation=operation, key=key, body=fingerprint)
+    if claim.record_id is None:
+        replay = dict(claim.replay or {}, idempotent_replay=True)
+        return JSONResponse(replay, status_code=claim.replay_status or 200,
+                            headers={"Idempotent-Replayed": "true"})
+    try:
+        answer = run()
+    except GatewayError as exc:
+        if isinstance(exc, GmailError) and (exc.upstream_status == 0
+                                            or exc.upstream_status >= 500):
+            log.warning("mail:send:outcome_unknown upstream_status=%s", exc.upstream_status)
+        keys.release(claim.record_id)
+        raise
+    except BaseException:
+        keys.release(claim.record_id)
+        raise
+    keys.complete(claim.record_id, 200, answer)
+    return JSONResponse(answer)
+
+
+def send_message(mailbox_id: str, body: SendIn, request: Request, session: SessionDep,
+                 access: AccessDep, idempotency_key: IdempotencyKeyHeader = None
+                 ) -> JSONResponse:
+    mailbox: Mailbox = request.state.mailbox
+
+    def run() -> dict[str, Any]:
+        gmail = Gmail(request, session, mailbox)
+        composed = compose_for(request, gmail, mailbox, body)
+        message: dict[str, Any] = {"raw": gmail_raw(composed.raw)}
+        if composed.thread_id:
+            message["threadId"] = composed.thread_id
+        sent = gmail.call(lambda c: c.users.messages().send(userId="me", body=message),
+                          what="message", not_found="message_not_found")
+        log.info("mail:message:sent mailbox=%s", mailbox.id)
+        return sent_out(request, session, mailbox, gmail, sent)
+
+    return idempotent(request, access, Action.message_send.value, idempotency_key,
+                      body.model_dump_json().encode(), run)
+
+
+router.add("POST", "/messages/send", send_message, action=Action.message_send,
+           resource=write_mailbox("message"), response_model=SentOut,
+           summary="Send a message built from JSON (RFC 5322 by the gateway)",
+           responses={409: {"description": "a request with this Idempotency-Key is in flight"},
+                      413: {"description": "message or attachment over the size limit"},
+                      422: {"description": "invalid address, header, attachment or a reused "
+                                           "Idempotency-Key"}})

@@ -1,0 +1,180 @@
+"""What the write routes (send, drafts, modify, labels) share: resolvers for the ids in their
+paths, the mailbox's Gmail client, Gmail's errors as the API's problems, and putting what Gmail
+now holds into the store.
+
+Writes go to Gmail first; the store follows only once Gmail accepted the change (or the next
+history sync brings it). A Gmail id in a path is opaque: a malformed one answers exactly like an
+unknown one (404), and an id of another mailbox is unknown to this mailbox's Gmail (404).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from google.auth.exceptions import RefreshError
+from googleapiclient.http import HttpRequest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.accounts.deps import Caller
+from gateway.gmail import GmailClient, GmailError, GmailNotFound, GmailRejected, gmail_for
+from gateway.gmail.client import build_client
+from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.routing import ResourceResolver
+from gateway.mail.models import Mailbox, Message
+from gateway.mail.resolvers import load_mailbox
+from gateway.mail.store import MessageStore
+from gateway.oauth.tokens import credentials_for
+from gateway.policy.enforcement import Resolved, Resource
+from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY
+from gateway.settings import Settings
+
+_GMAIL_ID = re.compile(r"^[0-9A-Za-z_\-]{1,128}$")
+READ_SCOPES = frozenset({SCOPE_READONLY, SCOPE_MODIFY})
+
+
+def path_id(request: Request, name: str, *, what: str, code: str) -> str:
+    value = str(request.path_params[name])
+    if not _GMAIL_ID.match(value):
+        raise NotFound(f"no such {what}", code=code)
+    return value
+
+
+def _resource(mailbox: Mailbox, resource_type: str, ids: tuple[str, ...] = (),
+              thread_id: str | None = None) -> Resolved:
+    return Resolved(Resource(type=resource_type, tenant=str(mailbox.tenant_id),
+                             mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
+                             ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
+                             scopes=tuple(mailbox.granted_scopes or ())))
+
+
+def write_mailbox(resource_type: str) -> ResourceResolver:
+    """The mailbox in the path (another tenant's → 404); the write names no object yet."""
+
+    def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
+        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
+        request.state.mailbox = mailbox
+        return _resource(mailbox, resource_type)
+
+    return resolve
+
+
+def write_object(resource_type: str, param: str, *, what: str, code: str) -> ResourceResolver:
+    """A Gmail object (message, draft, label) of the mailbox in the path. A message found in
+    the store also names its thread; one not synced yet is left for Gmail to find or not."""
+
+    def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
+        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
+        object_id = path_id(request, param, what=what, code=code)
+        request.state.mailbox = mailbox
+        thread_id = None
+        if resource_type == "message":
+            message = stored_message(session, mailbox, object_id)
+            request.state.message = message
+            thread_id = message.thread_id if message is not None else None
+        return _resource(mailbox, resource_type, (object_id,), thread_id)
+
+    return resolve
+
+
+def stored_message(session: Session, mailbox: Mailbox, gmail_id: str) -> Message | None:
+    return session.scalar(select(Message).where(Message.mailbox_id == mailbox.id,
+                                                Message.gmail_id == gmail_id))
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+class Gmail:
+    """The mailbox's Gmail for one request. A 401 from Gmail (the access token was revoked or
+    expired early), or google-auth's own refresh failing on one, refreshes the token through
+    `credentials_for` and retries once: a dead grant then turns into 403
+    `mailbox_reauth_required` (the mailbox flips to reauth_required) instead of a 5xx."""
+
+    def __init__(self, request: Request, session: Session, mailbox: Mailbox) -> None:
+        self.state = request.app.state
+        self.session = session
+        self.mailbox = mailbox
+        self.client = gmail_for(session, mailbox, crypto=self.state.crypto,
+                                settings=self.state.settings, database=self.state.database)
+
+    def call(self, build: Callable[[GmailClient], HttpRequest], *, what: str, not_found: str,
+             conflict: str = "conflict") -> Any:
+        try:
+            return call(self.client, build(self.client), what=what, not_found=not_found,
+                        conflict=conflict)
+        except GmailError as exc:
+            if exc.upstream_status != 401:
+                raise
+        except RefreshError:
+            pass  # google-auth refreshed on a 401 by itself and Google refused: find out why
+        settings: Settings = self.state.settings
+        credentials = credentials_for(self.session, self.mailbox, crypto=self.state.crypto,
+                                      settings=settings, database=self.state.database,
+                                      force_refresh=True)
+        self.client = build_client(credentials, settings)
+        return call(self.client, build(self.client), what=what, not_found=not_found,
+                    conflict=conflict)
+
+
+def call(client: GmailClient, request: HttpRequest, *, what: str, not_found: str,
+         conflict: str = "conflict") -> Any:
+    """Execute one Gmail request; Gmail's answers about the caller's input become 4xx problems
+    of the API (unknown id → 404, invalid → 422, name taken → 409); the rest stay Gmail's
+    problems (502/503, retryable ones with Retry-After)."""
+    try:
+        return client.execute(request)
+    except GmailNotFound:
+        raise NotFound(f"no such {what}", code=not_found) from None
+    except GmailRejected as exc:
+        raise ValidationFailed(f"Gmail refused the {what}: {exc.detail}",
+                               code="gmail_rejected") from None
+    except GmailError as exc:
+        if exc.upstream_status == 409:
+            raise Conflict(f"Gmail refused the {what}: it conflicts with an existing one",
+                           code=conflict) from None
+        raise
+
+
+def has_read_scope(mailbox: Mailbox) -> bool:
+    return bool(READ_SCOPES & set(mailbox.granted_scopes or ()))
+
+
+def reflect_message(request: Request, session: Session, mailbox: Mailbox, gmail: Gmail,
+                    gmail_id: str) -> bool:
+    """Put the message Gmail now holds into the store (full raw bytes), if the mailbox granted
+    reading; otherwise there is nothing the gateway may keep and sync would not either."""
+    if not has_read_scope(mailbox):
+        return False
+    resource = gmail.call(lambda c: c.users.messages().get(userId="me", id=gmail_id,
+                                                           format="raw"),
+                          what="message", not_found="message_not_found")
+    store: MessageStore = request.app.state.message_store
+    raw = _b64url(str(resource.get("raw", "")))
+    store.put(session, mailbox, gmail_id=gmail_id, thread_id=str(resource.get("threadId")),
+              raw=raw, label_ids=list(resource.get("labelIds") or []),
+              history_id=int(resource.get("historyId") or 0),
+              size_estimate=int(resource.get("sizeEstimate") or len(raw)))
+    return True
+
+
+def update_stored_labels(session: Session, mailbox: Mailbox, gmail_id: str,
+                         label_ids: list[str], history_id: int = 0) -> bool:
+    """Gmail answered with the message's labels after a change: mirror them in the store."""
+    message = stored_message(session, mailbox, gmail_id)
+    if message is None:
+        return False
+    message.label_ids = list(label_ids)
+    message.history_id = max(message.history_id, history_id)
+    session.flush()
+    return True
+
+
+def _b64url(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
