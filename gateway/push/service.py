@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import case, distinct, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from gateway.audit.operations import Operation
@@ -55,8 +55,8 @@ class PushOutcome:
 def find_watched(session: Session, crypto: CryptoService, address: str
                  ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """(mailbox id, tenant id) of every watch made for `address`, in any tenant."""
-    tenants = session.scalars(select(distinct(MailboxWatch.tenant_id)).where(
-        MailboxWatch.address_index.is_not(None))).all()
+    tenants = session.scalars(select(MailboxWatch.tenant_id).where(
+        MailboxWatch.address_index.is_not(None)).distinct()).all()
     if not tenants:
         return []
     try:

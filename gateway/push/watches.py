@@ -148,6 +148,14 @@ class WatchKeeper:
                      report.failed, report.skipped)
         return report
 
+    def renew_mailbox(self, mailbox_id: uuid.UUID, *, now: datetime | None = None
+                      ) -> WatchReport:
+        """Renew one mailbox's watch now if it is due (e.g. right after it was connected)."""
+        report = WatchReport()
+        if self.settings.push_topic:
+            self._renew_one(mailbox_id, now or _now(), report)
+        return report
+
     def _renew_one(self, mailbox_id: uuid.UUID, now: datetime, report: WatchReport) -> None:
         try:
             with self.database.transaction() as session:
