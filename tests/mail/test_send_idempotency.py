@@ -1,0 +1,146 @@
+"""A retried send never sends twice: the emulator receives the message exactly once, whether
+the retry comes after the answer or while the first request is still with Gmail."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select, update
+
+from emulator.testing import RunningEmulator
+from gateway.kit.db import Database
+from gateway.mail.idempotency import IdempotencyRecord
+from tests.conftest import TenantWorld
+from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
+from tests.mail.write_helpers import connected, emulator_messages, log_entries
+
+BODY = {"to": [GOOGLE_BOB], "subject": "Contract", "text": "Signed copy attached."}
+
+
+def _send(gw: TestClient, mailbox_id: str, headers: dict[str, str], key: str | None,
+          body: dict[str, Any] | None = None) -> Response:
+    extra = {"Idempotency-Key": key} if key is not None else {}
+    return gw.post(f"/v1/mailboxes/{mailbox_id}/messages/send", json=body or BODY,
+                   headers={**headers, **extra})
+
+
+def _records(db: Database) -> list[IdempotencyRecord]:
+    with db.transaction() as s:
+        return list(s.scalars(select(IdempotencyRecord)))
+
+
+def test_a_retry_with_the_same_key_gets_the_first_answer_and_sends_nothing(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    first = _send(gw, mailbox_id, headers, key)
+    assert first.status_code == 200, first.text
+    second = _send(gw, mailbox_id, headers, key)
+    assert second.status_code == 200, second.text
+    assert second.headers["idempotent-replayed"] == "true"
+    assert second.json()["idempotent_replay"] is True
+    assert {k: v for k, v in second.json().items() if k != "idempotent_replay"} == \
+        {k: v for k, v in first.json().items() if k != "idempotent_replay"}
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+    assert len(emulator_messages(emu, GOOGLE_ALICE, "SENT")) == 1
+    # Both calls were decided and logged; Gmail was called once.
+    assert [e.decision for e in log_entries(db, "mail:message:send")] == ["allow", "allow"]
+    (record,) = _records(db)
+    assert record.state == "completed" and record.response_body is not None
+    # Nothing the caller wrote is kept: the key and the body are keyed hashes.
+    assert key.encode() not in record.key_index and len(record.request_index) == 16
+    assert "Contract" not in str(record.response_body)
+
+
+def test_the_same_key_with_another_body_is_refused(
+        gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), "order-4711-confirmation"
+    assert _send(gw, mailbox_id, headers, key).status_code == 200
+    other = _send(gw, mailbox_id, headers, key, {**BODY, "subject": "Something else"})
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+
+
+def test_keys_are_scoped_per_caller_and_mailbox(
+        gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    key = "same-key"
+    assert _send(gw, mailbox_id, tenant_a.crm.headers(), key).status_code == 200
+    # The mailbox's owner using the same key is another caller: a separate send.
+    again = _send(gw, mailbox_id, tenant_a.end_user.headers(), key)
+    assert again.status_code == 200 and again.json()["idempotent_replay"] is False
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 2
+
+
+def test_a_retry_while_the_first_is_in_flight_is_409_and_gmail_receives_one(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    emu.control.set_faults(latency_ms=1500)  # every Gmail call takes a while
+    results: dict[str, Response] = {}
+    first = threading.Thread(target=lambda: results.update(
+        first=_send(gw, mailbox_id, headers, key)))
+    first.start()
+    deadline = time.monotonic() + 20
+    while not _records(db) and time.monotonic() < deadline:
+        time.sleep(0.02)  # wait until the first request holds the key (no timing asserted)
+    assert _records(db) and _records(db)[0].state == "in_progress"
+    during = _send(gw, mailbox_id, headers, key)
+    first.join(30)
+    emu.control.clear_faults()
+    assert during.status_code == 409, during.text
+    assert during.json()["code"] == "idempotency_request_in_progress"
+    assert during.headers["retry-after"]
+    assert results["first"].status_code == 200, results["first"].text
+    after = _send(gw, mailbox_id, headers, key)
+    assert after.status_code == 200 and after.json()["id"] == results["first"].json()["id"]
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+
+
+def test_a_refused_send_releases_the_key(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 400,
+                                       "count": 1}])
+    refused = _send(gw, mailbox_id, headers, key)
+    assert refused.status_code == 422 and refused.json()["code"] == "gmail_rejected"
+    assert _records(db) == []
+    retried = _send(gw, mailbox_id, headers, key)
+    assert retried.status_code == 200 and retried.json()["idempotent_replay"] is False
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+
+
+def test_expired_and_stale_keys_are_forgotten(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    assert _send(gw, mailbox_id, headers, key).status_code == 200
+    with db.transaction() as s:
+        s.execute(update(IdempotencyRecord).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    later = _send(gw, mailbox_id, headers, key)
+    assert later.status_code == 200 and later.json()["idempotent_replay"] is False
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 2
+    # A claim left in progress by a crashed process stops blocking after a while.
+    with db.transaction() as s:
+        s.execute(update(IdempotencyRecord).values(
+            state="in_progress", created_at=datetime.now(UTC) - timedelta(hours=1)))
+    assert _send(gw, mailbox_id, headers, key).status_code == 200
+
+
+def test_malformed_keys_are_refused(gw: TestClient, emu: RunningEmulator,
+                                    tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    for bad in ("", "x" * 256, "tab\there"):
+        response = _send(gw, mailbox_id, tenant_a.crm.headers(), bad)
+        assert response.status_code == 422, (bad, response.text)
+    assert emulator_messages(emu, GOOGLE_BOB) == []
