@@ -68,3 +68,14 @@ router.add("GET", "/mailboxes/{mailbox_id}", get_mailbox, action=Action.mailbox_
            description="State, granted features and, when the user must act, `reconnect_url`. "
                        "Unlike the mail routes, a colleague's mailbox is a logged 403 "
                        "(`not_mailbox_owner`), not a 404.")
+
+
+def _mount_read_modules() -> None:
+    """The other read routes register on this router (one router in gateway.app.ROUTERS)."""
+    from gateway.mail import attachments, search_router, threads_router, timeline_router
+
+    for module in (threads_router, attachments, search_router, timeline_router):
+        module.register(router)
+
+
+_mount_read_modules()

@@ -151,7 +151,8 @@ class ThreadOut(BaseModel):
                                                 "messages; null at the end")
 
 
-SearchQuery = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+SearchQuery = Annotated[str, StringConstraints(min_length=1, max_length=1024,
+                                               pattern=r"^[^\x00-\x08\x0a-\x1f\x7f]+$")]
 PageToken = Annotated[str, StringConstraints(min_length=1, max_length=512,
                                              pattern=r"^[A-Za-z0-9_\-.=~]+$")]
 
@@ -165,6 +166,7 @@ class SearchRequest(BaseModel):
     limit: int = Field(default=25, ge=1, le=100, description="Ids asked of Gmail per page")
     page_token: PageToken | None = Field(default=None,
                                          description="`next_page_token` of the previous page")
+    include_spam_trash: bool = Field(default=False, description="Also match SPAM and TRASH")
 
 
 class SearchResult(BaseModel):

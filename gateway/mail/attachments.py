@@ -1,0 +1,134 @@
+"""Attachment download: the bytes of one MIME part of a stored message, streamed.
+
+The bytes come from the sealed raw message in the store (decrypted with the `Access` of a
+`mail.attachment.read` decision), not from Gmail: no Gmail call, no quota, and the same bytes
+whether or not the mailbox's tokens are still alive. `part_id` is Gmail's partId numbering
+(`0`, `1`, `1.0`...), as listed in the content view's `attachments`; only parts listed there
+(a filename or `Content-Disposition: attachment`) can be downloaded.
+
+The response is built for a browser that may render it: `Content-Disposition: attachment` with
+a filename stripped of anything that could break the header or name a path, `nosniff`, and a
+sandboxing CSP, so an HTML or SVG attachment cannot run in the CRM's origin."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import unicodedata
+from collections.abc import Iterator
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+
+from gateway.accounts.deps import SessionDep
+from gateway.kit.errors import NotFound, PayloadTooLarge, PolicyDenied
+from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.mail.rendering import redactions
+from gateway.mail.resolvers import message_resource
+from gateway.mail.store import MessageStore
+from gateway.policy.vocabulary import Action
+
+MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024  # Gmail accepts messages up to 50 MB in total
+CHUNK_BYTES = 64 * 1024
+PART_ID = re.compile(r"\d{1,4}(\.\d{1,4}){0,15}")
+_MIME_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+_CONTENT_TYPE = re.compile(rf"{_MIME_NAME}/{_MIME_NAME}")
+_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
+
+
+def find_part(raw: bytes, part_id: str) -> EmailMessage | None:
+    """The leaf part `part_id` names (Gmail's numbering; `0` is the body of a single-part
+    message, as `gateway.mail.mime` lists it), if it is an attachment."""
+    if not PART_ID.fullmatch(part_id):
+        return None
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    part: EmailMessage = msg
+    if not (part_id == "0" and not msg.is_multipart()):
+        for index in (int(s) for s in part_id.split(".")):
+            if not part.is_multipart():
+                return None
+            children = list(part.iter_parts())
+            if index >= len(children):
+                return None
+            child = children[index]
+            assert isinstance(child, EmailMessage)
+            part = child
+    if part.is_multipart():
+        return None
+    if part.get_content_disposition() != "attachment" and not part.get_filename():
+        return None
+    return part
+
+
+def safe_filename(name: str | None, fallback: str) -> tuple[str, str]:
+    """(ASCII filename, UTF-8 filename) for Content-Disposition: no control characters, quotes,
+    backslashes or path separators, no leading dots, bounded length."""
+    cleaned = _UNSAFE_NAME_CHARS.sub("_", unicodedata.normalize("NFC", name or ""))
+    cleaned = " ".join(cleaned.split()).lstrip(".").strip()[:150] or fallback
+    ascii_name = "".join(unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+                         or "_" for c in cleaned)
+    ascii_name = re.sub(r"[^A-Za-z0-9._ ()+,=@-]", "_", ascii_name).strip() or fallback
+    return ascii_name, cleaned
+
+
+def content_disposition(name: str | None, fallback: str) -> str:
+    ascii_name, utf8_name = safe_filename(name, fallback)
+    return (f'attachment; filename="{ascii_name}"; '
+            f"filename*=UTF-8''{quote(utf8_name, safe='')}")
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    view = memoryview(data)
+    for start in range(0, len(view), CHUNK_BYTES):
+        yield bytes(view[start:start + CHUNK_BYTES])
+
+
+def download_attachment(mailbox_id: str, message_id: str, part_id: str, request: Request,
+                        session: SessionDep, access: AccessDep) -> StreamingResponse:
+    redact = redactions(access)
+    if "body" in redact:
+        raise PolicyDenied(("content_redacted",),
+                           detail="the decision withholds content from this caller")
+    store: MessageStore = request.app.state.message_store
+    part = find_part(store.raw_bytes(session, access, request.state.message), part_id)
+    if part is None:
+        raise NotFound("this message has no such attachment", code="attachment_not_found")
+    payload = part.get_payload(decode=True)
+    data = payload if isinstance(payload, bytes) else b""
+    if len(data) > MAX_ATTACHMENT_BYTES:
+        raise PayloadTooLarge(f"the attachment is larger than {MAX_ATTACHMENT_BYTES} bytes",
+                              code="attachment_too_large",
+                              extra={"size": len(data), "limit": MAX_ATTACHMENT_BYTES})
+    content_type = part.get_content_type()
+    if not _CONTENT_TYPE.fullmatch(content_type):
+        content_type = "application/octet-stream"
+    filename = None if "attachment_names" in redact else part.get_filename()
+    return StreamingResponse(_chunks(data), media_type=content_type, headers={
+        "Content-Length": str(len(data)),
+        "Content-Disposition": content_disposition(filename, f"attachment-{part_id}"),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox; default-src 'none'",
+        "Cache-Control": "private, no-store"})
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/octet-stream": {}},
+          "description": "The attachment's decoded bytes, with its Content-Type, "
+                         "Content-Length and a safe Content-Disposition filename"},
+    403: {"description": "Denied by policy (problem+json)"},
+    404: {"description": "No such mailbox/message/attachment for this caller (problem+json)"},
+    413: {"description": "The attachment exceeds the download limit (problem+json)"}}
+
+
+def register(router: GuardedRouter) -> None:
+    router.add("GET", "/mailboxes/{mailbox_id}/messages/{message_id}/attachments/{part_id}",
+               download_attachment, action=Action.attachment_read,
+               resource=message_resource("attachment"), response_class=StreamingResponse,
+               responses=_RESPONSES, tags=["messages"], summary="Download an attachment",
+               description="Streamed from the stored message (no Gmail call). Policy action "
+                           "`mail.attachment.read`.")
