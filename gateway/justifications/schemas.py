@@ -29,7 +29,10 @@ class JustificationCreate(BaseModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10,
                                              max_length=4000)]
     operator_id: uuid.UUID | None = None
-    operator_group: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    # Printable: it is stored as text and compared with principals' groups (no control bytes,
+    # which PostgreSQL text refuses).
+    operator_group: Annotated[str, StringConstraints(
+        pattern=r"^[^\x00-\x1f\x7f]{1,100}$")] | None = None
     message_ids: IdList = Field(default_factory=list,
                                 description="empty with thread_ids empty: the whole mailbox")
     thread_ids: IdList = Field(default_factory=list)
