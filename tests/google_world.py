@@ -26,9 +26,6 @@ from emulator.testing import RunningEmulator, run_emulator
 from gateway.app import create_app
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.kit.routing import AccessDep, GuardedRouter
-from gateway.mail.resolvers import mailbox_resource
-from gateway.policy.vocabulary import Action
 from gateway.settings import Environment, Settings
 from tests.conftest import TEST_PEPPER, TenantWorld
 
@@ -40,19 +37,6 @@ RETURN_URL = "https://crm.example.test/settings/gmail"
 PRIVACY_URL = "https://crm.example.test/privacy"
 GOOGLE_ALICE = "alice@example.com"
 GOOGLE_BOB = "bob@example.com"
-
-# A minimal guarded route for a send-scoped action (there is no production send route yet):
-# it proves the decision, not a sending implementation.
-send_probe = GuardedRouter(prefix="/test-only")
-
-
-def _probe(mailbox_id: str, access: AccessDep) -> dict[str, str]:
-    return {"allowed": access.request.action}
-
-
-send_probe.add("POST", "/mailboxes/{mailbox_id}/send", _probe, action=Action.message_send,
-               resource=mailbox_resource())
-
 
 @pytest.fixture(scope="session")
 def emu() -> Iterator[RunningEmulator]:
@@ -75,9 +59,7 @@ def oauth_settings(settings: Settings, emu: RunningEmulator) -> Settings:
 
 @pytest.fixture(scope="session")
 def oauth_app(oauth_settings: Settings) -> FastAPI:
-    app = create_app(oauth_settings)
-    app.include_router(send_probe.router)
-    return app
+    return create_app(oauth_settings)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,7 @@ from tests.conftest import TenantWorld
 
 from .conftest import (
     GOOGLE_ALICE,
+    GOOGLE_BOB,
     PRIVACY_URL,
     RETURN_URL,
     connect,
@@ -83,7 +84,9 @@ def test_send_is_refused_with_scope_not_granted_while_reading_works(
     listed = gw.get(f"/v1/mailboxes/{mailbox_id}/messages", headers=headers)
     assert listed.status_code == 200, listed.text
 
-    refused = gw.post(f"/test-only/mailboxes/{mailbox_id}/send", headers=headers)
+    message = {"to": [GOOGLE_BOB], "subject": "hi", "text": "hello"}
+    refused = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/send", headers=headers,
+                      json=message)
     assert refused.status_code == 403
     problem = refused.json()
     assert refused.headers["content-type"].startswith("application/problem+json")
@@ -102,8 +105,11 @@ def test_send_is_refused_with_scope_not_granted_while_reading_works(
     second = connect(gw, emu, tenant_a, consent_url=again.json()["consent_url"])
     assert second.outcome["status"] == "connected"
     assert second.outcome["mailbox_id"] == mailbox_id and "missing" not in second.outcome
-    allowed = gw.post(f"/test-only/mailboxes/{mailbox_id}/send", headers=headers)
+    allowed = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/send", headers=headers,
+                      json=message)
     assert allowed.status_code == 200, allowed.text
+    # Only the allowed send reached Gmail: Bob received exactly one message.
+    assert len(emu.control.messages(GOOGLE_BOB)) == 1
 
 
 def test_consent_page_discloses_limited_use_and_links_to_google_with_pkce(

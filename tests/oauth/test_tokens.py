@@ -115,7 +115,8 @@ def test_a_dead_refresh_token_turns_the_mailbox_reauth_required_visibly(
     assert status["token"]["invalid_reason"] == "invalid_grant"
 
     # Gmail actions get a clear problem instead of an upstream error; the store stays readable.
-    sent = gw.post(f"/test-only/mailboxes/{mailbox_id}/send", headers=headers)
+    sent = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/send", headers=headers,
+                   json={"to": ["carol@customer.example"], "text": "hello"})
     assert sent.status_code == 403 and sent.json()["code"] == "mailbox_reauth_required"
     assert sent.json()["reconnect_url"].endswith(f"/v1/mailboxes/{mailbox_id}/reconnect")
     assert gw.get(f"/v1/mailboxes/{mailbox_id}/messages", headers=headers).status_code == 200
