@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from google.auth.exceptions import RefreshError
 from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -168,10 +169,21 @@ class WatchKeeper:
                 report.units_spent += self.watch(session, mailbox, watch, now=now)
             report.renewed += 1
         except GatewayError as exc:
-            report.failed += 1
-            report.errors[exc.code] = report.errors.get(exc.code, 0) + 1
-            log.warning("push:watch:failed mailbox=%s code=%s", mailbox_id, exc.code)
-            self._record_failure(mailbox_id, exc.code, now)
+            self._failed(mailbox_id, exc.code, now, report)
+        except RefreshError:
+            # The access token was refused mid-call and google-auth's refresh failed (the
+            # grant was revoked meanwhile); the next sync or renewal sees it at refresh time.
+            self._failed(mailbox_id, "google_token_refresh_failed", now, report)
+        except Exception:  # one mailbox's surprise must not stop the others' renewals
+            log.exception("push:watch:unexpected mailbox=%s", mailbox_id)
+            self._failed(mailbox_id, "internal_error", now, report)
+
+    def _failed(self, mailbox_id: uuid.UUID, code: str, now: datetime,
+                report: WatchReport) -> None:
+        report.failed += 1
+        report.errors[code] = report.errors.get(code, 0) + 1
+        log.warning("push:watch:failed mailbox=%s code=%s", mailbox_id, code)
+        self._record_failure(mailbox_id, code, now)
 
     def _lock_row(self, session: Session, mailbox_id: uuid.UUID) -> MailboxWatch | None:
         """The mailbox's watch row (created if missing), locked; None if another worker holds

@@ -24,6 +24,7 @@ from emulator.testing import RunningEmulator, _free_socket
 from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.policy.vocabulary import MailboxState
 from gateway.push.watches import WatchKeeper
 from gateway.settings import Settings
 from tests.conftest import TenantWorld
@@ -98,6 +99,11 @@ def connect_and_watch(gw: TestClient, emu: RunningEmulator, oauth_app: FastAPI, 
     sync request the connection made (as if the initial sync had claimed it)."""
 
     def run(world: TenantWorld, email: str = GOOGLE_ALICE) -> Watched:
+        # The world's placeholder mailbox has no token: it is what the gateway would mark it
+        # on first use, so it stays out of watch renewals and syncs.
+        with db.transaction() as session:
+            session.execute(update(Mailbox).where(Mailbox.id == world.mailbox.id).values(
+                state=MailboxState.reauth_required.value, state_reason="no_usable_token"))
         result = connect(gw, emu, world, ["read"], email=email)
         assert result.outcome["status"] == "connected", result.outcome
         report = keeper_for(oauth_app).renew_mailbox(result.mailbox_id)
