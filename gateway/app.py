@@ -21,6 +21,7 @@ from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
 from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
+from gateway.mail.body_limit import BodyLimit, body_limit_for
 from gateway.mail.drafts_router import router as drafts_router
 from gateway.mail.labels_router import router as labels_router
 from gateway.mail.messages_router import router as messages_router
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, *,
     for guarded in ROUTERS:
         app.include_router(guarded.router)
     assert_all_routes_guarded(app, PUBLIC_PATHS)
+    app.add_middleware(BodyLimit, limit=lambda: body_limit_for(settings.mail_max_message_bytes))
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app
 

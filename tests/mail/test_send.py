@@ -5,6 +5,7 @@ reaches Gmail."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -270,3 +271,28 @@ def test_revoked_grant_is_403_mailbox_reauth_required(
     assert response.status_code == 403, response.text
     assert response.json()["code"] == "mailbox_reauth_required"
     assert emulator_messages(emu, GOOGLE_BOB) == []
+
+
+def test_an_oversized_request_body_is_413_before_it_is_parsed(
+        gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorld, oauth_settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    monkeypatch.setattr(oauth_settings, "mail_max_message_bytes", 3_000)
+    limit = 3_000 * 4 // 3 + 1024 * 1024
+    body = b'{"to": ["bob@example.com"], "text": "' + b"x" * (limit + 1) + b'"}'
+    headers = {**tenant_a.crm.headers(), "Content-Type": "application/json"}
+    declared = gw.post(send_url(mailbox_id), content=body, headers=headers)
+    assert declared.status_code == 413, declared.text
+    assert declared.json()["code"] == "request_too_large"
+    assert declared.headers["content-type"] == "application/problem+json"
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    chunked = gw.post(send_url(mailbox_id), content=chunks(), headers=headers)
+    assert chunked.status_code == 413 and chunked.json()["code"] == "request_too_large"
+    small = gw.post(send_url(mailbox_id), content=iter([b'{"to": ["bob@example.com"], ',
+                                                        b'"text": "hi"}']), headers=headers)
+    assert small.status_code == 200, small.text
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1  # only the small one was sent
