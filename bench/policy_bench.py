@@ -29,6 +29,21 @@ Not included:
 the database round trip of a real grant lookup (the store is in memory here), the operation-log
 write, and FastAPI. Single thread; the OPA server shares the same two cores with this process.
 
+Where the time goes (printed per engine, so a miss can be attributed):
+  - the engine's floor: the same engine class on a *constant* policy (`decision := {...}`), i.e.
+    input building + interpreter/VM entry + output parsing for the embedded engine, and
+    opa-python-client + HTTP + OPA's handler for the OPA engine, with no evaluation at all;
+  - for OPA, the server's own timers (`?metrics=true`: input parse, evaluation, whole handler)
+    and, as a reference only (not an engine), the same POST over a bare `http.client`
+    connection, which shows what the `requests` stack under opa-python-client costs;
+  - CPU per decision split into this thread (Python: client, input building, regopy) and the
+    OPA server process.
+
+What the grant-store numbers are NOT: the gateway's real lookup
+(gateway/consent/service.py `applicable_grant`) is a PostgreSQL query by mailbox (index
+ix_consent_grants_mailbox_expires) that loads up to 500 rows and filters them in Python; its
+cost is not measured here.
+
 Prints numbers; asserts nothing. Target: p50 <= 0.5 ms, p99 <= 2 ms per decision, each engine.
 """
 
@@ -36,13 +51,18 @@ from __future__ import annotations
 
 import argparse
 import gc
+import http.client
+import json
 import os
 import random
+import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
 from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+from gateway.policy.engines.rego_input import prune_nulls
 from gateway.policy.engines.table import TableCase, load_decision_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,15 +164,19 @@ def table_grants(cases: list[TableCase]) -> list[dict[str, Any]]:
 class Result:
     label: str
     samples_ns: list[int]
-    cpu_ns: int  # CPU time of this thread (+ the OPA server process) over all samples
+    cpu_ns: int  # CPU time of this thread over all samples
+    server_cpu_ns: int = 0  # CPU time of the OPA server process over all samples
 
     def line(self) -> str:
         s = sorted(self.samples_ns)
         n = len(s)
         p50, p99 = s[n // 2] / 1e6, s[min(n - 1, int(n * 0.99))] / 1e6
         rate = n / (sum(s) / 1e9)
+        cpu = f"  cpu {self.cpu_ns / n / 1e6:5.3f} ms"
+        if self.server_cpu_ns:
+            cpu += f" + server {self.server_cpu_ns / n / 1e6:5.3f} ms"
         return (f"  {self.label:<46} {rate:>8,.0f} /s  p50 {p50:6.3f} ms  p99 {p99:6.3f} ms"
-                f"  cpu {self.cpu_ns / n / 1e6:5.3f} ms  (n={n})")
+                f"{cpu}  (n={n})")
 
 
 def process_cpu_ns(pid: int | None) -> int:
@@ -173,7 +198,7 @@ def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: i
     gc.collect()
     gc.disable()
     samples = []
-    cpu_start = time.thread_time_ns() + process_cpu_ns(server_pid)
+    cpu_start, server_start = time.thread_time_ns(), process_cpu_ns(server_pid)
     try:
         for _ in range(rounds):
             for item in items:
@@ -182,8 +207,78 @@ def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: i
                 samples.append(time.perf_counter_ns() - start)
     finally:
         gc.enable()
-    cpu = time.thread_time_ns() + process_cpu_ns(server_pid) - cpu_start
-    return Result(label, samples, cpu)
+    return Result(label, samples, time.thread_time_ns() - cpu_start,
+                  process_cpu_ns(server_pid) - server_start)
+
+
+# --- where the time goes ----------------------------------------------------------------------
+
+CONSTANT_POLICY = """package gateway.authz
+
+decision := {"allow": false, "reasons": ["default_deny"], "obligations": {}}
+"""
+
+
+def constant_policy_dir(root: Path) -> Path:
+    """A policy directory whose decision is a constant: an engine on it costs its floor."""
+    (root / "constant.rego").write_text(CONSTANT_POLICY, encoding="utf-8")
+    return root
+
+
+def floor_line(name: str, cases: list[TableCase], rounds: int, opa_binary: Path | None) -> None:
+    """The same engine class on the constant policy, with the table's inputs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        policy_dir = constant_policy_dir(Path(tmp))
+        if name == "embedded":
+            engine: PolicyEngine = EmbeddedEngine(policy_dir)
+            print(measure("floor: same engine, constant policy", cases,
+                          lambda c, e=engine: e.decide(c.input), rounds).line())
+            engine.close()
+        elif name == "opa" and opa_binary is not None:
+            with OpaServerProcess(opa_binary, policy_dir) as server:
+                engine = OpaServerEngine(server.url, policy_dir, timeout=2.0)
+                print(measure("floor: same engine, constant policy", cases,
+                              lambda c, e=engine: e.decide(c.input), rounds, server.pid).line())
+                engine.close()
+                print(bare_http_line(server, cases, rounds))
+
+
+def bare_http_line(server: OpaServerProcess, cases: list[TableCase], rounds: int) -> str:
+    """Reference, not an engine: the same POST over a kept-alive http.client connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2.0)
+    headers = {"Content-Type": "application/json"}
+    path = "/v1/data/gateway/authz/decision"
+
+    def post(case: TableCase) -> object:
+        body = json.dumps({"input": prune_nulls(case.input)}).encode()
+        conn.request("POST", path, body=body, headers=headers)
+        return json.loads(conn.getresponse().read())
+
+    try:
+        return measure("  (reference: bare http.client, same server)", cases, post, rounds,
+                       server.pid).line()
+    finally:
+        conn.close()
+
+
+def opa_server_timers(engine: OpaServerEngine, cases: list[TableCase]) -> str:
+    """OPA's own timers for the table (one extra pass with ?metrics=true), in µs."""
+    client = engine._client()  # the engine's opa-python-client (bench only)
+    timers: dict[str, list[float]] = {}
+    for case in cases * 3:
+        response = client.query_rule(input_data=prune_nulls(case.input),
+                                     package_path="gateway.authz", rule_name="decision",
+                                     query_params={"metrics": "true"})
+        for key, value in response.get("metrics", {}).items():
+            timers.setdefault(key, []).append(value / 1e3)
+    parts = []
+    for key, label in (("timer_rego_input_parse_ns", "input parse"),
+                       ("timer_rego_query_eval_ns", "evaluation"),
+                       ("timer_server_handler_ns", "whole handler")):
+        values = sorted(timers.get(key, [0.0]))
+        p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
+        parts.append(f"{label} p50 {statistics.median(values):.0f} / p99 {p99:.0f}")
+    return "  OPA server's own timers (µs): " + ", ".join(parts)
 
 
 def engines(names: list[str], opa_binary: Path | None
@@ -222,6 +317,8 @@ def main() -> None:
           f"{args.rounds} rounds per measurement; policy dir {POLICY_DIR}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           "(other processes share these CPUs: compare runs at similar load)")
+    print(f"clients: opa-python-client {version('opa-python-client')} over requests "
+          f"{version('requests')}; regopy {version('regopy')}")
 
     def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
         found = store.applicable(case.input)
@@ -245,6 +342,8 @@ def main() -> None:
             print(f"  WARNING: {len(wrong)} decisions differ from the table: {wrong[:5]}")
         print(measure("engine only (decide)", cases,
                       lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
+        if isinstance(engine, OpaServerEngine):
+            print(opa_server_timers(engine, cases))
         for size, store in stores.items():
             print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
                           lambda c, e=engine, s=store: e.decide(assemble(s, c)),
@@ -255,6 +354,8 @@ def main() -> None:
                       lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
         print(measure("engine only, denies", denies,
                       lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
+        floor_line("opa" if isinstance(engine, OpaServerEngine) else "embedded", cases,
+                   args.rounds, opa_binary)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
 
 
