@@ -90,3 +90,80 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(SQLAlchemyError, _storage_error)
     app.add_exception_handler(Exception, _unexpected)
+    document_problems(app)
+
+
+# --- the OpenAPI says what the handlers above send ----------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details (docs/errors.md). `code` is stable; other members "
+                   "(`errors`, `reasons`, ...) depend on the code.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code", "instance", "request_id"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemFieldError"}},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+    },
+    "additionalProperties": True,
+}
+PROBLEM_FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ProblemFieldError",
+    "type": "object",
+    "required": ["location", "message", "type"],
+    "properties": {"location": {"type": "array", "items": {"type": "string"}},
+                   "message": {"type": "string"}, "type": {"type": "string"}},
+}
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+_FASTAPI_422_REF = "#/components/schemas/HTTPValidationError"
+
+
+def add_problem_responses(schema: dict[str, Any]) -> None:
+    """Every operation may answer 4XX with a problem (FastAPI's default 422 body, which the
+    gateway never sends, is replaced; documented error statuses without a body get the problem
+    body); guarded operations may also answer 5XX (fail closed)."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = PROBLEM_SCHEMA
+    components["ProblemFieldError"] = PROBLEM_FIELD_ERROR_SCHEMA
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            default_422 = responses.get("422", {}).get("content", {}).get("application/json", {})
+            if default_422.get("schema", {}).get("$ref") == _FASTAPI_422_REF:
+                responses["422"] = {"description": "Validation failed",
+                                    "content": _PROBLEM_CONTENT}
+            for status, response in responses.items():
+                if str(status)[:1] in "45" and isinstance(response, dict):
+                    response.setdefault("content", _PROBLEM_CONTENT)
+            responses.setdefault("4XX", {"description": "Problem details",
+                                         "content": _PROBLEM_CONTENT})
+            if "x-policy-action" in operation:
+                responses.setdefault("5XX", {"description": "Problem details (fail closed)",
+                                             "content": _PROBLEM_CONTENT})
+    # FastAPI's own 422 schemas, once nothing refers to them any more.
+    for name in ("HTTPValidationError", "ValidationError"):
+        others = {k: v for k, v in schema.items() if k != "components"}
+        others["schemas"] = {k: v for k, v in components.items() if k != name}
+        if f"#/components/schemas/{name}'" not in str(others):
+            components.pop(name, None)
+
+
+def document_problems(app: FastAPI) -> None:
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            add_problem_responses(build())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,205 @@
+"""Fuzzing over the gateway's own OpenAPI with schemathesis, against the real app over real HTTP
+(PostgreSQL, the OPA server, the Google emulator; tests/fuzz/world.py).
+
+Every operation the app documents is a test case here, found when the tests are collected, so a
+route added tomorrow is fuzzed tomorrow. Each gets schema-valid (positive) and schema-violating
+(negative) requests, sent with API keys of every actor kind of two tenants (and none, and a bad
+one) and purposes from the registry (mostly `user_facing`, sometimes missing or unknown); path
+parameters name real rows (mailboxes, messages, threads, labels, and ids the API itself handed
+out earlier in the run) three times out of four. A request fails the test when:
+
+- the answer is a 5xx (with the real services up, none is expected: fail-closed 503s mean a bug);
+- an error is not the documented problem+json (media type, members, `status`, `code`, `type`,
+  `request_id` = X-Request-Id) or an answer does not match the OpenAPI (schemathesis's status
+  code, content type, header and body schema checks);
+- a response contains an API key.
+
+Bounded for the suite: GATEWAY_FUZZ_EXAMPLES (default 20) examples per operation and mode, and
+all operations together stop generating after GATEWAY_FUZZ_SECONDS (default 100) seconds, each
+operation getting an equal share of what is left. Deterministic: hypothesis is seeded with
+GATEWAY_FUZZ_SEED (default 9122026) and the example database is off. A longer run:
+
+    GATEWAY_FUZZ_EXAMPLES=300 GATEWAY_FUZZ_SECONDS=1800 scripts/pytest.sh tests/fuzz -q
+
+Operations run in a fixed order: creations first (so their ids feed the others), deletions last.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase
+from hypothesis import strategies as st
+from pydantic import SecretStr
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from gateway.app import create_app
+from gateway.policy.vocabulary import DECLARED_PURPOSES
+from gateway.settings import Environment, Settings
+from tests.conftest import TEST_PEPPER
+from tests.fuzz.checks import Finding, harvest, response_violations
+from tests.fuzz.world import FuzzTarget, new_request_id
+
+pytestmark = [pytest.mark.postgres, pytest.mark.opa]
+
+EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "20"))
+SECONDS = float(os.environ.get("GATEWAY_FUZZ_SECONDS", "100"))
+SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "9122026"))
+METHOD_ORDER = {"post": 0, "put": 1, "patch": 2, "get": 3, "head": 4, "options": 5, "delete": 6}
+SCHEMA_CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance,
+                 response_schema_conformance]
+
+
+def documented_operations() -> list[tuple[str, str]]:
+    """(method, path) of every operation in the app's OpenAPI, creations first, deletions last."""
+    app = create_app(Settings(environment=Environment.test,
+                              api_key_pepper=SecretStr(TEST_PEPPER)))
+    found = [(method, path) for path, ops in app.openapi()["paths"].items()
+             for method in ops if method in METHOD_ORDER]
+    return sorted(found, key=lambda op: (METHOD_ORDER[op[0]], op[1]))
+
+
+OPERATIONS = documented_operations()
+
+
+@dataclass
+class Clock:
+    """Shares the time budget among the operations still to run."""
+
+    deadline: float
+    remaining: int
+    statuses: dict[str, Counter[int]] = field(default_factory=dict)
+
+    def share(self) -> float:
+        left = max(0.0, self.deadline - time.monotonic())
+        share = left / max(1, self.remaining)
+        self.remaining -= 1
+        return share
+
+
+@pytest.fixture(scope="module")
+def clock() -> Clock:
+    return Clock(deadline=time.monotonic() + SECONDS, remaining=len(OPERATIONS))
+
+
+@pytest.fixture(scope="module")
+def schema(fuzz_target: FuzzTarget) -> Any:
+    return schemathesis.openapi.from_dict(fuzz_target.app.openapi())
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
+PURPOSES = ["user_facing"] * 6 + sorted(DECLARED_PURPOSES) + [None, "not-a-purpose"]
+CALLER_WEIGHTS = {"a.crm": 6, "a.end_user": 5, "a.operator": 2, "a.reviewer": 2,
+                  "a.analytics": 1, "a.other_user": 1, "b.crm": 1, "b.end_user": 1,
+                  "anonymous": 1, "bad-key": 1}
+
+
+def _masked_curl(case: Any, headers: dict[str, str], base_url: str, caller: str) -> str:
+    shown = dict(headers)
+    if "Authorization" in shown:
+        shown["Authorization"] = f"Bearer <{caller} key>"
+    curl: str = case.as_curl_command(headers=shown, base_url=base_url)
+    return curl
+
+
+def fuzz(operation: Any, mode: GenerationMode, target: FuzzTarget, http: requests.Session,
+         seconds: float, statuses: Counter[int]) -> list[Finding]:
+    findings: list[Finding] = []
+    stop_at = time.monotonic() + seconds
+    callers = [c for c in target.callers for _ in range(CALLER_WEIGHTS.get(c.name, 1))]
+    label = f"{operation.method.upper()} {operation.path}"
+
+    @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None,
+                         phases=[Phase.explicit, Phase.generate],
+                         suppress_health_check=list(HealthCheck),
+                         verbosity=hypothesis.Verbosity.quiet)
+    @hypothesis.seed(SEED)
+    @hypothesis.given(case=operation.as_strategy(generation_mode=mode), data=st.data())
+    def run(case: Any, data: st.DataObject) -> None:
+        if time.monotonic() > stop_at:
+            return
+        caller = data.draw(st.sampled_from(callers))
+        purpose = data.draw(st.sampled_from(PURPOSES))
+        for name in list(case.path_parameters or {}):
+            pool = target.known.get(name)
+            if pool and data.draw(st.integers(0, 3)) > 0:
+                case.path_parameters[name] = data.draw(st.sampled_from(pool))
+        request_id = new_request_id()
+        headers = {**caller.headers, "X-Request-Id": request_id}
+        if purpose is not None:
+            headers["Gateway-Purpose"] = purpose
+        response = case.call(base_url=target.base_url, session=http, headers=headers,
+                             timeout=30, allow_redirects=False)
+        statuses[response.status_code] += 1
+        flat = {k.lower(): v[0] if isinstance(v, list) else v
+                for k, v in response.headers.items()}
+        violations = response_violations(response.status_code, flat, response.content,
+                                         target.secrets)
+        try:
+            case.validate_response(response, checks=SCHEMA_CHECKS, headers=headers)
+        except Exception as exc:  # schemathesis raises a group of check failures
+            violations.append("OpenAPI: " + " ".join(str(exc).split())[:600])
+        if 200 <= response.status_code < 300 and "json" in flat.get("content-type", ""):
+            for name, value in harvest(operation.path, response.json()):
+                target.remember(name, value)
+        if violations:
+            findings.append(Finding(
+                operation=label, mode=mode.value, caller=caller.name, purpose=purpose,
+                status=response.status_code, request_id=request_id, violations=violations,
+                reproduce=_masked_curl(case, headers, target.base_url, caller.name),
+                server_log=target.server_errors.get(request_id, [])))
+
+    # Unsatisfiable: e.g. no way to violate the schema of an operation without parameters.
+    with contextlib.suppress(hypothesis.errors.Unsatisfiable):
+        run()
+    return findings
+
+
+@pytest.mark.parametrize(("method", "path"), OPERATIONS,
+                         ids=[f"{m.upper()} {p}" for m, p in OPERATIONS])
+def test_operation_answers_without_5xx_and_with_problems(
+        method: str, path: str, fuzz_target: FuzzTarget, schema: Any, clock: Clock,
+        http: requests.Session) -> None:
+    operation = schema[path][method.upper()]
+    seconds = clock.share()
+    statuses: Counter[int] = clock.statuses.setdefault(f"{method.upper()} {path}", Counter())
+    findings: list[Finding] = []
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        findings += fuzz(operation, mode, fuzz_target, http, seconds / 2, statuses)
+    assert sum(statuses.values()) > 0, "no request was sent (time budget exhausted?)"
+    if findings:
+        shown = "\n".join(f.render() for f in findings[:6])
+        pytest.fail(f"{len(findings)} bad answers from {method.upper()} {path} "
+                    f"(statuses seen: {dict(statuses)}):\n{shown}", pytrace=False)
+
+
+def test_the_fuzzing_reached_the_data(clock: Clock) -> None:
+    """Not vacuous: authenticated, allowed requests on real rows were part of the run."""
+    message_get = "GET /v1/mailboxes/{mailbox_id}/messages/{message_id}"
+    if message_get not in clock.statuses:
+        pytest.skip("run together with the operations above")
+    ok = {op for op, seen in clock.statuses.items() if any(200 <= s < 300 for s in seen)}
+    assert message_get in ok, sorted(ok)
+    assert len(ok) >= len(clock.statuses) // 3, (sorted(ok), sorted(clock.statuses))
