@@ -37,6 +37,7 @@ from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
 from gateway.push.router import router as push_router
 from gateway.settings import Settings
+from gateway.sync.router import router as sync_router
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       send_router, drafts_router, modify_router, labels_router,
                                       consent_router, justifications_router,
                                       analytics_router,
-                                      audit_router, oauth_router, push_router)
+                                      audit_router, oauth_router, push_router, sync_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -97,9 +98,17 @@ def create_app(settings: Settings | None = None, *,
             log.warning("Google is not configured: set GATEWAY_GOOGLE_CLIENT_ID/SECRET, or "
                         "GATEWAY_EMULATOR_URL for the local emulator")
         log.info("gateway started", extra={"route": f"google={app.state.google_mode}"})
+        sync_worker = None
+        if settings.sync_in_process_worker:
+            from gateway.sync.worker import start_in_process_worker
+
+            sync_worker = start_in_process_worker(settings, database, crypto, enforcer,
+                                                  app.state.message_store)
         try:
             yield
         finally:
+            if sync_worker is not None:
+                sync_worker.stop()
             if engine is None:
                 policy.close()
             crypto.close()

@@ -16,6 +16,7 @@ from gateway.justifications import cli as justifications_cli
 from gateway.kit.errors import GatewayError
 from gateway.push import cli as push_cli
 from gateway.settings import Settings, UnsafeSettings
+from gateway.sync import cli as sync_cli
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -193,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_oauth_commands(sub)
     push_cli.add_commands(sub)
     justifications_cli.add_commands(sub)
+    sync_cli.add_commands(sub)
     return parser
 
 

@@ -68,12 +68,12 @@ def get_batch(client: GmailClient, ids: list[str], retry: RetryPolicy, *,
         else:
             failures[request_id] = GmailError(str(exception), code="gmail_unreachable")
 
+    messages = client.users.messages()  # building a discovery resource costs ~10 ms
     while pending:
         failures.clear()
         batch = client.new_batch(callback=collect)
         for gmail_id in pending:
-            batch.add(client.users.messages().get(userId="me", id=gmail_id, format=fmt),
-                      request_id=gmail_id)
+            batch.add(messages.get(userId="me", id=gmail_id, format=fmt), request_id=gmail_id)
         client.charge("gmail.users.messages.get", len(pending))
         try:
             client.execute_batch(batch)

@@ -231,3 +231,29 @@ class SyncWorker:
                 task.fn(self.services)
             except Exception:  # one task's failure must not stop syncing
                 log.exception("periodic task %s failed", task.name)
+
+
+class InProcessWorker:
+    """A worker thread inside the API process, for the single-process SQLite demo
+    (`GATEWAY_SYNC_IN_PROCESS_WORKER=true`). One mailbox at a time: SQLite has one writer."""
+
+    def __init__(self, services: SyncServices) -> None:
+        self.worker = SyncWorker(services, owner=f"in-process:{default_owner()}", concurrency=1)
+        self.thread = threading.Thread(target=self.worker.run_forever, name="sync-in-process",
+                                       daemon=True)
+
+    def start(self) -> InProcessWorker:
+        self.thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.worker.stop()
+        self.thread.join(timeout)
+
+
+def start_in_process_worker(settings: Settings, database: Database, crypto: CryptoService,
+                            enforcer: Enforcer, store: MessageStore) -> InProcessWorker:
+    from gateway.sync.cli import install_periodic_tasks
+
+    install_periodic_tasks()
+    return InProcessWorker(build_services(settings, database, crypto, enforcer, store)).start()

@@ -1,0 +1,72 @@
+"""`gmail-gateway worker`: a sync worker process (any number of them, anywhere)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from typing import Any
+
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Modules whose `install()` registers periodic tasks (gateway.sync.worker.register_periodic).
+PERIODIC_INSTALLERS = ("gateway.push.periodic",)
+
+
+def install_periodic_tasks() -> None:
+    for name in PERIODIC_INSTALLERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError:
+            log.warning("periodic tasks of %s not available", name)
+            continue
+        module.install()
+
+
+def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool = False) -> int:
+    """Sync until SIGTERM/SIGINT (or, with `once`, until no mailbox is due)."""
+    from gateway.app import build_database, build_policy_engine
+    from gateway.audit.writer import OperationLog
+    from gateway.crypto import CryptoService
+    from gateway.kit.logs import configure_logging
+    from gateway.mail.store import MessageStore
+    from gateway.policy.enforcement import Enforcer
+    from gateway.sync.worker import SyncWorker, build_services
+
+    settings.check_safe()
+    configure_logging(settings.log_level)
+    database = build_database(settings)
+    engine = build_policy_engine(settings)
+    crypto = CryptoService.from_settings(settings)
+    try:
+        enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
+                            min_cohort=settings.analytics_min_cohort)
+        services = build_services(settings, database, crypto, enforcer, MessageStore(crypto))
+        worker = SyncWorker(services, concurrency=concurrency)
+        worker.install_signal_handlers()
+        if once:
+            runs = worker.run_until_idle()
+            log.info("sync worker: %d runs %s", runs, worker.outcomes)
+            return 0
+        install_periodic_tasks()
+        worker.run_forever()
+        return 0
+    finally:
+        engine.close()
+        crypto.close()
+        database.dispose()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    return run_worker(settings, concurrency=args.concurrency, once=args.once)
+
+
+def add_commands(sub: Any) -> None:
+    worker = sub.add_parser("worker", help="sync mailboxes from Gmail (run any number of these)")
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="mailboxes synced at once (default GATEWAY_SYNC_WORKER_CONCURRENCY)")
+    worker.add_argument("--once", action="store_true",
+                        help="sync every due mailbox, then exit")
+    worker.set_defaults(handler=cmd_worker)
