@@ -117,7 +117,7 @@ def download_attachment(mailbox_id: str, message_id: str, part_id: str, request:
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"application/octet-stream": {}},
+    200: {"content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
           "description": "The attachment's decoded bytes, with its Content-Type, "
                          "Content-Length and a safe Content-Disposition filename"},
     403: {"description": "Denied by policy (problem+json)"},

@@ -118,8 +118,9 @@ router.add("GET", "/{message_id}/content", get_content, action=Action.message_re
            response_model_exclude_unset=True, responses=_ERRORS,
            summary="Get a message's content", description="Same as `?view=content`.")
 router.add("GET", "/{message_id}/raw", get_raw, action=Action.message_read_content,
-           resource=message_resource(), responses={
-               200: {"content": {"message/rfc822": {}},
+           resource=message_resource(), response_class=Response, responses={
+               200: {"content": {"message/rfc822": {"schema": {"type": "string",
+                                                               "format": "binary"}}},
                      "description": "The RFC 5322 bytes exactly as Gmail returned them"},
                **_ERRORS},
            summary="Get a message's raw RFC 5322 bytes")

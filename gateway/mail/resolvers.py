@@ -128,7 +128,7 @@ def _thread_page_params(request: Request) -> tuple[int, str | None]:
     raw_limit = request.query_params.get("limit")
     limit = THREAD_PAGE_DEFAULT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= THREAD_PAGE_MAX:
+        if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= THREAD_PAGE_MAX:
             raise ValidationFailed(f"limit must be an integer from 1 to {THREAD_PAGE_MAX}",
                                    extra={"errors": [{"location": ["query", "limit"],
                                                       "type": "range"}]})
