@@ -5,10 +5,10 @@
 
 What runs, all on this machine:
 - PostgreSQL (GATEWAY_TEST_DATABASE_URL is the admin URL; a fresh database is created, migrated
-  and dropped), a real `opa run --server` with policies/, and the gateway itself: uvicorn in a
-  subprocess with `--workers 2` (one per core, the way the image would be run on this machine's
-  size), JSON access logs at INFO to a file, exactly `create_app(Settings())` from the
-  environment plus one bench-only router (below);
+  and dropped), a real `opa run --server` with policies/, and the gateway itself in a subprocess,
+  run the way `gmail-gateway serve --workers 2` runs it (gateway.kit.serving; two workers, one
+  per core of this machine), JSON access logs at INFO to a file, exactly
+  `create_app(Settings())` from the environment plus one bench-only router (below);
 - a seeded tenant with a CRM service key and a mailbox holding 200 messages, each with a 50 KB
   text body, sealed by the real store;
 - the load generator: this process, one asyncio task per client, each a kept-alive HTTP/1.1
@@ -229,9 +229,8 @@ def free_port() -> int:
 def gateway_server(env: dict[str, str], workers: int, log_file: Path
                    ) -> Iterator[tuple[int, int]]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "mail_read_bench:bench_app", "--factory",
-               "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(port),
-               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port),
+               "--workers", str(workers)]
     with log_file.open("ab") as log:
         proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log,
                                 stderr=subprocess.STDOUT, cwd=ROOT)
@@ -388,7 +387,15 @@ def main() -> int:
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--views", default="metadata,content")
     parser.add_argument("--opa", help="path to the opa binary (default: .tools/bin/opa)")
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        # The gateway's own way of running uvicorn (`gmail-gateway serve`), with this factory.
+        from gateway.kit.serving import serve
+
+        serve("mail_read_bench:bench_app", host="127.0.0.1", port=args.serve,
+              workers=args.workers, log_config=None, access_log=False)
+        return 0
 
     from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
 
