@@ -26,7 +26,7 @@ from gateway.gmail.client import build_client
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
-from gateway.mail.resolvers import load_mailbox
+from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore
 from gateway.oauth.tokens import credentials_for
 from gateway.policy.enforcement import Resolved, Resource
@@ -56,7 +56,7 @@ def write_mailbox(resource_type: str) -> ResourceResolver:
     """The mailbox in the path (another tenant's → 404); the write names no object yet."""
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
+        mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
         request.state.mailbox = mailbox
         return _resource(mailbox, resource_type)
 
@@ -68,7 +68,7 @@ def write_object(resource_type: str, param: str, *, what: str, code: str) -> Res
     the store also names its thread; one not synced yet is left for Gmail to find or not."""
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
+        mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
         object_id = path_id(request, param, what=what, code=code)
         request.state.mailbox = mailbox
         thread_id = None

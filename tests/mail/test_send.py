@@ -159,9 +159,13 @@ def test_who_may_send(gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorl
                    headers=tenant_a.crm.headers()).status_code == 404
     assert gw.post(send_url("not-a-uuid"), json=body,
                    headers=tenant_a.crm.headers()).status_code == 404
-    # Another end user of the tenant, an operator, a forbidden purpose: refused by policy.
-    for headers in (tenant_a.other_user.headers(), tenant_a.operator.headers("support"),
-                    tenant_a.crm.headers("advertising"), tenant_a.crm.headers("contact_linking")):
+    # A colleague (another end user of the tenant) does not see the mailbox at all, as on the
+    # read routes.
+    colleague = gw.post(send_url(mailbox_id), json=body, headers=tenant_a.other_user.headers())
+    assert colleague.status_code == 404
+    # An operator, a forbidden purpose, a purpose sending is not for: refused by policy.
+    for headers in (tenant_a.operator.headers("support"), tenant_a.crm.headers("advertising"),
+                    tenant_a.crm.headers("contact_linking")):
         refused = gw.post(send_url(mailbox_id), json=body, headers=headers)
         assert refused.status_code == 403, refused.text
     assert gw.post(send_url(mailbox_id), json=body, headers={}).status_code == 401
