@@ -118,15 +118,7 @@ def build_message(compose: ComposeIn, limits: Limits, *, msgid_domain: str,
             raise _invalid("reply_to_message_id", "the replied message has malformed headers")
         message["In-Reply-To"] = reply.message_id_header
         message["References"] = _references(reply)
-    text, html = compose.text, compose.html
-    if text is None and html is None:
-        text = ""
-    if text is not None:
-        message.set_content(text, subtype="plain", cte="quoted-printable")
-        if html is not None:
-            message.add_alternative(html, subtype="html", cte="quoted-printable")
-    elif html is not None:
-        message.set_content(html, subtype="html", cte="quoted-printable")
+    _set_bodies(message, compose.text, compose.html)
     total = 0
     for index, attachment in enumerate(compose.attachments):
         try:
@@ -147,6 +139,20 @@ def build_message(compose: ComposeIn, limits: Limits, *, msgid_domain: str,
         raise _too_large_message(limits.max_message_bytes)
     return Composed(raw=raw, message_id_header=message_id,
                     thread_id=reply.thread_id if reply is not None else None)
+
+
+def _set_bodies(message: EmailMessage, text: str | None, html: str | None) -> None:
+    if text is None and html is None:
+        text = ""
+    try:
+        if text is not None:
+            message.set_content(text, subtype="plain", cte="quoted-printable")
+            if html is not None:
+                message.add_alternative(html, subtype="html", cte="quoted-printable")
+        elif html is not None:
+            message.set_content(html, subtype="html", cte="quoted-printable")
+    except (ValueError, TypeError):  # e.g. lone surrogates: never a 500
+        raise _invalid("text", "the body cannot be encoded as UTF-8") from None
 
 
 def _too_large_message(limit: int) -> PayloadTooLarge:

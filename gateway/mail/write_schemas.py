@@ -41,6 +41,14 @@ def has_forbidden_char(value: str) -> bool:
     return any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value)
 
 
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def header_text(value: str) -> str:
     """A string safe to put in a header: no control characters, no line breaks."""
     if has_forbidden_char(value):
@@ -142,8 +150,8 @@ class ComposeIn(BaseModel):
     @model_validator(mode="after")
     def _bodies(self) -> ComposeIn:
         for body in (self.text, self.html):
-            if body is not None and "\x00" in body:
-                raise ValueError("bodies cannot contain NUL characters")
+            if body is not None and ("\x00" in body or _has_surrogate(body)):
+                raise ValueError("bodies cannot contain NUL characters or lone surrogates")
         if len(self.to) + len(self.cc) + len(self.bcc) > MAX_RECIPIENTS:
             raise ValueError(f"at most {MAX_RECIPIENTS} recipients in all")
         return self

@@ -115,3 +115,15 @@ def test_ordinary_addresses_pass(address: str) -> None:
     compose = SendIn.model_validate({"to": [address], "text": "x"})
     parsed = _parse(build_message(compose, LIMITS, msgid_domain="gw.example").raw)
     assert parsed["To"].addresses[0].addr_spec == address
+
+
+def test_bodies_that_cannot_be_utf8_are_422_not_500() -> None:
+    import json
+
+    body = json.loads('{"to": ["a@example.com"], "text": "x\\ud800y"}')
+    with pytest.raises(ValueError):
+        SendIn.model_validate(body)
+    bypass = ComposeIn.model_construct(to=[], cc=[], bcc=[], subject="", text="x\ud800",
+                                       html=None, attachments=[], reply_to_message_id=None)
+    with pytest.raises(ValidationFailed):
+        build_message(bypass, LIMITS, msgid_domain="gw.example")
