@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
@@ -20,6 +20,8 @@ from gateway.kit.timeutil import as_utc, to_ns
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
+# How many of an operator's latest lapsed grants are searched to explain a denial.
+_LAPSED_GRANTS_SCANNED = 200
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -157,27 +159,33 @@ def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.
                      thread_id: str | None) -> dict[str, Any] | None:
     """The one grant that decides an operator's access, as policy input.
 
-    Prefers a live grant covering every requested message (or the thread); failing that, the
-    most recently created covering grant (expired or revoked), so the policy can say which.
+    Prefers a live grant covering every requested message (or the thread), searched among *all*
+    of this operator's live grants on the mailbox (live grants are few: they expire within
+    hours). Failing that, the most recently created covering grant (expired or revoked) among
+    the operator's latest ones, so the policy can say which; that fallback only chooses the
+    deny's reason code, it can never allow.
     """
     wanted = set(message_ids)
     group_list = list(groups)
-    candidates = session.scalars(
-        select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox_id)
-        .order_by(ConsentGrant.created_at.desc()).limit(500))
     now = _now()
-    best: ConsentGrant | None = None
-    for grant in candidates:
-        for_actor = grant.operator_principal_id == operator_id or (
-            grant.operator_group is not None and grant.operator_group in group_list)
-        covers = (bool(wanted) and wanted <= set(grant.message_ids)) or (
+    for_actor = ConsentGrant.operator_principal_id == operator_id
+    if group_list:
+        for_actor = or_(for_actor, ConsentGrant.operator_group.in_(group_list))
+    base = (select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox_id, for_actor)
+            .order_by(ConsentGrant.created_at.desc()))
+
+    def covers(grant: ConsentGrant) -> bool:
+        return (bool(wanted) and wanted <= set(grant.message_ids)) or (
             thread_id is not None and thread_id in grant.thread_ids)
-        if not (for_actor and covers):
-            continue
-        if grant_status(grant, now) == "active":
+
+    live = base.where(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at > now)
+    for grant in session.scalars(live):
+        if covers(grant) and grant_status(grant, now) == "active":
             return grant_input(grant)
-        best = best or grant
-    return grant_input(best) if best is not None else None
+    for grant in session.scalars(base.limit(_LAPSED_GRANTS_SCANNED)):
+        if covers(grant):
+            return grant_input(grant)
+    return None
 
 
 def grant_input(grant: ConsentGrant) -> dict[str, Any]:

@@ -168,3 +168,23 @@ def test_refused_request_grants_nothing(client: TestClient, mail: TenantWorld) -
                           headers=mail.end_user.headers("consent_management"))
     assert refused.json()["status"] == "refused"
     assert read_content(client, mail, "18c0a1").status_code == 403
+
+
+def test_a_live_grant_is_found_behind_many_lapsed_ones(client: TestClient, db: Database,
+                                                       mail: TenantWorld) -> None:
+    """A long-served mailbox accumulates grants; an old, still-live one must not be lost
+    behind hundreds of newer lapsed grants (nor would any lapsed one allow)."""
+    grant(client, mail, message_ids=["18c0a1"], expires_in_minutes=120)
+    past = datetime.now(UTC) - timedelta(hours=1)
+    with db.transaction() as session:
+        tenant_id = mail.mailbox.tenant_id
+        session.add_all(ConsentGrant(
+            tenant_id=tenant_id, mailbox_id=mail.mailbox.id,
+            owner_principal_id=mail.end_user.principal.id,
+            operator_principal_id=mail.operator.principal.id, message_ids=[f"x{i}", "18c0b1"],
+            purpose="support", expires_at=past, created_at=datetime.now(UTC))
+            for i in range(600))
+    assert read_content(client, mail, "18c0a1").status_code == 200
+    lapsed = read_content(client, mail, "18c0b1")
+    assert lapsed.status_code == 403
+    assert "grant_expired" in lapsed.json()["reasons"], lapsed.json()
