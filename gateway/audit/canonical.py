@@ -103,6 +103,8 @@ def link_hash(prev_hash: bytes, seq: int, shard: int, content: bytes) -> bytes:
 
 def normalise_detail(detail: Mapping[str, Any]) -> dict[str, Any]:
     """What JSON storage will hand back: plain dicts/lists/str/int/float/bool/None."""
+    if not detail:
+        return {}
     loaded = json.loads(json.dumps(dict(detail), default=str, allow_nan=False))
     assert isinstance(loaded, dict)
     return loaded

@@ -13,9 +13,11 @@ streamed export...) and every shard would serialise whole requests. Instead:
    this statement to COMMIT: one round trip. If the transaction rolls back, its entries and
    the head move vanish together, so a chain never has a hole that a rollback made.
 
-On PostgreSQL the common case (one entry per transaction) is a single statement: SHA-256 is
+On PostgreSQL every transaction is linked by one call of the server-side function
+`audit_chain_link` (migration 0011_audit_perf), whatever its number of entries: SHA-256 is
 computed by `pg_catalog.sha256` over the same bytes `gateway.audit.canonical.link_hash`
 hashes; verification recomputes every hash in Python and would catch a database that lied.
+SQLite links in Python (`_chain_locked`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, SessionTransaction
 
+from gateway.audit import pg_fastpath
 from gateway.audit.canonical import link_hash, signed_message
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import CHECKPOINTS, ENTRIES, GENESIS_HASH, HEADS
@@ -48,32 +51,12 @@ _ENTRIES = ENTRIES
 _HEADS = HEADS
 _CHECKPOINTS = CHECKPOINTS
 
-_PG_CHAIN_ONE = text("""
-WITH head AS (
-    SELECT shard, seq, entry_hash, checkpoint_seq, checkpointed_at
-    FROM audit_chain_heads
-    ORDER BY pg_catalog.random() LIMIT 1
-    FOR UPDATE SKIP LOCKED
-), link AS (
-    SELECT shard, seq + 1 AS seq, entry_hash AS prev,
-           pg_catalog.sha256(entry_hash || pg_catalog.int8send(seq + 1)
-                             || pg_catalog.int4send(shard) || :content) AS hash,
-           checkpoint_seq, checkpointed_at
-    FROM head
-), chained AS (
-    UPDATE audit_entries AS e
-    SET shard = link.shard, seq = link.seq, prev_hash = link.prev, entry_hash = link.hash
-    FROM link
-    WHERE e.id = :entry_id AND e.occurred_at = :occurred_at AND e.seq IS NULL
-    RETURNING link.shard, link.seq, link.hash, link.checkpoint_seq, link.checkpointed_at
-)
-UPDATE audit_chain_heads AS h
-SET seq = chained.seq, entry_hash = chained.hash, updated_at = :now
-FROM chained
-WHERE h.shard = chained.shard
-RETURNING chained.shard, chained.seq, chained.hash, chained.checkpoint_seq,
-          chained.checkpointed_at
-""")
+# One round trip for all of a transaction's entries (migration 0011_audit_perf): the function
+# takes a free head, links the entries in order, moves the head and returns it. It runs with a
+# generic plan, so the UPDATE on the partitioned table is not re-planned on every commit.
+_PG_CHAIN = text(
+    "SELECT shard, seq, entry_hash, checkpoint_seq, checkpointed_at, linked "
+    "FROM audit_chain_link(:contents, :ids, :times, :now)")
 
 
 @dataclass(frozen=True)
@@ -114,6 +97,7 @@ class HeadState:
 class _SessionState:
     checkpoints: CheckpointPolicy | None
     links: list[PendingLink] = field(default_factory=list)
+    sealed: bool = False  # the link-and-commit already committed this transaction
 
 
 _listening = False
@@ -126,6 +110,7 @@ def _listen() -> None:
     if not _listening:
         event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "after_transaction_end", _after_transaction_end)
+        event.listen(Session, "before_flush", _refuse_late_flush)
         _listening = True
 
 
@@ -153,6 +138,16 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction) ->
     state: _SessionState | None = session.info.get(_PENDING)
     if state is not None and transaction.parent is None:
         state.links.clear()
+        state.sealed = False
+
+
+def _refuse_late_flush(session: Session, *_: Any) -> None:
+    # Something became dirty after the log committed the transaction (another before_commit
+    # hook ran after ours): flushing now would silently start a second transaction.
+    state: _SessionState | None = session.info.get(_PENDING)
+    if state is not None and state.sealed:
+        raise RuntimeError("the operation log has already committed this transaction; "
+                           "nothing may be written after it (a before_commit hook ran late)")
 
 
 def _before_commit(session: Session) -> None:
@@ -162,31 +157,51 @@ def _before_commit(session: Session) -> None:
     links, state.links = state.links, []
     # Flush everything else first: nothing else gets written while we hold a chain head.
     session.flush()
+    connection = session.connection()
+    if not pg_fastpath.supported(connection.dialect.name, connection.dialect.driver):
+        try:
+            chain_links(session, links, state.checkpoints)
+        except SQLAlchemyError as exc:
+            _refuse(exc)
+        return
+    dbapi_connection = connection.connection.dbapi_connection
+    now = utcnow()
     try:
-        chain_links(session, links, state.checkpoints)
-    except SQLAlchemyError as exc:
-        log.error("operation log: chaining failed (%s); the transaction is refused",
-                  type(exc).__name__)
-        raise OperationLogUnavailable("the operation log could not be sealed; "
-                                      "nothing was committed") from exc
+        head = pg_fastpath.link_and_commit(dbapi_connection, links, now)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, nothing was committed
+        _refuse(exc)
+    state.sealed = True
+    if state.checkpoints is not None and state.checkpoints.due(head, now):
+        pg_fastpath.checkpoint_after_commit(dbapi_connection, head.shard, state.checkpoints, now)
+
+
+def _refuse(exc: BaseException) -> NoReturn:
+    log.error("operation log: chaining failed (%s); the transaction is refused",
+              type(exc).__name__)
+    raise OperationLogUnavailable("the operation log could not be sealed; "
+                                  "nothing was committed") from exc
 
 
 def chain_links(session: Session, links: Sequence[PendingLink],
                 checkpoints: CheckpointPolicy | None) -> HeadState | None:
     """Link `links` (in order) onto one chain head; returns the head after the move."""
     now = utcnow()
-    if len(links) == 1 and session.get_bind().dialect.name == "postgresql":
-        link = links[0]
-        row = session.connection().execute(_PG_CHAIN_ONE, {
-            "content": link.content, "entry_id": link.entry_id,
-            "occurred_at": link.occurred_at, "now": now}).first()
-        if row is not None:
-            head = HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
-            _maybe_checkpoint(session, head, checkpoints, now)
-            return head
-        # Every head is busy, there is no head yet, or the entry was rolled back with a
-        # savepoint: the general path sorts that out.
-    return _chain_locked(session, links, checkpoints, now)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return _chain_locked(session, links, checkpoints, now)
+    params = {"contents": [link.content for link in links],
+              "ids": [link.entry_id for link in links],
+              "times": [link.occurred_at for link in links], "now": now}
+    row = connection.execute(_PG_CHAIN, params).one()
+    if row[0] is None:  # no chain head at all (the table was emptied): recreate the default
+        ensure_heads(session, DEFAULT_SHARDS)
+        row = connection.execute(_PG_CHAIN, params).one()
+        if row[0] is None:
+            raise OperationLogUnavailable("no operation-log chain is available")
+    head = HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
+    if row[5]:  # zero when every entry was rolled back with a savepoint
+        _maybe_checkpoint(session, head, checkpoints, now)
+    return head
 
 
 def _lock_any_head(session: Session) -> HeadState:

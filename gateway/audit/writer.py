@@ -18,10 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, Insert, Text, bindparam, cast, insert
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, configure_mappers
 
-from gateway.audit import chain
+from gateway.audit import chain, pg_fastpath
 from gateway.audit.canonical import content_bytes, json_text, normalise_detail
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import ENTRIES, AuditEntry
@@ -171,11 +170,16 @@ class OperationLog:
             params[name] = json_text(values[name])
         try:
             connection = session.connection()
-            connection.execute(_insert_entry(connection.dialect.name), params)
-        except SQLAlchemyError as exc:
+            dialect = connection.dialect
+            if pg_fastpath.supported(dialect.name, dialect.driver):
+                pg_fastpath.insert(connection.connection.dbapi_connection, params)
+            else:
+                connection.execute(_insert_entry(dialect.name), params)
+        except Exception as exc:  # SQLAlchemy's or psycopg's error: nothing was written
             raise OperationLogUnavailable("the operation log could not be written") from exc
+        # The JSON columns are hashed as the text just stored (`params`), not re-encoded.
         chain.register(session, chain.PendingLink(values["id"], values["occurred_at"],
-                                                  content_bytes(values)), self.checkpoints)
+                                                  content_bytes(params)), self.checkpoints)
         return _snapshot(values)
 
 
