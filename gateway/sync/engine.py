@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -256,17 +257,15 @@ class MailboxSyncRun:
         # Messages kept from before this full sync (a resync): refresh their labels.
         stale = [gid for gid, m in stored.items()
                  if started is not None and m.stored_at < started]
-        steps = [("full_batch", chunk) for chunk in chunks(todo, gmail_ops.MAX_BATCH)]
-        steps += [("full_relabel", chunk) for chunk in chunks(stale, gmail_ops.MAX_BATCH)]
-        for index, (step, chunk) in enumerate(steps):
+        batches = list(chunks(todo, gmail_ops.MAX_BATCH))
+        relabels = list(chunks(stale, gmail_ops.MAX_BATCH))
+        self._fetch_batches("full_batch", batches, threads, page_no=page_no,
+                            advance=None if relabels else page)
+        for index, chunk in enumerate(relabels):
             self._check_stop()
-            last = index == len(steps) - 1
-            if step == "full_batch":
-                self._fetch_and_store(step, chunk, threads, page_no=page_no,
-                                      advance=page if last else None)
-            else:
-                self._relabel(chunk, page_no=page_no, advance=page if last else None)
-        if not steps:
+            self._relabel(chunk, page_no=page_no,
+                          advance=page if index == len(relabels) - 1 else None)
+        if not batches and not relabels:
             with self.s.database.transaction() as session:
                 self._advance(self._checkpoint(session), page)
 
@@ -275,22 +274,50 @@ class MailboxSyncRun:
         row.full_page_token = page.next_token
         row.full_pages_done += 1
 
-    def _fetch_and_store(self, step: str, chunk: list[str], threads: dict[str, str], *,
-                         page_no: int | None = None,
-                         advance: gmail_ops.Page | None = None) -> int:
-        client = self._gmail()
-        counts: dict[str, Any] = {"requested": len(chunk)}
-        if page_no is not None:
-            counts["page"] = page_no
+    def _decide_and_fetch(self, step: str, chunk: list[str], counts: dict[str, Any]
+                          ) -> tuple[Access, gmail_ops.Fetched]:
+        """Decide (the allow is logged and committed before Gmail is called), then fetch."""
+        with self.s.database.transaction() as session:
+            access = self.gate.authorize(session, self._mailbox(session), step, ids=chunk,
+                                         counts=counts)
+        return access, gmail_ops.get_batch(self._gmail(), chunk, self.retry)
+
+    def _fetch_batches(self, step: str, batches: list[list[str]], threads: dict[str, str], *,
+                       page_no: int | None = None,
+                       advance: gmail_ops.Page | None = None) -> None:
+        """Fetch and store batches, fetching batch n+1 (on one helper thread) while batch n is
+        parsed, sealed and stored, so Gmail's quota is spent without waiting for the database."""
+        if not batches:
+            return
+
+        def counts(chunk: list[str]) -> dict[str, Any]:
+            out: dict[str, Any] = {"requested": len(chunk)}
+            if page_no is not None:
+                out["page"] = page_no
+            return out
+
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-prefetch") as prefetch:
+            future = prefetch.submit(self._decide_and_fetch, step, batches[0],
+                                     counts(batches[0]))
+            for index, chunk in enumerate(batches):
+                access, fetched = future.result()
+                last = index == len(batches) - 1
+                if not last:
+                    self._check_stop()
+                    nxt = batches[index + 1]
+                    future = prefetch.submit(self._decide_and_fetch, step, nxt, counts(nxt))
+                self._store_batch(access, chunk, fetched, threads,
+                                  advance=advance if last else None)
+
+    def _store_batch(self, access: Access, chunk: list[str], fetched: gmail_ops.Fetched,
+                     threads: dict[str, str], *, advance: gmail_ops.Page | None) -> int:
         with self.s.database.transaction() as session:
             mailbox = self._mailbox(session)
-            access = self.gate.authorize(session, mailbox, step, ids=chunk, counts=counts)
-            fetched = gmail_ops.get_batch(client, chunk, self.retry)
             for gmail_id in chunk:
                 resource = fetched.messages.get(gmail_id)
-                if resource is None:
-                    continue
-                self._put(session, access, mailbox, resource, threads.get(gmail_id, gmail_id))
+                if resource is not None:
+                    self._put(session, access, mailbox, resource,
+                              threads.get(gmail_id, gmail_id))
             row = self._checkpoint(session)
             stored = len(fetched.messages)
             row.messages_fetched += stored
@@ -384,10 +411,9 @@ class MailboxSyncRun:
             stored = self._stored(session, list(plan.fetch))
         todo = [gid for gid in plan.fetch if gid not in stored]
         fetched_now: set[str] = set()
-        for chunk in chunks(todo, gmail_ops.MAX_BATCH):
-            self._check_stop()
-            self._fetch_and_store("history_fetch", chunk, plan.fetch)
-            fetched_now.update(chunk)
+        self._fetch_batches("history_fetch", list(chunks(todo, gmail_ops.MAX_BATCH)),
+                            plan.fetch)
+        fetched_now.update(todo)
         self._apply(plan, history, fetched_now, len(history.records), relabelled)
 
     def _apply(self, plan: Plan, history: gmail_ops.HistoryBatch, fetched_now: set[str],
