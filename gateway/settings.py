@@ -150,6 +150,17 @@ class Settings(BaseSettings):
     sync_backoff_max_seconds: float = Field(default=900.0, gt=0)
     sync_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Webhooks to the CRM (docs/webhooks.md).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=12, ge=1, le=50)
+    webhook_backoff_base_seconds: float = Field(default=30.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    webhook_concurrency: int = Field(default=4, ge=1, le=32)
+    webhook_pass_seconds: float = Field(
+        default=20.0, gt=0, description="How long one delivery pass (a worker's periodic task) "
+        "keeps claiming due deliveries")
+    webhook_retention_days: int = Field(default=7, ge=1)
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
