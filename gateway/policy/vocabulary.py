@@ -91,6 +91,8 @@ class Action(StrEnum):
     data_transfer = "data.transfer"
     key_rotate = "keys.rotate"
     audit_purge = "audit.purge"
+    webhook_manage = "webhook.manage"  # the CRM: create, change, delete endpoints; redeliver
+    webhook_read = "webhook.read"      # the CRM: list endpoints and their deliveries
 
 
 class MailboxState(StrEnum):
