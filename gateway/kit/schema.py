@@ -19,6 +19,7 @@ MODEL_MODULES = (
     "gateway.oauth.models",
     "gateway.push.models",
     "gateway.sync.models",
+    "gateway.webhooks.models",
 )
 
 
