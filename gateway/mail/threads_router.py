@@ -6,22 +6,22 @@ the decision allows), so it decides `mail.message.list`; getting one decides
 `mail.thread.read_metadata` or `mail.thread.read_content` for exactly the page of messages
 served (the resolver loads the page before the decision, so the log names those ids).
 
-Threads are computed from `messages` (GROUP BY thread_id on the mailbox's rows): no second
-table to keep consistent with sync, at the cost of aggregating the mailbox's messages per page
-(index `ix_messages_mailbox_thread`)."""
+Threads are computed from `messages`: no second table to keep consistent with sync. A page's
+threads are found by walking the messages newest first (gateway.mail.thread_scan), then counted
+with one grouped query over those threads only."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
-from gateway.mail.pagination import decode_key, encode_key
+from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import LABEL_ID_PATTERN, has_label
 from gateway.mail.rendering import render
 from gateway.mail.resolvers import (
@@ -33,6 +33,7 @@ from gateway.mail.resolvers import (
 from gateway.mail.schemas import ThreadOut
 from gateway.mail.schemas import ThreadPage as ThreadPageOut
 from gateway.mail.store import MessageStore
+from gateway.mail.thread_scan import Position, ThreadFilter, thread_page
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
@@ -58,30 +59,31 @@ def list_threads(
     has_attachment: bool | None = None,
 ) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
-    last = func.max(Message.internal_date)
-    unread_count = _count_where(has_label("UNREAD"))
-    attachments = func.coalesce(func.sum(Message.attachment_count), 0)
-    query = (select(Message.thread_id, func.count(Message.id), unread_count, attachments,
-                    func.min(Message.internal_date), last)
-             .where(Message.mailbox_id == mailbox.id).group_by(Message.thread_id))
-    if label is not None:
-        query = query.having(_count_where(has_label(label)) > 0)
-    if unread is not None:
-        query = query.having(unread_count > 0 if unread else unread_count == 0)
-    if has_attachment is not None:
-        query = query.having(attachments > 0 if has_attachment else attachments == 0)
-    if cursor:
-        when, after_thread = decode_key(_CURSOR_KIND, cursor)
-        query = query.having(or_(last < when, and_(last == when,
-                                                   Message.thread_id < after_thread)))
-    rows = session.execute(query.order_by(last.desc(), Message.thread_id.desc())
-                           .limit(limit + 1)).all()
-    page, more = rows[:limit], len(rows) > limit
+    position = Position(*decode_cursor(cursor, kind=_CURSOR_KIND)) if cursor else None
+    picked, more = thread_page(session, mailbox, ThreadFilter(label, unread, has_attachment),
+                               position, limit)
+    thread_ids = [thread_id for thread_id, _ in picked]
+    stats = _stats(session, mailbox, thread_ids)
     recent = _recent_views(session, request.app.state.message_store, access, mailbox,
-                           [r[0] for r in page])
-    items = [_summary(row, recent.get(row[0], []), access) for row in page]
-    next_cursor = encode_key(_CURSOR_KIND, page[-1][5], page[-1][0]) if more else None
+                           thread_ids)
+    items = [_summary(stats[t], recent.get(t, []), access) for t in thread_ids if t in stats]
+    last = picked[-1][1] if picked else None
+    next_cursor = (encode_cursor(last.when, last.message_id, kind=_CURSOR_KIND)
+                   if more and last else None)
     return {"items": items, "next_cursor": next_cursor}
+
+
+def _stats(session: Session, mailbox: Mailbox, thread_ids: list[str]) -> dict[str, Any]:
+    """Counts and first/last dates of the page's threads (one grouped query over them only)."""
+    if not thread_ids:
+        return {}
+    rows = session.execute(
+        select(Message.thread_id, func.count(Message.id), _count_where(has_label("UNREAD")),
+               func.coalesce(func.sum(Message.attachment_count), 0),
+               func.min(Message.internal_date), func.max(Message.internal_date))
+        .where(Message.mailbox_id == mailbox.id, Message.thread_id.in_(thread_ids))
+        .group_by(Message.thread_id))
+    return {row[0]: row for row in rows}
 
 
 def _recent_views(session: Session, store: MessageStore, access: Access, mailbox: Mailbox,

@@ -38,8 +38,10 @@ CASES: list[tuple[str, str, dict[str, Any] | None, dict[str, Any] | None, int]] 
      None, 400),                                       # no timezone
     ("GET", "/threads", {"cursor": cursor("threads", "2026-01-01T00:00:00Z", "t\x00")},
      None, 400),
-    ("GET", "/threads", {"cursor": cursor("threads", "0001-01-01T00:00:00+14:00", "t1")},
+    ("GET", "/threads", {"cursor": cursor("threads", "0001-01-01T00:00:00+14:00", ZERO_UUID)},
      None, 200),
+    ("GET", "/threads", {"cursor": cursor("threads", "2026-01-01T00:00:00Z", "t1")},
+     None, 400),                                       # a thread id is not a position
     ("GET", "/threads", {"cursor": "\x00"}, None, 400),
     ("GET", "/threads/t1", {"cursor": cursor("thread-messages", "9999-12-31T23:59:59-14:00",
                                              ZERO_UUID)}, None, 200),

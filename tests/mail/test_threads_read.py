@@ -105,3 +105,32 @@ def test_a_message_cursor_is_not_a_thread_cursor(client: TestClient, seeded: See
     response = client.get(seeded.url("/threads"), params={"cursor": page["next_cursor"]},
                           headers=seeded.world.crm.headers())
     assert response.status_code == 400 and response.json()["code"] == "invalid_cursor"
+
+
+def test_a_thread_reappearing_below_the_cursor_is_served_once(client: TestClient,
+                                                              seeded: Seeded) -> None:
+    from tests.mail.factories import make_raw, store_message
+    from tests.mail.read_fixtures import day
+
+    store_message(client.app.state.database, client.app.state.crypto, seeded.world.mailbox,
+                  "m5", "t1", make_raw("Re: Re: Contract for Q1", "Countersigned.", date=day(5)),
+                  ["SENT"], internal_date=day(5))
+
+    def walk(**params: Any) -> list[str]:
+        seen, cursor = [], None
+        for _ in range(6):
+            page = threads(client, seeded, limit=1, **params,
+                           **({"cursor": cursor} if cursor else {}))
+            seen += [t["id"] for t in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        return seen
+
+    assert walk() == ["t1", "t3", "t2"]
+    # Ordered by the newest *matching* message: t1's newest INBOX message is from day 1.
+    assert walk(label="INBOX") == ["t3", "t2", "t1"]
+    assert walk(unread=False) == ["t2"]
+    t1 = threads(client, seeded)["items"][0]
+    assert t1["id"] == "t1" and t1["message_count"] == 3
+    assert t1["last_message_at"].startswith("2026-11-05")
