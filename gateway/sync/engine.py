@@ -22,9 +22,9 @@ idempotent writes; the new historyId is stored in the same transaction as the la
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,7 @@ from gateway.sync import gmail_ops
 from gateway.sync.gate import SyncGate, SyncWriter
 from gateway.sync.labels import replace_labels
 from gateway.sync.models import MailboxSync, SyncPhase, SyncSeen
+from gateway.sync.plan import Plan, chunks
 from gateway.sync.repository import Claim, fence, note, now_utc
 
 log = logging.getLogger(__name__)
@@ -64,38 +65,6 @@ class SyncServices:
     store: MessageStore
     budgets: BudgetRegistry
     retry: Callable[[], RetryPolicy]
-
-
-@dataclass
-class Plan:
-    """What a run of history records amounts to."""
-
-    fetch: dict[str, str] = field(default_factory=dict)  # gmail id → thread id, to fetch
-    deleted: set[str] = field(default_factory=set)
-    label_ops: list[tuple[str, str, list[str]]] = field(default_factory=list)
-
-    @classmethod
-    def from_history(cls, records: list[dict[str, Any]]) -> Plan:
-        plan = cls()
-        for record in records:
-            for item in record.get("messagesAdded", []):
-                msg = item["message"]
-                plan.fetch[msg["id"]] = msg.get("threadId", msg["id"])
-                plan.deleted.discard(msg["id"])
-            for item in record.get("messagesDeleted", []):
-                gmail_id = item["message"]["id"]
-                plan.fetch.pop(gmail_id, None)
-                plan.deleted.add(gmail_id)
-            for key, op in (("labelsAdded", "add"), ("labelsRemoved", "remove")):
-                for item in record.get(key, []):
-                    plan.label_ops.append((item["message"]["id"], op,
-                                           list(item.get("labelIds", []))))
-        return plan
-
-
-def chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _internal_date(resource: dict[str, Any]) -> datetime | None:
