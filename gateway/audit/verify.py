@@ -24,19 +24,13 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import replace
+from datetime import datetime
 
-from sqlalchemy import ColumnElement, Text, and_, cast, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Text, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from gateway.audit.canonical import (
-    CONTENT_COLUMNS,
-    content_bytes_from_row,
-    link_hash,
-    signed_message,
-)
+from gateway.audit.canonical import signed_message
 from gateway.audit.chain import checkpoint_fields
 from gateway.audit.models import (
     ENTRIES,
@@ -47,100 +41,13 @@ from gateway.audit.models import (
 )
 from gateway.audit.retention import AnchorState, anchor_fields, anchor_state
 from gateway.audit.signing import TrustedKeys
+from gateway.audit.verify_report import Chain, Problem, VerifyReport
+from gateway.audit.verify_scan import scan
 from gateway.kit.timeutil import as_utc
 
+__all__ = ["Problem", "VerifyReport", "verify", "verify_parallel"]
+
 _E = ENTRIES
-WINDOW_MARGIN = timedelta(hours=1)
-MAX_PROBLEMS = 100
-_SCAN_BATCH = 5000
-_AS_TEXT = frozenset({"id", "tenant_id", "mailbox_id", "resource_ids", "reasons", "detail"})
-
-
-@dataclass(frozen=True, order=True)
-class Problem:
-    shard: int
-    seq: int
-    kind: str
-    entry_id: str | None = None
-    detail: str = ""
-
-
-@dataclass
-class VerifyReport:
-    ok: bool = True
-    entries: int = 0
-    shards: int = 0
-    checkpoints: int = 0
-    anchors: int = 0
-    unsigned: dict[int, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    since: datetime | None = None
-    until: datetime | None = None
-    seconds: float = 0.0
-
-    @property
-    def first(self) -> Problem | None:
-        return min(self.problems) if self.problems else None
-
-    @property
-    def rate(self) -> float:
-        return self.entries / self.seconds if self.seconds > 0 else 0.0
-
-    def add(self, problem: Problem) -> None:
-        self.ok = False
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(problem)
-
-    def merge(self, other: VerifyReport) -> None:
-        self.ok = self.ok and other.ok
-        self.entries += other.entries
-        self.shards += other.shards
-        self.checkpoints += other.checkpoints
-        self.anchors = max(self.anchors, other.anchors)  # every job reads every anchor
-        self.unsigned.update(other.unsigned)
-        self.problems = sorted(set(self.problems) | set(other.problems))[:MAX_PROBLEMS]
-
-    def to_dict(self) -> dict[str, Any]:
-        first = self.first
-        return {
-            "ok": self.ok, "entries": self.entries, "shards": self.shards,
-            "checkpoints": self.checkpoints, "anchors": self.anchors,
-            "unsigned_entries": {str(k): v for k, v in sorted(self.unsigned.items())},
-            "since": self.since.isoformat() if self.since else None,
-            "until": self.until.isoformat() if self.until else None,
-            "seconds": round(self.seconds, 3), "entries_per_second": round(self.rate),
-            "first_problem": asdict(first) if first else None,
-            "problems": [asdict(p) for p in sorted(self.problems)],
-        }
-
-
-@dataclass
-class _Chain:
-    """One shard's positions lo..hi, as arrays indexed by seq - lo."""
-
-    shard: int
-    lo: int
-    hi: int
-    entry_hash: bytearray = field(init=False)
-    prev_hash: bytearray = field(init=False)
-    present: bytearray = field(init=False)
-
-    def __post_init__(self) -> None:
-        size = max(self.hi - self.lo + 1, 0)
-        self.entry_hash = bytearray(HASH_BYTES * size)
-        self.prev_hash = bytearray(HASH_BYTES * size)
-        self.present = bytearray(size)
-
-    def hash_at(self, seq: int) -> bytes:
-        i = (seq - self.lo) * HASH_BYTES
-        return bytes(self.entry_hash[i:i + HASH_BYTES])
-
-    def prev_at(self, seq: int) -> bytes:
-        i = (seq - self.lo) * HASH_BYTES
-        return bytes(self.prev_hash[i:i + HASH_BYTES])
-
-    def has(self, seq: int) -> bool:
-        return self.lo <= seq <= self.hi and self.present[seq - self.lo] == 1
 
 
 def _verify_signatures(session: Session, trusted: TrustedKeys, shards: set[int],
@@ -183,17 +90,17 @@ def verify(session: Session, trusted: TrustedKeys, *, since: datetime | None = N
     base, checkpoints = _verify_signatures(session, trusted, wanted, report)
     windowed = since is not None or until is not None
 
-    chains: dict[int, _Chain] = {}
+    chains: dict[int, Chain] = {}
     if windowed:
         ranges = _window_ranges(session, wanted, since, until)
         for shard, (lo, hi) in ranges.items():
             floor = base.through(shard) + 1
-            chains[shard] = _Chain(shard, max(lo - 1, floor), hi)
+            chains[shard] = Chain(shard, max(lo - 1, floor), hi)
     else:
         for shard in wanted:
-            chains[shard] = _Chain(shard, base.through(shard) + 1, heads[shard].seq)
+            chains[shard] = Chain(shard, base.through(shard) + 1, heads[shard].seq)
 
-    report.entries = _scan(session, chains, base, report, since=since, until=until,
+    report.entries = scan(session, chains, base, report, since=since, until=until,
                            windowed=windowed, include_unchained=include_unchained)
     for shard, chain in sorted(chains.items()):
         _check_links(chain, base, report, windowed=windowed)
@@ -222,58 +129,6 @@ def _window_ranges(session: Session, shards: set[int], since: datetime | None,
     return {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
-def _scan(session: Session, chains: dict[int, _Chain], base: AnchorState,
-          report: VerifyReport, *, since: datetime | None, until: datetime | None,
-          windowed: bool, include_unchained: bool) -> int:
-    shard_filter: ColumnElement[bool] = _E.c.shard.in_(sorted(chains))
-    if include_unchained:
-        shard_filter = or_(shard_filter, _E.c.seq.is_(None))
-    conditions: list[ColumnElement[bool]] = [shard_filter]
-    if since is not None:
-        conditions.append(_E.c.occurred_at >= since - WINDOW_MARGIN)
-    if until is not None:
-        conditions.append(_E.c.occurred_at < until + WINDOW_MARGIN)
-    # UUIDs and JSON as their stored text: cheaper to read, and hashed exactly as stored.
-    columns = [_E.c.shard, _E.c.seq, _E.c.prev_hash, _E.c.entry_hash,
-               *[cast(_E.c[name], Text) if name in _AS_TEXT else _E.c[name]
-                 for name in CONTENT_COLUMNS]]
-    query = select(*columns).where(and_(*conditions))
-    connection = session.connection().execution_options(stream_results=True,
-                                                         yield_per=_SCAN_BATCH)
-    count = 0
-    for row in connection.execute(query):
-        shard, seq, prev, stored = row[0], row[1], row[2], row[3]
-        content_row = row[4:]
-        entry_id = content_row[0]
-        if seq is None or shard is None or prev is None or stored is None:
-            report.add(Problem(shard if shard is not None else -1, -1, "unchained", str(entry_id),
-                               "committed without a chain position (written around the log)"))
-            continue
-        chain = chains.get(shard)
-        if chain is None:
-            continue
-        if not chain.lo <= seq <= chain.hi:
-            if not windowed:
-                kind = "below_anchor" if seq <= base.through(shard) else "beyond_head"
-                report.add(Problem(shard, seq, kind, str(entry_id),
-                                   "an entry outside the chain's signed range (inserted)"))
-            continue
-        count += 1
-        prev, stored = bytes(prev), bytes(stored)
-        if link_hash(prev, seq, shard, content_bytes_from_row(content_row)) != stored:
-            report.add(Problem(shard, seq, "altered", str(entry_id),
-                               "the stored fields do not hash to the stored entry hash"))
-        i = seq - chain.lo
-        if chain.present[i]:
-            report.add(Problem(shard, seq, "duplicate", str(entry_id),
-                               "two entries claim this position (one was inserted)"))
-            continue
-        chain.present[i] = 1
-        chain.entry_hash[i * HASH_BYTES:(i + 1) * HASH_BYTES] = stored
-        chain.prev_hash[i * HASH_BYTES:(i + 1) * HASH_BYTES] = prev
-    return count
-
-
 def _entry_ref(shard: int, seq: int) -> str:
     """A placeholder for the id of the entry at (shard, seq), resolved after the scan."""
     return f"@{shard}:{seq}"
@@ -295,12 +150,28 @@ def _resolve_ids(session: Session, report: VerifyReport) -> None:
         for p in report.problems]
 
 
-def _check_links(chain: _Chain, base: AnchorState, report: VerifyReport, *,
+def _links_intact(chain: Chain, expected: bytes | None) -> bool:
+    """The usual case in two comparisons: every position present, the first entry linked to
+    `expected` (when known) and each other entry's prev_hash equal to its predecessor's hash
+    (the two arrays compared shifted by one entry). False means: walk it and name the spot."""
+    size = chain.hi - chain.lo + 1
+    if size <= 0:
+        return True
+    if chain.present.count(0):
+        return False
+    if expected is not None and chain.prev_at(chain.lo) != expected:
+        return False
+    return chain.prev_hash[HASH_BYTES:] == chain.entry_hash[:-HASH_BYTES]
+
+
+def _check_links(chain: Chain, base: AnchorState, report: VerifyReport, *,
                  windowed: bool) -> None:
     shard = chain.shard
     through = base.through(shard)
     holes = base.holes(shard)
     expected: bytes | None = base.through_hash(shard) if chain.lo == through + 1 else None
+    if _links_intact(chain, expected):
+        return
     for seq in range(chain.lo, chain.hi + 1):
         if not chain.present[seq - chain.lo]:
             if seq in holes:
@@ -324,7 +195,7 @@ def _check_links(chain: _Chain, base: AnchorState, report: VerifyReport, *,
         expected = chain.hash_at(seq)
 
 
-def _check_checkpoints(chain: _Chain, checkpoints: dict[int, bytes], report: VerifyReport,
+def _check_checkpoints(chain: Chain, checkpoints: dict[int, bytes], report: VerifyReport,
                        head_seq: int, *, windowed: bool) -> None:
     for seq, digest in sorted(checkpoints.items()):
         if chain.lo <= seq <= chain.hi:
@@ -341,7 +212,7 @@ def _check_checkpoints(chain: _Chain, checkpoints: dict[int, bytes], report: Ver
                                f"{head_seq} (entries deleted at the end)"))
 
 
-def _check_head(chain: _Chain, base: AnchorState, head: AuditChainHead,
+def _check_head(chain: Chain, base: AnchorState, head: AuditChainHead,
                 report: VerifyReport) -> None:
     if head.seq <= base.through(chain.shard):
         return
