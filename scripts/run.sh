@@ -7,6 +7,9 @@ cd "$ROOT"
 
 ensure_venv
 export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-dev}"
+# The single-process demo syncs mailboxes in a worker thread of the API (docs/sync.md);
+# deployments run `gmail-gateway worker` processes instead.
+export GATEWAY_SYNC_IN_PROCESS_WORKER="${GATEWAY_SYNC_IN_PROCESS_WORKER:-true}"
 PORT="${GATEWAY_PORT:-8000}"
 mkdir -p var
 
