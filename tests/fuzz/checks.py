@@ -85,20 +85,24 @@ def singular_id(path: str) -> str | None:
     return (last[:-1] if last.endswith("s") else last).replace("-", "_") + "_id"
 
 
-def harvest(path: str, body: Any) -> list[tuple[str, str]]:
-    """(parameter name, id) pairs found in a successful JSON response."""
-    found: list[tuple[str, str]] = []
+def harvest(path: str, body: Any) -> list[dict[str, str]]:
+    """Ids found in a successful JSON response, one record per object: `id` under the name of
+    the path parameter of this collection, and every `*_id` member as itself."""
+    found: list[dict[str, str]] = []
     items = body.get("items") if isinstance(body, dict) else None
     objects = [body] if isinstance(body, dict) else []
     if isinstance(items, list):
         objects += [item for item in items[:20] if isinstance(item, dict)]
     own = singular_id(path)
     for obj in objects:
+        record: dict[str, str] = {}
         for key, value in obj.items():
             if not isinstance(value, str | int) or isinstance(value, bool):
                 continue
             if key == "id" and own:
-                found.append((own, str(value)))
+                record[own] = str(value)
             elif key.endswith("_id"):
-                found.append((key, str(value)))
+                record[key] = str(value)
+        if record:
+            found.append(record)
     return found

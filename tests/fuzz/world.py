@@ -12,7 +12,6 @@ import threading
 import time
 import traceback
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,14 +54,16 @@ class FuzzTarget:
     base_url: str
     app: FastAPI
     callers: list[Caller]
-    known: dict[str, list[str]]              # path parameter name -> ids of real rows
+    # Real rows, each as coherent path parameters: {"mailbox_id": m, "message_id": i,
+    # "thread_id": t} names a message of that mailbox; ids the API hands out during the run
+    # are added with the parameters of the request that created or listed them.
+    records: list[dict[str, str]]
     secrets: list[str]                       # API keys: never echoed in a response
     server_errors: dict[str, list[str]] = field(default_factory=dict)  # request id -> traceback
 
-    def remember(self, name: str, value: str) -> None:
-        values = self.known.setdefault(name, [])
-        if value not in values and len(values) < 50:
-            values.append(value)
+    def remember(self, record: dict[str, str]) -> None:
+        if record not in self.records and len(self.records) < 400:
+            self.records.append(record)
 
 
 class _ServerErrorLog(logging.Handler):
@@ -123,7 +124,7 @@ def serve(app: FastAPI) -> _Served:
 
 
 def _seed_messages(database: Database, crypto: Any, emu: RunningEmulator, mailbox: Mailbox,
-                   known: dict[str, list[str]], tag: str, *, in_emulator: bool) -> None:
+                   records: list[dict[str, str]], tag: str, *, in_emulator: bool) -> None:
     specs = [
         ("Contract for Q1", "Please sign.", "Carol <carol@customer.example>", PDF),
         ("Re: Contract for Q1", "Signed.", "alice@example.com", None),
@@ -143,9 +144,9 @@ def _seed_messages(database: Database, crypto: Any, emu: RunningEmulator, mailbo
             gmail_id, thread = f"{tag}{n:014x}", f"{tag}t{n // 2:013x}"
         thread_id = thread
         store_message(database, crypto, mailbox, gmail_id, thread, raw, labels)
-        known.setdefault("message_id", []).append(gmail_id)
-        if thread not in known.setdefault("thread_id", []):
-            known["thread_id"].append(thread)
+        box = str(mailbox.id)
+        records.append({"mailbox_id": box, "message_id": gmail_id, "thread_id": thread,
+                        "label_id": labels[-1], "part_id": "2" if attachment else "1"})
 
 
 def _callers(a: TenantWorld, b: TenantWorld) -> list[Caller]:
@@ -179,19 +180,16 @@ def fuzz_target(database: Database, oauth_settings: Settings,
     connected = connect(oauth_session_client, emu, a, ["read", "send", "organise", "labels"])
     assert "mailbox_id" in connected.outcome, connected.outcome
     crypto = oauth_session_client.app.state.crypto  # type: ignore[attr-defined]
-    known: dict[str, list[str]] = defaultdict(list)
+    records: list[dict[str, str]] = []
     with database.transaction() as s:
         live = s.get(Mailbox, connected.mailbox_id)
         assert live is not None
         s.expunge(live)
-    _seed_messages(database, crypto, emu, live, known, "live", in_emulator=True)
-    _seed_messages(database, crypto, emu, a.mailbox, known, "a", in_emulator=False)
-    _seed_messages(database, crypto, emu, b.mailbox, known, "b", in_emulator=False)
-    known["mailbox_id"] = [str(live.id), str(a.mailbox.id), str(b.mailbox.id)]
-    known["label_id"] = ["INBOX", "UNREAD", "IMPORTANT", "STARRED", "TRASH"]
-    known["principal_id"] = [a.end_user.id, a.operator.id, b.end_user.id]
-    known["actor_id"] = [a.crm.id, a.end_user.id]
-    known["tenant_id"] = [str(a.tenant.id), str(b.tenant.id)]
+    _seed_messages(database, crypto, emu, live, records, "live", in_emulator=True)
+    _seed_messages(database, crypto, emu, a.mailbox, records, "a", in_emulator=False)
+    _seed_messages(database, crypto, emu, b.mailbox, records, "b", in_emulator=False)
+    for label in ("INBOX", "STARRED", "TRASH"):
+        records.append({"mailbox_id": str(live.id), "label_id": label})
 
     app = create_app(oauth_settings)
     errors: dict[str, list[str]] = {}
@@ -211,7 +209,7 @@ def fuzz_target(database: Database, oauth_settings: Settings,
     secrets = [getattr(w, kind).key for w in (a, b) for kind in
                ("crm", "end_user", "operator", "reviewer", "analytics", "other_user")]
     try:
-        yield FuzzTarget(served.base_url, app, _callers(a, b), known, secrets, errors)
+        yield FuzzTarget(served.base_url, app, _callers(a, b), records, secrets, errors)
     finally:
         served.server.should_exit = True
         served.thread.join(timeout=15)
