@@ -12,6 +12,7 @@ from fastapi import Query, Request, Response
 from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
+from gateway.kit.errors import PolicyDenied
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
@@ -22,7 +23,7 @@ from gateway.mail.queries import (
     newest_first_after,
     with_address,
 )
-from gateway.mail.rendering import render
+from gateway.mail.rendering import redactions, render
 from gateway.mail.resolvers import mailbox_resource, message_resource
 from gateway.mail.schemas import MessageOut, MessagePage
 from gateway.mail.store import MessageStore
@@ -87,6 +88,9 @@ def get_content(mailbox_id: str, message_id: str, request: Request, session: Ses
 
 def get_raw(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
             access: AccessDep) -> Response:
+    if redactions(access):   # the raw bytes hold every field: nothing can be withheld
+        raise PolicyDenied(("content_redacted",),
+                           detail="the decision withholds part of this message from this caller")
     raw = store_of(request).raw_bytes(session, access, request.state.message)
     return Response(raw, media_type="message/rfc822",
                     headers={"X-Content-Type-Options": "nosniff",
