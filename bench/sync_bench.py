@@ -83,7 +83,7 @@ def emulator_process() -> Iterator[EmulatorControl]:
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    control = EmulatorControl(f"http://127.0.0.1:{port}")
+    control = EmulatorControl(f"http://127.0.0.1:{port}", timeout=900)  # seeding 10k is slow
     try:
         for _ in range(100):
             try:
@@ -93,8 +93,7 @@ def emulator_process() -> Iterator[EmulatorControl]:
                 time.sleep(0.1)
         yield control
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop(proc)
 
 
 @contextmanager
