@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.crypto import Binding, CryptoService
@@ -33,18 +34,30 @@ class LabelStore:
         self.crypto = crypto
 
     def put(self, session: Session, mailbox: Mailbox, resource: Mapping[str, Any]) -> Label:
-        """Insert or refresh one label from Gmail's label resource."""
+        """Insert or refresh one label from Gmail's label resource. The sync worker writes the
+        same rows: losing an insert race to it means the row now exists, so update that one."""
+        try:
+            with session.begin_nested():
+                return self._put(session, mailbox, resource)
+        except IntegrityError:
+            with session.begin_nested():
+                return self._put(session, mailbox, resource)
+
+    def _put(self, session: Session, mailbox: Mailbox, resource: Mapping[str, Any]) -> Label:
         gmail_id = str(resource["id"])
         label = session.scalar(select(Label).where(Label.mailbox_id == mailbox.id,
                                                    Label.gmail_label_id == gmail_id))
+        new = label is None
         if label is None:
             label = Label(id=uuid.uuid4(), tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
                           gmail_label_id=gmail_id)
-            session.add(label)
         label.type = str(resource.get("type") or "user")
+        # Sealing may query the keyring (autoflush): add the row only once it is complete.
         label.name = self.crypto.seal_text(session, _binding(label), str(resource.get("name", "")))
         label.message_list_visibility = resource.get("messageListVisibility")
         label.label_list_visibility = resource.get("labelListVisibility")
+        if new:
+            session.add(label)
         session.flush()
         return label
 
