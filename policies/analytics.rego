@@ -21,10 +21,10 @@ cohort_ok if {
 # Group keys come from an allow-list (data.json: non_identifying_group_keys).
 group_keys_ok if {
 	is_array(input.aggregate.group_keys)
-	count(identifying_group_keys) == 0
+	not identifying_group_key
 }
 
-identifying_group_keys contains key if {
+identifying_group_key if {
 	some key in input.aggregate.group_keys
 	not non_identifying_key(key)
 }

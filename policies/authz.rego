@@ -16,9 +16,13 @@
 #     helper rules only (`not tenant_ok`), which both engines evaluate the same way;
 #   - times are integers in nanoseconds computed by the caller; no time or parsing built-ins;
 #   - no object.union (regopy's is not recursive), no `with`.
-# Speed (regopy): every reference costs microseconds, every body of a complete rule is evaluated
-# even after one succeeded, and literals are rebuilt per query. So: `else if` chains for "any of"
-# rules (first success stops), tables in data.json, locals for fields used twice.
+# Speed (regopy, docs/policy.md section 6): every statement, rule call and object key compared
+# costs, and a built-in call (is_string, count, `!=`, `in`, `<`, sort...) copies the whole
+# evaluation state, so its cost grows with the size of the policy. So: `else if` chains for
+# "any of" rules (first success stops); one permit *value* (the permits are mutually exclusive)
+# instead of a set; explanations only for a refusal; each input string checked once by a helper
+# rule (cached) and compared with `==` afterwards; `not x == y` instead of `x != y`; iteration and
+# `==` instead of `in` and count(); tables in data.json.
 package gateway.authz
 
 import data.gateway.tables
@@ -29,40 +33,51 @@ decision := {"allow": allow, "reasons": reasons, "obligations": obligations}
 
 default allow := false
 
+# `permit` implies all of these (every permit requires common_ok, and capabilities name no
+# prohibited purpose); they are repeated so that the allow does not rest on that alone.
 allow if {
-	count(permits) > 0
+	permit
 	not prohibited_purpose
 	actor_ok
 	tenant_ok
 }
 
-reasons := sort([r | some r in permits]) if {
+reasons := [permit] if {
 	allow
-} else := sort([r | some r in denies]) if {
-	count(denies) > 0
+} else := sorted if {
+	# (regopy's sort of a set is not an array: sort an array)
+	sorted := sort([reason | some reason in denies])
+	sorted[0]
 } else := ["default_deny"]
 
 # --- well-formed request ----------------------------------------------------------------------
 
 non_empty_string(x) if {
 	is_string(x)
-	x != ""
+	not x == ""
 }
 
+# Each input string that must be non-empty is checked once here (rules are cached per query);
+# the rules below compare other values with `==` to it, which implies the same of them.
+actor_id_set if non_empty_string(input.actor.id)
+
+actor_tenant_set if non_empty_string(input.actor.tenant)
+
+mailbox_set if non_empty_string(input.resource.mailbox)
+
+owner_set if non_empty_string(input.resource.owner)
+
 actor_ok if {
-	actor := input.actor
-	tables.actor_kinds[actor.kind]
-	non_empty_string(actor.id)
-	non_empty_string(actor.tenant)
+	tables.actor_kinds[input.actor.kind]
+	actor_id_set
+	actor_tenant_set
 } else if {
 	# The system actor may carry no tenant (null or ""): global maintenance. tenant_ok still
 	# binds every tenant's resource to an actor of that tenant.
 	input.actor.kind == "system"
-	non_empty_string(input.actor.id)
+	actor_id_set
 	not actor_tenant_set
 }
-
-actor_tenant_set if non_empty_string(input.actor.tenant)
 
 # The action's classes (data.json): mailbox_bound, store_read, gmail, states, scopes, special...
 action := tables.actions[input.action]
@@ -92,18 +107,11 @@ action_capable if tables.capabilities[input.actor.kind][input.action]
 # (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
 capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
 
-# Well formed and capable: the request is refused only for its particulars.
-judged if {
-	actor_ok
-	capable
-}
-
 # --- tenant, resource, ownership --------------------------------------------------------------
 
 tenant_ok if {
-	tenant := input.actor.tenant
-	non_empty_string(tenant)
-	input.resource.tenant == tenant
+	actor_tenant_set
+	input.resource.tenant == input.actor.tenant
 } else if {
 	input.actor.kind == "system"
 	action.system_global == true
@@ -117,18 +125,16 @@ mailbox_bound if action.mailbox_bound == true
 # A mailbox-bound action names its mailbox and the mailbox's owner (a principal id).
 resource_ok if {
 	mailbox_bound
-	resource := input.resource
-	non_empty_string(resource.mailbox)
-	non_empty_string(resource.owner)
+	mailbox_set
+	owner_set
 } else if {
 	action_known
 	not mailbox_bound
 }
 
 is_owner if {
-	id := input.actor.id
-	non_empty_string(id)
-	input.resource.owner == id
+	input.resource.owner == input.actor.id
+	actor_id_set
 }
 
 # An end user acts only on their own mailbox; the other kinds are bound by tenant (operators:
@@ -138,8 +144,8 @@ owner_ok if {
 	is_owner
 } else if {
 	kind := input.actor.kind
-	kind != "end_user"
-	kind != "operator"
+	not kind == "end_user"
+	not kind == "operator"
 }
 
 # --- mailbox state ----------------------------------------------------------------------------
@@ -170,9 +176,9 @@ state_ok if {
 scope_required if action.scopes
 
 scope_ok if {
-	granted := input.scopes
 	some s in action.scopes
-	s in granted
+	some granted in input.scopes
+	granted == s
 } else if {
 	action_known
 	not scope_required
@@ -181,7 +187,8 @@ scope_ok if {
 # --- the checks every permit needs ------------------------------------------------------------
 
 common_ok if {
-	judged
+	actor_ok
+	capable
 	tenant_ok
 	resource_ok
 	state_ok
@@ -203,19 +210,18 @@ special_ok if {
 	group_keys_ok
 }
 
-# --- permits --------------------------------------------------------------------------------------
+# --- the permit -----------------------------------------------------------------------------------
 
+# One value: the kinds are disjoint, and so are the operator permits (operators.rego).
 # The owner, the CRM service, reviewers, analytics jobs and the system: allowed by the table.
-permits contains reason if {
+permit := reason if {
 	reason := tables.kind_permits[input.actor.kind]
 	common_ok
 	owner_ok
-}
-
-# Human operators: see operators.rego.
-permits contains reason if {
+} else := reason if {
+	# Human operators: see operators.rego.
 	input.actor.kind == "operator"
-	some reason in operator_permits
+	reason := operator_permit
 }
 
 # --- denies (explanations, evaluated only for a refusal) ------------------------------------------
@@ -255,8 +261,8 @@ not_qualified contains reason if {
 }
 
 particulars contains "not_mailbox_owner" if {
-	not owner_ok
 	input.actor.kind == "end_user"
+	not owner_ok
 }
 
 particulars contains "resource_invalid" if not resource_ok
@@ -303,10 +309,10 @@ state_problem := "mailbox_state_unknown" if {
 
 # --- obligations (only on an allow) ------------------------------------------------------------
 
-obligations := operator_obligations if {
+obligations := {} if {
+	not allow
+} else := operator_obligations if {
 	input.actor.kind == "operator"
-	allow
 } else := {"min_cohort": input.settings.min_cohort} if {
 	input.actor.kind == "analytics"
-	allow
 } else := {}

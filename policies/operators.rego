@@ -22,38 +22,32 @@ justified_purpose if {
 	input.purpose == "legal"
 }
 
-# --- permits (operator_permits is consulted for operators only) ----------------------------------
+# --- the operator's permit (consulted for operators only) -----------------------------------------
+# One value: the branches are mutually exclusive (purposes support / security or legal /
+# consent_management; the transfer is not a mail action), so the first that holds is the only one.
 
 # Metadata or content of the messages/thread the owner's grant covers.
-operator_permits contains "allow_operator_grant" if {
+operator_permit := "allow_operator_grant" if {
 	input.purpose == "support"
 	common_ok
 	grant_valid
-}
-
-# Metadata views without a grant: ids, dates, labels, sizes only (operator_redacted_fields).
-operator_permits contains "allow_operator_metadata_redacted" if {
+} else := "allow_operator_metadata_redacted" if {
+	# Metadata views without a grant (the branch above failed, so no valid grant): ids, dates,
+	# labels, sizes only (operator_redacted_fields).
 	input.purpose == "support"
 	operator_metadata_action
 	common_ok
-	not grant_valid
-}
-
-# Security investigation or legal compliance, with a recorded, unexpired case reference.
-operator_permits contains "allow_operator_justified" if {
+} else := "allow_operator_justified" if {
+	# Security investigation or legal compliance, with a recorded, unexpired case reference.
 	justified_purpose
 	operator_mail_action
 	common_ok
 	justification_ok
-}
-
-operator_permits contains "allow_operator_consent" if {
+} else := "allow_operator_consent" if {
 	input.purpose == "consent_management"
 	common_ok
-}
-
-# The transfer ground is checked by valid_transfer (transfer.rego), part of common_ok.
-operator_permits contains "allow_operator_transfer" if {
+} else := "allow_operator_transfer" if {
+	# The transfer ground is checked by valid_transfer (transfer.rego), part of common_ok.
 	input.action == "data.transfer"
 	common_ok
 }
@@ -73,29 +67,30 @@ grant_unexpired if {
 	now < expires
 }
 
+# `== input.actor.id` with actor_id_set: the grant names a non-empty operator id, this one.
 grant_for_actor if {
-	operator := input.grant.operator
-	non_empty_string(operator)
-	operator == input.actor.id
+	input.grant.operator == input.actor.id
+	actor_id_set
 } else if {
 	group := input.grant.operator_group
 	non_empty_string(group)
-	group in input.actor.groups
+	some member in input.actor.groups
+	member == group
 }
 
 grant_purpose_ok if {
 	purpose := input.grant.purpose
-	non_empty_string(purpose)
 	purpose == input.purpose
+	non_empty_string(purpose)
 }
 
 grant_for_mailbox if {
 	grant := input.grant
 	resource := input.resource
-	non_empty_string(grant.mailbox)
 	grant.mailbox == resource.mailbox
-	non_empty_string(grant.owner)
+	mailbox_set
 	grant.owner == resource.owner
+	owner_set
 }
 
 # Every requested message is named by the grant, or the message's thread (resource.thread_id,
@@ -104,16 +99,17 @@ grant_covers_items if {
 	action.message_scoped == true
 	ids := input.resource.ids
 	is_array(ids)
-	count(ids) > 0
+	not ids == []
 	is_array(input.grant.message_ids)
-	count(ids_not_granted) == 0
+	not some_id_not_granted
 } else if {
 	message_or_thread_scoped
 	thread := input.resource.thread_id
 	non_empty_string(thread)
 	thread_ids := input.grant.thread_ids
 	is_array(thread_ids)
-	thread in thread_ids
+	some granted in thread_ids
+	granted == thread
 }
 
 message_or_thread_scoped if {
@@ -122,7 +118,7 @@ message_or_thread_scoped if {
 	action.thread_scoped == true
 }
 
-ids_not_granted contains id if {
+some_id_not_granted if {
 	some id in input.resource.ids
 	not message_granted(id)
 }
@@ -187,28 +183,25 @@ justification_unexpired if {
 justification_not_revoked if input.justification.revoked == false
 
 justification_for_actor if {
-	operator := input.justification.operator
-	non_empty_string(operator)
-	operator == input.actor.id
+	input.justification.operator == input.actor.id
+	actor_id_set
 } else if {
 	group := input.justification.operator_group
 	non_empty_string(group)
-	group in input.actor.groups
+	some member in input.actor.groups
+	member == group
 }
 
 justification_for_mailbox if {
-	mailbox := input.justification.mailbox
-	non_empty_string(mailbox)
-	mailbox == input.resource.mailbox
+	input.justification.mailbox == input.resource.mailbox
+	mailbox_set
 }
 
-# Both scope lists present and empty: the case covers the whole mailbox.
+# Both scope lists present and empty: the case covers the whole mailbox (`== []` implies an array).
 justification_mailbox_wide if {
 	justification := input.justification
-	is_array(justification.message_ids)
-	count(justification.message_ids) == 0
-	is_array(justification.thread_ids)
-	count(justification.thread_ids) == 0
+	justification.message_ids == []
+	justification.thread_ids == []
 }
 
 justification_covers_items if {
@@ -217,19 +210,20 @@ justification_covers_items if {
 	action.message_scoped == true
 	ids := input.resource.ids
 	is_array(ids)
-	count(ids) > 0
+	not ids == []
 	is_array(input.justification.message_ids)
-	count(ids_not_justified) == 0
+	not some_id_not_justified
 } else if {
 	message_or_thread_scoped
 	thread := input.resource.thread_id
 	non_empty_string(thread)
 	thread_ids := input.justification.thread_ids
 	is_array(thread_ids)
-	thread in thread_ids
+	some justified in thread_ids
+	justified == thread
 }
 
-ids_not_justified contains id if {
+some_id_not_justified if {
 	some id in input.resource.ids
 	not message_justified(id)
 }
@@ -281,25 +275,25 @@ operator_problems contains reason if {
 	some reason in justification_problems
 }
 
-# --- obligations: at most one operator permit fires (their purposes and actions are disjoint) ---
+# --- obligations (only on an allow): by the one operator permit ---------------------------------
 # Obligations echo no input string but the actor's id (a server-issued principal id): regopy
 # does not escape strings in its output, so an input string with a quote would corrupt the
 # decision's JSON; the embedded engine checks that filter_operator came back intact.
 
 operator_obligations := {"human_access": true, "authorised_by": "grant"} if {
-	"allow_operator_grant" in operator_permits
+	operator_permit == "allow_operator_grant"
 } else := {"human_access": true, "redact": tables.operator_redacted_fields} if {
-	"allow_operator_metadata_redacted" in operator_permits
+	operator_permit == "allow_operator_metadata_redacted"
 } else := {
 	# Security and legal access is flagged for the reviewers (with the justification's case_ref).
 	"human_access": true,
 	"authorised_by": "justification",
 	"flag_for_review": true,
 } if {
-	"allow_operator_justified" in operator_permits
+	operator_permit == "allow_operator_justified"
 } else := {"filter_operator": input.actor.id} if {
-	"allow_operator_consent" in operator_permits
+	operator_permit == "allow_operator_consent"
 	input.action == "consent.list"
 } else := {"flag_for_review": true} if {
-	"allow_operator_transfer" in operator_permits
+	operator_permit == "allow_operator_transfer"
 } else := {}

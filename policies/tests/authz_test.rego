@@ -29,17 +29,18 @@ test_default_deny_when_nothing_matches if {
 }
 
 test_allow_requires_no_prohibited_purpose_even_with_a_permit if {
-	not authz.allow with input as f.owner_read with authz.permits as {"allow_owner"}
+	not authz.allow with input as f.owner_read with authz.permit as "allow_owner"
 		with input.purpose as "advertising"
 }
 
 test_allow_requires_tenant_even_with_a_permit if {
 	not authz.allow with input as object.union(f.owner_read, {"resource": {"tenant": "t-x"}})
-		with authz.permits as {"allow_owner"}
+		with authz.permit as "allow_owner"
 }
 
 test_allow_requires_a_permit if {
-	not authz.allow with input as f.owner_read with authz.permits as set()
+	authz.allow with input as f.owner_read
+	not authz.allow with input as object.union(f.owner_read, {"resource": {"owner": "u-bob"}})
 }
 
 test_reasons_fall_back_to_default_deny if {

@@ -57,12 +57,61 @@ test_no_case_has_both_a_permit_and_a_deny if {
 	both := {c.name |
 		some c in cases
 		inp := case_input(c)
-		count(authz.permits) > 0 with input as inp
+		authz.permit with input as inp
 		count(authz.denies) > 0 with input as inp
 	}
 	print("cases with a permit and a deny:", both)
 	count(both) == 0
 }
+
+# The permit is one value (an else chain, for speed), which is only sound while at most one
+# permit condition holds: recompute them all from the named rules and compare.
+permits_of(inp) := {r |
+	r := data.gateway.tables.kind_permits[inp.actor.kind]
+	authz.common_ok with input as inp
+	authz.owner_ok with input as inp
+} | {r |
+	inp.actor.kind == "operator"
+	some r in operator_permits_of(inp)
+}
+
+operator_permits_of(inp) := ((({"allow_operator_grant" |
+	inp.purpose == "support"
+	authz.common_ok with input as inp
+	authz.grant_valid with input as inp
+} | {"allow_operator_metadata_redacted" |
+	inp.purpose == "support"
+	authz.operator_metadata_action with input as inp
+	authz.common_ok with input as inp
+	not authz.grant_valid with input as inp
+}) | {"allow_operator_justified" |
+	authz.justified_purpose with input as inp
+	authz.operator_mail_action with input as inp
+	authz.common_ok with input as inp
+	authz.justification_ok with input as inp
+}) | {"allow_operator_consent" |
+	inp.purpose == "consent_management"
+	authz.common_ok with input as inp
+}) | {"allow_operator_transfer" |
+	inp.action == "data.transfer"
+	authz.common_ok with input as inp
+}
+
+test_the_permit_is_the_only_permit_that_holds if {
+	wrong := {c.name: [got, all] |
+		some c in cases
+		inp := case_input(c)
+		all := permits_of(inp)
+		got := object.get({"p": authz.permit}, "p", "none") with input as inp
+		not one_permit(got, all)
+	}
+	print("cases whose permit is not the only one:", wrong)
+	count(wrong) == 0
+}
+
+one_permit("none", all) if count(all) == 0
+
+one_permit(got, all) if all == {got}
 
 # Allows carry allow_* reasons only; denies never do.
 test_reason_codes_match_the_outcome if {

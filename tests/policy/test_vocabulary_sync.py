@@ -46,7 +46,7 @@ def policy_reason_codes() -> set[str]:
     """Every reason code a rule can put into a decision."""
     codes = set(TABLES["prohibited_purposes"].values()) | set(TABLES["kind_permits"].values())
     patterns = [re.compile(r'contains "(\w+)"'), re.compile(r'_problem := "(\w+)"'),
-                re.compile(r'else := "(\w+)"')]
+                re.compile(r'_permit := "(\w+)"'), re.compile(r'else := "(\w+)"')]
     for module in POLICY_DIR.glob("*.rego"):
         source = module.read_text()
         for pattern in patterns:
