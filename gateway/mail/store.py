@@ -17,6 +17,7 @@ from gateway.mail.mime import parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.webhooks import outbox  # registers the webhook events of message changes
 
 CONTENT_ACTIONS = frozenset({Action.message_read_content.value, Action.thread_read_content.value,
                              Action.attachment_read.value, Action.data_export.value})
@@ -84,6 +85,7 @@ class MessageStore:
         return message
 
     def remove(self, session: Session, mailbox: Mailbox, gmail_id: str) -> bool:
+        outbox.message_removing(session, mailbox, gmail_id)  # a Core delete: no mapper event
         result = session.execute(delete(Message).where(Message.mailbox_id == mailbox.id,
                                                        Message.gmail_id == gmail_id))
         return bool(getattr(result, "rowcount", 0))
