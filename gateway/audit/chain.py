@@ -9,9 +9,10 @@ streamed export...) and every shard would serialise whole requests. Instead:
    so a log that cannot be written refuses the access before anything is served;
 2. a `before_commit` hook on that session picks a free chain head
    (`FOR UPDATE SKIP LOCKED`, so concurrent committers take different shards), links the
-   session's entries to it and moves the head, in the same transaction. The lock lives from
-   this statement to COMMIT: one round trip. If the transaction rolls back, its entries and
-   the head move vanish together, so a chain never has a hole that a rollback made.
+   session's entries to it and moves the head, in the same transaction. With psycopg the
+   link is sent together with COMMIT (`gateway.audit.pg_fastpath`), so the lock lives only
+   inside the server. If the transaction rolls back, its entries and the head move vanish
+   together, so a chain never has a hole that a rollback made.
 
 On PostgreSQL every transaction is linked by one call of the server-side function
 `audit_chain_link` (migration 0011_audit_perf), whatever its number of entries: SHA-256 is
@@ -152,7 +153,10 @@ def _refuse_late_flush(session: Session, *_: Any) -> None:
 
 def _before_commit(session: Session) -> None:
     state: _SessionState | None = session.info.get(_PENDING)
-    if state is None or not state.links:
+    if state is None or not state.links:  # TEMP
+        # A savepoint being released fires this too: the entries belong to the enclosing
+        # transaction and are linked when it commits (linking here would, on the fast path,
+        # COMMIT the request's transaction halfway through the handler).
         return
     links, state.links = state.links, []
     # Flush everything else first: nothing else gets written while we hold a chain head.
