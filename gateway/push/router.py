@@ -19,6 +19,7 @@ from gateway.crypto import CryptoService
 from gateway.kit.errors import PayloadTooLarge
 from gateway.kit.routing import GuardedRouter, terminal_of
 from gateway.push.envelope import MAX_BODY_BYTES, parse_envelope
+from gateway.push.lookup import WatchLookup
 from gateway.push.oidc import PushIdentity, PushTokenVerifier
 from gateway.push.service import record_push
 from gateway.settings import PUSH_PATH, Settings
@@ -34,6 +35,15 @@ def push_verifier(app: FastAPI) -> PushTokenVerifier:
         verifier = PushTokenVerifier(settings)
         app.state.push_verifier = verifier
     return verifier
+
+
+def watch_lookup(app: FastAPI) -> WatchLookup:
+    """One lookup (and its memory of recent matches) per app."""
+    lookup: WatchLookup | None = getattr(app.state, "push_lookup", None)
+    if lookup is None:
+        lookup = WatchLookup(app.state.crypto)
+        app.state.push_lookup = lookup
+    return lookup
 
 
 async def bounded_body(request: Request) -> bytes:
@@ -62,12 +72,26 @@ def receive_gmail_push(request: Request,
     record_push(session, crypto, notification,
                 request_id=getattr(request.state, "request_id", "-"),
                 protocol=terminal_of(request, protocol="https/pubsub-push").protocol,
-                oplog=request.app.state.enforcer.oplog)
+                oplog=request.app.state.enforcer.oplog, lookup=watch_lookup(request.app))
     return Response(status_code=204)
 
 
+ENVELOPE_SCHEMA = {
+    "type": "object", "required": ["message"],
+    "properties": {
+        "message": {"type": "object", "required": ["data"], "properties": {
+            "data": {"type": "string", "description": "base64 of the Gmail notification JSON "
+                     "{\"emailAddress\": ..., \"historyId\": ...}"},
+            "messageId": {"type": "string"}, "publishTime": {"type": "string"},
+            "attributes": {"type": "object"}}},
+        "subscription": {"type": "string"}}}
+
 router.add("POST", PUSH_PATH, receive_gmail_push, status_code=204,
            response_class=Response, summary="Gmail push notification (Pub/Sub push)",
+           description="Called by Google's Pub/Sub push subscription with its OIDC token in "
+                       "`Authorization: Bearer`; not for API clients. See docs/push.md.",
+           openapi_extra={"requestBody": {"required": True, "content": {
+               "application/json": {"schema": ENVELOPE_SCHEMA}}}},
            public="Google's Pub/Sub push subscription has no API key: it is authenticated by "
                   "its Google-signed OIDC token (signature, audience, issuer, service account), "
                   "checked before anything is read or written")

@@ -6,11 +6,7 @@ the sync worker when it claims the mailbox. So a burst of N notifications betwee
 leaves one pending sync, and a notification that arrives while a sync runs (after the claim)
 sets it again, so a change made during that sync is never left behind.
 
-Finding the mailbox: Gmail names it only by its email address; mailboxes keep the address
-sealed. Each watch row stores `address_index` = HMAC(tenant key, normalised address). The
-notification carries no tenant, so the address is indexed under every tenant that has a
-watch (one HMAC each; the per-tenant keys are cached) and the rows whose (tenant, index) pair
-matches are the mailboxes. The same Google account connected in two tenants is found in both.
+Finding the mailbox without a plaintext address: gateway.push.lookup.
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ from gateway.crypto import CryptoService
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.envelope import GmailNotification
+from gateway.push.lookup import WatchLookup
 from gateway.push.models import MailboxWatch
 
 log = logging.getLogger(__name__)
@@ -50,24 +47,6 @@ class PushOutcome:
 
     def count(self, outcome: str) -> int:
         return sum(1 for m in self.mailboxes if m.outcome == outcome)
-
-
-def find_watched(session: Session, crypto: CryptoService, address: str
-                 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
-    """(mailbox id, tenant id) of every watch made for `address`, in any tenant."""
-    tenants = session.scalars(select(MailboxWatch.tenant_id).where(
-        MailboxWatch.address_index.is_not(None)).distinct()).all()
-    if not tenants:
-        return []
-    try:
-        wanted = {crypto.blind_index_email(tenant, address): tenant for tenant in tenants}
-    except ValueError:
-        return []  # not an address (the envelope check is looser than the normaliser)
-    rows = session.execute(select(MailboxWatch.mailbox_id, MailboxWatch.tenant_id,
-                                  MailboxWatch.address_index)
-                           .where(MailboxWatch.address_index.in_(list(wanted)))).all()
-    return [(row.mailbox_id, row.tenant_id) for row in rows
-            if row.address_index is not None and wanted.get(row.address_index) == row.tenant_id]
 
 
 def request_sync(session: Session, mailbox_ids: list[uuid.UUID], now: datetime
@@ -98,12 +77,14 @@ def _count_push(session: Session, mailbox_id: uuid.UUID, history_id: int, coales
 
 def record_push(session: Session, crypto: CryptoService, notification: GmailNotification, *,
                 request_id: str, protocol: str, oplog: OperationLog | None = None,
-                now: datetime | None = None) -> PushOutcome:
+                lookup: WatchLookup | None = None, now: datetime | None = None
+                ) -> PushOutcome:
     """Apply one verified notification; flushes, never commits (the request owns the
     transaction). Each matched mailbox gets an operation-log entry; an address matching no
     watch gets one entry without tenant or mailbox. The address itself is never logged."""
     now = now or datetime.now(UTC)
-    matches = find_watched(session, crypto, notification.email_address)
+    lookup = lookup or WatchLookup(crypto)
+    matches = lookup.find(session, notification.email_address)
     requested, active = request_sync(session, [m for m, _ in matches], now)
     outcome = PushOutcome()
     for mailbox_id, tenant_id in matches:

@@ -287,3 +287,27 @@ def test_certificates_are_fetched_once_for_many_pushes(gw: TestClient, emu: Runn
         forged = SigningKey().sign_jwt(push_claims(oauth_settings))
         _assert_problem(_post(gw, envelope(GOOGLE_ALICE), forged), 401, "push_token_invalid")
     assert verifier.request.fetches - before <= 2
+
+
+def test_remembered_matches_are_used_only_while_live(
+        gw: TestClient, emu: RunningEmulator, oauth_settings: Settings, oauth_app: FastAPI,
+        db: Database, connect_and_watch: Callable[..., Watched], tenant_a: TenantWorld) -> None:
+    from gateway.push.router import watch_lookup
+
+    lookup = watch_lookup(oauth_app)
+    lookup.clear()
+    first = connect_and_watch(tenant_a)
+    token = _token(emu, oauth_settings)
+    assert _post(gw, envelope(GOOGLE_ALICE), token).status_code == 204
+    hits = lookup.hits
+    assert _post(gw, envelope(GOOGLE_ALICE), token).status_code == 204
+    assert lookup.hits == hits + 1  # the repeat push did not index under every tenant again
+    # The user disconnects (data shredded) and connects the same account again: a new mailbox,
+    # which the next push must find although the old match is still remembered.
+    gone = gw.delete(f"/v1/mailboxes/{first.mailbox_id}/connection",
+                     headers=tenant_a.end_user.headers())
+    assert gone.status_code == 200, gone.text
+    again = connect_and_watch(tenant_a)
+    assert again.mailbox_id != first.mailbox_id
+    assert _post(gw, envelope(GOOGLE_ALICE), token).status_code == 204
+    assert sync_requested_at(db, again.mailbox_id) is not None
