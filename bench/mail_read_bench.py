@@ -1,7 +1,8 @@
 """Mail read path over real HTTP: p50/p99 latency and requests/s, guarded vs. unguarded.
 
     source scripts/lib.sh && ensure_postgres_running && ensure_opa
-    .venv/bin/python bench/mail_read_bench.py [--seconds 6] [--workers 2] [--clients 1,10,50]
+    .venv/bin/python bench/mail_read_bench.py [--seconds 6] [--rounds 3] [--workers 2]
+        [--clients 1,10,50] [--attribute N]
 
 What runs, all on this machine:
 - PostgreSQL (GATEWAY_TEST_DATABASE_URL is the admin URL; a fresh database is created, migrated
@@ -25,6 +26,14 @@ Four reads, each at 1, 10 and 50 concurrent clients, interleaved:
   defined in this file and included only by `bench_app()`, the factory this benchmark gives
   uvicorn; the production factory (`gateway.app:app_from_env`) never sees it.
 
+Each configuration runs `--rounds` times (which path goes first alternates) and the summary
+takes medians. Beside latency and requests/s, each run prints the CPU time per request of the
+gateway workers, of the PostgreSQL backends serving the benchmark's database and of the OPA
+server (from /proc), and of the generator: on a shared machine latency moves with everyone
+else's load, CPU per request much less, and at saturation throughput is cores / CPU per request.
+`--attribute N` first times each step of the guarded read in-process (policy decision,
+operation-log append, commit with chaining, decryption, the store's view), N requests per view.
+
 Prints numbers and the guarded/unguarded ratios; asserts nothing. Targets (issue 9): at 10
 clients p50 <= 5 ms and p99 <= 25 ms, guarded/unguarded ratio <= 2. Two cores are shared by the
 generator, the gateway workers, PostgreSQL and OPA: read the numbers as this machine's.
@@ -41,6 +50,7 @@ import os
 import random
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -218,6 +228,15 @@ def fresh_database(admin_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def vacuum_analyze(url: str) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")
+    engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -316,6 +335,69 @@ def run_load(port: int, paths: list[str], headers: dict[str, str], clients: int,
     return Result(latencies, seconds, len(errors))
 
 
+# --- where the time goes (in-process, sequential) -----------------------------------------------
+
+def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None:
+    """Wall and CPU time per request of each step of the guarded read, measured by wrapping the
+    steps of the real app in-process (TestClient, one request at a time, so there is no queueing
+    in the numbers; CPU is this process's thread time, which the other processes' load disturbs
+    much less than wall time). The OPA server's and PostgreSQL's own CPU are not in these: see
+    the CPU columns of the HTTP runs."""
+    from collections import defaultdict
+    from collections.abc import Callable
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    os.environ.update(env)
+    app = bench_app()
+    stats: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                stats[name][0] += time.perf_counter() - wall
+                stats[name][1] += time.thread_time() - cpu
+        return wrapper
+
+    headers = {"Authorization": f"Bearer {world.api_key}", "Gateway-Purpose": "user_facing"}
+    original_commit = Session.commit
+    with TestClient(app) as client:
+        state = app.state
+        state.engine.decide = timed("policy decision (OPA HTTP round trip)", state.engine.decide)
+        oplog = state.enforcer.oplog
+        oplog.append = timed("operation-log append (INSERT)", oplog.append)
+        state.crypto.open = timed("decrypt (keyring + AES-GCM)", state.crypto.open)
+        store = state.message_store
+        store.metadata_view = timed("store view incl. decrypt", store.metadata_view)
+        store.content_view = timed("store view incl. decrypt", store.content_view)
+        Session.commit = timed("commit (incl. log chaining)", original_commit)  # type: ignore
+        try:
+            for label, prefix in (("guarded", f"/v1/mailboxes/{world.mailbox_id}/messages/"),
+                                  ("unguarded", f"/bench-only/unguarded/mailboxes/"
+                                                f"{world.mailbox_id}/messages/")):
+                for view, suffix in (("metadata", ""), ("content", "/content")):
+                    paths = [prefix + g + suffix for g in world.gmail_ids]
+                    for path in paths[:20]:  # warm-up: connections, key cache, plans
+                        assert client.get(path, headers=headers).status_code == 200
+                    stats.clear()
+                    wall, cpu = time.perf_counter(), time.process_time()
+                    for n in range(requests_per_path):
+                        client.get(paths[n % len(paths)], headers=headers)
+                    total_wall = (time.perf_counter() - wall) * 1000 / requests_per_path
+                    total_cpu = (time.process_time() - cpu) * 1000 / requests_per_path
+                    print(f"\n{view} {label}: {total_wall:.2f} ms wall, {total_cpu:.2f} ms CPU "
+                          f"per request (whole process, incl. TestClient)")
+                    for name, (w, c) in sorted(stats.items(), key=lambda kv: -kv[1][0]):
+                        print(f"  {name:40} {w * 1000 / requests_per_path:7.3f} ms wall "
+                              f"{c * 1000 / requests_per_path:7.3f} ms CPU")
+        finally:
+            Session.commit = original_commit  # type: ignore[method-assign]
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 def cpu_seconds() -> float:
@@ -370,6 +452,55 @@ class CpuSplit:
     generator: float
 
 
+def measure(port: int, paths: list[str], headers: dict[str, str], clients: int,
+            args: argparse.Namespace, server_pid: int, admin_url: str, url: str,
+            opa_pid: int) -> tuple[Result, CpuSplit]:
+    gw_pids = process_tree(server_pid)
+    pg_pids = backend_pids(admin_url, url)
+    before = (process_cpu(gw_pids), process_cpu(pg_pids), process_cpu([opa_pid]),
+              cpu_seconds())
+    res = run_load(port, paths, headers, clients, args.seconds, args.warmup)
+    pg_new = [p for p in backend_pids(admin_url, url) if p not in pg_pids]
+    after = (process_cpu(gw_pids), process_cpu(pg_pids + pg_new), process_cpu([opa_pid]),
+             cpu_seconds())
+    # The counters include the warm-up: divide by every request sent then.
+    sent = max(1, round(res.rate * (args.seconds + args.warmup)))
+    split = CpuSplit(*((a - b) * 1000 / sent for a, b in zip(after, before, strict=True)))
+    return res, split
+
+
+def summarise(results: dict[tuple[str, str, int], list[tuple[Result, CpuSplit]]],
+              views: list[str], clients: list[int], rounds: int) -> None:
+    def med(view: str, name: str, n: int) -> tuple[float, float, float, float]:
+        runs = results[(view, name, n)]
+        return (statistics.median(r.pct(0.5) for r, _ in runs),
+                statistics.median(r.pct(0.99) for r, _ in runs),
+                statistics.median(r.rate for r, _ in runs),
+                statistics.median(c.gateway + c.postgres + c.opa for _, c in runs))
+
+    print(f"\nmedians over {rounds} round(s); ratio = guarded / unguarded "
+          "(latency at p50 and p99, CPU per request of gateway+PostgreSQL+OPA; "
+          "throughput unguarded / guarded):")
+    print(f"  {'view':9} {'clients':>7} {'guarded p50/p99 ms':>19} {'req/s':>6} "
+          f"{'unguarded p50/p99':>18} {'req/s':>6} {'p50 x':>6} {'p99 x':>6} {'CPU x':>6} "
+          f"{'req/s x':>7}")
+    for view in views:
+        for n in clients:
+            g, u = med(view, "guarded", n), med(view, "unguarded", n)
+            print(f"  {view:9} {n:>7} {g[0]:9.2f}/{g[1]:<9.2f} {g[2]:6.0f} "
+                  f"{u[0]:8.2f}/{u[1]:<9.2f} {u[2]:6.0f} {g[0] / u[0]:6.2f} {g[1] / u[1]:6.2f} "
+                  f"{g[3] / u[3]:6.2f} {u[2] / g[2]:7.2f}")
+    if 10 in clients:
+        print("\ntargets at 10 clients: p50 <= 5 ms, p99 <= 25 ms, guarded/unguarded <= 2")
+        for view in views:
+            g, u = med(view, "guarded", 10), med(view, "unguarded", 10)
+            verdicts = [f"p50 {g[0]:.2f} ms {'met' if g[0] <= 5 else 'MISSED'}",
+                        f"p99 {g[1]:.2f} ms {'met' if g[1] <= 25 else 'MISSED'}",
+                        f"p50 ratio {g[0] / u[0]:.2f} {'met' if g[0] / u[0] <= 2 else 'MISSED'}",
+                        f"CPU ratio {g[3] / u[3]:.2f} {'met' if g[3] / u[3] <= 2 else 'MISSED'}"]
+            print(f"  {view:9} " + "; ".join(verdicts))
+
+
 def server_loop() -> str:
     """What uvicorn's defaults (--loop auto --http auto) pick in this environment."""
     return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
@@ -386,7 +517,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--clients", default="1,10,50")
     parser.add_argument("--views", default="metadata,content")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds; the summary takes medians")
     parser.add_argument("--opa", help="path to the opa binary (default: .tools/bin/opa)")
+    parser.add_argument("--attribute", type=int, default=0, metavar="N",
+                        help="also time each step of the guarded read in-process, N requests")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -425,14 +560,19 @@ def main() -> int:
                "GATEWAY_API_KEY_PEPPER": PEPPER, "GATEWAY_LOG_LEVEL": "INFO"}
         started = time.perf_counter()
         world = seed(url, env)
+        vacuum_analyze(url)  # so that autovacuum does not run into the first measurements
         print(f"seeded {MESSAGES} messages with {BODY_BYTES // 1000} KB bodies in "
               f"{time.perf_counter() - started:.1f} s")
         headers = {"Authorization": f"Bearer {world.api_key}", "Gateway-Purpose": "user_facing",
                    "User-Agent": "mail-read-bench"}
+        if args.attribute:
+            print("\nwhere the time goes (in-process, one request at a time):")
+            attribute(env, world, args.attribute)
+            print()
         base = f"/v1/mailboxes/{world.mailbox_id}/messages/"
         bypass = f"/bench-only/unguarded/mailboxes/{world.mailbox_id}/messages/"
         suffix = {"metadata": "", "content": "/content"}
-        results: dict[tuple[str, str, int], Result] = {}
+        results: dict[tuple[str, str, int], list[tuple[Result, CpuSplit]]] = {}
         log_file = tmp_path / "gateway.log"
         with gateway_server(env, args.workers, log_file) as (port, server_pid):
             # One request of each kind first, so that a wiring problem is an error, not a number.
@@ -444,48 +584,28 @@ def main() -> int:
                     print(log_file.read_text()[-3000:])
                     return 1
             print()
-            print(f"{'':37}{'':16}CPU ms per request")
-            print(f"{'view':9} {'clients':>7} {'path':10} {'p50 ms':>8} {'p99 ms':>8} "
-                  f"{'req/s':>8} {'errors':>6} {'gateway':>8} {'pg':>6} {'opa':>6} {'gen':>6}")
-            for n in clients:
-                for view in views:
-                    for name, prefix in (("guarded", base), ("unguarded", bypass)):
-                        paths = [prefix + g + suffix[view] for g in world.gmail_ids]
-                        gw_pids = process_tree(server_pid)
-                        pg_pids = backend_pids(admin_url, url)
-                        before = (process_cpu(gw_pids), process_cpu(pg_pids),
-                                  process_cpu([opa_server.pid]), cpu_seconds())
-                        res = run_load(port, paths, headers, n, args.seconds, args.warmup)
-                        pg_new = [p for p in backend_pids(admin_url, url) if p not in pg_pids]
-                        after = (process_cpu(gw_pids), process_cpu(pg_pids + pg_new),
-                                 process_cpu([opa_server.pid]), cpu_seconds())
-                        # The counters include the warm-up: divide by every request sent.
-                        sent = max(1, round(res.rate * (args.seconds + args.warmup)))
-                        split = CpuSplit(*((a - b) * 1000 / sent for a, b in zip(after, before,
-                                                                                strict=True)))
-                        results[(view, name, n)] = res
-                        print(f"{view:9} {n:>7} {name:10} {res.pct(0.5):8.2f} "
-                              f"{res.pct(0.99):8.2f} {res.rate:8.0f} {res.errors:>6} "
-                              f"{split.gateway:8.2f} {split.postgres:6.2f} {split.opa:6.2f} "
-                              f"{split.generator:6.2f}", flush=True)
-        print()
-        print("guarded / unguarded (latency ratio at p50 and p99; throughput ratio "
-              "unguarded/guarded):")
-        for view in views:
-            for n in clients:
-                g, u = results[(view, "guarded", n)], results[(view, "unguarded", n)]
-                print(f"  {view:9} {n:>3} clients: p50 x{g.pct(0.5) / u.pct(0.5):.2f}  "
-                      f"p99 x{g.pct(0.99) / u.pct(0.99):.2f}  req/s x{u.rate / g.rate:.2f}")
-        if 10 in clients:
-            print()
-            print("targets at 10 clients: p50 <= 5 ms, p99 <= 25 ms, ratio <= 2")
-            for view in views:
-                g, u = results[(view, "guarded", 10)], results[(view, "unguarded", 10)]
-                ratio = g.pct(0.5) / u.pct(0.5)
-                verdict = ("met" if g.pct(0.5) <= 5 and g.pct(0.99) <= 25 and ratio <= 2
-                           else "MISSED")
-                print(f"  {view:9} p50 {g.pct(0.5):.2f} ms, p99 {g.pct(0.99):.2f} ms, "
-                      f"ratio {ratio:.2f}: {verdict}")
+            print(f"{'':43}{'':16}CPU ms per request")
+            print(f"{'round':5} {'view':9} {'clients':>7} {'path':10} {'p50 ms':>8} "
+                  f"{'p99 ms':>8} {'req/s':>8} {'errors':>6} {'gateway':>8} {'pg':>6} "
+                  f"{'opa':>6} {'gen':>6}")
+            for round_no in range(1, args.rounds + 1):
+                # Alternate which path goes first, so that drift in the machine's load does
+                # not always favour the same one.
+                order = [("guarded", base), ("unguarded", bypass)]
+                if round_no % 2 == 0:
+                    order.reverse()
+                for n in clients:
+                    for view in views:
+                        for name, prefix in order:
+                            paths = [prefix + g + suffix[view] for g in world.gmail_ids]
+                            res, split = measure(port, paths, headers, n, args, server_pid,
+                                                 admin_url, url, opa_server.pid)
+                            results.setdefault((view, name, n), []).append((res, split))
+                            print(f"{round_no:5} {view:9} {n:>7} {name:10} {res.pct(0.5):8.2f} "
+                                  f"{res.pct(0.99):8.2f} {res.rate:8.0f} {res.errors:>6} "
+                                  f"{split.gateway:8.2f} {split.postgres:6.2f} "
+                                  f"{split.opa:6.2f} {split.generator:6.2f}", flush=True)
+        summarise(results, views, clients, args.rounds)
     return 0
 
 
