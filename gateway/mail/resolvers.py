@@ -129,9 +129,9 @@ def _thread_page_params(request: Request) -> tuple[int, str | None]:
     limit = THREAD_PAGE_DEFAULT
     if raw_limit is not None:
         if not re.fullmatch(r"[0-9]{1,4}", raw_limit) or not 1 <= int(raw_limit) <= THREAD_PAGE_MAX:
-            raise ValidationFailed(f"limit must be an integer from 1 to {THREAD_PAGE_MAX}",
-                                   extra={"errors": [{"location": ["query", "limit"],
-                                                      "type": "range"}]})
+            message = f"limit must be an integer from 1 to {THREAD_PAGE_MAX}"
+            raise ValidationFailed(message, extra={"errors": [
+                {"location": ["query", "limit"], "message": message, "type": "range"}]})
         limit = int(raw_limit)
     return limit, request.query_params.get("cursor") or None
 

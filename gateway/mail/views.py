@@ -52,9 +52,9 @@ class ViewGuard(Guard):
         # without this decision. The route declares `view` too (OpenAPI, same validation).
         raw = request.query_params.get("view", View.metadata.value)
         if raw not in self.views:
-            raise ValidationFailed("view must be one of: " + ", ".join(self.views),
-                                   extra={"errors": [{"location": ["query", "view"],
-                                                      "type": "enum"}]})
+            message = "view must be one of: " + ", ".join(self.views)
+            raise ValidationFailed(message, extra={"errors": [
+                {"location": ["query", "view"], "message": message, "type": "enum"}]})
         return Guard(self.actions[View(raw)], self.resolver)(request, caller, purpose, session)
 
     def __repr__(self) -> str:

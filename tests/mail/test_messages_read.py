@@ -145,6 +145,9 @@ def test_unknown_view_is_refused_before_any_decision(client: TestClient,
     response = client.get(seeded.url("/messages/m1"), params={"view": "everything"},
                           headers=seeded.world.crm.headers())
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    [error] = response.json()["errors"]
+    assert error["location"] == ["query", "view"] and error["type"] == "enum"
+    assert "metadata" in error["message"]
 
 
 def test_raw_is_byte_identical(client: TestClient, seeded: Seeded) -> None:
