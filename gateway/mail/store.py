@@ -107,6 +107,11 @@ class MessageStore:
                       ) -> dict[str, Any]:
         """Ids, dates, labels, sizes; plus the summary fields the decision does not redact."""
         self._check(access, message, content=False)
+        return self._metadata(session, access, message, None)
+
+    def _metadata(self, session: Session, access: Access, message: Message,
+                  summary: dict[str, Any] | None) -> dict[str, Any]:
+        """The metadata view; `summary` when the caller already opened it (content view)."""
         view: dict[str, Any] = {
             "id": message.gmail_id, "thread_id": message.thread_id,
             "internal_date": message.internal_date, "label_ids": list(message.label_ids),
@@ -116,8 +121,9 @@ class MessageStore:
         redact = set(access.decision.obligations.get("redact", ()))
         wanted = [f for f in SUMMARY_FIELDS if f not in redact and f != "headers"]
         if wanted:
-            summary = json.loads(self.crypto.open(session, _binding(message, "summary"),
-                                                  message.summary))
+            if summary is None:
+                summary = json.loads(self.crypto.open(session, _binding(message, "summary"),
+                                                      message.summary))
             view.update({f: summary.get(f) for f in wanted})
         view["redacted"] = sorted(redact)
         return view
@@ -128,7 +134,7 @@ class MessageStore:
         summary = json.loads(self.crypto.open(session, _binding(message, "summary"),
                                               message.summary))
         body = json.loads(self.crypto.open(session, _binding(message, "body"), message.body))
-        view = self.metadata_view(session, access, message)
+        view = self._metadata(session, access, message, summary)  # opened once, not twice
         view.update({"headers": [{"name": k, "value": v} for k, v in summary["headers"]],
                      "text": body["text"], "html": body["html"],
                      "attachments": summary["attachments"]})
