@@ -35,6 +35,7 @@ from gateway.oauth.flow import TokenGrant
 from gateway.oauth.models import TOKENS_TABLE, OAuthToken
 from gateway.policy.vocabulary import MailboxState
 from gateway.settings import Settings
+from gateway.webhooks import outbox  # registers the webhook events of state changes
 
 log = logging.getLogger(__name__)
 
@@ -242,10 +243,12 @@ def _mark_independently(database: Database, mailbox_id: uuid.UUID, reason: str,
         with database.independent_session() as own:
             if own.get_bind().dialect.name == "postgresql":
                 own.execute(text("SET LOCAL lock_timeout = '2s'"))
-            own.execute(update(Mailbox).where(
+            flipped = own.execute(update(Mailbox).where(
                 Mailbox.id == mailbox_id, Mailbox.state == MailboxState.active.value).values(
                 state=MailboxState.reauth_required.value, state_reason=reason,
                 sync_requested_at=None, updated_at=now))
+            if getattr(flipped, "rowcount", 0):  # a Core update: no mapper event
+                outbox.mailbox_state_changed(own, mailbox_id, MailboxState.active.value)
             own.execute(update(OAuthToken).where(OAuthToken.mailbox_id == mailbox_id).values(
                 invalid_at=now, invalid_reason=reason, access_token=None, updated_at=now))
         return True
