@@ -38,6 +38,7 @@ from gateway.policy.enforcement import Enforcer
 from gateway.push.router import router as push_router
 from gateway.settings import Settings
 from gateway.sync.router import router as sync_router
+from gateway.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       send_router, drafts_router, modify_router, labels_router,
                                       consent_router, justifications_router,
                                       analytics_router,
-                                      audit_router, oauth_router, push_router, sync_router)
+                                      audit_router, oauth_router, push_router, sync_router,
+                                      webhooks_router)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:

@@ -17,6 +17,7 @@ from gateway.kit.errors import GatewayError
 from gateway.push import cli as push_cli
 from gateway.settings import Settings, UnsafeSettings
 from gateway.sync import cli as sync_cli
+from gateway.webhooks import cli as webhooks_cli
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -197,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     push_cli.add_commands(sub)
     justifications_cli.add_commands(sub)
     sync_cli.add_commands(sub)
+    webhooks_cli.add_commands(sub)
     return parser
 
 
