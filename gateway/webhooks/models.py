@@ -36,6 +36,7 @@ class EventType(StrEnum):
     message_updated = "message.updated"   # its labels changed
     message_deleted = "message.deleted"
     mailbox_state_changed = "mailbox.state_changed"
+    mailbox_data_deleted = "mailbox.data_deleted"  # its synced messages were deleted
 
 
 class DeliveryStatus(StrEnum):

@@ -11,8 +11,8 @@ Core statements bypass mapper events, so the two Core writes call in explicitly:
 `MessageStore.remove` (a Core DELETE) calls `message_removing` first, and the reauth flip
 committed on its own (`gateway.oauth.tokens._mark_independently`, a Core UPDATE) calls
 `mailbox_state_changed`. A bulk delete of a whole mailbox's messages (disconnect with data
-deletion) is announced by the mailbox's `mailbox.state_changed` event (`data_deleted: true`),
-not by one event per message.
+deletion) is announced by one `mailbox.data_deleted` event (the ORM sets `data_deleted_at`), not
+by one event per message.
 
 Payloads carry ids and non-content metadata only: never a subject, an address, a body, a label
 name or a token (docs/webhooks.md).
@@ -58,10 +58,9 @@ def _message_data(gmail_id: str, thread_id: str | None, label_ids: list[str] | N
             "label_ids": list(label_ids) if label_ids is not None else None, **extra}
 
 
-def _mailbox_data(mailbox_state: str, previous: str | None, reason: str | None,
-                  data_deleted: bool) -> dict[str, Any]:
-    return {"state": mailbox_state, "previous_state": previous, "state_reason": reason,
-            "data_deleted": data_deleted}
+def _mailbox_data(mailbox_state: str, previous: str | None, reason: str | None
+                  ) -> dict[str, Any]:
+    return {"state": mailbox_state, "previous_state": previous, "state_reason": reason}
 
 
 def _write(connection: Connection, row: dict[str, Any]) -> None:
@@ -101,20 +100,23 @@ def _message_deleted(_mapper: Mapper[Any], connection: Connection, target: Messa
 
 def _mailbox_inserted(_mapper: Mapper[Any], connection: Connection, target: Mailbox) -> None:
     _write(connection, event_row(EventType.mailbox_state_changed, target.tenant_id, target.id,
-                                 _mailbox_data(target.state, None, target.state_reason,
-                                               target.data_deleted_at is not None)))
+                                 _mailbox_data(target.state, None, target.state_reason)))
 
 
 def _mailbox_updated(_mapper: Mapper[Any], connection: Connection, target: Mailbox) -> None:
-    history = inspect(target).attrs.state.history
-    if not history.has_changes():
-        return
-    previous = history.deleted[0] if history.deleted else None
-    if previous == target.state:
-        return
-    _write(connection, event_row(EventType.mailbox_state_changed, target.tenant_id, target.id,
-                                 _mailbox_data(target.state, previous, target.state_reason,
-                                               target.data_deleted_at is not None)))
+    attrs = inspect(target).attrs
+    history = attrs.state.history
+    if history.has_changes():
+        previous = history.deleted[0] if history.deleted else None
+        if previous != target.state:
+            _write(connection, event_row(
+                EventType.mailbox_state_changed, target.tenant_id, target.id,
+                _mailbox_data(target.state, previous, target.state_reason)))
+    deleted = attrs.data_deleted_at.history
+    if deleted.has_changes() and target.data_deleted_at is not None and not any(
+            deleted.deleted):
+        _write(connection, event_row(EventType.mailbox_data_deleted, target.tenant_id,
+                                     target.id, {"state": target.state}))
 
 
 event.listen(Message, "after_insert", _message_inserted)
@@ -143,10 +145,10 @@ def message_removing(session: Session, mailbox: Mailbox, gmail_id: str) -> None:
 
 def mailbox_state_changed(session: Session, mailbox_id: uuid.UUID, previous: str | None) -> None:
     """Called after a Core UPDATE changed a mailbox's state (in the same transaction)."""
-    row = session.execute(select(Mailbox.tenant_id, Mailbox.state, Mailbox.state_reason,
-                                 Mailbox.data_deleted_at).where(Mailbox.id == mailbox_id)).first()
+    row = session.execute(select(Mailbox.tenant_id, Mailbox.state, Mailbox.state_reason)
+                          .where(Mailbox.id == mailbox_id)).first()
     if row is None or row.state == previous:
         return
     _write(session.connection(), event_row(
         EventType.mailbox_state_changed, row.tenant_id, mailbox_id,
-        _mailbox_data(row.state, previous, row.state_reason, row.data_deleted_at is not None)))
+        _mailbox_data(row.state, previous, row.state_reason)))
