@@ -15,7 +15,7 @@ out earlier in the run) three times out of four. A request fails the test when:
 - a response contains an API key.
 
 Bounded for the suite: GATEWAY_FUZZ_EXAMPLES (default 20) examples per operation and mode, and
-all operations together stop generating after GATEWAY_FUZZ_SECONDS (default 80) seconds, each
+all operations together stop generating after GATEWAY_FUZZ_SECONDS (default 70) seconds, each
 operation getting an equal share of what is left but never fewer than MIN_SENT requests per
 mode (so a slow operation early on cannot starve the last ones). Deterministic: hypothesis is
 seeded with GATEWAY_FUZZ_SEED (default 9122026) and the example database is off, so every run
@@ -62,7 +62,7 @@ from tests.fuzz.world import FuzzTarget, new_request_id
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "20"))
-SECONDS = float(os.environ.get("GATEWAY_FUZZ_SECONDS", "80"))
+SECONDS = float(os.environ.get("GATEWAY_FUZZ_SECONDS", "70"))
 SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "9122026"))
 MIN_SENT = 3
 METHOD_ORDER = {"post": 0, "put": 1, "patch": 2, "get": 3, "head": 4, "options": 5, "delete": 6}
