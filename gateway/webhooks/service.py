@@ -98,7 +98,7 @@ def deliveries(session: Session, endpoint: WebhookEndpoint, *, status: DeliveryS
         query = query.where(WebhookDelivery.status == status.value)
     rows = session.execute(query.order_by(WebhookDelivery.created_at.desc(),
                                           WebhookDelivery.id.desc()).limit(limit))
-    return [(delivery, event) for delivery, event in rows.tuples()]
+    return [(delivery, event) for delivery, event in rows]
 
 
 def get_delivery(session: Session, endpoint: WebhookEndpoint,
