@@ -18,6 +18,7 @@ from gateway.kit.errors import PolicyDenied, Unavailable
 from gateway.kit.ids import uuid_or_none
 from gateway.kit.timeutil import now_ns
 from gateway.policy.contract import Decision, PolicyEngine, PolicyEngineUnavailable
+from gateway.policy.vocabulary import Action
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,15 @@ def review_detail(req: AccessRequest, decision: Decision) -> dict[str, Any]:
     return detail
 
 
+# Actions whose effect happens at Google, outside the gateway's database. Their allow entry is
+# committed on its own before the handler reaches Gmail: a later rollback of the request (a
+# failure after Gmail acted) must not erase the record of an operation that may have happened.
+UPSTREAM_EFFECT_ACTIONS = frozenset({
+    Action.message_send.value, Action.message_modify.value, Action.message_delete.value,
+    Action.draft_write.value, Action.label_modify.value,
+})
+
+
 class Enforcer:
     def __init__(self, engine: PolicyEngine, oplog: OperationLog, database: Database, *,
                  min_cohort: int) -> None:
@@ -170,7 +180,11 @@ class Enforcer:
                                   code="operation_log_unavailable") from None
             raise PolicyDenied(decision.reasons, extra={"policy_revision": decision.revision})
         try:
-            self.oplog.append(session, record)
+            if req.action in UPSTREAM_EFFECT_ACTIONS:
+                with self.database.independent_session() as own:
+                    self.oplog.append(own, record)
+            else:
+                self.oplog.append(session, record)
         except OperationLogUnavailable:
             raise Unavailable("the operation log is unavailable; nothing was served",
                               code="operation_log_unavailable") from None
