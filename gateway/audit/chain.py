@@ -153,7 +153,7 @@ def _refuse_late_flush(session: Session, *_: Any) -> None:
 
 def _before_commit(session: Session) -> None:
     state: _SessionState | None = session.info.get(_PENDING)
-    if state is None or not state.links:  # TEMP
+    if state is None or not state.links or session.in_nested_transaction():
         # A savepoint being released fires this too: the entries belong to the enclosing
         # transaction and are linked when it commits (linking here would, on the fast path,
         # COMMIT the request's transaction halfway through the handler).

@@ -5,7 +5,7 @@ Two readers, one result:
 
 - **PostgreSQL through psycopg**: a server-side cursor fetching 20,000 rows at a time in
   binary format, text and JSON columns as their raw UTF-8 bytes, `occurred_at` as its
-  integer microseconds (the binary wire format is exactly that, offset to 2000-01-01). The
+  8-byte wire value (integer microseconds since 2000-01-01), all loaded in C. The
   canonical content (`gateway.audit.canonical`) is then assembled from those bytes: a JSON
   string whose bytes are printable ASCII other than `"` and `\\` encodes as itself between
   quotes, which is what `json.dumps(..., ensure_ascii=True)` produces for it. A row with any
@@ -55,6 +55,7 @@ _NUL, _NUL_FIELD = b"\x00", b'"\x00"'
 _QUOTES = 2 * len(_STRINGS_AT)  # two per field: any other quote is in a value
 _ID_QUOTED = 38  # the entry id comes first: 36 characters between quotes
 _POSITION = struct.Struct(">qi")
+_INT8 = struct.Struct(">q")
 _PG_EPOCH_MICROS = 946_684_800_000_000  # 2000-01-01 in microseconds since 1970-01-01
 _sha256 = hashlib.sha256
 
@@ -131,8 +132,15 @@ def _content_from_bytes(row: Any) -> bytes:
         return _content_general(row)
     resource_ids, reasons, detail = _json_columns(row)
     return b'["audit/v1",%b,%d,%b]%d:%b%d:%b%d:%b' % (
-        body[:_ID_QUOTED], row[_OCCURRED_AT], body[_ID_QUOTED + 1:].replace(_NUL_FIELD, b"null"),
+        body[:_ID_QUOTED], _micros(row[_OCCURRED_AT]),
+        body[_ID_QUOTED + 1:].replace(_NUL_FIELD, b"null"),
         len(resource_ids), resource_ids, len(reasons), reasons, len(detail), detail)
+
+
+def _micros(wire: bytes) -> int:
+    """A binary timestamptz: signed 64-bit microseconds since 2000-01-01 UTC."""
+    value: int = _INT8.unpack(wire)[0] + _PG_EPOCH_MICROS
+    return value
 
 
 def _content_general(row: Any) -> bytes:
@@ -140,7 +148,7 @@ def _content_general(row: Any) -> bytes:
     for offset, name in enumerate(CONTENT_COLUMNS):
         value = row[_OFFSET + offset]
         if name == "occurred_at":
-            values.append(from_micros(value))
+            values.append(from_micros(_micros(value)))
         else:
             values.append(value.decode("utf-8") if value is not None else None)
     return content_bytes_from_row(values)
@@ -150,15 +158,7 @@ def _scan_psycopg(dbapi_connection: Any, chains: dict[int, Chain], base: AnchorS
                   report: VerifyReport, *, since: datetime | None, until: datetime | None,
                   windowed: bool, include_unchained: bool) -> int:
     import psycopg
-    from psycopg.adapt import Loader
     from psycopg.types.string import ByteaBinaryLoader
-
-    class MicrosLoader(Loader):
-        format = psycopg.pq.Format.BINARY
-
-        def load(self, data: Any) -> int:
-            value: int = int.from_bytes(data, "big", signed=True) + _PG_EPOCH_MICROS
-            return value
 
     connection: psycopg.Connection[Any] = dbapi_connection
     params = {"shards": sorted(chains),
@@ -166,9 +166,10 @@ def _scan_psycopg(dbapi_connection: Any, chains: dict[int, Chain], base: AnchorS
               "until": until + WINDOW_MARGIN if until is not None else None}
     count = 0
     with connection.cursor(name="gateway_audit_verify", binary=True) as cursor:
-        for type_name in ("text", "varchar", "json"):
+        # Raw bytes, loaded in C: text as UTF-8, json as its text, timestamptz as its 8-byte
+        # microseconds since 2000-01-01 (decoded by `_content_from_bytes`).
+        for type_name in ("text", "varchar", "json", "timestamptz"):
             cursor.adapters.register_loader(type_name, ByteaBinaryLoader)
-        cursor.adapters.register_loader("timestamptz", MicrosLoader)
         cursor.execute(_pg_query(include_unchained, since, until), params)
         content_of, chain_of, pack = _content_from_bytes, chains.get, _POSITION.pack
         while rows := cursor.fetchmany(_PG_BATCH):

@@ -5,6 +5,7 @@ what is stored, hashed or detected."""
 from __future__ import annotations
 
 import logging
+import struct
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
 from tests.audit.conftest import RecordFactory, append_each, as_dba, rows_by_position, run_verify
 
+PG_EPOCH = 946_684_800_000_000  # 2000-01-01, where PostgreSQL's binary timestamps count from
 ODD_VALUES = ['say "hi"', "back\\slash", "caf\u00e9 \u2713", "tab\there", "del\x7f", "",
               "\U0001f600"]
 
@@ -30,7 +32,8 @@ def _fetched_row(**overrides: bytes | int | None) -> list[bytes | int | None]:
     """A row as the verifier's psycopg scan fetches it: shard, seq, prev, hash, then content."""
     ident = str(uuid.uuid4()).encode()
     content: dict[str, bytes | int | None] = {
-        "id": ident, "occurred_at": 1_764_000_000_123_456, "request_id": b"req-1",
+        "id": ident, "occurred_at": struct.pack(">q", 1_764_000_000_123_456 - PG_EPOCH),
+        "request_id": b"req-1",
         "tenant_id": ident, "mailbox_id": None, "actor_kind": b"end_user", "actor_id": b"u-1",
         "connection_id": b"api_key:gw_x", "client_ip": b"10.0.0.1", "user_agent": b"ua",
         "device_id": None, "protocol": b"https/rest 1.1", "upstream_protocol": None,
@@ -47,8 +50,10 @@ def test_the_byte_encoder_matches_the_canonical_one(value: str) -> None:
     row = _fetched_row(user_agent=value.encode(), device_id=value.encode())
     general = _content_general(row)
     assert _content_from_bytes(row) == general
-    as_text = [v.decode() if isinstance(v, bytes) else v for v in row[4:]]
-    as_text[1] = datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC)
+    # The same row as the writer holds it: text as str, occurred_at as a datetime.
+    as_text: list[object] = [v.decode() if isinstance(v, bytes) else v
+                             for v in (row[4], *row[6:])]
+    as_text.insert(1, datetime(2025, 11, 24, 16, 0, 0, 123456, tzinfo=UTC))
     assert general == content_bytes_from_row(as_text)  # the writer's own encoding
 
 
