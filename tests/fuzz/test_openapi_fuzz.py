@@ -30,6 +30,7 @@ Operations run in a fixed order: creations first (so their ids feed the others),
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections import Counter
@@ -176,10 +177,12 @@ def fuzz(operation: Any, mode: GenerationMode, target: FuzzTarget, http: request
             case.validate_response(response, checks=SCHEMA_CHECKS, headers=headers)
         except (Exception, BaseExceptionGroup) as exc:  # a group of check failures
             violations.append("OpenAPI: " + " ".join(str(exc).split())[:600])
-        if 200 <= response.status_code < 300 and "json" in flat.get("content-type", ""):
+        if (200 <= response.status_code < 300
+                and flat.get("content-type", "").startswith("application/json")):
             sent_params = {k: str(v) for k, v in (case.path_parameters or {}).items()}
-            for found in harvest(operation.path, response.json()):
-                target.remember({**sent_params, **found})
+            with contextlib.suppress(ValueError):  # e.g. an empty body
+                for found in harvest(operation.path, json.loads(response.content)):
+                    target.remember({**sent_params, **found})
         if violations:
             findings.append(Finding(
                 operation=label, mode=mode.value, caller=caller.name, purpose=purpose,
