@@ -269,6 +269,15 @@ def purge(database: Database, settings: Settings, *, now: datetime | None = None
         return int(getattr(result, "rowcount", 0) or 0)
 
 
+def _count(report: DeliveryReport, result: str) -> None:
+    if result == DeliveryStatus.delivered.value:
+        report.delivered += 1
+    elif result == DeliveryStatus.dead.value:
+        report.dead += 1
+    elif result == "retrying":
+        report.retrying += 1
+
+
 def deliver_due(database: Database, crypto: CryptoService, settings: Settings, *,
                 oplog: OperationLog | None = None, now: datetime | None = None,
                 max_seconds: float | None = None) -> DeliveryReport:
@@ -283,23 +292,21 @@ def deliver_due(database: Database, crypto: CryptoService, settings: Settings, *
         if dispatched < 500 or time.monotonic() > deadline:
             break
     concurrency = settings.webhook_concurrency
-    with (httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
-                       trust_env=False) as client,
-          ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") as pool):
-        while time.monotonic() <= deadline:
-            batch = claim(database, crypto, settings, oplog=oplog, now=now, limit=concurrency)
-            if not batch:
-                break
-            outcomes = list(pool.map(lambda c: send(client, c, settings), batch))
-            for claimed_item, outcome in zip(batch, outcomes, strict=True):
-                report.attempted += 1
-                result = record(database, claimed_item, outcome, settings, oplog=oplog, now=now)
-                if result == DeliveryStatus.delivered.value:
-                    report.delivered += 1
-                elif result == DeliveryStatus.dead.value:
-                    report.dead += 1
-                elif result == "retrying":
-                    report.retrying += 1
+    batch = claim(database, crypto, settings, oplog=oplog, now=now, limit=concurrency)
+    if batch:  # the client and the pool only when something is due (most passes: nothing)
+        with (httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False,
+                           trust_env=False) as client,
+              ThreadPoolExecutor(concurrency, thread_name_prefix="webhook") as pool):
+            while batch:
+                outcomes = list(pool.map(lambda c: send(client, c, settings), batch))
+                for claimed_item, outcome in zip(batch, outcomes, strict=True):
+                    report.attempted += 1
+                    _count(report, record(database, claimed_item, outcome, settings,
+                                          oplog=oplog, now=now))
+                if time.monotonic() > deadline:
+                    break
+                batch = claim(database, crypto, settings, oplog=oplog, now=now,
+                              limit=concurrency)
     report.purged = purge(database, settings, now=now)
     if report.attempted or report.dispatched:
         log.info("webhooks:deliver %s", report.as_dict())
