@@ -54,6 +54,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -452,21 +453,49 @@ class CpuSplit:
     generator: float
 
 
+class BackendCpu:
+    """CPU of the PostgreSQL backends serving one database during a run. Backends come and go
+    (the pool's overflow connections close when the load drops), so they are sampled every
+    quarter second and a backend that has exited keeps its last sample."""
+
+    def __init__(self, admin_url: str, url: str) -> None:
+        self.admin_url, self.url = admin_url, url
+        self.start = {pid: process_cpu([pid]) for pid in backend_pids(admin_url, url)}
+        self.last = dict(self.start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.25):
+            self.sample()
+
+    def sample(self) -> None:
+        for pid in backend_pids(self.admin_url, self.url):
+            value = process_cpu([pid])
+            if value:
+                self.last[pid] = max(value, self.last.get(pid, 0.0))
+
+    def used(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        return sum(v - self.start.get(pid, 0.0) for pid, v in self.last.items())
+
+
 def measure(port: int, paths: list[str], headers: dict[str, str], clients: int,
             args: argparse.Namespace, server_pid: int, admin_url: str, url: str,
             opa_pid: int) -> tuple[Result, CpuSplit]:
     gw_pids = process_tree(server_pid)
-    pg_pids = backend_pids(admin_url, url)
-    before = (process_cpu(gw_pids), process_cpu(pg_pids), process_cpu([opa_pid]),
-              cpu_seconds())
+    postgres = BackendCpu(admin_url, url)
+    before = (process_cpu(gw_pids), process_cpu([opa_pid]), cpu_seconds())
     res = run_load(port, paths, headers, clients, args.seconds, args.warmup)
-    pg_new = [p for p in backend_pids(admin_url, url) if p not in pg_pids]
-    after = (process_cpu(gw_pids), process_cpu(pg_pids + pg_new), process_cpu([opa_pid]),
-             cpu_seconds())
+    after = (process_cpu(gw_pids), process_cpu([opa_pid]), cpu_seconds())
+    pg_used = postgres.used()
     # The counters include the warm-up: divide by every request sent then.
     sent = max(1, round(res.rate * (args.seconds + args.warmup)))
-    split = CpuSplit(*((a - b) * 1000 / sent for a, b in zip(after, before, strict=True)))
-    return res, split
+    gw, opa, gen = ((a - b) * 1000 / sent for a, b in zip(after, before, strict=True))
+    return res, CpuSplit(gateway=gw, postgres=pg_used * 1000 / sent, opa=opa, generator=gen)
 
 
 def summarise(results: dict[tuple[str, str, int], list[tuple[Result, CpuSplit]]],
