@@ -1,5 +1,10 @@
 """RFC 5322 / MIME parsing into the pieces the store keeps: headers, addresses, bodies,
-attachment metadata. The raw bytes are kept too (sealed), so nothing is lost in parsing."""
+attachment metadata. The raw bytes are kept too (sealed), so nothing is lost in parsing.
+
+`parse_message` builds the message tree with `gateway.mail.mime_split` (the standard library's
+tree without reading every line of every attachment) and falls back to the standard parser for
+anything that module declines; `parse_message_reference` always uses the standard parser.
+Both give the same `ParsedMessage` (tests/sync/test_parse_equivalence.py compares them)."""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
+
+from gateway.mail.mime_split import split_message
 
 _SNIPPET_CHARS = 200
 
@@ -71,8 +78,21 @@ def _text_of(part: EmailMessage) -> str:
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
+    """The store's view of `raw` (fast path, same result as `parse_message_reference`)."""
+    msg = split_message(raw)
+    if msg is None:
+        return parse_message_reference(raw)
+    return _extract(msg)
+
+
+def parse_message_reference(raw: bytes) -> ParsedMessage:
+    """The store's view of `raw` through the standard library's feed parser."""
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(msg, EmailMessage)
+    return _extract(msg)
+
+
+def _extract(msg: EmailMessage) -> ParsedMessage:
     text_parts: list[str] = []
     html_parts: list[str] = []
     attachments: list[AttachmentInfo] = []

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from gateway.crypto import CryptoService
 from gateway.gmail.client import GmailClient, gmail_for
@@ -39,7 +39,7 @@ from gateway.gmail.quota import BudgetRegistry
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox, Message
-from gateway.mail.store import MessageStore
+from gateway.mail.store import IncomingMessage, MessageStore
 from gateway.policy.enforcement import Access, Enforcer
 from gateway.settings import Settings
 from gateway.sync import gmail_ops
@@ -201,7 +201,8 @@ class MailboxSyncRun:
         with self.s.database.transaction() as session:
             mailbox = self._mailbox(session)
             self.gate.authorize(session, mailbox, "full_list", counts={"page": page_no})
-            page = gmail_ops.list_page(client, token)
+            size = gmail_ops.FIRST_PAGE if page_no == 0 else gmail_ops.LIST_PAGE
+            page = gmail_ops.list_page(client, token, size)
             if page.refs:
                 dialect = session.get_bind().dialect.name
                 insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -214,7 +215,9 @@ class MailboxSyncRun:
     def _stored(self, session: Session, ids: list[str]) -> dict[str, Message]:
         if not ids:
             return {}
-        return {m.gmail_id: m for m in session.scalars(select(Message).where(
+        return {m.gmail_id: m for m in session.scalars(select(Message).options(load_only(
+            Message.gmail_id, Message.thread_id, Message.label_ids, Message.history_id,
+            Message.stored_at, Message.tenant_id, Message.mailbox_id)).where(
             Message.mailbox_id == self.claim.mailbox_id, Message.gmail_id.in_(ids)))}
 
     def _fetch_page(self, page: gmail_ops.Page, page_no: int, started: datetime | None) -> None:
@@ -280,13 +283,11 @@ class MailboxSyncRun:
 
     def _store_batch(self, access: Access, chunk: list[str], fetched: gmail_ops.Fetched,
                      threads: dict[str, str], *, advance: gmail_ops.Page | None) -> int:
+        items = [self._incoming(resource, threads.get(gmail_id, gmail_id))
+                 for gmail_id in chunk if (resource := fetched.messages.get(gmail_id))]
         with self.s.database.transaction() as session:
             mailbox = self._mailbox(session)
-            for gmail_id in chunk:
-                resource = fetched.messages.get(gmail_id)
-                if resource is not None:
-                    self._put(session, access, mailbox, resource,
-                              threads.get(gmail_id, gmail_id))
+            self.writer.put_many(session, access, mailbox, items)
             row = self._checkpoint(session)
             stored = len(fetched.messages)
             row.messages_fetched += stored
@@ -296,15 +297,15 @@ class MailboxSyncRun:
                 self._advance(row, advance)
         return stored
 
-    def _put(self, session: Session, access: Access, mailbox: Mailbox,
-             resource: dict[str, Any], thread_id: str) -> None:
-        raw = gmail_ops.raw_bytes(resource)
-        self.writer.put(session, access, mailbox, gmail_id=str(resource["id"]),
-                        thread_id=str(resource.get("threadId") or thread_id), raw=raw,
-                        label_ids=list(resource.get("labelIds", [])),
-                        history_id=int(resource.get("historyId", 0)),
-                        internal_date=_internal_date(resource),
-                        size_estimate=resource.get("sizeEstimate"))
+    @staticmethod
+    def _incoming(resource: dict[str, Any], thread_id: str) -> IncomingMessage:
+        return IncomingMessage(gmail_id=str(resource["id"]),
+                               thread_id=str(resource.get("threadId") or thread_id),
+                               raw=gmail_ops.raw_bytes(resource),
+                               label_ids=list(resource.get("labelIds", [])),
+                               history_id=int(resource.get("historyId", 0)),
+                               internal_date=_internal_date(resource),
+                               size_estimate=resource.get("sizeEstimate"))
 
     def _relabel(self, chunk: list[str], *, page_no: int,
                  advance: gmail_ops.Page | None) -> None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from gateway.audit.writer import SYSTEM_ACTOR_KIND, system_connection_id
 from gateway.mail.models import Mailbox, Message
-from gateway.mail.store import AccessMismatch, MessageStore
+from gateway.mail.store import AccessMismatch, IncomingMessage, MessageStore
 from gateway.policy.enforcement import (
     Access,
     AccessRequest,
@@ -80,6 +80,16 @@ class SyncWriter:
     def put(self, session: Session, access: Access, mailbox: Mailbox, **fields: Any) -> Message:
         check_sync_access(access, mailbox)
         return self.store.put(session, mailbox, **fields)
+
+    def put_many(self, session: Session, access: Access, mailbox: Mailbox,
+                 items: Sequence[IncomingMessage]) -> int:
+        """A fetched batch in a few statements (`MessageStore.put_many`); the ids must be
+        those the step's decision named."""
+        check_sync_access(access, mailbox)
+        allowed = set(access.request.resource.ids)
+        if any(item.gmail_id not in allowed for item in items):
+            raise AccessMismatch("the batch holds ids the decision did not name")
+        return self.store.put_many(session, mailbox, items)
 
     def remove(self, session: Session, access: Access, mailbox: Mailbox, gmail_id: str) -> bool:
         check_sync_access(access, mailbox)

@@ -16,6 +16,9 @@ from gateway.gmail.retry import RetryPolicy, is_retryable
 
 MAX_BATCH = 50  # Google: batches > 50 are not recommended (and trip per-user concurrency)
 LIST_PAGE = 500
+# The first page of a full sync is small so that the newest mail is stored and committed (and
+# readable through the API) after two batches, not after a 500-id page has been listed.
+FIRST_PAGE = 100
 
 
 def profile_history_id(client: GmailClient) -> int:

@@ -83,9 +83,9 @@ def test_sync_steps_are_decided_and_logged_per_batch(gw: TestClient, emu: Runnin
         entries = list(session.scalars(select(AuditEntry).where(
             AuditEntry.mailbox_id == mailbox_id, AuditEntry.actor_kind == "system")))
     steps = [e.detail["step"] for e in entries]
-    # 120 messages: one list page, three batches (50, 50, 20), not one entry per message.
+    # 120 messages: two list pages, three batches (50, 50, 20), not one entry per message.
     assert steps.count("full_batch") == 3
-    assert steps.count("full_list") == 1
+    assert steps.count("full_list") == 2  # a first page of 100 ids, then pages of 500
     assert {"full_start", "full_complete", "history_list", "history_apply"} <= set(steps)
     for entry in entries:
         assert entry.action == "mail.sync" and entry.purpose == "sync"
