@@ -60,7 +60,7 @@ from gateway.crypto import CryptoService  # noqa: E402
 from gateway.kit.db import Database  # noqa: E402
 from gateway.kit.migrate import upgrade  # noqa: E402
 from gateway.mail.models import Mailbox  # noqa: E402
-from gateway.mail.store import MessageStore  # noqa: E402
+from gateway.mail.store import IncomingMessage, MessageStore  # noqa: E402
 from gateway.oauth.flow import TokenGrant  # noqa: E402
 from gateway.oauth.tokens import store_tokens  # noqa: E402
 from gateway.policy.vocabulary import SCOPE_READONLY  # noqa: E402
@@ -77,12 +77,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "n/a"
+    return f"{one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+EMULATOR_PID: list[int] = []
+
+
 @contextmanager
 def emulator_process() -> Iterator[EmulatorControl]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port),
                              "--log-level", "warning"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    EMULATOR_PID.append(proc.pid)
     control = EmulatorControl(f"http://127.0.0.1:{port}", timeout=900)  # seeding 10k is slow
     try:
         for _ in range(100):
@@ -134,6 +155,8 @@ class Bench:
             self.tenant_id = tenant.id
         self.headers = {"Authorization": f"Bearer {self.crm_key}",
                         "Gateway-Purpose": "user_facing"}
+        self.worker_pids: list[int] = []
+        self.worker_cpu: dict[int, float] = {}
 
     def mailbox(self, email: str, messages: int, seed: int) -> uuid.UUID:
         """A seeded emulator user, connected by storing minted tokens (sealed)."""
@@ -172,8 +195,13 @@ class Bench:
         for _ in range(count):
             proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker",
                                      "--concurrency", str(concurrency)], cwd=ROOT, env=env)
+            self.worker_pids.append(proc.pid)
             stack.callback(_stop, proc)
+            stack.callback(self._note_cpu, proc.pid)  # runs before _stop (LIFO)
         return stack
+
+    def _note_cpu(self, pid: int) -> None:
+        self.worker_cpu[pid] = cpu_seconds(pid)
 
     def states(self) -> dict[uuid.UUID, MailboxSync]:
         with self.db.transaction() as session:
@@ -242,11 +270,13 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
     rejections_before = bench.emu.quota(email)["rejections"]
     print(f"\n== first: one mailbox of {args.messages} messages, quota ON at 250 units/s "
           f"(window {window:g} s = {units_per_window} units"
-          f"{'' if window == 60 else ', SCALED from 60 s / 15,000 units'}), 1 worker ==")
+          f"{'' if window == 60 else ', SCALED from 60 s / 15,000 units'}), 1 worker; load "
+          f"average {load_average()} ==")
     series: list[tuple[float, int]] = []
     marks: dict[int, float] = {}
     with bench.workers(1, 1, {"GATEWAY_SYNC_QUOTA_UNITS_PER_MINUTE": str(units_per_window),
-                              "GATEWAY_SYNC_QUOTA_WINDOW_SECONDS": str(window)}):
+                              "GATEWAY_SYNC_QUOTA_WINDOW_SECONDS": str(window)}) as workers:
+        pid = bench.worker_pids[-1]
         started = time.monotonic()
         done_at = None
         while time.monotonic() - started < args.duration:
@@ -267,6 +297,7 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
                     break
             time.sleep(0.25)
         end = time.monotonic() - started
+        workers.close()
     state = bench.states()[mailbox_id]
     rejected = bench.emu.quota(email)["rejections"] - rejections_before
     for count in (50, 500):
@@ -281,6 +312,9 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
           f"{_pct(steady)}; whole run (allowed = one window + rate x time): {_pct(whole)}")
     print(f"429s seen by the gateway: {state.rate_limited}; refused by the emulator "
           f"(all users): {rejected}")
+    done = max(state.full_messages_done, 1)
+    print(f"worker CPU: {bench.worker_cpu[pid]:.1f} s = {1000 * bench.worker_cpu[pid] / done:.2f}"
+          f" ms per message stored; load average at the end {load_average()}")
 
 
 def phase_many(bench: Bench, args: argparse.Namespace) -> None:
@@ -334,38 +368,52 @@ def phase_ingest(bench: Bench, args: argparse.Namespace) -> None:
     bench.emu.set_settings(quota_enabled=False)
     email = "ingest@example.com"
     mailbox_id = bench.mailbox(email, args.ingest_messages, seed=5)
-    print(f"\n== ingest: quotas OFF, {args.ingest_messages} messages, PostgreSQL ==")
-    with bench.workers(1, 1, {}):
+    print(f"\n== ingest: quotas OFF, {args.ingest_messages} messages, PostgreSQL; load "
+          f"average {load_average()} on {os.cpu_count()} CPUs ==")
+    emulator_cpu = cpu_seconds(EMULATOR_PID[0]) if EMULATOR_PID else 0.0
+    with bench.workers(1, 1, {}) as workers:
+        pid = bench.worker_pids[-1]
         started = time.monotonic()
         while time.monotonic() - started < args.duration:
             state = bench.states().get(mailbox_id)
             if state is not None and state.last_success_at is not None:
                 break
             time.sleep(0.2)
+        workers.close()
+    emulator_cpu = (cpu_seconds(EMULATOR_PID[0]) if EMULATOR_PID else 0.0) - emulator_cpu
     state = bench.states()[mailbox_id]
     if state.full_started_at and state.full_completed_at:
         seconds = (state.full_completed_at - state.full_started_at).total_seconds()
+        done = state.full_messages_done
         print(f"end to end, 1 worker process (fetch + parse + encrypt + store): "
-              f"{state.full_messages_done / seconds:.0f} messages/s "
-              f"({state.full_messages_done} in {seconds:.1f} s)")
-    # Store only: the same raw messages, parse + seal + store in this process.
+              f"{done / seconds:.0f} messages/s ({done} in {seconds:.1f} s wall)")
+        print(f"  CPU per message: worker {1000 * bench.worker_cpu[pid] / done:.2f} ms "
+              f"(whole process life, start-up included), emulator (Google's side, own "
+              f"process) {1000 * emulator_cpu / done:.2f} ms")
+    # Store only: the same raw messages, parse + seal + store in this process, the way sync
+    # stores a batch (MessageStore.put_many, one transaction per 50).
     raws = bench.emu.messages(email, format="raw")[: args.ingest_messages]
-    other = bench.mailbox("ingest-store@example.com", 0, seed=6)
     store = MessageStore(bench.crypto)
-    started = time.perf_counter()
-    for start in range(0, len(raws), 50):
-        with bench.db.transaction() as session:
-            mailbox = session.get(Mailbox, other)
-            assert mailbox is not None
-            for message in raws[start:start + 50]:
-                data = message["raw"]
-                store.put(session, mailbox, gmail_id=message["id"],
-                          thread_id=message["threadId"],
-                          raw=base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)),
-                          label_ids=message.get("labelIds", []))
-    seconds = time.perf_counter() - started
-    print(f"store only, one thread (MessageStore.put: parse + encrypt + store, commit per 50): "
-          f"{len(raws) / seconds:.0f} messages/s")
+    for round_no in range(args.store_rounds):
+        other = bench.mailbox(f"ingest-store{round_no}@example.com", 0, seed=6)
+        items = [IncomingMessage(gmail_id=m["id"], thread_id=m["threadId"], raw=_decoded(m),
+                                 label_ids=m.get("labelIds", [])) for m in raws]
+        wall, cpu = time.perf_counter(), time.process_time()
+        for start in range(0, len(items), 50):
+            with bench.db.transaction() as session:
+                mailbox = session.get(Mailbox, other)
+                assert mailbox is not None
+                store.put_many(session, mailbox, items[start:start + 50])
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        print(f"store only, round {round_no + 1}, one thread (MessageStore.put_many: parse + "
+              f"encrypt + store, commit per 50): {len(items) / wall:.0f} messages/s wall, "
+              f"{1000 * cpu / len(items):.2f} ms CPU per message (this process; PostgreSQL's "
+              f"own CPU not counted); load {load_average()}")
+
+
+def _decoded(message: dict[str, Any]) -> bytes:
+    data = str(message["raw"])
+    return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
 def _pct(value: float | None) -> str:
@@ -383,6 +431,8 @@ def main() -> None:
     parser.add_argument("--window-seconds", type=float, default=60.0)
     parser.add_argument("--many-rate-scale", type=float, default=0.1)
     parser.add_argument("--ingest-messages", type=int, default=2000)
+    parser.add_argument("--store-rounds", type=int, default=3,
+                        help="ingest: store-only rounds (each into a fresh mailbox)")
     parser.add_argument("--duration", type=float, default=300.0,
                         help="cap per phase, seconds")
     args = parser.parse_args()
@@ -400,7 +450,8 @@ def main() -> None:
                             emulator_url=emu.base_url)
         api = stack.enter_context(TestClient(create_app(settings)))
         print(f"PostgreSQL, policy engine {'OPA server' if opa_url else 'embedded'}, "
-              f"emulator process at {emu.base_url}; {os.cpu_count()} CPUs (shared)")
+              f"emulator process at {emu.base_url}; {os.cpu_count()} CPUs (shared), load "
+              f"average {load_average()}")
         bench = Bench(settings, emu, api)
         if args.phase in ("all", "first"):
             phase_first(bench, args)

@@ -10,6 +10,12 @@ Every call goes through `GmailClient.execute`, which charges Google's unit cost 
 a `RetryPolicy` (background work such as sync sets one; request handlers usually do not) it
 retries rate limits, 5xx and timeouts with backoff and jitter, honouring Retry-After, and tells
 the budget about each 429 so it stops spending until then.
+
+google-auth refreshes an expired access token inside the HTTP call; its failures are mapped
+too: `invalid_grant` (the user revoked access, the token died) goes the way
+`gateway.oauth.tokens.credentials_for` handles it — the mailbox becomes `reauth_required` and
+`MailboxNeedsUser` is raised — any other refusal is `GmailTokenRefreshFailed` (502), and an
+unreachable token endpoint `GmailUnreachable` (503, retried like a network error).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from typing import Any, Protocol
 
 import google_auth_httplib2
 import httplib2
+from google.auth.exceptions import RefreshError, TransportError
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
@@ -27,13 +34,24 @@ from sqlalchemy.orm import Session
 
 from gateway.crypto import CryptoService
 from gateway.gmail.costs import cost_of
-from gateway.gmail.errors import GmailError, GmailRateLimited, from_http_error
+from gateway.gmail.errors import (
+    GmailError,
+    GmailRateLimited,
+    GmailTokenRefreshFailed,
+    GmailUnreachable,
+    from_http_error,
+)
 from gateway.gmail.retry import RetryHook, RetryPolicy
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
+INVALID_GRANT = "invalid_grant"
+
+# Called with the refresh error's code when Google says the grant is dead; raises (normally
+# MailboxNeedsUser after flipping the mailbox to reauth_required).
+DeadGrantHook = Callable[[str], None]
 
 
 class QuotaBudget(Protocol):
@@ -46,8 +64,10 @@ class GmailClient:
     def __init__(self, service: Any, *, api_endpoint: str, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  budget: QuotaBudget | None = None, retry: RetryPolicy | None = None,
-                 on_retry: RetryHook | None = None) -> None:
+                 on_retry: RetryHook | None = None,
+                 on_dead_grant: DeadGrantHook | None = None) -> None:
         self.service = service
+        self.on_dead_grant = on_dead_grant
         self.users = service.users()
         self.api_endpoint = api_endpoint.rstrip("/")
         self.credentials = credentials
@@ -80,9 +100,19 @@ class GmailClient:
             return request.execute(num_retries=0)
         except HttpError as exc:
             raise from_http_error(exc) from None
-        except (TimeoutError, OSError, httplib2.HttpLib2Error) as exc:
-            raise GmailError(f"Gmail could not be reached: {type(exc).__name__}",
-                             code="gmail_unreachable", upstream_status=0) from None
+        except RefreshError as exc:
+            raise self._refresh_failed(exc) from None
+        except (TimeoutError, OSError, httplib2.HttpLib2Error, TransportError) as exc:
+            raise _unreachable(exc) from None
+
+    def _refresh_failed(self, exc: RefreshError) -> GmailError:
+        """The access token could not be refreshed mid-call (see the module docstring)."""
+        code = refresh_error_code(exc)
+        if code == INVALID_GRANT and self.on_dead_grant is not None:
+            self.on_dead_grant(code)  # raises MailboxNeedsUser
+        return GmailTokenRefreshFailed(
+            f"Google refused to refresh the access token ({code or 'no error code'})",
+            upstream_status=400 if code else 0, reason=code)
 
     def note_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
         """Count a retry; after a rate limit, hold the budget back for the delay."""
@@ -107,13 +137,27 @@ class GmailClient:
             batch.execute(http=self.http())
         except HttpError as exc:
             raise from_http_error(exc) from None
-        except (TimeoutError, OSError, httplib2.HttpLib2Error) as exc:
-            raise GmailError(f"Gmail could not be reached: {type(exc).__name__}",
-                             code="gmail_unreachable", upstream_status=0) from None
+        except RefreshError as exc:
+            raise self._refresh_failed(exc) from None
+        except (TimeoutError, OSError, httplib2.HttpLib2Error, TransportError) as exc:
+            raise _unreachable(exc) from None
 
     def http(self) -> google_auth_httplib2.AuthorizedHttp:
         return google_auth_httplib2.AuthorizedHttp(
             self.credentials, http=httplib2.Http(timeout=self.timeout))
+
+
+def refresh_error_code(exc: RefreshError) -> str | None:
+    """The OAuth error code ("invalid_grant", ...) google-auth put in a RefreshError."""
+    for arg in exc.args[1:]:
+        if isinstance(arg, dict) and isinstance(arg.get("error"), str):
+            return str(arg["error"])
+    return None
+
+
+def _unreachable(exc: BaseException) -> GmailError:
+    return GmailUnreachable(f"Gmail could not be reached: {type(exc).__name__}",
+                            upstream_status=0)
 
 
 def build_client(credentials: Credentials, settings: Settings, *,
@@ -133,9 +177,31 @@ def gmail_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService,
               timeout: float = DEFAULT_TIMEOUT_SECONDS,
               budget: QuotaBudget | None = None,
               retry: RetryPolicy | None = None) -> GmailClient:
-    """A Gmail client for `mailbox` (raises `MailboxNeedsUser` when its user must reconnect)."""
-    from gateway.oauth.tokens import credentials_for
+    """A Gmail client for `mailbox` (raises `MailboxNeedsUser` when its user must reconnect,
+    now or when a refresh during a later call finds the grant dead)."""
+    from gateway.oauth.tokens import MailboxNeedsUser, credentials_for, mark_reauth_required
 
     credentials = credentials_for(session, mailbox, crypto=crypto, settings=settings,
                                   database=database)
-    return build_client(credentials, settings, timeout=timeout, budget=budget, retry=retry)
+    client = build_client(credentials, settings, timeout=timeout, budget=budget, retry=retry)
+    mailbox_id = mailbox.id
+
+    def dead_grant(reason: str) -> None:
+        # Like credentials_for: committed on its own when a database is given (the caller's
+        # transaction may be gone or rolled back), else left in the caller's session.
+        if database is not None:
+            with database.transaction() as own:
+                box = own.get(Mailbox, mailbox_id)
+                if box is None:
+                    raise LookupError("the mailbox is gone")
+                mark_reauth_required(own, box, reason, database=database)
+                raise MailboxNeedsUser(box, "Google no longer accepts this mailbox's refresh "
+                                            "token; its user must reconnect Gmail",
+                                       base_url=settings.public_base_url)
+        mark_reauth_required(session, mailbox, reason)
+        raise MailboxNeedsUser(mailbox, "Google no longer accepts this mailbox's refresh token; "
+                                        "its user must reconnect Gmail",
+                               base_url=settings.public_base_url)
+
+    client.on_dead_grant = dead_grant
+    return client

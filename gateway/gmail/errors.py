@@ -61,6 +61,22 @@ class GmailRateLimited(GmailError):
         return True
 
 
+class GmailUnreachable(GmailError):
+    """Google could not be reached (network, timeout, token endpoint down); retry later."""
+
+    status = 503
+    code = "gmail_unreachable"
+    title = "Gmail could not be reached"
+
+
+class GmailTokenRefreshFailed(GmailError):
+    """Google's token endpoint refused a refresh for a reason other than a dead grant."""
+
+    status = 502
+    code = "google_token_refresh_failed"
+    title = "Google refused to refresh the mailbox's access token"
+
+
 _RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded",
                            "dailyLimitExceeded"})
 
