@@ -19,7 +19,8 @@ all operations together stop generating after GATEWAY_FUZZ_SECONDS (default 70) 
 operation getting an equal share of what is left but never fewer than MIN_SENT requests per
 mode (so a slow operation early on cannot starve the last ones). Deterministic: hypothesis is
 seeded with GATEWAY_FUZZ_SEED (default 9122026) and the example database is off, so every run
-sends the same sequence of requests (how far along it gets depends on the time budget).
+makes the same choices in the same order (generated values, caller, purpose, which kind of real
+row); what differs is the ids the server hands out and how far along the time budget gets.
 A longer run:
 
     GATEWAY_FUZZ_EXAMPLES=300 GATEWAY_FUZZ_SECONDS=1800 scripts/pytest.sh tests/fuzz -q
