@@ -140,11 +140,25 @@ def disconnect(mailbox_id: str, request: Request, session: SessionDep, access: A
                                                   "crypto-shred the mailbox")] = True
                ) -> DisconnectOut:
     mailbox: Mailbox = request.state.mailbox
+    _stop_watch(request, session, mailbox)
     result = service.disconnect(session, _crypto(request), google_oauth(request.app), mailbox,
                                 delete_data=delete_data)
     return DisconnectOut(mailbox_id=result.mailbox_id, state=result.state,
                          revoked_at_google=result.revoked_at_google,
                          tokens_deleted=result.tokens_deleted, data_deleted=result.data_deleted)
+
+
+def _stop_watch(request: Request, session: Session, mailbox: Mailbox) -> None:
+    """Tell Google to stop pushing for this mailbox while its token still works (a failure is
+    logged and the disconnect goes on; the watch would lapse within 7 days anyway)."""
+    from gateway.push.models import MailboxWatch
+    from gateway.push.watches import WatchKeeper
+
+    if session.get(MailboxWatch, mailbox.id) is None:
+        return
+    state = request.app.state
+    WatchKeeper(state.database, state.crypto, state.settings, state.enforcer).stop(session,
+                                                                                   mailbox)
 
 
 # -- the browser's side ---------------------------------------------------------------------------
