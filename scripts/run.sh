@@ -17,8 +17,11 @@ if [ -z "${GATEWAY_GOOGLE_CLIENT_ID:-}" ] && [ -z "${GATEWAY_EMULATOR_URL:-}" ] 
    && [ -f "$ROOT/emulator/cli.py" ]; then
   EMULATOR_PORT="${GATEWAY_EMULATOR_PORT:-8765}"
   say "no Google OAuth client configured: starting the local Google emulator on :$EMULATOR_PORT"
+  # Pushes go to this gateway; the audience is what the gateway expects (public URL + path).
+  PUSH_URL="http://127.0.0.1:$PORT/v1/push/gmail"
+  PUSH_AUDIENCE="${GATEWAY_PUSH_AUDIENCE:-${GATEWAY_PUBLIC_BASE_URL:-http://127.0.0.1:8000}/v1/push/gmail}"
   "$VENV/bin/gmail-emulator" serve --host 127.0.0.1 --port "$EMULATOR_PORT" \
-    > var/emulator.log 2>&1 &
+    --push-url "$PUSH_URL" --push-audience "$PUSH_AUDIENCE" > var/emulator.log 2>&1 &
   EMULATOR_PID=$!
   trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT
   export GATEWAY_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
