@@ -1,7 +1,7 @@
 """Gmail watch state per mailbox (gateway.push): topic, expiry, push counters, address index.
 
 Revision ID: 0008_push
-Revises: 0006_labels
+Revises: 0007_sync
 Create Date: 2026-11-22 12:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0008_push'
-down_revision: str | None = '0006_labels'
+down_revision: str | None = '0007_sync'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Idempotency keys for mail writes (send, draft send).
 
 Revision ID: 0009_mail_writes
-Revises: 0006_labels
+Revises: 0008_push
 Create Date: 2026-11-22 13:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0009_mail_writes'
-down_revision: str | None = '0006_labels'
+down_revision: str | None = '0008_push'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Security and legal justifications for human access (Limited Use rule 6 b/c); reasons sealed.
 
 Revision ID: 0010_justifications
-Revises: 0006_labels
+Revises: 0009_mail_writes
 Create Date: 2026-11-22 12:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0010_justifications'
-down_revision: str | None = '0006_labels'
+down_revision: str | None = '0009_mail_writes'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,7 +16,7 @@ refuses every request).
 PostgreSQL only; SQLite keeps chaining in Python.
 
 Revision ID: 0011_audit_perf
-Revises: 0006_labels
+Revises: 0010_justifications
 Create Date: 2026-11-22 12:00:00
 """
 from collections.abc import Sequence
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0011_audit_perf"
-down_revision: str | None = "0006_labels"
+down_revision: str | None = '0010_justifications'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """Webhooks to the CRM: endpoints (secret sealed), the event outbox and the deliveries.
 
 Revision ID: 0012_webhooks
-Revises: 0006_labels
+Revises: 0011_audit_perf
 Create Date: 2026-11-22 12:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 
 
 revision: str = '0012_webhooks'
-down_revision: str | None = '0006_labels'
+down_revision: str | None = '0011_audit_perf'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -50,3 +50,14 @@ def test_migrations_also_run_on_sqlite(tmp_path) -> None:
     engine = create_engine(url)
     assert "audit_entries" in inspect(engine).get_table_names()
     engine.dispose()
+
+
+def test_the_released_history_is_linear() -> None:
+    """Features may branch off one revision while they are developed side by side, but what
+    is released has one head, so `alembic downgrade -1` and upgrade order mean one thing."""
+    from alembic.script import ScriptDirectory
+
+    from gateway.kit.migrate import alembic_config
+
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert len(heads) == 1, f"several migration heads: {heads}; give them one order"
