@@ -57,7 +57,8 @@ class Composed:
 
 def _invalid(field: str, why: str) -> ValidationFailed:
     return ValidationFailed(f"{field}: {why}", code="invalid_message",
-                            extra={"errors": [{"location": ["body", field], "message": why}]})
+                            extra={"errors": [{"location": ["body", field], "message": why,
+                                               "type": "value_error"}]})
 
 
 def _address(recipient: Recipient, field: str) -> Address:

@@ -77,8 +77,11 @@ def test_reply_headers() -> None:
                                   data="aGk=")], reply_to_message_id=None),
 ], ids=["address", "name", "subject", "filename", "content_type"])
 def test_the_builder_refuses_injection_even_without_the_models(compose: ComposeIn) -> None:
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(ValidationFailed) as refused:
         build_message(compose, LIMITS, msgid_domain="gw.example")
+    # The documented field-error shape (docs/errors.md): location, message, type.
+    [error] = refused.value.extra["errors"]
+    assert set(error) == {"location", "message", "type"}
 
 
 def test_a_replied_message_with_malformed_headers_is_refused() -> None:
