@@ -20,7 +20,8 @@ unreachable token endpoint `GmailUnreachable` (503, retried like a network error
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import google_auth_httplib2
@@ -96,8 +97,15 @@ class GmailClient:
 
     def _execute_once(self, request: HttpRequest) -> Any:
         self.charge(str(getattr(request, "methodId", "")))
-        try:
+        with self._gmail_errors():
             return request.execute(num_retries=0)
+
+    @contextmanager
+    def _gmail_errors(self) -> Iterator[None]:
+        """What a call to Google can raise, as `GmailError`s (one mapping for single calls and
+        batches)."""
+        try:
+            yield
         except HttpError as exc:
             raise from_http_error(exc) from None
         except RefreshError as exc:
@@ -133,14 +141,8 @@ class GmailClient:
                                 batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
 
     def execute_batch(self, batch: BatchHttpRequest) -> None:
-        try:
+        with self._gmail_errors():
             batch.execute(http=self.http())
-        except HttpError as exc:
-            raise from_http_error(exc) from None
-        except RefreshError as exc:
-            raise self._refresh_failed(exc) from None
-        except (TimeoutError, OSError, httplib2.HttpLib2Error, TransportError) as exc:
-            raise _unreachable(exc) from None
 
     def http(self) -> google_auth_httplib2.AuthorizedHttp:
         return google_auth_httplib2.AuthorizedHttp(

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
-from google.auth.exceptions import RefreshError
 from googleapiclient.http import HttpRequest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -93,9 +92,9 @@ def settings_of(request: Request) -> Settings:
 
 class Gmail:
     """The mailbox's Gmail for one request. A 401 from Gmail (the access token was revoked or
-    expired early), or google-auth's own refresh failing on one, refreshes the token through
-    `credentials_for` and retries once: a dead grant then turns into 403
-    `mailbox_reauth_required` (the mailbox flips to reauth_required) instead of a 5xx."""
+    expired early) refreshes the token through `credentials_for` and retries once: a dead grant
+    then turns into 403 `mailbox_reauth_required` (the mailbox flips to reauth_required) instead
+    of a 5xx. google-auth's own refresh failing mid-call is mapped by `GmailClient` itself."""
 
     def __init__(self, request: Request, session: Session, mailbox: Mailbox) -> None:
         self.state = request.app.state
@@ -112,8 +111,6 @@ class Gmail:
         except GmailError as exc:
             if exc.upstream_status != 401:
                 raise
-        except RefreshError:
-            pass  # google-auth refreshed on a 401 by itself and Google refused: find out why
         settings: Settings = self.state.settings
         credentials = credentials_for(self.session, self.mailbox, crypto=self.state.crypto,
                                       settings=settings, database=self.state.database,
