@@ -4,7 +4,9 @@ ask the sync worker for an incremental sync, coalescing bursts.
 The request for a sync is `Mailbox.sync_requested_at`: set here only when it is NULL, cleared by
 the sync worker when it claims the mailbox. So a burst of N notifications between two claims
 leaves one pending sync, and a notification that arrives while a sync runs (after the claim)
-sets it again, so a change made during that sync is never left behind.
+sets it again, so a change made during that sync is never left behind. A notification whose
+historyId the mailbox's incremental sync has already reached (Gmail history ids only grow, and
+the stored one is where the last `history.list` ended) asks for nothing: outcome `up_to_date`.
 
 Finding the mailbox without a plaintext address: gateway.push.lookup.
 """
@@ -27,6 +29,7 @@ from gateway.policy.vocabulary import MailboxState
 from gateway.push.envelope import GmailNotification
 from gateway.push.lookup import WatchLookup
 from gateway.push.models import MailboxWatch
+from gateway.sync.models import MailboxSync, SyncPhase
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,7 @@ UPSTREAM_PROTOCOL = "pubsub-push https"
 class MatchedMailbox:
     mailbox_id: uuid.UUID
     tenant_id: uuid.UUID
-    outcome: str  # requested | coalesced | mailbox_inactive
+    outcome: str  # requested | coalesced | up_to_date | mailbox_inactive
 
 
 @dataclass
@@ -49,19 +52,29 @@ class PushOutcome:
         return sum(1 for m in self.mailboxes if m.outcome == outcome)
 
 
-def request_sync(session: Session, mailbox_ids: list[uuid.UUID], now: datetime
-                 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
-    """Set `sync_requested_at` where it is NULL. Returns (newly requested, still active):
-    an active mailbox that was not newly requested already had a sync pending (coalesced)."""
+def request_sync(session: Session, mailbox_ids: list[uuid.UUID], now: datetime,
+                 history_id: int | None = None
+                 ) -> tuple[set[uuid.UUID], set[uuid.UUID], set[uuid.UUID]]:
+    """Set `sync_requested_at` where it is NULL. Returns (newly requested, still active,
+    up to date): an active mailbox that was not newly requested already had a sync pending
+    (coalesced) or has already synced past `history_id` (up to date: nothing requested)."""
     if not mailbox_ids:
-        return set(), set()
+        return set(), set(), set()
     live = (Mailbox.id.in_(mailbox_ids), Mailbox.state == MailboxState.active.value,
             Mailbox.data_deleted_at.is_(None))
+    up_to_date: set[uuid.UUID] = set()
+    if history_id is not None:
+        up_to_date = set(session.scalars(select(MailboxSync.mailbox_id).where(
+            MailboxSync.mailbox_id.in_(mailbox_ids),
+            MailboxSync.phase == SyncPhase.incremental,
+            MailboxSync.history_id >= history_id)).all())
+    wanted = [m for m in mailbox_ids if m not in up_to_date]
     requested = set(session.scalars(
-        update(Mailbox).where(*live, Mailbox.sync_requested_at.is_(None))
-        .values(sync_requested_at=now).returning(Mailbox.id)).all())
+        update(Mailbox).where(Mailbox.id.in_(wanted), *live[1:],
+                              Mailbox.sync_requested_at.is_(None))
+        .values(sync_requested_at=now).returning(Mailbox.id)).all()) if wanted else set()
     active = set(session.scalars(select(Mailbox.id).where(*live)).all())
-    return requested, active
+    return requested, active, up_to_date & active
 
 
 def _count_push(session: Session, mailbox_id: uuid.UUID, history_id: int, coalesced: bool,
@@ -85,11 +98,14 @@ def record_push(session: Session, crypto: CryptoService, notification: GmailNoti
     now = now or datetime.now(UTC)
     lookup = lookup or WatchLookup(crypto)
     matches = lookup.find(session, notification.email_address)
-    requested, active = request_sync(session, [m for m, _ in matches], now)
+    requested, active, up_to_date = request_sync(session, [m for m, _ in matches], now,
+                                                 notification.history_id)
     outcome = PushOutcome()
     for mailbox_id, tenant_id in matches:
         if mailbox_id in requested:
             result = "requested"
+        elif mailbox_id in up_to_date:
+            result = "up_to_date"
         elif mailbox_id in active:
             result = "coalesced"
         else:

@@ -20,6 +20,8 @@ from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.push.models import MailboxWatch
 from gateway.settings import Settings
+from gateway.sync.models import MailboxSync, SyncPhase
+from gateway.sync.repository import ensure_rows
 from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 
@@ -108,6 +110,43 @@ def test_a_burst_of_pushes_leaves_one_pending_sync(gw: TestClient, emu: RunningE
         assert watch.last_push_history_id == 109
     outcomes = [e.detail["outcome"] for e in _push_entries(db)]
     assert outcomes == ["requested"] + ["coalesced"] * 9
+
+
+def test_a_push_the_incremental_sync_has_already_reached_requests_nothing(
+        gw: TestClient, emu: RunningEmulator, oauth_settings: Settings, db: Database,
+        watched: Watched) -> None:
+    with db.transaction() as session:
+        ensure_rows(session)
+        sync = session.get(MailboxSync, watched.mailbox_id)
+        assert sync is not None
+        sync.phase, sync.history_id = SyncPhase.incremental, 5000
+    token = _token(emu, oauth_settings)
+    for history_id in (4999, 5000):
+        assert _post(gw, envelope(GOOGLE_ALICE, history_id), token).status_code == 204
+        assert sync_requested_at(db, watched.mailbox_id) is None
+    assert _post(gw, envelope(GOOGLE_ALICE, 5001), token).status_code == 204
+    assert sync_requested_at(db, watched.mailbox_id) is not None
+    outcomes = [e.detail["outcome"] for e in _push_entries(db)]
+    assert outcomes == ["up_to_date", "up_to_date", "requested"]
+    with db.transaction() as session:
+        watch = session.get(MailboxWatch, watched.mailbox_id)
+        assert watch is not None
+        assert (watch.pushes_received, watch.pushes_coalesced) == (3, 0)
+
+
+def test_a_full_sync_under_way_does_not_make_a_push_up_to_date(
+        gw: TestClient, emu: RunningEmulator, oauth_settings: Settings, db: Database,
+        watched: Watched) -> None:
+    # During a full sync history_id is still the old starting point: only an incremental
+    # sync's historyId says the change is in the store.
+    with db.transaction() as session:
+        ensure_rows(session)
+        sync = session.get(MailboxSync, watched.mailbox_id)
+        assert sync is not None
+        sync.phase, sync.history_id = SyncPhase.full, 5000
+    assert _post(gw, envelope(GOOGLE_ALICE, 4000), _token(emu, oauth_settings)).status_code == 204
+    assert sync_requested_at(db, watched.mailbox_id) is not None
+    assert [e.detail["outcome"] for e in _push_entries(db)] == ["requested"]
 
 
 def test_an_unknown_address_is_acknowledged_and_logged(gw: TestClient, emu: RunningEmulator,
