@@ -1,0 +1,179 @@
+"""KeepAliveOpaClient: opa-python-client with the decision POST over a persistent http.client
+connection. Same interface and answers as OpaClient, one connection reused, one reconnect on a
+lost connection, the same `requests` exception types on failure (real OPA, raw socket stubs)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from opa_client.opa import OpaClient
+
+from gateway.policy.engines.opa_process import OpaServerProcess, free_port
+from gateway.policy.engines.opa_transport import KeepAliveOpaClient
+from gateway.policy.engines.rego_input import prune_nulls
+from gateway.policy.engines.table import TableCase
+from tests.policy.conftest import POLICY_DIR
+
+PACKAGE, RULE = "gateway.authz", "decision"
+
+
+def client_for(port: int, timeout: float = 2.0) -> KeepAliveOpaClient:
+    return KeepAliveOpaClient(host="127.0.0.1", port=port, timeout=timeout, retries=1)
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+@pytest.mark.opa
+def test_same_answers_as_opa_python_client_over_one_connection(
+        opa_url: str, table_cases: list[TableCase]) -> None:
+    ours = client_for(port_of(opa_url))
+    theirs = OpaClient(host="127.0.0.1", port=port_of(opa_url), timeout=2.0)
+    assert isinstance(ours, OpaClient)
+    try:
+        first_socket = None
+        for case in table_cases:
+            policy_input = prune_nulls(case.input)
+            got = ours.query_rule(input_data=policy_input, package_path=PACKAGE, rule_name=RULE)
+            assert got == theirs.query_rule(input_data=policy_input, package_path=PACKAGE,
+                                            rule_name=RULE), case.name
+            assert ours._conn is not None
+            first_socket = first_socket or ours._conn.sock
+            assert ours._conn.sock is first_socket, "the connection was not reused"
+        # undefined: `{}`, as OpaClient returns it
+        assert ours.query_rule(input_data={}, package_path=PACKAGE, rule_name="no_such_rule") == {}
+        # query parameters reach OPA; the rest of opa-python-client's API still works
+        with_metrics = ours.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE,
+                                       query_params={"metrics": "true"})
+        assert "timer_rego_query_eval_ns" in with_metrics["metrics"]
+        assert ours.check_health() is True
+        assert any(p.endswith("authz.rego") for p in ours.get_policies_list())
+    finally:
+        ours.close_connection()
+        theirs.close_connection()
+    assert ours._conn is None
+
+
+@pytest.mark.opa
+def test_a_restarted_server_is_reached_on_a_new_connection(opa_binary: Path) -> None:
+    server = OpaServerProcess(opa_binary, POLICY_DIR)
+    server.start()
+    client = client_for(server.port)
+    try:
+        assert "result" in client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+        old_socket = client._conn.sock if client._conn else None
+        server.stop()
+        with pytest.raises(requests.ConnectionError):
+            client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+        assert client._conn is None  # the dead connection was dropped
+        server.start()
+        assert "result" in client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+        # restart again between two queries: the stale kept-alive connection is replaced once,
+        # transparently (the query is read-only)
+        server.stop()
+        server.start()
+        assert "result" in client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+        assert client._conn is not None and client._conn.sock is not old_socket
+    finally:
+        client.close_connection()
+        server.stop()
+
+
+ANSWERS = {
+    "ok": ("200 OK", b"{}"),
+    "500": ("500 Internal Server Error", b'{"code":"internal_error"}'),
+    "400": ("400 Bad Request", b'{"code":"invalid_parameter"}'),
+    "garbage": ("200 OK", b"<html>proxy error</html>"),
+}
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[int, list[str]]]:
+    """A TCP server whose behaviour per connection is popped from the list it yields:
+    "silent" (read the request, never answer), "drop" (read it, close), or one of ANSWERS
+    (answer without `Connection: close`, then close: the client finds out on its next query)."""
+    behaviours: list[str] = []
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            accepted.append(conn)
+            behaviour = behaviours.pop(0) if behaviours else "ok"
+            conn.recv(65536)
+            if behaviour == "drop":
+                conn.close()
+            elif behaviour in ANSWERS:
+                status, body = ANSWERS[behaviour]
+                conn.sendall(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                             f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                conn.close()  # (one answer per connection: the client must reconnect)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], behaviours
+    stop.set()
+    thread.join(timeout=2)
+    for conn in accepted:
+        conn.close()
+    listener.close()
+
+
+def test_a_silent_server_is_a_read_timeout_not_retried(raw_server: tuple[int, list[str]]) -> None:
+    port, behaviours = raw_server
+    behaviours += ["silent", "ok"]
+    client = client_for(port, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    assert time.monotonic() - started < 1.0  # one timeout, no second attempt
+    assert client._conn is None  # a late answer cannot be read as the next query's
+    assert behaviours == ["ok"]
+    assert client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE) == {}
+
+
+def test_a_dropped_connection_is_retried_once_then_fails(raw_server: tuple[int, list[str]]) -> None:
+    port, behaviours = raw_server
+    client = client_for(port)
+    behaviours += ["drop", "ok"]
+    assert client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE) == {}
+    behaviours += ["drop", "drop", "ok"]
+    client.close_connection()
+    with pytest.raises(requests.ConnectionError):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    assert behaviours == ["ok"]
+
+
+def test_nothing_listening_is_a_connection_error() -> None:
+    client = client_for(free_port(), timeout=0.5)
+    with pytest.raises(requests.ConnectionError):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+
+
+def test_http_errors_and_garbage_raise_the_requests_types(
+        raw_server: tuple[int, list[str]]) -> None:
+    port, behaviours = raw_server
+    client = client_for(port)
+    behaviours += ["500", "400", "garbage"]
+    with pytest.raises(requests.HTTPError, match="500 Server Error"):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    with pytest.raises(requests.HTTPError, match="invalid_parameter"):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    with pytest.raises(requests.JSONDecodeError):
+        client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    assert behaviours == []  # none of them was retried
