@@ -55,6 +55,7 @@ class Faults(_Switchable):
     error_rate: float = 0.0  # share of Gmail calls answered 500/503
     error_status: int = 503
     drop_push_rate: float = 0.0
-    # Scripted failures: [{"method": "gmail.users.messages.get", "status": 500, "count": 1}]
+    # Scripted failures: [{"method": "gmail.users.messages.get", "status": 500, "count": 1}];
+    # with "after": true the call takes effect first and its answer is replaced by the error.
     fail_next: list[dict[str, Any]] = field(default_factory=list)
     seed: int = 0

@@ -164,14 +164,20 @@ class GmailApi:
             raise GoogleApiError(405, "Method Not Allowed", reason="httpMethodNotAllowed")
         raise GoogleApiError(404, f"Method not found: {req.path}", reason="notFound")
 
-    def _faults(self, method_id: str) -> None:
+    def _faults(self, method_id: str, *, after: bool = False) -> None:
+        """Scripted failures happen before the call; a script with ``"after": true`` lets the
+        call take effect and then fails it (a lost answer: the caller cannot tell it happened)."""
         faults = self.state.faults
         for script in list(faults.fail_next):
+            if bool(script.get("after", False)) != after:
+                continue
             if script.get("method") in (None, "*", method_id) and script.get("count", 1) > 0:
                 script["count"] = script.get("count", 1) - 1
                 if script["count"] <= 0:
                     faults.fail_next.remove(script)
                 raise errors.backend_error(int(script.get("status", 500)))
+        if after:
+            return
         if faults.latency_ms or faults.latency_jitter_ms:
             jitter = self.state.rng.uniform(0, faults.latency_jitter_ms)
             time.sleep((faults.latency_ms + jitter) / 1000)
@@ -206,6 +212,7 @@ class GmailApi:
                     result = r.handler(ctx)
             for action in ctx.after:
                 action()
+            self._faults(r.method_id, after=True)
             if result is None:
                 return ApiResponse(204, b"", {"Vary": "Origin, X-Origin"})
             selection = ctx.q("fields")

@@ -101,8 +101,10 @@ def _references(reply: ReplyContext) -> str:
 
 
 def build_message(compose: ComposeIn, limits: Limits, *, msgid_domain: str,
-                  reply: ReplyContext | None = None) -> Composed:
-    """The message's bytes (CRLF), ready for Gmail's `raw`. Raises 422/413 problems."""
+                  reply: ReplyContext | None = None, message_id: str | None = None
+                  ) -> Composed:
+    """The message's bytes (CRLF), ready for Gmail's `raw`. Raises 422/413 problems.
+    `message_id` (ours, never the caller's) fixes the Message-ID, e.g. for an idempotent send."""
     message = EmailMessage(policy=policy.SMTP)
     for field in ("to", "cc", "bcc"):
         recipients = getattr(compose, field)
@@ -112,7 +114,7 @@ def build_message(compose: ComposeIn, limits: Limits, *, msgid_domain: str,
         raise _invalid("subject", "control characters and line breaks are not allowed")
     message["Subject"] = compose.subject
     message["Date"] = formatdate(localtime=False, usegmt=True)
-    message_id = make_msgid(domain=msgid_domain)
+    message_id = message_id or make_msgid(domain=msgid_domain)
     message["Message-ID"] = message_id
     if reply is not None and reply.message_id_header:
         if has_forbidden_char(reply.message_id_header + reply.references):

@@ -113,7 +113,9 @@ def send_draft(mailbox_id: str, draft_id: str, request: Request, session: Sessio
     enforcer.authorize(session, dataclasses.replace(access.request,
                                                     action=Action.message_send.value))
 
-    def run() -> dict[str, Any]:
+    def run(_message_id: str | None) -> dict[str, Any]:
+        # A draft keeps the Message-ID it was built with. After a lost answer the retry sends
+        # the draft again: if the first went out, Gmail no longer has the draft (404).
         gmail = Gmail(request, session, mailbox)
         sent = gmail.call(lambda c: c.users.drafts().send(userId="me", body={"id": draft_id}),
                           **_DRAFT)

@@ -16,9 +16,12 @@ The key and the body are stored only as keyed blind indexes (HMAC under the tena
 blind-index key): the table holds no message content and no caller-chosen strings. The stored
 response is ids only (message id, thread id, labels).
 
-If the process dies between Gmail's answer and the completion, the row stays `in_progress`
-until it is `stale_after` old; a retry then proceeds (and may send a second copy: Gmail cannot
-tell us whether the first one went out). See docs/mail-api.md.
+When Gmail's answer is lost (timeout, 5xx: the message may or may not have gone out) the row
+becomes `outcome_unknown` instead of being released; a process that dies between Gmail's answer
+and the completion leaves it `in_progress` until it is `stale_after` old. A retry of either is
+a *recheck*: the claim is re-armed and the caller first looks in Gmail for the message the
+first attempt built (its Message-ID is derived from the row's id, see `message_id_for`); only
+if Gmail has none is it sent again, with the same Message-ID. See docs/mail-api.md.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
+OUTCOME_UNKNOWN = "outcome_unknown"
 STALE_AFTER = timedelta(minutes=5)  # far beyond the Gmail client's 30 s timeout
 
 
@@ -84,6 +88,15 @@ class Claim:
     record_id: uuid.UUID | None
     replay: dict[str, Any] | None = None
     replay_status: int | None = None
+    # An earlier attempt may have reached Gmail: look for its message before sending again.
+    recheck: bool = False
+
+
+def message_id_for(record_id: uuid.UUID, domain: str) -> str:
+    """The Message-ID of a send claimed as `record_id`: the same on every attempt, so a retry
+    can ask Gmail (`rfc822msgid:`) whether an earlier attempt went out. Reveals nothing: the
+    row id is random."""
+    return f"<{record_id}@{domain}>"
 
 
 def _now() -> datetime:
@@ -122,7 +135,7 @@ class IdempotencyKeys:
                 existing = session.scalar(select(IdempotencyRecord).where(
                     IdempotencyRecord.mailbox_id == mailbox,
                     IdempotencyRecord.key_index == key_index).with_for_update())
-                if existing is not None and not self._usable(existing, now):
+                if existing is not None and as_utc(existing.expires_at) <= now:
                     session.delete(existing)
                     session.flush()
                     existing = None
@@ -130,6 +143,10 @@ class IdempotencyKeys:
                     if existing.request_index != request_index:
                         raise KeyReused("the same Idempotency-Key was sent with a different "
                                         "request body; use a new key for a new request")
+                    if self._needs_recheck(existing, now):
+                        existing.state = IN_PROGRESS
+                        existing.created_at = now  # the claim's time: re-armed for this try
+                        return Claim(existing.id, recheck=True)
                     if existing.state == COMPLETED:
                         return Claim(None, replay=dict(existing.response_body or {}),
                                      replay_status=existing.response_status)
@@ -150,11 +167,13 @@ class IdempotencyKeys:
         raise InProgress("the first request with this Idempotency-Key has not finished; "
                          "retry in a few seconds", headers={"Retry-After": "2"})
 
-    def _usable(self, record: IdempotencyRecord, now: datetime) -> bool:
-        if as_utc(record.expires_at) <= now:
-            return False
+    def _needs_recheck(self, record: IdempotencyRecord, now: datetime) -> bool:
+        """Gmail's answer was lost, or the process handling it died (in progress far too
+        long): the outcome of the earlier attempt is unknown."""
+        if record.state == OUTCOME_UNKNOWN:
+            return True
         stale = as_utc(record.created_at) + self.stale_after <= now
-        return not (record.state == IN_PROGRESS and stale)
+        return record.state == IN_PROGRESS and stale
 
     def complete(self, record_id: uuid.UUID, status: int, body: dict[str, Any]) -> None:
         """Remember Gmail's answer (committed at once, whatever the request does next)."""
@@ -165,6 +184,13 @@ class IdempotencyKeys:
                 record.response_status = status
                 record.response_body = body
                 record.completed_at = _now()
+
+    def mark_unknown(self, record_id: uuid.UUID) -> None:
+        """Gmail may have acted (timeout, 5xx): keep the claim so a retry rechecks first."""
+        with self.database.independent_session() as session:
+            record = session.get(IdempotencyRecord, record_id)
+            if record is not None and record.state == IN_PROGRESS:
+                record.state = OUTCOME_UNKNOWN
 
     def release(self, record_id: uuid.UUID) -> None:
         """Nothing was sent: forget the claim so the key can be used again."""

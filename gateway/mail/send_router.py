@@ -3,7 +3,8 @@
 The gateway builds the RFC 5322 message (gateway.mail.compose), Gmail sends it
 (`messages.send` with `raw`), then the sent copy is fetched (`format=raw`) and put into the
 encrypted store when the mailbox granted reading. An `Idempotency-Key` makes a retried send
-safe (gateway.mail.idempotency): Gmail is called once per key.
+safe (gateway.mail.idempotency): Gmail is called once per key, and when its answer was lost a
+retry first asks Gmail for the message by its Message-ID (fixed per key) before sending again.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from gateway.gmail import GmailError
 from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.compose import Composed, Limits, ReplyContext, build_message, gmail_raw
-from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys
+from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys, message_id_for
 from gateway.mail.models import Mailbox
 from gateway.mail.write_schemas import ComposeIn, SendIn, SentOut
 from gateway.mail.writes import Gmail, has_read_scope, reflect_message, settings_of, write_mailbox
@@ -85,11 +86,11 @@ def reply_context(gmail: Gmail, mailbox: Mailbox, message_id: str) -> ReplyConte
 
 
 def compose_for(request: Request, gmail: Gmail, mailbox: Mailbox,
-                body: ComposeIn) -> Composed:
+                body: ComposeIn, *, message_id: str | None = None) -> Composed:
     reply = (reply_context(gmail, mailbox, body.reply_to_message_id)
              if body.reply_to_message_id else None)
     return build_message(body, limits_of(request), msgid_domain=msgid_domain(request),
-                         reply=reply)
+                         reply=reply, message_id=message_id)
 
 
 def sent_out(request: Request, session: Session, mailbox: Mailbox, gmail: Gmail,
@@ -109,10 +110,15 @@ def sent_out(request: Request, session: Session, mailbox: Mailbox, gmail: Gmail,
 
 
 def idempotent(request: Request, access: Access, operation: str, key: str | None,
-               fingerprint: bytes, run: Callable[[], dict[str, Any]]) -> JSONResponse:
-    """Run `run` (which calls Gmail) once per Idempotency-Key; replay its answer after that."""
+               fingerprint: bytes, run: Callable[[str | None], dict[str, Any]],
+               recheck: Callable[[str], dict[str, Any] | None] | None = None) -> JSONResponse:
+    """Run `run` (which calls Gmail) once per Idempotency-Key; replay its answer after that.
+
+    `run` gets the Message-ID to use (fixed per key, None without a key). When an earlier
+    attempt's outcome is unknown (Gmail's answer lost, or its process died), `recheck` looks
+    for that attempt's message in Gmail first and returns its answer if it went out."""
     if key is None:
-        return JSONResponse(run())
+        return JSONResponse(run(None))
     keys = idempotency_keys(request)
     actor = access.request.actor
     mailbox: Mailbox = request.state.mailbox
@@ -122,19 +128,50 @@ def idempotent(request: Request, access: Access, operation: str, key: str | None
         replay = dict(claim.replay or {}, idempotent_replay=True)
         return JSONResponse(replay, status_code=claim.replay_status or 200,
                             headers={"Idempotent-Replayed": "true"})
+    message_id = message_id_for(claim.record_id, msgid_domain(request))
     try:
-        answer = run()
+        found = recheck(message_id) if claim.recheck and recheck is not None else None
+        if found is not None:
+            log.info("mail:send:recheck_found mailbox=%s", mailbox.id)
+            keys.complete(claim.record_id, 200, found)
+            return JSONResponse(dict(found, idempotent_replay=True),
+                                headers={"Idempotent-Replayed": "true"})
+        answer = run(message_id)
     except GatewayError as exc:
         if isinstance(exc, GmailError) and (exc.upstream_status == 0
                                             or exc.upstream_status >= 500):
             log.warning("mail:send:outcome_unknown upstream_status=%s", exc.upstream_status)
-        keys.release(claim.record_id)
+            keys.mark_unknown(claim.record_id)
+        else:
+            keys.release(claim.record_id)  # refused: nothing was sent
         raise
     except BaseException:
-        keys.release(claim.record_id)
+        keys.mark_unknown(claim.record_id)  # we cannot tell whether Gmail acted
         raise
     keys.complete(claim.record_id, 200, answer)
     return JSONResponse(answer)
+
+
+def find_sent(request: Request, session: Session, mailbox: Mailbox,
+              message_id: str) -> dict[str, Any] | None:
+    """The answer for the message with our `message_id` if Gmail has it (any label, trash and
+    spam included), else None. Needs a reading permission: for a send-only mailbox Gmail
+    cannot be asked, and the retry sends again (documented)."""
+    if not has_read_scope(mailbox):
+        return None
+    gmail = Gmail(request, session, mailbox)
+    query = f"rfc822msgid:{message_id.strip('<>')}"
+    listed = gmail.call(lambda c: c.users.messages().list(
+        userId="me", q=query, includeSpamTrash=True, maxResults=1),
+        what="message", not_found="message_not_found")
+    hits = listed.get("messages") or []
+    if not hits:
+        return None
+    gmail_id = str(hits[0]["id"])
+    sent = gmail.call(lambda c: c.users.messages().get(userId="me", id=gmail_id,
+                                                       format="minimal"),
+                      what="message", not_found="message_not_found")
+    return sent_out(request, session, mailbox, gmail, sent)
 
 
 def send_message(mailbox_id: str, body: SendIn, request: Request, session: SessionDep,
@@ -142,9 +179,9 @@ def send_message(mailbox_id: str, body: SendIn, request: Request, session: Sessi
                  ) -> JSONResponse:
     mailbox: Mailbox = request.state.mailbox
 
-    def run() -> dict[str, Any]:
+    def run(message_id: str | None) -> dict[str, Any]:
         gmail = Gmail(request, session, mailbox)
-        composed = compose_for(request, gmail, mailbox, body)
+        composed = compose_for(request, gmail, mailbox, body, message_id=message_id)
         message: dict[str, Any] = {"raw": gmail_raw(composed.raw)}
         if composed.thread_id:
             message["threadId"] = composed.thread_id
@@ -154,7 +191,8 @@ def send_message(mailbox_id: str, body: SendIn, request: Request, session: Sessi
         return sent_out(request, session, mailbox, gmail, sent)
 
     return idempotent(request, access, Action.message_send.value, idempotency_key,
-                      body.model_dump_json().encode(), run)
+                      body.model_dump_json().encode(), run,
+                      recheck=lambda mid: find_sent(request, session, mailbox, mid))
 
 
 router.add("POST", "/messages/send", send_message, action=Action.message_send,

@@ -3,6 +3,7 @@ the retry comes after the answer or while the first request is still with Gmail.
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 import uuid
@@ -135,6 +136,69 @@ def test_expired_and_stale_keys_are_forgotten(
         s.execute(update(IdempotencyRecord).values(
             state="in_progress", created_at=datetime.now(UTC) - timedelta(hours=1)))
     assert _send(gw, mailbox_id, headers, key).status_code == 200
+
+
+def test_a_lost_answer_is_rechecked_in_gmail_and_never_sent_twice(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    # Gmail sends the message, then the answer is lost (5xx after the fact).
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 503,
+                                       "count": 1, "after": True}])
+    lost = _send(gw, mailbox_id, headers, key)
+    assert lost.status_code in (502, 503), lost.text
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1  # it did go out
+    (record,) = _records(db)
+    assert record.state == "outcome_unknown"
+    retried = _send(gw, mailbox_id, headers, key)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["idempotent_replay"] is True
+    assert retried.headers["idempotent-replayed"] == "true"
+    (sent,) = emulator_messages(emu, GOOGLE_ALICE, "SENT")
+    assert retried.json()["id"] == sent["id"]
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1  # not sent twice
+    (record,) = _records(db)
+    assert record.state == "completed"
+    again = _send(gw, mailbox_id, headers, key)
+    assert again.status_code == 200 and again.json()["id"] == sent["id"]
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+
+
+def test_a_failure_before_gmail_acted_is_rechecked_then_sent_once(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    # A 5xx before the send took effect: the outcome looks the same to the gateway, so the
+    # retry asks Gmail, finds nothing and sends, with the Message-ID of the first attempt.
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 500,
+                                       "count": 1}])
+    failed = _send(gw, mailbox_id, headers, key)
+    assert failed.status_code in (502, 503), failed.text
+    assert emulator_messages(emu, GOOGLE_BOB) == []
+    (record,) = _records(db)
+    assert record.state == "outcome_unknown"
+    retried = _send(gw, mailbox_id, headers, key)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["idempotent_replay"] is False
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+    raw = emu.control.messages(GOOGLE_BOB, format="raw")[0]["raw"]
+    assert f"{record.id}@".encode() in base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+
+
+def test_a_claim_left_by_a_dead_process_is_rechecked(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    first = _send(gw, mailbox_id, headers, key)
+    assert first.status_code == 200
+    # As if the process died after Gmail sent but before it recorded the answer.
+    with db.transaction() as s:
+        s.execute(update(IdempotencyRecord).values(
+            state="in_progress", response_body=None,
+            created_at=datetime.now(UTC) - timedelta(hours=1)))
+    retried = _send(gw, mailbox_id, headers, key)
+    assert retried.status_code == 200 and retried.json()["id"] == first.json()["id"]
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
 
 
 def test_malformed_keys_are_refused(gw: TestClient, emu: RunningEmulator,
