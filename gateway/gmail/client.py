@@ -34,6 +34,7 @@ from googleapiclient.http import BatchHttpRequest, HttpRequest
 from sqlalchemy.orm import Session
 
 from gateway.crypto import CryptoService
+from gateway.gmail.batch import GmailBatch
 from gateway.gmail.costs import cost_of
 from gateway.gmail.errors import (
     GmailError,
@@ -136,9 +137,9 @@ class GmailClient:
     def new_batch(self, callback: Callable[[str, Any, HttpError | None], None] | None = None
                   ) -> BatchHttpRequest:
         """A batch aimed at this endpoint (`service.new_batch_http_request()` would use the
-        discovery document's Google URL). Charge its members with `charge` before executing."""
-        return BatchHttpRequest(callback=callback,
-                                batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
+        discovery document's Google URL), written and read byte-level (`GmailBatch`, see
+        gateway/gmail/batch.py). Charge its members with `charge` before executing."""
+        return GmailBatch(callback=callback, batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
 
     def execute_batch(self, batch: BatchHttpRequest) -> None:
         with self._gmail_errors():
