@@ -13,14 +13,15 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import JSON, Insert, Text, bindparam, cast, insert
+from sqlalchemy import JSON, Engine, Insert, Text, bindparam, cast, insert
 from sqlalchemy.orm import Session, configure_mappers
 
-from gateway.audit import chain, pg_fastpath
+from gateway.audit import chain, group_commit, pg_fastpath
 from gateway.audit.canonical import content_bytes, json_text, normalise_detail
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import ENTRIES, AuditEntry
@@ -182,13 +183,43 @@ class OperationLog:
                                                   content_bytes(params)), self.checkpoints)
         return _snapshot(values)
 
+    def append_committed(self, database: _HasEngine, record: LogRecord) -> AuditEntry:
+        """Write the entry in a transaction of its own and return once it is committed (a
+        denial, an upstream-effect allow, a refusal: what a request's rollback must not erase).
 
-def _snapshot(values: dict[str, Any]) -> AuditEntry:
+        On PostgreSQL through psycopg, concurrent callers in this process are committed
+        together (`gateway.audit.group_commit`: one round trip per batch, each caller waits
+        for its own entry); elsewhere it is `append` in `database.independent_session()`.
+        Raises `OperationLogUnavailable` when nothing was committed."""
+        engine = database.engine
+        dialect = engine.dialect
+        if not pg_fastpath.supported(dialect.name, dialect.driver):
+            with database.independent_session() as own:
+                return self.append(own, record)
+        values = self.values(record)
+        params = dict(values)
+        for name in JSON_COLUMNS:
+            params[name] = json_text(values[name])
+        shard, seq = group_commit.for_engine(engine).append(
+            params, content_bytes(params), self.checkpoints)
+        return _snapshot(values, shard=shard, seq=seq)
+
+
+class _HasEngine(Protocol):
+    """What `append_committed` needs of `gateway.kit.db.Database`."""
+
+    engine: Engine
+
+    def independent_session(self) -> AbstractContextManager[Session]: ...
+
+
+def _snapshot(values: dict[str, Any], shard: int | None = None,
+              seq: int | None = None) -> AuditEntry:
     """A detached AuditEntry holding `values`, built the way the ORM loads rows (no attribute
     events: nothing about it is pending in any session)."""
     configure_mappers()  # what the ORM constructor would do first; a no-op once configured
     entry: AuditEntry = AuditEntry.__mapper__.class_manager.new_instance()
-    entry.__dict__.update(values, shard=None, seq=None, prev_hash=None, entry_hash=None)
+    entry.__dict__.update(values, shard=shard, seq=seq, prev_hash=None, entry_hash=None)
     return entry
 
 
