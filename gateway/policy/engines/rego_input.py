@@ -45,6 +45,11 @@ def _native() -> Any:
 _LIB = _native()
 
 
+def native_library() -> Any:
+    """rego-cpp's shared library as regopy loaded it (None if this regopy lacks the input calls)."""
+    return _LIB
+
+
 def _check_json(value: Any) -> None:
     kind = type(value)
     if kind is dict:
