@@ -390,6 +390,7 @@ def phase_ingest(bench: Bench, args: argparse.Namespace) -> None:
         print(f"  CPU per message: worker {1000 * bench.worker_cpu[pid] / done:.2f} ms "
               f"(whole process life, start-up included), emulator (Google's side, own "
               f"process) {1000 * emulator_cpu / done:.2f} ms")
+    fetch_only(bench, email, args.store_rounds)
     # Store only: the same raw messages, parse + seal + store in this process, the way sync
     # stores a batch (MessageStore.put_many, one transaction per 50).
     raws = bench.emu.messages(email, format="raw")[: args.ingest_messages]
@@ -409,6 +410,43 @@ def phase_ingest(bench: Bench, args: argparse.Namespace) -> None:
               f"encrypt + store, commit per 50): {len(items) / wall:.0f} messages/s wall, "
               f"{1000 * cpu / len(items):.2f} ms CPU per message (this process; PostgreSQL's "
               f"own CPU not counted); load {load_average()}")
+
+
+def fetch_only(bench: Bench, email: str, rounds: int) -> None:
+    """The fetch side alone, in this process: `gmail_ops.get_batch` over the whole mailbox
+    (batches of 50 `messages.get format=raw`, JSON + base64url decoding included), with
+    `GmailBatch` and with googleapiclient's own `BatchHttpRequest` as the baseline, alternately.
+    CPU of this process per message; the emulator's CPU is its own process's."""
+    from google.oauth2.credentials import Credentials
+    from googleapiclient.http import BatchHttpRequest
+
+    from gateway.gmail.batch import GmailBatch
+    from gateway.gmail.client import build_client
+    from gateway.gmail.retry import RetryPolicy
+    from gateway.sync import gmail_ops
+
+    token = bench.emu.mint_tokens(email, [SCOPE_READONLY], client_id=EMULATOR_CLIENT_ID)
+    client = build_client(Credentials(token["access_token"]), bench.settings)
+    ids = [m["id"] for m in bench.emu.messages(email)]
+    results: dict[str, list[float]] = {"googleapiclient": [], "GmailBatch": []}
+    for round_no in range(rounds):
+        for name, cls in (("googleapiclient", BatchHttpRequest), ("GmailBatch", GmailBatch)):
+            client.batch_class = cls
+            size = 0
+            wall, cpu = time.perf_counter(), time.process_time()
+            for start in range(0, len(ids), gmail_ops.MAX_BATCH):
+                fetched = gmail_ops.get_batch(client, ids[start:start + gmail_ops.MAX_BATCH],
+                                              RetryPolicy())
+                size += sum(len(gmail_ops.raw_bytes(r)) for r in fetched.messages.values())
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            results[name].append(1000 * cpu / len(ids))
+            print(f"fetch only, round {round_no + 1}, {name:>15}: {1000 * cpu / len(ids):.2f} ms "
+                  f"CPU per message (this process), {len(ids) / wall:.0f} messages/s wall, "
+                  f"{size / len(ids) / 1024:.0f} KB raw average; load {load_average()}")
+    base, ours = statistics.median(results["googleapiclient"]), statistics.median(
+        results["GmailBatch"])
+    print(f"fetch only, median CPU per message: googleapiclient {base:.2f} ms, GmailBatch "
+          f"{ours:.2f} ms (x{base / ours:.1f} less)")
 
 
 def _decoded(message: dict[str, Any]) -> bytes:
