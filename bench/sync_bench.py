@@ -15,16 +15,24 @@ elsewhere and is not what is measured here).
 Phases:
   first   one mailbox of --messages (10,000) with quotas ON at Google's rate (250 units/s per
           user); time until the newest 50 and 500 threads are readable through the gateway's
-          API (GET /v1/mailboxes/{id}/messages), and quota utilisation = units the gateway spent
-          / units the quota allowed, over the steady state (after the first window, whose burst
-          is free) and over the whole run. The quota window may be shortened with
-          --window-seconds (the rate stays 250 units/s); the output says so.
+          API (GET /v1/mailboxes/{id}/messages), and quota utilisation. Steady state = from
+          one quota window after the first unit was spent (the first window's allowance is a
+          free burst) until the full sync completed. Reported there: Google's view (the mean,
+          over samples every 0.25 s, of the units in the user's moving window as the emulator
+          counts them, over the limit: cannot pass 100%) and the gateway's (units it recorded
+          in that time over 250 units/s x time); whole run = units / (limit per started window
+          from the first unit to completion, the most a moving window lets through). The quota
+          window may be shortened with --window-seconds (the rate stays 250 units/s); the
+          output says so.
   many    --mailboxes (20) mailboxes of --mailbox-messages on --workers (2) worker processes,
           quotas ON at a rate scaled down by --many-rate-scale so that the whole fleet's demand
-          fits this machine (said in the output): per-mailbox utilisation, 429s.
+          fits this machine (said in the output): per-mailbox utilisation (whole run, and the
+          steady state as in `first` for mailboxes whose sync lasted > 1.5 windows), 429s.
   ingest  quotas OFF: messages/s of one worker process (concurrency 1) on PostgreSQL, end to
-          end (Gmail fetch + parse + encrypt + store), and store-only (parse + encrypt + store
-          of already-fetched raw messages, in this process).
+          end (Gmail fetch + parse + encrypt + store); fetch only (get_batch over the mailbox
+          with GmailBatch and with googleapiclient's BatchHttpRequest, alternately, CPU per
+          message in this process); store-only (parse + encrypt + store of already-fetched
+          raw messages, in this process).
 Prints numbers; asserts nothing.
 """
 
@@ -250,13 +258,32 @@ def newest_threads(emu: EmulatorControl, email: str, count: int) -> list[str]:
 
 
 def utilisation(series: list[tuple[float, int]], start: float, end: float, rate: float
-                ) -> float | None:
-    """Units spent between start and end over what the quota allowed in that time."""
+               ) -> float | None:
+    """Units the gateway recorded between start and end (its checkpoints) over rate x time."""
     inside = [(t, u) for t, u in series if start <= t <= end]
     if len(inside) < 2 or inside[-1][0] - inside[0][0] <= 0:
         return None
     (t0, u0), (t1, u1) = inside[0], inside[-1]
     return (u1 - u0) / (rate * (t1 - t0))
+
+
+def window_fill(samples: list[tuple[float, int]], start: float, end: float, limit: int
+                ) -> tuple[float | None, int]:
+    """Google's view: the mean over [start, end] of the units in the user's moving window (as
+    the emulator counts them when it receives each call) over the limit, and the sample count.
+    In a steady state this is the spend rate over the allowed rate; it cannot pass 100%."""
+    inside = [used for t, used in samples if start <= t <= end]
+    if not inside:
+        return None, 0
+    return statistics.fmean(inside) / limit, len(inside)
+
+
+def whole_run(units: int, seconds: float, limit: int, window: float) -> float | None:
+    """Units over the most a moving window lets through in `seconds` from an empty start:
+    `limit` per started window (spend it all at 0, W, 2W, ...)."""
+    if seconds <= 0:
+        return None
+    return units / (limit * (int(seconds // window) + 1))
 
 
 def phase_first(bench: Bench, args: argparse.Namespace) -> None:
@@ -273,7 +300,11 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
           f"{'' if window == 60 else ', SCALED from 60 s / 15,000 units'}), 1 worker; load "
           f"average {load_average()} ==")
     series: list[tuple[float, int]] = []
+    google: list[tuple[float, int]] = []  # (t, units in the emulator's window for the user)
     marks: dict[int, float] = {}
+    first_spend: float | None = None
+    full_done: float | None = None
+    cpu_at_full: float | None = None
     with bench.workers(1, 1, {"GATEWAY_SYNC_QUOTA_UNITS_PER_MINUTE": str(units_per_window),
                               "GATEWAY_SYNC_QUOTA_WINDOW_SECONDS": str(window)}) as workers:
         pid = bench.worker_pids[-1]
@@ -281,9 +312,15 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
         done_at = None
         while time.monotonic() - started < args.duration:
             now = time.monotonic() - started
+            used = int(bench.emu.quota(email)["used"])
+            google.append((now, used))
+            if used and first_spend is None:
+                first_spend = now
             state = bench.states().get(mailbox_id)
             if state is not None:
                 series.append((now, state.units_spent))
+                if state.full_completed_at is not None and full_done is None:
+                    full_done, cpu_at_full = now, cpu_seconds(pid)
                 if state.last_success_at is not None and done_at is None:
                     done_at = now
                     break
@@ -303,18 +340,27 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
     for count in (50, 500):
         value = f"{marks[count]:.1f} s" if count in marks else f"not within {end:.0f} s"
         print(f"newest {count:>3} threads readable through the API: {value}")
-    steady = utilisation(series, window + 2, end, GOOGLE_RATE)
-    whole = (series[-1][1] / (units_per_window + GOOGLE_RATE * series[-1][0])
-             if series else None)
     print(f"run: {end:.0f} s, {state.full_messages_done} messages stored, "
           f"{state.units_spent} units spent, {'complete' if done_at else 'stopped at the cap'}")
-    print(f"quota utilisation, steady state (after the first window): "
-          f"{_pct(steady)}; whole run (allowed = one window + rate x time): {_pct(whole)}")
+    if first_spend is not None:
+        # Steady state: from one window after the first unit (the first window's allowance is
+        # a free burst) until the full sync completed (or the cap).
+        steady_from, steady_to = first_spend + window, full_done or end
+        fill, samples = window_fill(google, steady_from, steady_to, units_per_window)
+        gateway = utilisation(series, steady_from, steady_to, GOOGLE_RATE)
+        print(f"quota utilisation, steady state = t {steady_from:.0f}..{steady_to:.0f} s (one "
+              f"window after the first unit until the full sync completed): Google's view "
+              f"(mean window use / limit, {samples} samples) {_pct(fill)}; the gateway's "
+              f"units in that time / (250 units/s x time) {_pct(gateway)}")
+        whole = whole_run(state.units_spent, steady_to - first_spend, units_per_window, window)
+        print(f"quota utilisation, whole run (first unit..full sync complete, allowed = the "
+              f"limit per started window): {_pct(whole)}")
     print(f"429s seen by the gateway: {state.rate_limited}; refused by the emulator "
           f"(all users): {rejected}")
     done = max(state.full_messages_done, 1)
-    print(f"worker CPU: {bench.worker_cpu[pid]:.1f} s = {1000 * bench.worker_cpu[pid] / done:.2f}"
-          f" ms per message stored; load average at the end {load_average()}")
+    cpu = cpu_at_full if cpu_at_full is not None else bench.worker_cpu[pid]
+    print(f"worker CPU until the full sync completed: {cpu:.1f} s = {1000 * cpu / done:.2f} ms "
+          f"per message stored (start-up included); load average at the end {load_average()}")
 
 
 def phase_many(bench: Bench, args: argparse.Namespace) -> None:
@@ -324,44 +370,67 @@ def phase_many(bench: Bench, args: argparse.Namespace) -> None:
     units_per_window = int(rate * window)
     bench.emu.set_settings(quota_enabled=True, quota_units_per_minute=units_per_window,
                            quota_window_seconds=window)
-    ids = {bench.mailbox(f"many{i}@example.com", args.mailbox_messages, seed=100 + i): i
-           for i in range(args.mailboxes)}
+    emails = {bench.mailbox(f"many{i}@example.com", args.mailbox_messages, seed=100 + i):
+              f"many{i}@example.com" for i in range(args.mailboxes)}
     rejections_before = bench.emu.quota("many0@example.com")["rejections"]
     print(f"\n== many: {args.mailboxes} mailboxes x {args.mailbox_messages} messages on "
           f"{args.workers} workers, quota ON, SCALED to {rate:.1f} units/s per user "
-          f"({scale:g} x Google's rate; window {window:g} s = {units_per_window} units) ==")
-    series: dict[uuid.UUID, list[tuple[float, int]]] = {m: [] for m in ids}
+          f"({scale:g} x Google's rate; window {window:g} s = {units_per_window} units); load "
+          f"average {load_average()} ==")
+    google: dict[uuid.UUID, list[tuple[float, int]]] = {m: [] for m in emails}
+    first_spend: dict[uuid.UUID, float] = {}
     finished: dict[uuid.UUID, float] = {}
     concurrency = (args.mailboxes + args.workers - 1) // args.workers
     with bench.workers(args.workers, concurrency,
                        {"GATEWAY_SYNC_QUOTA_UNITS_PER_MINUTE": str(units_per_window),
                         "GATEWAY_SYNC_QUOTA_WINDOW_SECONDS": str(window)}):
         started = time.monotonic()
-        while time.monotonic() - started < args.duration and len(finished) < len(ids):
+        while time.monotonic() - started < args.duration and len(finished) < len(emails):
             now = time.monotonic() - started
-            for mailbox_id, state in bench.states().items():
-                if mailbox_id in ids:
-                    series[mailbox_id].append((now, state.units_spent))
-                    if state.last_success_at is not None:
-                        finished.setdefault(mailbox_id, now)
+            states = bench.states()
+            for mailbox_id, email in emails.items():
+                if mailbox_id in finished:
+                    continue
+                used = int(bench.emu.quota(email)["used"])
+                google[mailbox_id].append((now, used))
+                if used:
+                    first_spend.setdefault(mailbox_id, now)
+                state = states.get(mailbox_id)
+                if state is not None and state.full_completed_at is not None:
+                    finished[mailbox_id] = now
             time.sleep(1.0)
         end = time.monotonic() - started
     states = bench.states()
-    utils = []
-    for mailbox_id in ids:
-        stop = finished.get(mailbox_id, end)
-        value = utilisation(series[mailbox_id], window + 2, stop - 1, rate)
-        if value is not None:
-            utils.append(value)
-    limited = sum(states[m].rate_limited for m in ids)
+    fills, wholes, too_short = [], [], 0
+    for mailbox_id in emails:
+        if mailbox_id not in first_spend:
+            continue
+        t0, t1 = first_spend[mailbox_id], finished.get(mailbox_id, end)
+        wholes.append(whole_run(states[mailbox_id].units_spent, t1 - t0, units_per_window,
+                                window) or 0.0)
+        if t1 - (t0 + window) < window / 2:
+            too_short += 1  # no steady state: the sync fit into about one window
+            continue
+        fill, _ = window_fill(google[mailbox_id], t0 + window, t1, units_per_window)
+        if fill is not None:
+            fills.append(fill)
+    limited = sum(states[m].rate_limited for m in emails)
     rejected = bench.emu.quota("many0@example.com")["rejections"] - rejections_before
-    print(f"complete: {len(finished)}/{len(ids)} mailboxes in {end:.0f} s "
+    print(f"full sync complete: {len(finished)}/{len(emails)} mailboxes in {end:.0f} s "
           f"(median {statistics.median(finished.values()) if finished else float('nan'):.0f} s)")
-    if utils:
-        print(f"per-mailbox utilisation, steady state: min {_pct(min(utils))}, median "
-              f"{_pct(statistics.median(utils))}, max {_pct(max(utils))} "
-              f"({len(utils)} mailboxes measured)")
-    print(f"429s seen by the gateway: {limited}; refused by the emulator: {rejected}")
+    if wholes:
+        print(f"per-mailbox utilisation, whole run (units / the limit per started window, "
+              f"first unit..full sync complete): min {_pct(min(wholes))}, median "
+              f"{_pct(statistics.median(wholes))}, max {_pct(max(wholes))}")
+    if fills:
+        print(f"per-mailbox utilisation, steady state (Google's view: mean window use / limit "
+              f"from one window after the first unit to completion): min {_pct(min(fills))}, "
+              f"median {_pct(statistics.median(fills))}, max {_pct(max(fills))} "
+              f"({len(fills)} mailboxes)")
+    if too_short:
+        print(f"  {too_short} mailboxes had no steady state (synced within ~1.5 windows)")
+    print(f"429s seen by the gateway: {limited}; refused by the emulator: {rejected}; load "
+          f"average at the end {load_average()}")
 
 
 def phase_ingest(bench: Bench, args: argparse.Namespace) -> None:
