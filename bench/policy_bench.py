@@ -19,8 +19,10 @@ measured end to end, per decision:
   2. assemble the input: a shallow copy of the case's input with the grant found (or, when the
      store has none for that case, the case's own grant, so that every decision stays the one
      the table expects and the engines decide realistic inputs);
-  3. decide (JSON round-trip + evaluation for the embedded engine; an HTTP POST over a kept-alive
-     connection to a local `opa run --server` for the OPA engine).
+  3. decide (input building + evaluation for the embedded engine; for the OPA engine an HTTP POST
+     to a local `opa run --server` by opa-python-client's OpaClient as KeepAliveOpaClient, whose
+     query_rule uses one persistent http.client connection: gateway/policy/engines/
+     opa_transport.py).
 
 Also reported: the engine alone (step 3 only) and the lookup alone (steps 1-2), and the CPU
 time per decision (this thread, plus the OPA server process for the OPA engine): wall-clock
@@ -33,9 +35,10 @@ Where the time goes (printed per engine, so a miss can be attributed):
   - the engine's floor: the same engine class on a *constant* policy (`decision := {...}`), i.e.
     input building + interpreter/VM entry + output parsing for the embedded engine, and
     opa-python-client + HTTP + OPA's handler for the OPA engine, with no evaluation at all;
-  - for OPA, the server's own timers (`?metrics=true`: input parse, evaluation, whole handler)
-    and, as a reference only (not an engine), the same POST over a bare `http.client`
-    connection, which shows what the `requests` stack under opa-python-client costs;
+  - for OPA, the server's own timers (`?metrics=true`: input parse, evaluation, whole handler),
+    and two references (not the engine): opa-python-client's stock `query_rule` over `requests`
+    (what the engine used before KeepAliveOpaClient) on the real policy, and the same POST over
+    a bare `http.client` connection on the constant policy;
   - CPU per decision split into this thread (Python: client, input building, regopy) and the
     OPA server process.
 
@@ -65,6 +68,8 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+
+from opa_client.opa import OpaClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -261,6 +266,23 @@ def bare_http_line(server: OpaServerProcess, cases: list[TableCase], rounds: int
         conn.close()
 
 
+def requests_client_line(engine: OpaServerEngine, cases: list[TableCase], rounds: int,
+                         pid: int | None) -> str:
+    """Reference: opa-python-client's own query_rule (requests), same server and inputs."""
+    client = OpaClient(host=engine._host, port=engine._port, timeout=2.0, retries=1)
+    client._session.trust_env = False
+
+    def decide(case: TableCase) -> object:
+        return client.query_rule(input_data=prune_nulls(case.input),
+                                 package_path="gateway.authz", rule_name="decision")
+
+    try:
+        return measure("  (reference: stock OpaClient over requests)", cases, decide, rounds,
+                       pid).line()
+    finally:
+        client.close_connection()
+
+
 def opa_server_timers(engine: OpaServerEngine, cases: list[TableCase]) -> str:
     """OPA's own timers for the table (one extra pass with ?metrics=true), in µs."""
     client = engine._client()  # the engine's opa-python-client (bench only)
@@ -317,8 +339,9 @@ def main() -> None:
           f"{args.rounds} rounds per measurement; policy dir {POLICY_DIR}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           "(other processes share these CPUs: compare runs at similar load)")
-    print(f"clients: opa-python-client {version('opa-python-client')} over requests "
-          f"{version('requests')}; regopy {version('regopy')}")
+    print(f"clients: opa-python-client {version('opa-python-client')} (decisions over "
+          f"http.client; requests {version('requests')} for the rest); "
+          f"regopy {version('regopy')}")
 
     def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
         found = store.applicable(case.input)
@@ -344,6 +367,7 @@ def main() -> None:
                       lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
         if isinstance(engine, OpaServerEngine):
             print(opa_server_timers(engine, cases))
+            print(requests_client_line(engine, cases, args.rounds, pid))
         for size, store in stores.items():
             print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
                           lambda c, e=engine, s=store: e.decide(assemble(s, c)),
