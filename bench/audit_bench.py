@@ -293,6 +293,134 @@ def compare_appends(url: str, key: bytes, writers: int, seconds: float, repeat: 
           f"{statistics.median(ratios):.2f} (range {ratios[0]:.2f}-{ratios[-1]:.2f})")
 
 
+def thread_worker(url: str, key: bytes, seconds: float, threads: int, ready: Any, go: Any,
+                  out: Any, chained: bool = True) -> None:
+    """One gateway-like process with `threads` concurrent writers (request threads): each
+    writes one entry per call through `OperationLog.append_committed` (the entry committed
+    in a transaction of its own, as a denial is; concurrent calls are group-committed), or,
+    for the baseline, the same row inserted through the same stack into a table without the
+    log, one transaction per call. Reports entries, elapsed, process CPU, backend CPU."""
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from gateway.audit import group_commit
+
+    signer = AuditSigner(Ed25519PrivateKey.from_private_bytes(key))
+    log = OperationLog(checkpoints=CheckpointPolicy(signer, every=CHECKPOINT_EVERY,
+                                                    seconds=60))
+    database = Database.from_url(url, pool_size=threads + 1, max_overflow=0)
+    baseline_insert = insert(Table("bench_baseline", MetaData(), autoload_with=database.engine))
+    tenant = world()["tenants"][os.getpid() % TENANTS]
+
+    def one(rng: random.Random) -> None:
+        record = LogRecord(
+            request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
+            actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
+            operation="mail:message:read_content", action="mail.message.read_content",
+            purpose="user_facing", decision="deny", reasons=("scope_not_granted",),
+            policy_revision="bench-rev-1", tenant_id=tenant["id"],
+            mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
+            client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
+            resource_ids=(f"{rng.getrandbits(64):016x}",))
+        if chained:
+            log.append_committed(database, record)
+        else:
+            with database.transaction() as session:
+                connection = session.connection()
+                connection.execute(baseline_insert, log.values(record))
+                if warming:
+                    backends.add(connection.connection.dbapi_connection.info.backend_pid)
+
+    backends: set[int] = set()
+    warming = True
+
+    counts = [0] * threads
+    start = threading.Barrier(threads + 1)
+    deadline = [0.0]
+
+    def run(n: int) -> None:
+        rng = random.Random(os.getpid() * 1000 + n)
+        for _ in range(10):  # connect, and let psycopg prepare its statements
+            one(rng)
+        start.wait()
+        start.wait()
+        while time.perf_counter() < deadline[0]:
+            one(rng)
+            counts[n] += 1
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    start.wait()  # every thread warmed up
+    warming = False
+    appender = group_commit.for_engine(database.engine)
+    if chained:  # the connection the appender writes on
+        backends.add(appender._connection.dbapi_connection.info.backend_pid)  # type: ignore
+    ready.put(1)
+    go.wait()
+    batches, entries = appender.batches, appender.entries
+    cpu = (time.process_time(), sum(backend_cpu(b) for b in backends))
+    started = time.perf_counter()
+    deadline[0] = started + seconds
+    start.wait()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    out.put((sum(counts), elapsed, time.process_time() - cpu[0],
+             sum(backend_cpu(b) for b in backends) - cpu[1],
+             appender.batches - batches, appender.entries - entries))
+    appender.close()
+    database.dispose()
+
+
+def appends_threaded(url: str, key: bytes, writers: int, seconds: float,
+                     chained: bool = True) -> float:
+    """`writers` concurrent writers as threads spread over (at most) 2 processes: the
+    deployment shape (`serve --workers 2`, many requests in flight per process)."""
+    processes = min(2, writers)
+    ctx = mp.get_context("fork")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=thread_worker,
+                         args=(url, key, seconds, writers // processes, ready, go, out,
+                               chained))
+             for _ in range(processes)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get()
+    go.set()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    total = sum(r[0] for r in results)
+    rate = sum(r[0] / r[1] for r in results)
+    client_us = sum(r[2] for r in results) / max(total, 1) * 1e6
+    server_us = sum(r[3] for r in results) / max(total, 1) * 1e6
+    batches = sum(r[4] for r in results)
+    what = ("append_committed (group commit)" if chained
+            else "baseline (plain INSERT, no log)")
+    per_batch = f", {sum(r[5] for r in results) / batches:.1f} entries/commit" if batches else ""
+    print(f"{what}: {writers:2d} writer thread(s) in {processes} process(es): {total:7,} in "
+          f"{max(r[1] for r in results):.0f}s = {rate:7,.0f}/s; CPU per entry: client "
+          f"{client_us:4.0f} us + server {server_us:4.0f} us{per_batch}   "
+          f"(load average {os.getloadavg()[0]:.1f})")
+    return rate
+
+
+def compare_appends_threaded(url: str, key: bytes, writers: int, seconds: float,
+                             repeat: int) -> None:
+    logged, plain = [], []
+    for _ in range(repeat):
+        plain.append(appends_threaded(url, key, writers, seconds, chained=False))
+        logged.append(appends_threaded(url, key, writers, seconds))
+    ratios = sorted(a / b for a, b in zip(logged, plain, strict=True) if b)
+    print(f"== {writers:2d} writer thread(s) in 2 processes: append_committed "
+          f"{min(logged):,.0f}-{max(logged):,.0f}/s, plain insert "
+          f"{min(plain):,.0f}-{max(plain):,.0f}/s, ratio {statistics.median(ratios):.2f} "
+          f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})")
+
+
 # --- verification baseline ---------------------------------------------------------------------
 
 def scan_baseline(url: str) -> float:
@@ -394,6 +522,8 @@ def main() -> int:
                 conn.execute(f"CREATE INDEX ON bench_baseline ({columns})")
         for writers in (1, 4, 16):
             compare_appends(url, key, writers, args.seconds, args.repeat)
+        for writers in (1, 4, 16, 64):
+            compare_appends_threaded(url, key, writers, args.seconds, args.repeat)
         with database.transaction() as session:
             ensure_heads(session, 32)
         print("(now 32 chains instead of 8)")

@@ -19,8 +19,10 @@ batch (`OperationLogUnavailable`, 503): nothing of that batch was committed (the
 implicit transaction), and the connection is discarded. Nothing is retried: a call whose
 outcome is unknown (connection lost after sending) must not be replayed as a second copy.
 
-Checkpoints due on the chain are signed by the leader after its callers are released, in a
-transaction of their own (`pg_fastpath.checkpoint_after_commit`), as on the other path.
+A checkpoint due on the batch's chain is signed by the leader after the batch's callers are
+released and before it hands the lead on, in a transaction of its own on the same connection
+(`pg_fastpath.checkpoint_after_commit`, as on the other path): every 1,000 entries per chain
+by default, the next batch waits for one signature.
 """
 
 from __future__ import annotations
@@ -74,9 +76,11 @@ def _row(params: Mapping[str, Any], content: bytes) -> list[str | None]:
 
 
 class _Item:
-    __slots__ = ("done", "error", "lead", "position", "row")
+    __slots__ = ("checkpoints", "done", "error", "lead", "position", "row")
 
-    def __init__(self, params: Mapping[str, Any], content: bytes) -> None:
+    def __init__(self, params: Mapping[str, Any], content: bytes,
+                 checkpoints: CheckpointPolicy | None) -> None:
+        self.checkpoints = checkpoints
         self.row = _row(params, content)  # in the caller's thread, not the leader's
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -103,7 +107,7 @@ class GroupAppender:
                checkpoints: CheckpointPolicy | None) -> tuple[int, int]:
         """Commit one entry (JSON columns as their canonical text in `params`, `content` its
         canonical bytes); returns its (shard, seq). Raises `OperationLogUnavailable`."""
-        item = _Item(params, content)
+        item = _Item(params, content, checkpoints)
         with self._lock:
             self._queue.append(item)
             lead = not self._leading
@@ -112,19 +116,23 @@ class GroupAppender:
             item.done.wait()
             lead = item.lead
         if lead:
-            self._lead(item, checkpoints)
+            self._lead(item)
         if item.error is not None:
             raise OperationLogUnavailable(
                 "the operation log could not be written; nothing was committed") from item.error
         assert item.position is not None
         return item.position
 
-    def _lead(self, mine: _Item, checkpoints: CheckpointPolicy | None) -> None:
+    def _lead(self, mine: _Item) -> None:
         while True:
             with self._lock:
                 batch = self._queue[:self._max_batch]
                 del self._queue[:self._max_batch]
             head = self._flush(batch) if batch else None
+            if head is not None:  # its callers are released; sign before handing over
+                policy = next((i.checkpoints for i in batch if i.checkpoints is not None), None)
+                if policy is not None:
+                    self._checkpoint(head, policy)
             with self._lock:
                 if mine.position is not None or mine.error is not None or not batch:
                     if self._queue:  # hand the lead to the oldest waiter
@@ -133,10 +141,8 @@ class GroupAppender:
                         successor.done.set()
                     else:
                         self._leading = False
-                    break
+                    return
             # Our own entry is still queued (the batch before it was full): lead again.
-        if head is not None and checkpoints is not None:
-            self._checkpoint(head, checkpoints)
 
     def _flush(self, batch: Sequence[_Item]) -> HeadState | None:
         from gateway.audit.chain import HeadState
@@ -182,32 +188,21 @@ class GroupAppender:
             self._connection.dbapi_connection.autocommit = True  # type: ignore[union-attr]
         return self._connection.dbapi_connection
 
-    def _checkpoint(self, head: HeadState, checkpoints: CheckpointPolicy) -> None:
+    def _checkpoint(self, head: HeadState, policy: CheckpointPolicy) -> None:
+        """Sign the batch's chain if it is due, on the appender's connection (the leader holds
+        it), in a transaction of its own. The entries are committed: a failure is logged, and
+        the next batch on that chain or the sweeper signs it."""
         now = utcnow()
-        if not checkpoints.due(head, now):
+        if not policy.due(head, now) or self._connection is None:
             return
-        with self._lock:  # the connection is shared with whoever leads next
-            if self._leading or self._connection is None:
-                return  # busy: the next leader (or the sweeper) signs it
-            self._leading = True
+        connection = self._connection.dbapi_connection
         try:
-            connection = self._connection.dbapi_connection
             connection.autocommit = False  # type: ignore[union-attr]
-            try:
-                checkpoint_after_commit(connection, head.shard, checkpoints, now)
-            finally:
-                connection.autocommit = True  # type: ignore[union-attr]
+            checkpoint_after_commit(connection, head.shard, policy, now)
+            connection.autocommit = True  # type: ignore[union-attr]
         except Exception:  # noqa: BLE001 - the entries are committed; a checkpoint can wait
             log.warning("operation log: checkpoint after a group commit failed")
             self._discard()
-        finally:
-            with self._lock:
-                if self._queue:
-                    successor = self._queue[0]
-                    successor.lead = True
-                    successor.done.set()
-                else:
-                    self._leading = False
 
     def _release(self) -> None:
         connection, self._connection = self._connection, None
