@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 
+from gateway.mail.mime_headers import fast_addresses
 from gateway.mail.mime_split import split_message
 
 _SNIPPET_CHARS = 200
@@ -54,8 +55,36 @@ class ParsedMessage:
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[str]:
-    values = msg.get_all(name, [])
-    return [addr for _, addr in getaddresses([str(v) for v in values]) if addr]
+    values = [str(v) for v in msg.get_all(name, [])]
+    if len(values) == 1 and (pairs := fast_addresses(values[0])) is not None:
+        return [addr for _, addr in pairs]  # what getaddresses gives for the canonical form
+    return [addr for _, addr in getaddresses(values) if addr]
+
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+
+def _base64_size(part: EmailMessage) -> int | None:
+    """`len(part.get_payload(decode=True))` of a base64 part without decoding it, for a
+    payload that is plain base64 (alphabet, CR/LF, final padding): the standard decode joins
+    the lines and decodes strictly, which gives 3 bytes per 4 characters less the padding.
+    None for anything else (the caller decodes)."""
+    payload = part.get_payload()  # the stored string: what get_payload(decode=True) decodes
+    if not isinstance(payload, str) or not payload.isascii():
+        return None
+    if str(part.get("content-transfer-encoding", "")).lower() != "base64":
+        return None
+    data = payload.encode("ascii")
+    other = data.translate(None, _B64_ALPHABET)  # line ends, padding, anything else: small
+    rest = other.translate(None, b"\r\n")  # what is neither alphabet nor line end
+    length = len(data) - (len(other) - len(rest))  # the characters decode_b decodes
+    if rest == b"":
+        if length % 4 in (0, 2, 3):  # decode_b pads 2 and 3 with "==" / "="
+            return length // 4 * 3 + (length % 4 and length % 4 - 1)
+        return None
+    if rest in (b"=", b"==") and length % 4 == 0 and data.rstrip(b"\r\n").endswith(rest):
+        return length // 4 * 3 - len(rest)
+    return None
 
 
 def _walk(msg: EmailMessage, prefix: str = "") -> list[tuple[str, EmailMessage]]:
@@ -103,8 +132,10 @@ def _extract(msg: EmailMessage) -> ParsedMessage:
         filename = part.get_filename()
         ctype = part.get_content_type()
         if disposition == "attachment" or filename:
-            payload = part.get_payload(decode=True)
-            size = len(payload) if isinstance(payload, bytes) else 0
+            size = _base64_size(part)
+            if size is None:
+                payload = part.get_payload(decode=True)
+                size = len(payload) if isinstance(payload, bytes) else 0
             attachments.append(AttachmentInfo(part_id or "0", filename or "", ctype, size))
         elif ctype == "text/plain":
             text_parts.append(_text_of(part))

@@ -17,15 +17,19 @@ What is reproduced from `email.feedparser.FeedParser._parsegen` (Python 3.11 to 
   starts the parts (the preamble is dropped), each next one ends a part, the `--` one closes it;
 - the line ending before a boundary belongs to the boundary, not to the part's payload.
 Lines end with CRLF or LF, as for the feed parser. Declined (None, the caller falls back): a
-bare CR, a "From " line, any message/* part, multipart/digest, a multipart without boundary,
-without start or close boundary, or with adjacent boundary lines, a multipart whose
-Content-Transfer-Encoding is not an identity encoding, more than `MAX_PARTS` parts or
-`MAX_DEPTH` levels.
+bare CR where it would end a line that matters (in a header block or the line ending it, just
+before a boundary separator, or ending a boundary line; elsewhere in a body the feed parser
+joins the lines back to the same bytes, so the whole message is not scanned), a "From "
+line, any message/* part, multipart/digest, a multipart without boundary, without start or
+close boundary, or with adjacent boundary lines, a multipart whose Content-Transfer-Encoding
+is not an identity encoding, more than `MAX_PARTS` parts or `MAX_DEPTH` levels.
 
 `FAST_POLICY` is `email.policy.default` whose header objects are memoised per (name, value) —
 header objects are immutable, so a cached one is indistinguishable from a new one — and whose
 unstructured headers without encoded words or non-ASCII bytes are returned as plain strings
-(`get_unstructured` of such a value is the value itself).
+(`get_unstructured` of such a value is the value itself), as are structured headers written in
+the canonical form the registry would print (`gateway.mail.mime_headers`). The tree is only
+read through `str()` of headers and the string-based `Message` accessors.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from email.policy import EmailPolicy
 from functools import lru_cache
 from typing import Any
 
+from gateway.mail.mime_headers import fast_value
+
 MAX_PARTS = 200
 MAX_DEPTH = 8
 _CACHE_VALUE_CHARS = 2000
@@ -45,6 +51,11 @@ _CACHE_VALUE_CHARS = 2000
 _LINESEP = re.compile(r"\n|\r")
 _HEADER_LINE = re.compile(rb"(?:[\041-\071\073-\176]*:|[\t ])")  # feedparser.headerRE
 _IDENTITY_CTE = ("7bit", "8bit", "binary")
+# What follows the separator on a boundary line (one pattern for every boundary: compiling a
+# pattern per boundary cost more than the rest of the split), and a boundary line that the feed
+# parser would see ended by a bare CR.
+_BOUNDARY_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")
+_BARE_CR_TAIL = re.compile(rb"(--)?[ \t]*\r(?!\n)")
 
 
 class _CachingPolicy(EmailPolicy):
@@ -65,7 +76,8 @@ def _header(factory: HeaderRegistry, name: str, value: str) -> Any:
         cls = factory.registry.get(name.lower(), factory.default_class)
         if issubclass(cls, UnstructuredHeader):
             return value  # str(get_unstructured(value)) == value; nothing to sanitise
-    return factory(name, value)
+    fast = fast_value(name, value)  # a structured header already in canonical form
+    return fast if fast is not None else factory(name, value)
 
 
 FAST_POLICY = _CachingPolicy()
@@ -79,8 +91,6 @@ class Declined(Exception):
 def split_message(raw: bytes) -> EmailMessage | None:
     """The `EmailMessage` tree `message_from_bytes(raw, policy=default)` would build, or None
     when this message is outside what is reproduced exactly."""
-    if raw.count(b"\r") != raw.count(b"\r\n"):
-        return None  # a bare CR ends a line for the feed parser; not reproduced here
     if raw.startswith(b"From "):
         return None
     try:
@@ -102,13 +112,24 @@ class _Splitter:
             stop = raw.find(b"\n", pos, end)
             line_end = end if stop < 0 else stop + 1
             if raw[pos:pos + 1] == b"\n" or raw[pos:pos + 2] == b"\r\n":
+                self._no_bare_cr(start, line_end)
                 return pos, line_end  # the empty separator line: consumed
             if not _HEADER_LINE.match(raw, pos, line_end):
                 if raw.startswith(b"From ", pos):
                     raise Declined()
+                self._no_bare_cr(start, line_end)
                 return pos, pos  # a body line without separator: it stays in the body
             pos = line_end
+        self._no_bare_cr(start, end)
         return end, end
+
+    def _no_bare_cr(self, start: int, end: int) -> None:
+        """A bare CR ends a line for the feed parser, not here: decline header blocks (and the
+        line that ends them) holding one. In bodies only boundary lines depend on line ends,
+        and `_multipart` declines a bare CR before or at the end of a boundary line."""
+        chunk = self.raw[start:end]
+        if chunk.count(b"\r") != chunk.count(b"\r\n"):
+            raise Declined()
 
     def part(self, start: int, end: int, depth: int, *, top: bool = False) -> EmailMessage:
         self.parts += 1
@@ -121,10 +142,13 @@ class _Splitter:
         if maintype == "message" or msg.get_content_type() == "multipart/digest":
             raise Declined()
         if maintype != "multipart":
-            body = self.raw[body_start:end]
+            stop = end
             if not top:  # the line ending before a boundary belongs to the boundary
-                body = body[:-2] if body.endswith(b"\r\n") else body.removesuffix(b"\n")
-            msg.set_payload(body.decode("ascii", "surrogateescape"))
+                if end - body_start >= 2 and self.raw[end - 2:end] == b"\r\n":
+                    stop = end - 2
+                elif end > body_start and self.raw[end - 1] == 0x0A:
+                    stop = end - 1
+            msg.set_payload(self.raw[body_start:stop].decode("ascii", "surrogateescape"))
             return msg
         boundary = msg.get_boundary()
         cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
@@ -139,14 +163,19 @@ class _Splitter:
             separator = ("--" + boundary).encode("ascii", "surrogateescape")
         except UnicodeEncodeError:
             raise Declined() from None
-        line = re.compile(re.escape(separator) + rb"(--)?[ \t]*\r?(?:\n|\Z)")
+        after = len(separator)
         raw = self.raw
         parts: list[Message[str, str] | str] = []
         opened: int | None = None  # where the current part starts
         at = raw.find(separator, start, end)
         while at >= 0:
             # A boundary line starts a line and is the separator, "--", blanks, line end.
-            match = line.match(raw, at, end) if at == start or raw[at - 1] == 0x0A else None
+            if at > start and raw[at - 1] == 0x0D:
+                raise Declined()  # after a bare CR: a line start for the feed parser
+            match = (_BOUNDARY_TAIL.match(raw, at + after, end)
+                     if at == start or raw[at - 1] == 0x0A else None)
+            if match is None and _BARE_CR_TAIL.match(raw, at + after, end):
+                raise Declined()  # a boundary line ended by a bare CR for the feed parser
             if match is None:
                 at = raw.find(separator, at + 1, end)
                 continue
