@@ -58,21 +58,27 @@ _UUIDS = frozenset({"id", "tenant_id", "mailbox_id"})
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode
 
 
+_TEXT_COLUMNS = tuple(c for c in INSERT_COLUMNS if c not in _UUIDS and c != "occurred_at")
+assert INSERT_COLUMNS[:2] == ("id", "occurred_at")
+assert INSERT_COLUMNS[3:5] == ("tenant_id", "mailbox_id")
+
+
 def _row(params: Mapping[str, Any], content: bytes) -> list[str | None]:
-    """One entry as `audit_append` reads it: the columns as text, then the content in hex."""
-    row: list[str | None] = []
-    for column in INSERT_COLUMNS:
-        value = params[column]
-        if value is None or type(value) is str:
-            row.append(value)
-        elif column in _UUIDS and type(value) is uuid.UUID:
-            row.append(str(value))
-        elif column == "occurred_at" and type(value) is datetime and value.tzinfo is not None:
-            row.append(value.isoformat())
-        else:
-            raise TypeError(f"operation-log column {column}: unexpected {type(value).__name__}")
-    row.append(content.hex())
-    return row
+    """One entry as `audit_append` reads it: the columns of INSERT_COLUMNS as text, in order,
+    then the content in hex. Types are checked: this text is what the server stores."""
+    entry_id, at = params["id"], params["occurred_at"]
+    tenant, mailbox = params["tenant_id"], params["mailbox_id"]
+    if type(entry_id) is not uuid.UUID or type(at) is not datetime or at.tzinfo is None:
+        raise TypeError("an operation-log entry needs a uuid.UUID id and an aware datetime")
+    texts = [params[c] for c in _TEXT_COLUMNS]
+    if any(v is not None and type(v) is not str for v in texts):
+        raise TypeError("operation-log text columns must be str or None")
+    for value in (tenant, mailbox):
+        if value is not None and type(value) is not uuid.UUID:
+            raise TypeError("operation-log tenant and mailbox ids must be uuid.UUID")
+    return [str(entry_id), at.isoformat(), texts[0],
+            None if tenant is None else str(tenant), None if mailbox is None else str(mailbox),
+            *texts[1:], content.hex()]
 
 
 class _Item:

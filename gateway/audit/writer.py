@@ -213,11 +213,23 @@ class _HasEngine(Protocol):
     def independent_session(self) -> AbstractContextManager[Session]: ...
 
 
+_MAPPERS_CONFIGURED = False
+
+
+def _configure_mappers_once() -> None:
+    """What the ORM constructor would do first. `configure_mappers()` is a no-op once done,
+    but still walks every registry (~10 us per entry): once per process is enough."""
+    global _MAPPERS_CONFIGURED
+    configure_mappers()
+    _MAPPERS_CONFIGURED = True
+
+
 def _snapshot(values: dict[str, Any], shard: int | None = None,
               seq: int | None = None) -> AuditEntry:
     """A detached AuditEntry holding `values`, built the way the ORM loads rows (no attribute
     events: nothing about it is pending in any session)."""
-    configure_mappers()  # what the ORM constructor would do first; a no-op once configured
+    if not _MAPPERS_CONFIGURED:
+        _configure_mappers_once()
     entry: AuditEntry = AuditEntry.__mapper__.class_manager.new_instance()
     entry.__dict__.update(values, shard=shard, seq=seq, prev_hash=None, entry_hash=None)
     return entry

@@ -169,3 +169,22 @@ def test_sqlite_commits_each_entry_in_its_own_transaction(
         assert report.ok and report.entries == 4
     finally:
         database.dispose()
+
+
+def test_text_is_stored_exactly_as_hashed(
+        db: Database, oplog: OperationLog, trusted: TrustedKeys, record: RecordFactory,
+        appender: group_commit.GroupAppender) -> None:
+    """The batch travels as one JSON document: quotes, backslashes, non-ASCII, line separators
+    and JSON-looking text must arrive as the very text the content hash covered."""
+    odd = 'Mözilla/5.0 "quoted" \\back\\slash \u2028 {"not": "json"} 𝄞'
+    entry = oplog.append_committed(db, record(
+        user_agent=odd, device_id="\u00e9\t\n", tenant_id=None, mailbox_id=None,
+        resource_ids=("id-\u00fc", 'q"uote'), detail={"grant_id": "g-\u00e9\\", "n": 1.5}))
+    with db.engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT user_agent, device_id, tenant_id, resource_ids::text AS ids, "
+            "detail::text AS detail FROM audit_entries WHERE id = :id"), {"id": entry.id}).one()
+    assert row.user_agent == odd and row.device_id == "\u00e9\t\n" and row.tenant_id is None
+    assert row.ids == '["id-\\u00fc","q\\"uote"]'
+    assert row.detail == '{"grant_id":"g-\\u00e9\\\\","n":1.5}'
+    assert run_verify(db, trusted).ok
