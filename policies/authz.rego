@@ -118,11 +118,15 @@ base_ok if {
 	purpose_permitted
 }
 
-action_capable if tables.capabilities[input.actor.kind][input.action]
+# Read through the action's own `capable` entry (data.json), the by-action index of
+# tables.capabilities (tests/tables_test.rego and tests/policy/test_vocabulary_sync.py keep the
+# two equal): the action is already looked up, and regopy scans object keys one by one, so this
+# spares a second walk through a kind's ~30 actions (~8 % of a decision's evaluation).
+action_capable if action.capable[input.actor.kind]
 
 # data.json's capabilities name only known kinds, known actions and permitted purposes
 # (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
-capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
+capable if action.capable[input.actor.kind][input.purpose] == true
 
 # --- tenant, resource, ownership --------------------------------------------------------------
 

@@ -1,0 +1,21 @@
+# data.json: each action's `capable` entry is exactly the by-action view of `capabilities`
+# (kind -> action -> purposes), which the rules read through the already looked-up action.
+package gateway.authz_test
+
+import data.gateway.tables
+
+test_every_capability_is_in_its_action if {
+	every kind, actions in tables.capabilities {
+		every name, purposes in actions {
+			tables.actions[name].capable[kind] == purposes
+		}
+	}
+}
+
+test_every_action_capability_is_in_capabilities if {
+	every name, action in tables.actions {
+		every kind, purposes in action.capable {
+			tables.capabilities[kind][name] == purposes
+		}
+	}
+}
