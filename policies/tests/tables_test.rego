@@ -19,3 +19,10 @@ test_every_action_capability_is_in_capabilities if {
 		}
 	}
 }
+
+# action_known is `action` being defined: that holds only because no entry is false or null.
+test_every_action_entry_is_an_object if {
+	every _, action in tables.actions {
+		is_object(action)
+	}
+}
