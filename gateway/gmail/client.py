@@ -6,7 +6,8 @@ resource built from the bundled discovery document (no network fetch) against
 `settings.gmail_api_endpoint` (the emulator in dev/test), and an HTTP timeout.
 
 Every call goes through `GmailClient.execute`, which charges Google's unit cost to the client's
-`QuotaBudget` (when one is set) before sending, and maps Gmail's errors to `GmailError`s. With
+`QuotaBudget` (when one is set) before sending — and settles the charge when the call has ended,
+see gateway/gmail/quota.py — and maps Gmail's errors to `GmailError`s. With
 a `RetryPolicy` (background work such as sync sets one; request handlers usually do not) it
 retries rate limits, 5xx and timeouts with backoff and jitter, honouring Retry-After, and tells
 the budget about each 429 so it stops spending until then.
@@ -20,6 +21,7 @@ unreachable token endpoint `GmailUnreachable` (503, retried like a network error
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -57,9 +59,10 @@ DeadGrantHook = Callable[[str], None]
 
 
 class QuotaBudget(Protocol):
-    """Spends a mailbox's Gmail quota units; may wait until the units are available."""
+    """Spends a mailbox's Gmail quota units; may wait until the units are available. What
+    `spend` returns is handed to the budget's `settle` (when it has one) once the call ended."""
 
-    def spend(self, units: int) -> None: ...
+    def spend(self, units: int) -> object: ...
 
 
 class GmailClient:
@@ -85,13 +88,33 @@ class GmailClient:
         self.on_retry = on_retry
         self.retries = 0
         self.rate_limited = 0
+        self._local = threading.local()  # this thread's charges whose call has not ended
 
     def charge(self, method_id: str, count: int = 1) -> None:
+        """Spend the units of the call(s) this thread sends next (waiting for the budget); they
+        are settled when that call ends (`_gmail_errors`)."""
         units = cost_of(method_id) * count
         if self.budget is not None:
-            self.budget.spend(units)
+            ticket = self.budget.spend(units)
+            if ticket is not None:
+                self._open_charges().append(ticket)
         self.units_spent += units
         self.calls += count
+
+    def _open_charges(self) -> list[object]:
+        charges: list[object] | None = getattr(self._local, "charges", None)
+        if charges is None:
+            charges = self._local.charges = []
+        return charges
+
+    def _settle(self) -> None:
+        """The call ended (answered or failed): Google has counted its units by now."""
+        charges = self._open_charges()
+        settle = getattr(self.budget, "settle", None)
+        while charges:
+            ticket = charges.pop()
+            if callable(settle):
+                settle(ticket)
 
     def execute(self, request: HttpRequest) -> Any:
         """Run one request; Gmail's errors become `GmailError`s (`GmailNotFound`,
@@ -117,6 +140,8 @@ class GmailClient:
             raise self._refresh_failed(exc) from None
         except (TimeoutError, OSError, httplib2.HttpLib2Error, TransportError) as exc:
             raise _unreachable(exc) from None
+        finally:
+            self._settle()
 
     def _refresh_failed(self, exc: RefreshError) -> GmailError:
         """The access token could not be refreshed mid-call (see the module docstring)."""
