@@ -177,3 +177,75 @@ def test_http_errors_and_garbage_raise_the_requests_types(
     with pytest.raises(requests.JSONDecodeError):
         client.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
     assert behaviours == []  # none of them was retried
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server (self-signed certificate) answering every POST with `{}`."""
+    import ssl
+
+    cert_path, key_path = _self_signed(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_path, key_path)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with context.wrap_socket(raw, server_side=True) as conn:
+                    conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            except (ssl.SSLError, OSError):
+                raw.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], cert_path
+    stop.set()
+    thread.join(timeout=2)
+    listener.close()
+
+
+def test_https_verifies_the_server_certificate(tls_server: tuple[int, Path]) -> None:
+    port, ca = tls_server
+    untrusting = KeepAliveOpaClient(host="127.0.0.1", port=port, ssl=True, timeout=2.0)
+    with pytest.raises(requests.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
+        untrusting.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE)
+    trusting = KeepAliveOpaClient(host="127.0.0.1", port=port, ssl=str(ca), timeout=2.0)
+    assert trusting.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE) == {}
+    assert trusting._conn is None  # `Connection: close` was honoured
