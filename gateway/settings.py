@@ -102,6 +102,9 @@ class Settings(BaseSettings):
 
     api_key_pepper: SecretStr | None = Field(
         default=None, description="HMAC key for API-key hashes; generated under data_dir in dev")
+    api_key_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60, description="How long a worker trusts an API key it checked "
+        "(a revocation from another process applies within this bound); 0 turns caching off")
 
     public_base_url: str = "http://127.0.0.1:8000"
     crm_redirect_allowlist: list[str] = Field(default_factory=list)

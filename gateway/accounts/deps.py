@@ -1,16 +1,27 @@
-"""FastAPI dependencies: who is calling (API key → principal) and for what purpose."""
+"""FastAPI dependencies: who is calling (API key → principal) and for what purpose.
+
+Both are `async`: FastAPI runs every sync dependency on its own trip through the thread pool
+(~0.1-0.2 ms of CPU each under load, docs/mail-api.md#performance), and neither needs one in the
+common case. The purpose is a header check; the caller comes from the per-process API-key cache
+(gateway/accounts/key_cache.py, staleness bound documented there) and only a cache miss, or the
+once-a-minute `last_used_at` write, goes to the database, in the thread pool, on the request's
+session and transaction as before.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
-from sqlalchemy import select
+from fastapi import Depends, FastAPI, Request
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
+from gateway.accounts.key_cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
 from gateway.accounts.keys import hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
 from gateway.kit.db import session_dependency
@@ -37,7 +48,18 @@ class Caller:
 SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
 
 
-def authenticate(request: Request, session: SessionDep) -> Caller:
+def key_cache(app: FastAPI) -> ApiKeyCache:
+    """The app's API-key cache, made on first use with the app's settings."""
+    cache: ApiKeyCache | None = getattr(app.state, "api_key_cache", None)
+    if cache is None:
+        settings = getattr(app.state, "settings", None)
+        ttl = getattr(settings, "api_key_cache_seconds", DEFAULT_TTL_SECONDS)
+        cache = ApiKeyCache(ttl=float(ttl))
+        app.state.api_key_cache = cache
+    return cache
+
+
+def _bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -45,28 +67,67 @@ def authenticate(request: Request, session: SessionDep) -> Caller:
     token = token.strip()
     if not looks_like_api_key(token):
         raise AuthenticationError("the API key is not valid", code="invalid_api_key")
-    pepper: bytes = request.app.state.api_key_pepper
-    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_api_key(pepper, token)))
-    now = datetime.now(UTC)
+    return token
+
+
+def _used_long_ago(last_used_at: datetime | None, now: datetime) -> bool:
+    return last_used_at is None or now - last_used_at > _LAST_USED_GRANULARITY
+
+
+def _expired(expires_at: datetime | None, now: datetime) -> bool:
+    return expires_at is not None and expires_at <= now
+
+
+def load_key(session: Session, key_hash: bytes, now: datetime) -> CachedKey:
+    """The database check: unknown, revoked, expired keys and disabled principals are refused;
+    `last_used_at` is written at most once a minute (in the request's transaction)."""
+    key = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
     if key is None:
         raise AuthenticationError("the API key is not valid", code="invalid_api_key")
     if key.revoked_at is not None:
         raise AuthenticationError("the API key has been revoked", code="api_key_revoked")
-    if key.expires_at is not None and as_utc(key.expires_at) <= now:
+    expires_at = as_utc(key.expires_at) if key.expires_at is not None else None
+    if _expired(expires_at, now):
         raise AuthenticationError("the API key has expired", code="api_key_expired")
     principal = key.principal
     if principal.disabled_at is not None:
         raise AuthenticationError("the principal is disabled", code="principal_disabled")
-    if key.last_used_at is None or now - as_utc(key.last_used_at) > _LAST_USED_GRANULARITY:
-        key.last_used_at = now
+    last_used = as_utc(key.last_used_at) if key.last_used_at is not None else None
+    if _used_long_ago(last_used, now):
+        key.last_used_at = last_used = now
     caller = Caller(principal_id=principal.id, tenant_id=principal.tenant_id, kind=principal.kind,
                     subject=principal.subject, groups=tuple(principal.groups or ()),
                     api_key_prefix=key.prefix)
-    request.state.caller = caller
-    return caller
+    return CachedKey(caller=caller, key_id=key.id, expires_at=expires_at,
+                     last_used_at=last_used, loaded=time.monotonic())
 
 
-def stated_purpose(request: Request) -> str:
+def _touch(session: Session, key_id: uuid.UUID, now: datetime) -> None:
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+
+
+async def authenticate(request: Request, session: SessionDep) -> Caller:
+    token = _bearer_token(request)
+    pepper: bytes = request.app.state.api_key_pepper
+    key_hash = hash_api_key(pepper, token)
+    cache = key_cache(request.app)
+    now = datetime.now(UTC)
+    entry = cache.get(key_hash)
+    if entry is None:
+        entry = await run_in_threadpool(load_key, session, key_hash, now)
+        cache.put(key_hash, entry)
+    else:
+        if _expired(entry.expires_at, now):
+            cache.forget(key_hash)
+            raise AuthenticationError("the API key has expired", code="api_key_expired")
+        if _used_long_ago(entry.last_used_at, now):
+            entry.last_used_at = now  # first: concurrent requests do not all write it
+            await run_in_threadpool(_touch, session, entry.key_id, now)
+    request.state.caller = entry.caller
+    return entry.caller
+
+
+async def stated_purpose(request: Request) -> str:
     purpose = request.headers.get(PURPOSE_HEADER, "").strip()
     if not purpose:
         raise BadRequest(f"state the purpose of this request in the {PURPOSE_HEADER} header",

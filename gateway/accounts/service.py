@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from gateway.accounts.key_cache import forget_everywhere
 from gateway.accounts.keys import display_prefix, generate_api_key, hash_api_key
 from gateway.accounts.models import ApiKey, Principal, Tenant
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
@@ -106,4 +107,9 @@ def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> A
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         session.flush()
+    # Evict now and once more when the revocation commits: a request that read the row just
+    # before the commit could otherwise cache it again (gateway/accounts/key_cache.py).
+    key_hash = key.key_hash
+    forget_everywhere(key_hash)
+    event.listen(session, "after_commit", lambda _s: forget_everywhere(key_hash), once=True)
     return key

@@ -3,17 +3,27 @@ success and rolls back on error; services and repositories only ever `flush()`.
 
 `Database.independent_session()` opens a separate transaction for writes that must survive the
 request's rollback (a policy denial's operation-log entry).
+
+Connections are checked for liveness only when they have sat idle in the pool for more than
+`IDLE_PING_SECONDS` (not on every checkout, as `pool_pre_ping` does: one extra round trip per
+request). A connection the server dropped while it was in recent use fails its first statement
+instead; SQLAlchemy then invalidates the whole pool, so a database restart costs at most the
+requests in flight at that moment, each refused with a 503 (gateway/kit/problem.py), never served.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+IDLE_PING_SECONDS = 10.0
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -29,11 +39,37 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        ping_when_idle(engine, IDLE_PING_SECONDS)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Pessimistic disconnect handling for connections idle longer than `idle_seconds`: ping
+    them on checkout; a failed ping makes the pool discard the connection and try another."""
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_conn: Any, record: Any) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        returned = record.info.get("returned_at")
+        if returned is not None and time.monotonic() - returned <= idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:  # any failure: drop this connection, try another
+            raise exc.DisconnectionError() from error
 
 
 class Database:
@@ -73,8 +109,33 @@ def get_database(request: Request) -> Database:
     return db
 
 
-def session_dependency(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: one session per request, committed when the handler succeeds."""
-    with get_database(request).transaction() as session:
-        request.state.db_session = session
+def _end(session: Session, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def session_dependency(request: Request) -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request, committed when the handler succeeds.
+
+    `async` so that opening the session (no I/O: the connection is taken on first use) costs no
+    thread-pool trip; the commit, which does I/O, runs in the thread pool. A session that never
+    began a transaction is closed without one."""
+    session = get_database(request).sessions()
+    request.state.db_session = session
+    try:
         yield session
+    except BaseException:
+        await run_in_threadpool(_end, session, False)
+        raise
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        await run_in_threadpool(_end, session, True)
+    else:
+        session.close()
