@@ -33,6 +33,10 @@ Phases:
           with GmailBatch and with googleapiclient's BatchHttpRequest, alternately, CPU per
           message in this process); store-only (parse + encrypt + store of already-fetched
           raw messages, in this process).
+  budget  the quota budget alone (format=minimal batches, so CPU does not limit): Google's
+          window use / limit in the steady state and 429s, with the budget as it was (units
+          leave 1 s after send + window) and as it is (settled at the call's end), alternately;
+          --window-seconds, --budget-seconds per round, --store-rounds rounds.
 Prints numbers; asserts nothing.
 """
 
@@ -530,6 +534,81 @@ def fetch_only(bench: Bench, email: str, rounds: int) -> None:
           f"{ours:.2f} ms (x{base / ours:.1f} less)")
 
 
+def phase_budget(bench: Bench, args: argparse.Namespace) -> None:
+    """The quota budget alone: can it keep Google's window full without a 429? One thread
+    sends batches of 50 `messages.get format=minimal` (5 units each, like format=raw, but tiny
+    answers: the machine's CPU is not what limits) for --budget-seconds per round, through
+    `GmailClient` + `MovingWindowBudget` at Google's rate, alternately with the budget as it
+    was before (units leave 1 s after the send + window) and as it is (settled at the call's
+    end). Google's view is sampled every 0.25 s (the emulator's per-user window)."""
+    import threading
+
+    from google.oauth2.credentials import Credentials
+
+    from gateway.gmail.client import build_client
+    from gateway.gmail.quota import Charge, MovingWindowBudget
+    from gateway.gmail.retry import RetryPolicy
+    from gateway.sync import gmail_ops
+
+    class StampedAtSend(MovingWindowBudget):
+        """The budget before settle: units leave `margin` after send + window."""
+
+        def spend(self, units: int) -> Charge | None:
+            charge = super().spend(units)
+            if charge is not None:
+                super().settle(charge)  # "ended" at its send
+            return charge
+
+        def settle(self, charge: Charge) -> None:
+            pass
+
+    window = args.window_seconds
+    limit = int(GOOGLE_RATE * window)
+    bench.emu.set_settings(quota_enabled=True, quota_units_per_minute=limit,
+                           quota_window_seconds=window)
+    print(f"\n== budget: one thread of 50-member batches at 250 units/s (window {window:g} s = "
+          f"{limit} units), {args.budget_seconds:g} s per round; load average "
+          f"{load_average()} ==")
+    for round_no in range(args.store_rounds):
+        for name, budget in (
+                ("before (send + 1 s)", StampedAtSend(limit, window_seconds=window,
+                                                      margin_seconds=1.0)),
+                ("settled at the end", MovingWindowBudget(limit, window_seconds=window))):
+            email = f"budget-{round_no}-{len(name)}@example.com"
+            bench.emu.add_user(email)
+            bench.emu.seed(email, generate=50, seed=9)
+            token = bench.emu.mint_tokens(email, [SCOPE_READONLY], client_id=EMULATOR_CLIENT_ID)
+            client = build_client(Credentials(token["access_token"]), bench.settings,
+                                  budget=budget)
+            ids = [m["id"] for m in bench.emu.messages(email)]
+            samples: list[tuple[float, int]] = []
+            stop = threading.Event()
+
+            sampler = threading.Thread(target=_sample_quota,
+                                       args=(bench.emu, email, samples, stop))
+            started = time.monotonic()
+            sampler.start()
+            while time.monotonic() - started < args.budget_seconds:
+                gmail_ops.get_batch(client, ids, RetryPolicy(), fmt="minimal")
+            stop.set()
+            sampler.join()
+            fill, count = window_fill(samples, started + window, started + args.budget_seconds,
+                                      limit)
+            rejected = bench.emu.quota(email)["rejections"]
+            print(f"round {round_no + 1}, {name}: Google's window use / limit, steady state "
+                  f"(after the first window, {count} samples) {_pct(fill)}; 429s seen "
+                  f"{client.rate_limited}; emulator refusals so far (all users) {rejected}; "
+                  f"load {load_average()}")
+
+
+def _sample_quota(emu: EmulatorControl, email: str, samples: list[tuple[float, int]],
+                  stop: Any) -> None:
+    """Every 0.25 s: the units in the user's window as the emulator (Google) counts them."""
+    while not stop.is_set():
+        samples.append((time.monotonic(), int(emu.quota(email)["used"])))
+        stop.wait(0.25)
+
+
 def _decoded(message: dict[str, Any]) -> bytes:
     data = str(message["raw"])
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
@@ -542,7 +621,8 @@ def _pct(value: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--phase", choices=["all", "first", "many", "ingest"], default="all")
+    parser.add_argument("--phase", choices=["all", "first", "many", "ingest", "budget"],
+                        default="all")
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--mailboxes", type=int, default=20)
     parser.add_argument("--mailbox-messages", type=int, default=300)
@@ -552,6 +632,8 @@ def main() -> None:
     parser.add_argument("--ingest-messages", type=int, default=2000)
     parser.add_argument("--store-rounds", type=int, default=3,
                         help="ingest: store-only rounds (each into a fresh mailbox)")
+    parser.add_argument("--budget-seconds", type=float, default=90.0,
+                        help="budget: seconds per round (rounds = --store-rounds)")
     parser.add_argument("--duration", type=float, default=300.0,
                         help="cap per phase, seconds")
     args = parser.parse_args()
@@ -578,6 +660,8 @@ def main() -> None:
             phase_many(bench, args)
         if args.phase in ("all", "ingest"):
             phase_ingest(bench, args)
+        if args.phase in ("all", "budget"):
+            phase_budget(bench, args)
 
 
 if __name__ == "__main__":
