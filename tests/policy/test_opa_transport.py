@@ -249,3 +249,13 @@ def test_https_verifies_the_server_certificate(tls_server: tuple[int, Path]) -> 
     trusting = KeepAliveOpaClient(host="127.0.0.1", port=port, ssl=str(ca), timeout=2.0)
     assert trusting.query_rule(input_data={}, package_path=PACKAGE, rule_name=RULE) == {}
     assert trusting._conn is None  # `Connection: close` was honoured
+
+
+def test_a_value_that_is_not_json_is_refused_before_sending(
+        raw_server: tuple[int, list[str]]) -> None:
+    port, behaviours = raw_server
+    behaviours += ["500"]
+    client = client_for(port)
+    with pytest.raises(ValueError):
+        client.query_rule(input_data={"x": float("nan")}, package_path=PACKAGE, rule_name=RULE)
+    assert behaviours == ["500"] and client._conn is None  # nothing was sent

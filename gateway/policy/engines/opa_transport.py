@@ -120,7 +120,9 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
             path = f"{path}/{rule_name}"
         if query_params:
             path = f"{path}?{urlencode(query_params)}"
-        body = json.dumps({"input": input_data}, separators=(",", ":")).encode("utf-8")
+        # allow_nan=False: a NaN is refused here (ValueError), as requests' json= refuses it
+        body = json.dumps({"input": input_data}, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
         status, data = self._post(path, body)
         if status >= 400:
             kind = "Client" if status < 500 else "Server"
