@@ -19,6 +19,12 @@ microseconds.
 Same rights model as `audit_chain_link` (0011): invoker's rights, so revoking INSERT on
 `audit_entries` or UPDATE on the heads refuses it; generic plan, planned once per session.
 
+Also: the append-only trigger on `audit_entries` is split in two, its UPDATE half with a
+`WHEN` condition, so the one allowed UPDATE (chaining a row that is not chained yet, at the
+commit of the transaction that inserted it) no longer calls the plpgsql guard: that call was
+20-25 us of the chaining UPDATE's ~70-100 us of server time. The guard function is the same
+and every other UPDATE or DELETE still reaches it and is refused exactly as before.
+
 PostgreSQL only.
 
 Revision ID: 0013_audit_append
@@ -107,13 +113,30 @@ $$
 """
 
 
+TRIGGERS = (
+    "CREATE TRIGGER audit_entries_no_delete BEFORE DELETE ON audit_entries "
+    "FOR EACH ROW EXECUTE FUNCTION audit_entries_guard()",
+    # Evaluated by the executor without calling plpgsql; the guard allows exactly this case.
+    "CREATE TRIGGER audit_entries_no_update BEFORE UPDATE ON audit_entries FOR EACH ROW "
+    "WHEN (NOT (OLD.seq IS NULL AND NEW.seq IS NOT NULL)) "
+    "EXECUTE FUNCTION audit_entries_guard()",
+)
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(APPEND)
+    op.execute("DROP TRIGGER audit_entries_append_only ON audit_entries")
+    for statement in TRIGGERS:
+        op.execute(statement)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute("DROP TRIGGER IF EXISTS audit_entries_no_update ON audit_entries")
+    op.execute("DROP TRIGGER IF EXISTS audit_entries_no_delete ON audit_entries")
+    op.execute("CREATE TRIGGER audit_entries_append_only BEFORE UPDATE OR DELETE "
+               "ON audit_entries FOR EACH ROW EXECUTE FUNCTION audit_entries_guard()")
     op.execute(f"DROP FUNCTION IF EXISTS audit_append({SIGNATURE})")
