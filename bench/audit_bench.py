@@ -321,6 +321,54 @@ def compare_appends(url: str, key: bytes, writers: int, seconds: float, repeat: 
               f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})")
 
 
+def floors(url: str, seconds: float) -> None:
+    """What one writer cannot beat on this machine, in this process: a bare round trip
+    (`SELECT 1`) and the same row inserted with a prepared statement on a raw psycopg
+    connection in autocommit (one durable row per call, no SQLAlchemy, no log)."""
+    from gateway.audit.pg_fastpath import INSERT_COLUMNS
+
+    log = OperationLog()
+    tenant = world()["tenants"][0]
+    rng = random.Random(5)
+    columns = ", ".join(INSERT_COLUMNS)
+    placeholders = ", ".join("%s::json" if c in {"resource_ids", "reasons", "detail"}
+                             else "%s" for c in INSERT_COLUMNS)
+    statement = f"INSERT INTO bench_baseline ({columns}) VALUES ({placeholders})"
+
+    def row() -> list[Any]:
+        values = log.values(LogRecord(
+            request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
+            actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
+            operation="mail:message:read_content", action="mail.message.read_content",
+            purpose="user_facing", decision="allow", reasons=("allow_crm_service",),
+            policy_revision="bench-rev-1", tenant_id=tenant["id"],
+            mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
+            client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
+            resource_ids=(f"{rng.getrandbits(64):016x}",)))
+        return [json_text(values[c]) if c in {"resource_ids", "reasons", "detail"}
+                else values[c] for c in INSERT_COLUMNS]
+
+    with psycopg.connect(_pg(url), autocommit=True) as conn:
+        backend = conn.info.backend_pid
+        for name, call in (("round trip (SELECT 1)", lambda: conn.execute("SELECT 1")),
+                           ("raw prepared INSERT, autocommit",
+                            lambda: conn.execute(statement, row(), prepare=True))):
+            for _ in range(20):
+                call()
+            count = 0
+            cpu = (time.process_time(), backend_cpu(backend))
+            started = time.perf_counter()
+            while time.perf_counter() - started < seconds:
+                call()
+                count += 1
+            elapsed = time.perf_counter() - started
+            client = (time.process_time() - cpu[0]) / count * 1e6
+            server = (backend_cpu(backend) - cpu[1]) / count * 1e6
+            print(f"floor, 1 writer: {name}: {count / elapsed:7,.0f}/s; CPU per call: client "
+                  f"{client:4.0f} us + server {server:4.0f} us   "
+                  f"(load average {os.getloadavg()[0]:.1f})")
+
+
 def thread_worker(url: str, key: bytes, seconds: float, threads: int, ready: Any, go: Any,
                   out: Any, chained: bool = True) -> None:
     """One gateway-like process with `threads` concurrent writers (request threads): each
@@ -548,6 +596,8 @@ def main() -> int:
             for columns in ("tenant_id, occurred_at, id", "tenant_id, mailbox_id, occurred_at, id",
                             "tenant_id, actor_id, occurred_at, id", "occurred_at", "id"):
                 conn.execute(f"CREATE INDEX ON bench_baseline ({columns})")
+        for _ in range(args.repeat):
+            floors(url, args.seconds)
         for writers in (1, 4, 16):
             compare_appends(url, key, writers, args.seconds, args.repeat)
         for writers in (1, 4, 16, 64):
