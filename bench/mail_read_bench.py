@@ -65,13 +65,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastapi import APIRouter, FastAPI, Request
-from sqlalchemy import select
+from fastapi import APIRouter, Request
 
 from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
-from gateway.kit.errors import NotFound
+from gateway.kit.db import run_and_commit
 from gateway.mail.models import Message
-from gateway.mail.resolvers import load_mailbox
+from gateway.mail.resolvers import MessageColumns, load_message
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -87,16 +86,13 @@ def _b64(blob: bytes) -> str:
 
 
 def _unguarded_router() -> APIRouter:
-    """The same row reads as the guarded routes, minus policy, operation log and decryption."""
-    router = APIRouter(prefix="/bench-only/unguarded/mailboxes/{mailbox_id}/messages")
+    """The same row reads as the guarded routes, minus policy, operation log and decryption.
 
-    def load(session: Any, caller: Any, mailbox_id: str, message_id: str) -> Message:
-        mailbox = load_mailbox(session, caller, mailbox_id)
-        message = session.scalar(select(Message).where(Message.mailbox_id == mailbox.id,
-                                                       Message.gmail_id == message_id))
-        if message is None:
-            raise NotFound("no such message", code="message_not_found")
-        return message
+    Shaped like the guarded routes: the same dependencies (API key, purpose, request session),
+    the same one-query load of mailbox and message with the same columns
+    (`gateway.mail.resolvers.load_message`), an async endpoint that does its database work in
+    one thread-pool trip together with the commit of the request transaction."""
+    router = APIRouter(prefix="/bench-only/unguarded/mailboxes/{mailbox_id}/messages")
 
     def metadata(message: Message) -> dict[str, Any]:
         return {"id": message.gmail_id, "thread_id": message.thread_id,
@@ -105,25 +101,64 @@ def _unguarded_router() -> APIRouter:
                 "attachment_count": message.attachment_count, "history_id": message.history_id,
                 "summary": _b64(message.summary.blob), "redacted": []}
 
-    def get_message(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
-                    purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
-        return metadata(load(session, caller, mailbox_id, message_id))
-
-    def get_content(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
-                    purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
-        message = load(session, caller, mailbox_id, message_id)
+    def read(session: Any, caller: Any, mailbox_id: str, message_id: str,
+             content: bool) -> dict[str, Any]:
+        columns = MessageColumns.content if content else MessageColumns.metadata
+        _, message = load_message(session, caller, mailbox_id, message_id, columns)
         view = metadata(message)
-        view.update({"headers": [], "text": _b64(message.body.blob), "html": None,
-                     "attachments": []})
+        if content:
+            view.update({"headers": [], "text": _b64(message.body.blob), "html": None,
+                         "attachments": []})
         return view
+
+    async def get_message(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
+                          purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
+        return await run_and_commit(session, read, session, caller, mailbox_id, message_id,
+                                    False)
+
+    async def get_content(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
+                          purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
+        return await run_and_commit(session, read, session, caller, mailbox_id, message_id,
+                                    True)
 
     router.add_api_route("/{message_id}", get_message, methods=["GET"])
     router.add_api_route("/{message_id}/content", get_content, methods=["GET"])
     return router
 
 
-def bench_app() -> FastAPI:
-    """uvicorn factory for this benchmark only: the production app plus the unguarded router."""
+# Floors: what this machine's HTTP stack costs with no work at all, measured by the same
+# generator. `asgi`: uvicorn + h11 and a bare ASGI callable (answered before the app's
+# middleware); `fastapi`: the production app's middleware, routing and an async endpoint
+# returning a small JSON object (no database, no dependencies).
+FLOOR_PATHS = {"asgi": "/bench-only/floor/asgi", "fastapi": "/bench-only/floor/fastapi"}
+_FLOOR_BODY = b'{"ok":true}'
+
+
+def _floor_router() -> APIRouter:
+    router = APIRouter()
+
+    async def hello() -> dict[str, bool]:
+        return {"ok": True}
+
+    router.add_api_route(FLOOR_PATHS["fastapi"], hello, methods=["GET"])
+    return router
+
+
+def _with_asgi_floor(app: Any) -> Any:
+    async def outer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == FLOOR_PATHS["asgi"]:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(_FLOOR_BODY)).encode())]})
+            await send({"type": "http.response.body", "body": _FLOOR_BODY})
+            return
+        await app(scope, receive, send)
+
+    return outer
+
+
+def bench_fastapi_app() -> Any:
+    """The production app plus the unguarded router and the FastAPI floor route."""
     from gateway.app import create_app
     from gateway.kit.logs import configure_logging
     from gateway.settings import Settings
@@ -132,7 +167,13 @@ def bench_app() -> FastAPI:
     configure_logging(settings.log_level)
     app = create_app(settings)
     app.include_router(_unguarded_router())
+    app.include_router(_floor_router())
     return app
+
+
+def bench_app() -> Any:
+    """uvicorn factory for this benchmark only: `bench_fastapi_app()` behind the ASGI floor."""
+    return _with_asgi_floor(bench_fastapi_app())
 
 
 # --- the world ----------------------------------------------------------------------------------
@@ -351,7 +392,7 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
     from sqlalchemy.orm import Session
 
     os.environ.update(env)
-    app = bench_app()
+    app = bench_fastapi_app()
     stats: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
     def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -530,6 +571,20 @@ def summarise(results: dict[tuple[str, str, int], list[tuple[Result, CpuSplit]]]
             print(f"  {view:9} " + "; ".join(verdicts))
 
 
+def summarise_floors(results: dict[tuple[str, str, int], list[tuple[Result, CpuSplit]]],
+                     floors: list[str], clients: list[int]) -> None:
+    if not floors:
+        return
+    print("\nfloors (no work; medians): p50/p99 ms, req/s, gateway CPU ms per request")
+    for floor in floors:
+        for n in clients:
+            runs = results[("floor", floor, n)]
+            print(f"  {floor:9} {n:>7} {statistics.median(r.pct(0.5) for r, _ in runs):9.2f}/"
+                  f"{statistics.median(r.pct(0.99) for r, _ in runs):<9.2f} "
+                  f"{statistics.median(r.rate for r, _ in runs):6.0f} "
+                  f"{statistics.median(c.gateway for _, c in runs):6.2f}")
+
+
 def server_loop() -> str:
     """What uvicorn's defaults (--loop auto --http auto) pick in this environment."""
     return "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
@@ -551,12 +606,16 @@ def main() -> int:
     parser.add_argument("--opa", help="path to the opa binary (default: .tools/bin/opa)")
     parser.add_argument("--attribute", type=int, default=0, metavar="N",
                         help="also time each step of the guarded read in-process, N requests")
+    parser.add_argument("--floors", default="asgi,fastapi",
+                        help="floor measurements (asgi, fastapi) at each client count, or 'none'")
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         # The gateway's own way of running uvicorn (`gmail-gateway serve`), with this factory.
+        from gateway.kit.logs import configure_logging
         from gateway.kit.serving import serve
 
+        configure_logging("INFO")  # the supervisor's own lines (a worker restarted) in the log
         serve("mail_read_bench:bench_app", host="127.0.0.1", port=args.serve,
               workers=args.workers, log_config=None, access_log=False)
         return 0
@@ -573,6 +632,7 @@ def main() -> int:
         return 2
     clients = [int(c) for c in args.clients.split(",")]
     views = args.views.split(",")
+    floors = [] if args.floors == "none" else args.floors.split(",")
     print(f"CPUs: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}; "
           f"{args.workers} uvicorn workers; {args.seconds:.0f} s per run after "
           f"{args.warmup:.0f} s warm-up; uvicorn loop={server_loop()}, http={server_http()}")
@@ -624,6 +684,14 @@ def main() -> int:
                 if round_no % 2 == 0:
                     order.reverse()
                 for n in clients:
+                    for floor in floors:
+                        res, split = measure(port, [FLOOR_PATHS[floor]], headers, n, args,
+                                             server_pid, admin_url, url, opa_server.pid)
+                        results.setdefault(("floor", floor, n), []).append((res, split))
+                        print(f"{round_no:5} {'floor':9} {n:>7} {floor:10} {res.pct(0.5):8.2f} "
+                              f"{res.pct(0.99):8.2f} {res.rate:8.0f} {res.errors:>6} "
+                              f"{split.gateway:8.2f} {split.postgres:6.2f} "
+                              f"{split.opa:6.2f} {split.generator:6.2f}", flush=True)
                     for view in views:
                         for name, prefix in order:
                             paths = [prefix + g + suffix[view] for g in world.gmail_ids]
@@ -635,6 +703,7 @@ def main() -> int:
                                   f"{split.gateway:8.2f} {split.postgres:6.2f} "
                                   f"{split.opa:6.2f} {split.generator:6.2f}", flush=True)
         summarise(results, views, clients, args.rounds)
+        summarise_floors(results, floors, clients)
     return 0
 
 

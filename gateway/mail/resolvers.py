@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from fastapi import Request
 from sqlalchemy import and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import Caller
 from gateway.consent.service import applicable_grant
@@ -94,23 +95,63 @@ def mailbox_resource(resource_type: str = "mailbox", id_param: str | None = None
     return resolve
 
 
-def message_resource(action_kind: str = "message") -> ResourceResolver:
+class MessageColumns(StrEnum):
+    """Which sealed columns a message route reads: a metadata read needs only the summary, and
+    loading the 50 KB body and the raw RFC 5322 bytes it never opens costs PostgreSQL, the
+    driver and the ORM a copy each (the other columns load on first access if ever needed)."""
+
+    metadata = "metadata"   # summary only
+    content = "content"     # summary + body
+    by_view = "by_view"     # `?view=content` → content, else metadata (ViewGuard checked it)
+    all = "all"
+
+
+_DEFERRED = {MessageColumns.metadata: (defer(Message.body), defer(Message.raw)),
+             MessageColumns.content: (defer(Message.raw),),
+             MessageColumns.all: ()}
+
+
+def load_message(session: Session, caller: Caller, raw_mailbox_id: str, raw_message_id: str,
+                 columns: MessageColumns = MessageColumns.all) -> tuple[Mailbox, Message]:
+    """The mailbox and the message in one query, with `load_visible_mailbox`'s 404s: another
+    tenant's or (for an end user) another owner's mailbox is `mailbox_not_found`, an unknown or
+    malformed message id in a visible mailbox `message_not_found`. The slower per-table lookups
+    run only on the failure path, to tell those apart."""
+    mailbox_id = uuid_or_not_found(raw_mailbox_id, what="mailbox", code="mailbox_not_found")
+    if not GMAIL_ID.fullmatch(raw_message_id):
+        load_visible_mailbox(session, caller, raw_mailbox_id)
+        raise NotFound("no such message", code="message_not_found")
+    query = (select(Mailbox, Message).join(Message, Message.mailbox_id == Mailbox.id)
+             .where(Mailbox.id == mailbox_id, Mailbox.tenant_id == caller.tenant_id,
+                    Message.gmail_id == raw_message_id)
+             .options(*_DEFERRED[columns]))
+    row = session.execute(query).first()
+    if row is None:
+        load_visible_mailbox(session, caller, raw_mailbox_id)
+        raise NotFound("no such message", code="message_not_found")
+    mailbox, message = row
+    if caller.kind == ActorKind.end_user and mailbox.owner_principal_id != caller.principal_id:
+        raise NotFound("no such mailbox", code="mailbox_not_found")
+    return mailbox, message
+
+
+def message_resource(action_kind: str = "message",
+                     columns: MessageColumns = MessageColumns.all) -> ResourceResolver:
     """A message named by its Gmail id in the path, within a mailbox the caller may see.
 
     The message's thread id comes from the store, so a grant for the thread covers it."""
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
-        gmail_id = gmail_id_or_not_found(str(request.path_params["message_id"]),
-                                         what="message")
-        message = session.scalar(select(Message).where(Message.mailbox_id == mailbox.id,
-                                                       Message.gmail_id == gmail_id))
-        if message is None:
-            raise NotFound("no such message", code="message_not_found")
+        wanted = columns
+        if wanted is MessageColumns.by_view:
+            wanted = (MessageColumns.content if request.query_params.get("view") == "content"
+                      else MessageColumns.metadata)
+        mailbox, message = load_message(session, caller, request.path_params["mailbox_id"],
+                                        str(request.path_params["message_id"]), wanted)
         request.state.mailbox = mailbox
         request.state.message = message
-        return _resolved(session, caller, mailbox, action_kind, (gmail_id,), message.thread_id,
-                         request=request)
+        return _resolved(session, caller, mailbox, action_kind, (message.gmail_id,),
+                         message.thread_id, request=request)
 
     return resolve
 
