@@ -17,7 +17,6 @@ import hmac
 import unicodedata
 import uuid
 from email.utils import parseaddr
-from hashlib import sha256
 
 from gateway.crypto.aead import hkdf_sha256
 from gateway.crypto.binding import canonical_uuid, encode_fields
@@ -81,7 +80,7 @@ class BlindIndexer:
             raise ValueError("blind index kind is mandatory")
         text = value.decode("utf-8") if isinstance(value, bytes) else value
         message = encode_fields(_DOMAIN, kind, text)
-        return hmac.new(self._tenant_key(tenant_id), message, sha256).digest()[:BLIND_INDEX_BYTES]
+        return hmac.digest(self._tenant_key(tenant_id), message, "sha256")[:BLIND_INDEX_BYTES]
 
     def email(self, tenant: str | uuid.UUID, address: str) -> bytes:
         """Blind index of a normalised email address (raises ValueError if it is not one)."""

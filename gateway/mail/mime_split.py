@@ -84,6 +84,42 @@ FAST_POLICY = _CachingPolicy()
 _HEADERS = BytesParser(_class=EmailMessage, policy=FAST_POLICY)
 
 
+def _header_block(block: bytes) -> EmailMessage:
+    """The message the feed parser builds from a header block (every line a header or a
+    continuation line, as `_Splitter._head` found them, no bare CR): each header's lines through
+    `policy.header_source_parse` into `set_raw`, exactly as `FeedParser._parse_headers` does,
+    without the feed parser's line buffering. A block starting with a continuation line or
+    holding a line with an empty name (defects the feed parser records and skips) goes to the
+    feed parser itself."""
+    pieces = block.decode("ascii", "surrogateescape").split("\n")
+    last = pieces.pop()  # "" when the block ends with a line end
+    lines = [piece + "\n" for piece in pieces]
+    if last:
+        lines.append(last)
+    msg = EmailMessage(policy=FAST_POLICY)
+    current: list[str] = []
+    for line in lines:
+        if line[0] in " \t":
+            if not current:
+                return _feed_parsed(block)
+            current.append(line)
+            continue
+        if line[0] == ":":
+            return _feed_parsed(block)
+        if current:
+            msg.set_raw(*FAST_POLICY.header_source_parse(current))
+        current = [line]
+    if current:
+        msg.set_raw(*FAST_POLICY.header_source_parse(current))
+    return msg
+
+
+def _feed_parsed(block: bytes) -> EmailMessage:
+    msg = _HEADERS.parsebytes(block, headersonly=True)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
 class Declined(Exception):
     """This message needs the standard parser to get exactly the standard tree."""
 
@@ -136,8 +172,7 @@ class _Splitter:
         if self.parts > MAX_PARTS or depth > MAX_DEPTH:
             raise Declined()
         head_end, body_start = self._head(start, end)
-        msg = _HEADERS.parsebytes(self.raw[start:head_end], headersonly=True)
-        assert isinstance(msg, EmailMessage)
+        msg = _header_block(self.raw[start:head_end])
         maintype = msg.get_content_maintype()
         if maintype == "message" or msg.get_content_type() == "multipart/digest":
             raise Declined()

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, load_only
 
 from gateway.crypto import Binding, CryptoService
+from gateway.crypto.service import MailboxSealer
+from gateway.mail.message_insert import MessageInserter
 from gateway.mail.mime import ParsedMessage, parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.policy.enforcement import Access
@@ -88,10 +89,13 @@ class MessageStore:
     def put_many(self, session: Session, mailbox: Mailbox,
                  items: Sequence[IncomingMessage]) -> int:
         """`put` for a batch, in a few statements instead of a few per message: one lookup of
-        the batch's stored ids, one multi-row INSERT each for messages (ON CONFLICT DO NOTHING
-        on (mailbox, gmail id), RETURNING what went in), addresses and webhook events, and
-        the label refreshes of messages already stored through the ORM (their
-        `message.updated` events as with `put`). Returns how many messages were inserted."""
+        the batch's stored ids, an INSERT ... ON CONFLICT (mailbox, gmail id) DO NOTHING
+        RETURNING id per new message sent as soon as it is sealed (on PostgreSQL pipelined, the
+        server storing one while the next is parsed: `MessageInserter`), one multi-row INSERT
+        each for addresses and webhook events of what went in, and the label refreshes of
+        messages already stored through the ORM (their `message.updated` events as with `put`).
+        The mailbox's data key is looked up once per batch (`CryptoService.sealer`). Returns how
+        many messages were inserted."""
         by_id = {item.gmail_id: item for item in items}  # a repeated id: the last one wins
         if not by_id:
             return 0
@@ -101,36 +105,41 @@ class MessageStore:
             item = by_id[gmail_id]
             message.label_ids = list(item.label_ids)
             message.history_id = max(message.history_id, item.history_id)
-        rows: list[dict[str, Any]] = []
-        parsed: dict[str, ParsedMessage] = {}
-        for gmail_id, item in by_id.items():
-            if gmail_id not in existing:
-                parsed[gmail_id] = parse_message(item.raw)
-                rows.append(self._row(session, mailbox, item, parsed[gmail_id]))
+        new = [item for gmail_id, item in by_id.items() if gmail_id not in existing]
         session.flush()  # the label refreshes (and anything pending) before the inserts
-        if not rows:
+        if not new:
             return 0
-        dialect = session.get_bind().dialect.name
-        stmt = (postgresql.insert(_MESSAGES) if dialect == "postgresql"
-                else sqlite.insert(_MESSAGES)).on_conflict_do_nothing(
-            index_elements=["mailbox_id", "gmail_id"]).returning(_MESSAGES.c.id)
-        inserted = set(session.scalars(stmt, rows))
-        kept = [row for row in rows if row["id"] in inserted]
-        addresses = [a for row in kept
-                     for a in self._addresses(mailbox, row["id"], parsed[row["gmail_id"]])]
+        sealer = self.crypto.sealer(session, mailbox.tenant_id, mailbox.id)
+        rows: list[dict[str, Any]] = []
+        parsed: list[ParsedMessage] = []
+        with MessageInserter(session) as inserter:  # PostgreSQL stores n while n+1 is sealed
+            for item in new:
+                parsed.append(parse_message(item.raw))
+                rows.append(self._sealed_row(sealer, mailbox, item, parsed[-1]))
+                inserter.add(rows[-1])
+        inserted = inserter.inserted()
+        kept = [(row, p) for row, p in zip(rows, parsed, strict=True) if row["id"] in inserted]
+        addresses = self._address_rows(mailbox, kept)
         if addresses:
             session.execute(insert(_ADDRESSES), addresses)
         if kept:
             session.execute(insert(outbox.EVENT_TABLE), [outbox.event_row(
                 EventType.message_created, mailbox.tenant_id, mailbox.id,
                 {"message_id": row["gmail_id"], "thread_id": row["thread_id"],
-                 "label_ids": list(row["label_ids"])}) for row in kept])
+                 "label_ids": list(row["label_ids"])}) for row, _ in kept])
         return len(kept)
 
     def _row(self, session: Session, mailbox: Mailbox, item: IncomingMessage,
              parsed: ParsedMessage) -> dict[str, Any]:
         """The `messages` row of a new message, its content sealed under the mailbox's key."""
+        return self._sealed_row(self.crypto.sealer(session, mailbox.tenant_id, mailbox.id),
+                                mailbox, item, parsed)
+
+    @staticmethod
+    def _sealed_row(sealer: MailboxSealer, mailbox: Mailbox, item: IncomingMessage,
+                    parsed: ParsedMessage) -> dict[str, Any]:
         message_id = uuid.uuid4()
+        row = str(message_id)
         summary = {
             "subject": parsed.subject, "from": parsed.from_, "to": parsed.to, "cc": parsed.cc,
             "bcc": parsed.bcc, "reply_to": parsed.reply_to, "snippet": parsed.snippet,
@@ -141,39 +150,49 @@ class MessageStore:
                             for a in parsed.attachments],
         }
         body = {"text": parsed.text, "html": parsed.html}
-        tenant, box = str(mailbox.tenant_id), str(mailbox.id)
-
-        def bound(column: str) -> Binding:
-            return Binding(tenant=tenant, mailbox=box, table="messages", column=column,
-                           row=str(message_id))
-
-        seal = self.crypto.seal
+        now = datetime.now(UTC)
         return {
             "id": message_id, "tenant_id": mailbox.tenant_id, "mailbox_id": mailbox.id,
             "gmail_id": item.gmail_id, "thread_id": item.thread_id,
             "history_id": item.history_id,
-            "internal_date": item.internal_date or parsed.date or datetime.now(UTC),
+            "internal_date": item.internal_date or parsed.date or now,
             "label_ids": list(item.label_ids),
             "size_estimate": (item.size_estimate if item.size_estimate is not None
                               else len(item.raw)),
             "attachment_count": len(parsed.attachments),
-            "summary": seal(session, bound("summary"), _dumps(summary)),
-            "body": seal(session, bound("body"), _dumps(body)),
-            "raw": seal(session, bound("raw"), item.raw),
-            "stored_at": datetime.now(UTC),
+            "summary": sealer.seal("messages", "summary", row, _dumps(summary)),
+            "body": sealer.seal("messages", "body", row, _dumps(body)),
+            "raw": sealer.seal("messages", "raw", row, item.raw),
+            "stored_at": now,
         }
+
+    def _address_rows(self, mailbox: Mailbox,
+                      messages: Sequence[tuple[dict[str, Any], ParsedMessage]]
+                      ) -> list[dict[str, Any]]:
+        """Blind-index rows of the batch's addresses, each distinct address indexed once (the
+        mailbox's own address is on most messages)."""
+        indexes: dict[str, bytes | None] = {}
+        out: list[dict[str, Any]] = []
+        for row, parsed in messages:
+            seen: set[tuple[str, bytes]] = set()
+            for role, address in parsed.addresses():
+                if address not in indexes:
+                    try:
+                        indexes[address] = self.crypto.blind_index_email(mailbox.tenant_id,
+                                                                         address)
+                    except ValueError:
+                        indexes[address] = None
+                index = indexes[address]
+                if index is not None:
+                    seen.add((role, index))
+            out.extend({"message_id": row["id"], "role": role, "address_index": index,
+                        "mailbox_id": mailbox.id} for role, index in sorted(seen))
+        return out
 
     def _addresses(self, mailbox: Mailbox, message_id: uuid.UUID, parsed: ParsedMessage
                    ) -> list[dict[str, Any]]:
         """Blind-index rows of the message's addresses (one per role and address)."""
-        indexes: set[tuple[str, bytes]] = set()
-        for role, address in parsed.addresses():
-            try:
-                indexes.add((role, self.crypto.blind_index_email(mailbox.tenant_id, address)))
-            except ValueError:
-                continue
-        return [{"message_id": message_id, "role": role, "address_index": index,
-                 "mailbox_id": mailbox.id} for role, index in sorted(indexes)]
+        return self._address_rows(mailbox, [({"id": message_id}, parsed)])
 
     def remove(self, session: Session, mailbox: Mailbox, gmail_id: str) -> bool:
         outbox.message_removing(session, mailbox, gmail_id)  # a Core delete: no mapper event
@@ -238,3 +257,4 @@ class MessageStore:
 
 def _dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), default=str).encode("utf-8")
+

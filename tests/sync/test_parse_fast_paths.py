@@ -16,7 +16,7 @@ import pytest
 
 from gateway.mail.mime import _base64_size, parse_message, parse_message_reference
 from gateway.mail.mime_headers import fast_addresses, fast_value
-from gateway.mail.mime_split import split_message
+from gateway.mail.mime_split import _feed_parsed, _header_block, split_message
 
 ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 NASTY = ATEXT + ' .,;:<>@"()[]\\\t=?éÄ'
@@ -169,3 +169,13 @@ def test_bare_crs_in_bodies_keep_the_fast_path() -> None:
     assert split_message(BARE_CR_CASES[5]) is not None
     assert split_message(BARE_CR_CASES[0]) is None  # in a header block
     assert split_message(BARE_CR_CASES[3]) is None  # just before a separator
+
+
+@pytest.mark.parametrize("block", [
+    b"", b"A: 1\r\nB: 2\r\n", b"A: 1\r\n  cont\r\n\tmore\r\nB:x", b" lead: x\r\nA: 1\r\n",
+    b"A: 1\r\n: empty name\r\n", b"A:\r\n", b"A: \xe9t\xe9\r\nB:  two  spaces \r\n",
+    b"Subject: a\n b\nTo: c@d\n"])
+def test_header_blocks_are_read_as_the_feed_parser_reads_them(block: bytes) -> None:
+    fast, reference = _header_block(block), _feed_parsed(block)
+    assert fast._headers == reference._headers  # type: ignore[attr-defined]
+    assert len(fast.defects) == len(reference.defects)
