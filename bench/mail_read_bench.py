@@ -2,7 +2,7 @@
 
     source scripts/lib.sh && ensure_postgres_running && ensure_opa
     .venv/bin/python bench/mail_read_bench.py [--seconds 6] [--rounds 3] [--workers 2]
-        [--clients 1,10,50] [--attribute N]
+        [--clients 1,10,50] [--attribute N] [--floors asgi,fastapi|none]
 
 What runs, all on this machine:
 - PostgreSQL (GATEWAY_TEST_DATABASE_URL is the admin URL; a fresh database is created, migrated
@@ -20,11 +20,16 @@ Four reads, each at 1, 10 and 50 concurrent clients, interleaved:
 - `metadata`  GET /v1/mailboxes/{m}/messages/{id}          (policy + log + decrypt the summary)
 - `content`   GET /v1/mailboxes/{m}/messages/{id}/content  (policy + log + decrypt summary+body)
 - and the same two rows read through `/bench-only/unguarded/...`: the same authentication
-  (API key lookup), purpose header, request transaction, mailbox and message row loads and a
-  JSON response of the same shape and size (ciphertext, base64, where the plaintext would be),
-  but no Enforcer (no policy call, no operation-log append) and no decryption. That router is
-  defined in this file and included only by `bench_app()`, the factory this benchmark gives
-  uvicorn; the production factory (`gateway.app:app_from_env`) never sees it.
+  (API key, cached the same way), purpose header, request transaction, the same one-query
+  mailbox+message load with the same columns, and a JSON response of the same shape and size
+  (ciphertext, base64, where the plaintext would be), but no Enforcer (no policy call, no
+  operation-log append) and no decryption. That router is defined in this file and included
+  only by `bench_app()`, the factory this benchmark gives uvicorn; the production factory
+  (`gateway.app:app_from_env`) never sees it.
+- floors (`--floors`, both by default), at each client count: `asgi`, a bare ASGI callable in
+  front of the app (uvicorn + h11 + this generator, nothing else), and `fastapi`, an async
+  endpoint returning `{"ok": true}` through the production app's middleware and routing. They
+  say what this machine's HTTP stack costs before any work is done.
 
 Each configuration runs `--rounds` times (which path goes first alternates) and the summary
 takes medians. Beside latency and requests/s, each run prints the CPU time per request of the
@@ -393,6 +398,13 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
 
     os.environ.update(env)
     app = bench_fastapi_app()
+    # The access lines are still formatted and written (their cost is part of a request), to
+    # /dev/null rather than over this report.
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
     stats: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
 
     def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
