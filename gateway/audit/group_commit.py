@@ -130,25 +130,28 @@ class GroupAppender:
         return item.position
 
     def _lead(self, mine: _Item) -> None:
-        while True:
-            with self._lock:
-                batch = self._queue[:self._max_batch]
-                del self._queue[:self._max_batch]
-            head = self._flush(batch) if batch else None
-            if head is not None:  # its callers are released; sign before handing over
-                policy = next((i.checkpoints for i in batch if i.checkpoints is not None), None)
-                if policy is not None:
-                    self._checkpoint(head, policy)
-            with self._lock:
+        try:
+            while True:
+                with self._lock:
+                    batch = self._queue[:self._max_batch]
+                    del self._queue[:self._max_batch]
+                head = self._flush(batch) if batch else None
+                if head is not None:  # its callers are released; sign before handing over
+                    policy = next((i.checkpoints for i in batch if i.checkpoints is not None),
+                                  None)
+                    if policy is not None:
+                        self._checkpoint(head, policy)
                 if mine.position is not None or mine.error is not None or not batch:
-                    if self._queue:  # hand the lead to the oldest waiter
-                        successor = self._queue[0]
-                        successor.lead = True
-                        successor.done.set()
-                    else:
-                        self._leading = False
                     return
-            # Our own entry is still queued (the batch before it was full): lead again.
+                # Our own entry is still queued (the batch before it was full): lead again.
+        finally:  # whatever happened, the next caller must not wait for a leader that left
+            with self._lock:
+                if self._queue:  # hand the lead to the oldest waiter
+                    successor = self._queue[0]
+                    successor.lead = True
+                    successor.done.set()
+                else:
+                    self._leading = False
 
     def _flush(self, batch: Sequence[_Item]) -> HeadState | None:
         from gateway.audit.chain import HeadState
@@ -163,13 +166,15 @@ class GroupAppender:
             if row is None:
                 raise RuntimeError("audit_append returned no head")
             head = HeadState(row[0], row[1], bytes(row[2]), row[3], row[4])
-        except Exception as exc:  # noqa: BLE001 - whatever it was, the batch is refused
+        except BaseException as exc:  # whatever it was, the batch is refused
             log.error("operation log: a batch of %d entries could not be committed (%s)",
                       len(batch), type(exc).__name__)
             self._discard()
             for item in batch:
                 item.error = exc
                 item.done.set()
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and the like: its waiters are already released
             return None
         first = head.seq - len(batch) + 1
         for offset, item in enumerate(batch):

@@ -95,9 +95,16 @@ class LogRecord:
 
 
 def _clean(value: str | None, limit: int) -> str | None:
+    """NUL and lone surrogates (which PostgreSQL text cannot hold, and which JSON parsers
+    refuse) become U+FFFD, so a client's odd header cannot make the log unwritable; a
+    group-committed batch would otherwise fail for every caller in it."""
     if value is None:
         return None
     value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in value)
     return value[:limit]
 
 

@@ -188,3 +188,18 @@ def test_text_is_stored_exactly_as_hashed(
     assert row.ids == '["id-\\u00fc","q\\"uote"]'
     assert row.detail == '{"grant_id":"g-\\u00e9\\\\","n":1.5}'
     assert run_verify(db, trusted).ok
+
+
+def test_a_lone_surrogate_cannot_fail_a_batch(
+        db: Database, oplog: OperationLog, trusted: TrustedKeys, record: RecordFactory,
+        appender: group_commit.GroupAppender) -> None:
+    """Text PostgreSQL cannot store is replaced (U+FFFD), as NUL already was: one caller's
+    odd input must not refuse the other callers' entries in its batch."""
+    entry = oplog.append_committed(db, record(user_agent="a\ud800b\x00c",
+                                              resource_ids=("m-\udc00",)))
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT user_agent, resource_ids::text AS ids FROM "
+                                "audit_entries WHERE id = :id"), {"id": entry.id}).one()
+    assert row.user_agent == "a\ufffdb\ufffdc"
+    assert row.ids == '["m-\\ufffd"]'
+    assert run_verify(db, trusted).ok
