@@ -17,6 +17,7 @@ import hmac
 import unicodedata
 import uuid
 from email.utils import parseaddr
+from functools import lru_cache
 
 from gateway.crypto.aead import hkdf_sha256
 from gateway.crypto.binding import canonical_uuid, encode_fields
@@ -55,6 +56,11 @@ def normalize_email(address: str) -> str:
     return f"{local}@{domain}"
 
 
+# Ingest indexes the same addresses over and over (the mailbox's own, its contacts'): the
+# normalisation (an address parse and Unicode NFC) is a pure function of the string, memoised.
+_normalized = lru_cache(maxsize=65_536)(normalize_email)
+
+
 class BlindIndexer:
     """Computes blind indexes from the provider's blind-index root key (never a KEK)."""
 
@@ -84,4 +90,6 @@ class BlindIndexer:
 
     def email(self, tenant: str | uuid.UUID, address: str) -> bytes:
         """Blind index of a normalised email address (raises ValueError if it is not one)."""
-        return self.index(tenant, EMAIL_KIND, normalize_email(address))
+        if not isinstance(address, str):
+            raise TypeError("address must be a string")
+        return self.index(tenant, EMAIL_KIND, _normalized(address))
