@@ -36,7 +36,7 @@ Phases:
   budget  the quota budget alone (format=minimal batches, so CPU does not limit): Google's
           window use / limit in the steady state and 429s, with the budget as it was (units
           leave 1 s after send + window) and as it is (settled at the call's end), alternately;
-          --window-seconds, --budget-seconds per round, --store-rounds rounds.
+          --window-seconds, --budget-seconds (90) per round, --budget-rounds (1).
 Prints numbers; asserts nothing.
 """
 
@@ -569,7 +569,7 @@ def phase_budget(bench: Bench, args: argparse.Namespace) -> None:
     print(f"\n== budget: one thread of 50-member batches at 250 units/s (window {window:g} s = "
           f"{limit} units), {args.budget_seconds:g} s per round; load average "
           f"{load_average()} ==")
-    for round_no in range(args.store_rounds):
+    for round_no in range(args.budget_rounds):
         for name, budget in (
                 ("before (send + 1 s)", StampedAtSend(limit, window_seconds=window,
                                                       margin_seconds=1.0)),
@@ -633,7 +633,9 @@ def main() -> None:
     parser.add_argument("--store-rounds", type=int, default=3,
                         help="ingest: store-only rounds (each into a fresh mailbox)")
     parser.add_argument("--budget-seconds", type=float, default=90.0,
-                        help="budget: seconds per round (rounds = --store-rounds)")
+                        help="budget: seconds per round")
+    parser.add_argument("--budget-rounds", type=int, default=1,
+                        help="budget: rounds (each runs the old and the new budget)")
     parser.add_argument("--duration", type=float, default=300.0,
                         help="cap per phase, seconds")
     args = parser.parse_args()
