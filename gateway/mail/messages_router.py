@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.db import run_and_commit
@@ -48,7 +49,7 @@ def store_of(request: Request) -> MessageStore:
     return store
 
 
-def list_messages(
+async def list_messages(
     mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
     limit: Limit = 50, cursor: Cursor = None, label: LabelId = None,
     thread_id: GmailIdQuery = None,
@@ -63,18 +64,25 @@ def list_messages(
 ) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
     store = store_of(request)
-    query = message_filters(select(Message).where(Message.mailbox_id == mailbox.id),
-                            label=label, thread_id=thread_id, unread=unread,
-                            has_attachment=has_attachment, after=after, before=before)
-    if contact is not None:
-        query = with_address(query, mailbox, address_index(store.crypto, mailbox, contact))
-    if cursor:
-        query = query.where(newest_first_after(*decode_cursor(cursor)))
-    query = query.order_by(Message.internal_date.desc(), Message.id.desc()).limit(limit + 1)
-    rows = list(session.scalars(query))
-    page, more = rows[:limit], len(rows) > limit
-    return {"items": [render(store, session, access, m, View.metadata) for m in page],
-            "next_cursor": encode_cursor(page[-1].internal_date, page[-1].id) if more else None}
+
+    def page_of_messages() -> dict[str, Any]:
+        # Metadata only: the sealed body and raw message of up to 200 rows are never read.
+        query = message_filters(select(Message).where(Message.mailbox_id == mailbox.id)
+                                .options(defer(Message.body), defer(Message.raw)),
+                                label=label, thread_id=thread_id, unread=unread,
+                                has_attachment=has_attachment, after=after, before=before)
+        if contact is not None:
+            query = with_address(query, mailbox, address_index(store.crypto, mailbox, contact))
+        if cursor:
+            query = query.where(newest_first_after(*decode_cursor(cursor)))
+        query = query.order_by(Message.internal_date.desc(), Message.id.desc()).limit(limit + 1)
+        rows = list(session.scalars(query))
+        page, more = rows[:limit], len(rows) > limit
+        return {"items": [render(store, session, access, m, View.metadata) for m in page],
+                "next_cursor": (encode_cursor(page[-1].internal_date, page[-1].id) if more
+                                else None)}
+
+    return await run_and_commit(session, page_of_messages)
 
 
 # The two single-message reads are `async` and hand the store's work (decryption may fetch a
@@ -93,12 +101,13 @@ async def get_content(mailbox_id: str, message_id: str, request: Request, sessio
                                 request.state.message, View.content)
 
 
-def get_raw(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
-            access: AccessDep) -> Response:
+async def get_raw(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
+                  access: AccessDep) -> Response:
     if redactions(access):   # the raw bytes hold every field: nothing can be withheld
         raise PolicyDenied(("content_redacted",),
                            detail="the decision withholds part of this message from this caller")
-    raw = store_of(request).raw_bytes(session, access, request.state.message)
+    raw = await run_and_commit(session, store_of(request).raw_bytes, session, access,
+                               request.state.message)
     return Response(raw, media_type="message/rfc822",
                     headers={"X-Content-Type-Options": "nosniff",
                              "Content-Disposition": f'attachment; filename="{message_id}.eml"'})
