@@ -32,7 +32,8 @@ Phases:
           end (Gmail fetch + parse + encrypt + store); fetch only (get_batch over the mailbox
           with GmailBatch and with googleapiclient's BatchHttpRequest, alternately, CPU per
           message in this process); store-only (parse + encrypt + store of already-fetched
-          raw messages, in this process).
+          raw messages, in this process; CPU per message of this process and of its
+          PostgreSQL backend).
   budget  the quota budget alone (format=minimal batches, so CPU does not limit): Google's
           window use / limit in the steady state and 429s, with the budget as it was (units
           leave 1 s after send + window) and as it is (settled at the call's end), alternately;
