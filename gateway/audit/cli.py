@@ -58,7 +58,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     verify = sub.add_parser("verify", help="recompute the hash chains and check signatures")
     verify.add_argument("--from", dest="since", type=_when, help="window start (ISO 8601)")
     verify.add_argument("--to", dest="until", type=_when, help="window end, exclusive")
-    verify.add_argument("--jobs", type=int, default=1, help="processes (split by shard)")
+    verify.add_argument("--jobs", type=int, default=None,
+                        help="processes, split by chain (default: one per two CPUs, "
+                             "at most one per chain)")
     verify.add_argument("--json", action="store_true", help="print the full report as JSON")
     verify.set_defaults(**{handler_attr: _reported(cmd_verify)})
 
@@ -95,16 +97,16 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.audit.verify import verify, verify_parallel
 
     trusted = load_trusted_keys(settings)
-    if args.jobs > 1 and not settings.is_sqlite:
-        report = verify_parallel(settings.database_url, trusted, jobs=args.jobs,
-                                 since=args.since, until=args.until)
-    else:
+    if settings.is_sqlite or args.jobs == 1:
         database = _database(settings)
         try:
             with database.transaction() as session:
                 report = verify(session, trusted, since=args.since, until=args.until)
         finally:
             database.dispose()
+    else:  # `--jobs N`, or by default as many as help (`default_jobs`: one on two CPUs)
+        report = verify_parallel(settings.database_url, trusted, jobs=args.jobs,
+                                 since=args.since, until=args.until)
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

@@ -20,6 +20,7 @@ only the chain segments holding entries of that window are checked.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -45,7 +46,7 @@ from gateway.audit.verify_report import Chain, Problem, VerifyReport
 from gateway.audit.verify_scan import scan
 from gateway.kit.timeutil import as_utc
 
-__all__ = ["Problem", "VerifyReport", "verify", "verify_parallel"]
+__all__ = ["Problem", "VerifyReport", "default_jobs", "verify", "verify_parallel"]
 
 _E = ENTRIES
 
@@ -243,10 +244,21 @@ def _verify_job(database_url: str, public_keys: Sequence[bytes], shards: Sequenc
         database.dispose()
 
 
-def verify_parallel(database_url: str, trusted: TrustedKeys, *, jobs: int,
+def default_jobs(shards: int, cpus: int | None = None) -> int:
+    """How many processes `audit verify` uses unless told: one per two CPUs (each job keeps
+    two busy: itself hashing, and its PostgreSQL backend producing the rows it reads at the
+    same time), never more than there are chains. On two CPUs that is one job."""
+    cpus = cpus if cpus is not None else (os.cpu_count() or 1)
+    return max(1, min(shards, cpus // 2))
+
+
+def verify_parallel(database_url: str, trusted: TrustedKeys, *, jobs: int | None = None,
                     since: datetime | None = None,
                     until: datetime | None = None) -> VerifyReport:
-    """Split the shards over `jobs` processes (each reads its own shards' rows)."""
+    """Split the chains over `jobs` processes (default `default_jobs`); each job reads and
+    checks its own chains' rows, the first also the unchained ones, and the reports are
+    merged: problems are sorted by position, so the first one named is the same as with one
+    process."""
     from gateway.kit.db import Database
 
     database = Database.from_url(database_url)
@@ -255,6 +267,8 @@ def verify_parallel(database_url: str, trusted: TrustedKeys, *, jobs: int,
             all_shards = sorted(session.scalars(select(AuditChainHead.shard)))
     finally:
         database.dispose()
+    if jobs is None:
+        jobs = default_jobs(len(all_shards))
     jobs = max(1, min(jobs, len(all_shards) or 1))
     groups = [all_shards[i::jobs] for i in range(jobs)]
     keys = trusted.public_bytes()
