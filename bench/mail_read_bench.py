@@ -170,9 +170,20 @@ def bench_fastapi_app() -> Any:
 
     settings = Settings()
     configure_logging(settings.log_level)
+    from gateway.mail.messages_router import router as messages_router
+
     app = create_app(settings)
     app.include_router(_unguarded_router())
     app.include_router(_floor_router())
+    # FastAPI matches included routers in order (~0.2 ms of CPU to walk past all of them): put
+    # the bench routers right behind the guarded message routes, so that the unguarded read and
+    # the floor pay the same route matching as the guarded read, not more.
+    routes = app.router.routes
+    ours = routes[-2:]
+    del routes[-2:]
+    at = next((i + 1 for i, r in enumerate(routes)
+               if getattr(r, "original_router", None) is messages_router.router), len(routes))
+    routes[at:at] = ours
     return app
 
 
