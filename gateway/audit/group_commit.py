@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import event
+
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.pg_fastpath import INSERT_COLUMNS, checkpoint_after_commit
 from gateway.kit.models import utcnow
@@ -229,10 +231,13 @@ class GroupAppender:
         if connection is not None:
             connection.invalidate()  # its state is unknown: never back into the pool
 
-    def close(self) -> None:
+    def close(self, *, discard: bool = False) -> None:
+        """Give the connection back to the pool (`discard`: close it, for a disposed engine
+        whose old pool would otherwise keep it). A batch in flight keeps it until the next
+        idle release."""
         with self._lock:
             if not self._leading:
-                self._release()
+                self._discard() if discard else self._release()
 
 
 _APPENDERS: weakref.WeakKeyDictionary[Engine, GroupAppender] = weakref.WeakKeyDictionary()
@@ -241,10 +246,18 @@ _REGISTRY_LOCK = threading.Lock()
 
 def for_engine(engine: Engine) -> GroupAppender:
     """The process's appender for `engine` (a new one after a fork: a connection is never
-    shared with the parent)."""
+    shared with the parent). `engine.dispose()` (app shutdown) gives its connection back."""
     with _REGISTRY_LOCK:
         appender = _APPENDERS.get(engine)
         if appender is None or appender._pid != os.getpid():
             appender = GroupAppender(engine)
             _APPENDERS[engine] = appender
+            if not event.contains(engine, "engine_disposed", _engine_disposed):
+                event.listen(engine, "engine_disposed", _engine_disposed)
         return appender
+
+
+def _engine_disposed(engine: Engine) -> None:
+    appender = _APPENDERS.get(engine)
+    if appender is not None and appender._pid == os.getpid():
+        appender.close(discard=True)

@@ -203,3 +203,18 @@ def test_a_lone_surrogate_cannot_fail_a_batch(
     assert row.user_agent == "a\ufffdb\ufffdc"
     assert row.ids == '["m-\\ufffd"]'
     assert run_verify(db, trusted).ok
+
+
+def test_disposing_the_engine_gives_the_appender_connection_back(
+        db: Database, database_url: str, oplog: OperationLog, record: RecordFactory) -> None:
+    database = Database.from_url(database_url, pool_size=2, max_overflow=0)
+    oplog.append_committed(database, record())
+    appender = group_commit.for_engine(database.engine)
+    assert database.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    held = appender._connection
+    assert held is not None
+    dbapi = held.dbapi_connection
+    database.dispose()  # what the app does at shutdown
+    assert appender._connection is None
+    assert dbapi is not None and dbapi.closed
+    assert appender.entries == 1
