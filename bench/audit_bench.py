@@ -499,20 +499,54 @@ def compare_appends_threaded(url: str, key: bytes, writers: int, seconds: float,
 
 # --- verification baseline ---------------------------------------------------------------------
 
-def scan_baseline(url: str) -> float:
-    """Rows/s for just fetching what verify fetches (same columns, binary, server-side cursor),
-    without hashing: the floor any verifier pays on this machine."""
-    from gateway.audit.canonical import CONTENT_COLUMNS
+def scan_baseline(url: str) -> tuple[float, float, float]:
+    """Just reading what verify reads (the same binary COPY, straight from libpq), without
+    checking or hashing anything: the floor any verifier pays on this machine. Returns rows/s
+    and the client and server CPU per row in microseconds."""
+    from gateway.audit.verify_scan import _copy_finish, _copy_query, _copy_start
 
-    columns = ["shard", "seq", "prev_hash", "entry_hash"] + [
-        f"{c}::text" if c in {"id", "tenant_id", "mailbox_id"} else c for c in CONTENT_COLUMNS]
     started = time.perf_counter()
     rows = 0
-    with psycopg.connect(_pg(url)) as conn, conn.cursor(name="bench_scan", binary=True) as cur:
-        cur.execute(f"SELECT {', '.join(columns)} FROM audit_entries")
-        while batch := cur.fetchmany(20000):
-            rows += len(batch)
-    return rows / (time.perf_counter() - started)
+    with psycopg.connect(_pg(url)) as conn:
+        shards = [row[0] for row in conn.execute("SELECT shard FROM audit_chain_heads")]
+        backend = conn.info.backend_pid
+        cpu = (time.process_time(), backend_cpu(backend))
+        get, first = _copy_start(conn, _copy_query(True, None, None),
+                                 {"shards": shards, "since": None, "until": None})
+        rows = int(first is not None)
+        while (size := get(0)[0]) >= 0:
+            rows += size > 2  # not the 2-byte trailer
+        _copy_finish(conn)
+        client, server = time.process_time() - cpu[0], backend_cpu(backend) - cpu[1]
+    return (rows / (time.perf_counter() - started), client / rows * 1e6, server / rows * 1e6)
+
+
+def verify_rates(url: str, database: Database, trusted: TrustedKeys, repeat: int) -> None:
+    """`audit verify` over the whole log: one process (CPU per entry: this process and its
+    PostgreSQL backend), then two (`--jobs 2`), then the read-only floor."""
+    for _ in range(repeat):
+        with database.transaction() as session:
+            backend = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            cpu = (time.process_time(), backend_cpu(backend))
+            report = verify(session, trusted)
+            client = (time.process_time() - cpu[0]) / max(report.entries, 1) * 1e6
+            server = (backend_cpu(backend) - cpu[1]) / max(report.entries, 1) * 1e6
+        print(f"verify: 1 process:   {report.entries:,} entries in {report.seconds:.1f}s = "
+              f"{report.rate:,.0f} entries/s; CPU per entry: client {client:.2f} us + "
+              f"server {server:.2f} us; ok={report.ok}, {report.checkpoints:,} signatures "
+              f"checked (load average {os.getloadavg()[0]:.1f})")
+        children = os.times()
+        parallel = verify_parallel(url, trusted, jobs=2)
+        after = os.times()
+        jobs_cpu = (after.children_user + after.children_system - children.children_user
+                    - children.children_system) / max(parallel.entries, 1) * 1e6
+        print(f"verify: 2 processes: {parallel.entries:,} entries in {parallel.seconds:.1f}s = "
+              f"{parallel.rate:,.0f} entries/s; CPU per entry in the jobs {jobs_cpu:.2f} us; "
+              f"ok={parallel.ok} (load average {os.getloadavg()[0]:.1f})")
+    read_rate, client, server = scan_baseline(url)
+    print(f"baseline: reading the same rows, no checks or hashing (1 process): "
+          f"{read_rate:,.0f} rows/s; CPU per row: client {client:.2f} us + server "
+          f"{server:.2f} us; verify/read ratio {report.rate / read_rate:.2f}")
 
 
 # --- queries ------------------------------------------------------------------------------------
@@ -567,6 +601,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="repeat append and verify measurements (shared machines)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--verify-only", action="store_true",
+                        help="seed, then measure only verification (skip appends and queries)")
     args = parser.parse_args()
     admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not admin:
@@ -591,6 +627,10 @@ def main() -> int:
         trusted = TrustedKeys([signer.private_key.public_key()])
 
         seed(url, args.entries, key)
+        if args.verify_only:
+            verify_rates(url, database, trusted, args.repeat)
+            database.dispose()
+            return 0
         with psycopg.connect(_pg(url), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_baseline (LIKE audit_entries INCLUDING DEFAULTS)")
             for columns in ("tenant_id, occurred_at, id", "tenant_id, mailbox_id, occurred_at, id",
@@ -607,19 +647,7 @@ def main() -> int:
         print("(now 32 chains instead of 8)")
         compare_appends(url, key, 16, args.seconds, args.repeat)
 
-        for _ in range(args.repeat):
-            with database.transaction() as session:
-                report = verify(session, trusted)
-            print(f"verify: 1 process:   {report.entries:,} entries in {report.seconds:.1f}s = "
-                  f"{report.rate:,.0f} entries/s; ok={report.ok}, "
-                  f"{report.checkpoints:,} signatures checked "
-                  f"(load average {os.getloadavg()[0]:.1f})")
-            parallel = verify_parallel(url, trusted, jobs=2)
-            print(f"verify: 2 processes: {parallel.entries:,} entries in "
-                  f"{parallel.seconds:.1f}s = {parallel.rate:,.0f} entries/s; ok={parallel.ok}")
-        read_rate = scan_baseline(url)
-        print(f"baseline: reading the same rows, no hashing (1 process): {read_rate:,.0f} rows/s; "
-              f"verify/read ratio {report.rate / read_rate:.2f}")
+        verify_rates(url, database, trusted, args.repeat)
         queries(database, args.queries)
         database.dispose()
     finally:

@@ -3,18 +3,26 @@ Python, and file it into its chain's arrays (`Chain`) for the link checks that f
 
 Two readers, one result:
 
-- **PostgreSQL through psycopg**: a server-side cursor fetching 20,000 rows at a time in
-  binary format, text and JSON columns as their raw UTF-8 bytes, `occurred_at` as its
-  8-byte wire value (integer microseconds since 2000-01-01), all loaded in C. The
-  canonical content (`gateway.audit.canonical`) is then assembled from those bytes: a JSON
-  string whose bytes are printable ASCII other than `"` and `\\` encodes as itself between
-  quotes, which is what `json.dumps(..., ensure_ascii=True)` produces for it. A row with any
-  other byte in a text field takes the general encoder (`content_bytes_from_row`), so the
-  bytes hashed are the same either way; a test holds both paths to the same result.
+- **PostgreSQL through psycopg**: one binary `COPY (SELECT ...) TO STDOUT`, read straight from
+  libpq (`_copy_start`), so the server produces rows while Python checks the previous ones.
+  Per row: the position (prev_hash || seq || shard || entry_hash), the number of NULL string
+  fields, the *body* and the *tail*. The body is the string fields joined by the server the
+  way the canonical encoding (`gateway.audit.canonical`) writes them when they need no
+  escaping: `["audit/v1","<id>",<micros>,"<request_id>",...]`, a NULL as `null`; the tail is
+  `<length>:<stored json>` for the three JSON columns. A JSON string whose bytes are printable
+  ASCII other than `"` and `\\` encodes as itself between quotes (what `json.dumps(...,
+  ensure_ascii=True)` produces), so Python accepts the body only if deleting every such byte
+  leaves exactly the structural quotes: then no value holds a quote and the body is the
+  canonical encoding of the stored values. Any other row is fetched again field by field by
+  primary key (`_scan_deferred`) and takes the general encoder (`content_bytes_from_row`);
+  tests hold both paths to the writer's bytes.
 - **anything else** (SQLite): SQLAlchemy rows and `content_bytes_from_row`.
 
-Nothing here trusts a hash or an encoding computed by the database: the server sends stored
-values (UUIDs as their text form), Python builds the canonical bytes and hashes them.
+Nothing here trusts a hash or an escaping computed by the database: the server only
+concatenates stored values (UUIDs and the timestamp as their text form), Python checks that
+the result is the canonical encoding and computes every SHA-256 itself. A server that answers
+the verifier's query with something other than its rows could show it other rows anyway
+(docs/audit.md, "what it cannot see").
 """
 
 from __future__ import annotations
