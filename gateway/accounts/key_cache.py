@@ -6,11 +6,12 @@ key's expiry and when `last_used_at` was last written. Failures (unknown, revoke
 disabled principals) are never cached: they always go to the database, so a key created a moment
 ago works at once and nothing is ever *refused* from the cache.
 
-Staleness bound (the one semantic change): a key revoked, or a principal disabled, by *another
-process* (the CLI, another worker) is still accepted by this process for at most `ttl` seconds
-after this process last read it from the database (`GATEWAY_API_KEY_CACHE_SECONDS`, default 5;
-0 turns the cache off). Expiry is checked on every request against the cached `expires_at`, so
-an expired key is refused at its expiry instant, cached or not. A revocation through
+Staleness bound (the one semantic change): a key revoked, a principal disabled or its groups
+changed by *another process* (the CLI, another worker) is still accepted as it was by this
+process for at most `ttl` seconds after this process last read it from the database
+(`GATEWAY_API_KEY_CACHE_SECONDS`, default 5; 0 turns the cache off). Expiry is checked on
+every request against the cached `expires_at`, so an expired key is refused at its expiry
+instant, cached or not. A revocation through
 `gateway.accounts.service.revoke_api_key` in *this* process evicts the key from every cache of
 the process at once and again when that transaction commits (so a concurrent request cannot
 re-cache the row read just before the revocation committed).
