@@ -27,6 +27,7 @@ the verifier's query with something other than its rows could show it other rows
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import operator
 import struct
@@ -240,45 +241,49 @@ def _scan_psycopg(dbapi_connection: Any, chains: dict[int, Chain], base: AnchorS
     deferred: list[tuple[str, int]] = []
     count = 0
     get, data = _copy_start(connection, _copy_query(include_unchained, since, until), params)
-    while True:
-        if data is None:
-            size, view = get(0)
-            if size < _BODY_AT:  # the end (-1), or the trailer: a row is always longer
-                if size < 0:
-                    break
-                _check_trailer(bytes(view))
-                continue
-            data = bytes(view)
-        # One row: the position (prev_hash, seq, shard, entry_hash: 76 bytes when none is NULL
-        # and both hashes are 32 bytes), the NULL count, the body, the tail.
-        flen, prev, seq, shard, stored, nulls, blen = unpack_head(data)
-        tail_at = _BODY_AT + blen + 4
-        body = data[_BODY_AT:tail_at - 4]
-        # Deleting every plain byte but the quote leaves exactly the structural quotes.
-        if (flen != _POSITION_BYTES or data[tail_at - 4:tail_at] == _NULL_LENGTH
-                or body.translate(None, plain) != quotes[nulls]):
-            deferred.append(_key_of(data))  # not plain ASCII: the general encoder decides
-            data = None
-            continue
-        # The usual case inline: an intact entry at a free position of its chain.
-        state = state_of(shard)
-        if state is not None:
-            lo, size, present, hashes, links = state
-            i = seq - lo
-            if (0 <= i < size and not present[i]
-                    and sha256(data[_PREFIX] + body + data[tail_at:]).digest() == stored):
-                present[i] = 1
-                j = i * width
-                hashes[j:j + width] = stored
-                links[j:j + width] = prev
-                count += 1
+    try:
+        while True:
+            if data is None:
+                size, view = get(0)
+                if size < _BODY_AT:  # the end (-1), or the trailer: a row is always longer
+                    if size < 0:
+                        break
+                    _check_trailer(bytes(view))
+                    continue
+                data = bytes(view)
+            # One row: the position (prev_hash, seq, shard, entry_hash: 76 bytes when none is NULL
+            # and both hashes are 32 bytes), the NULL count, the body, the tail.
+            flen, prev, seq, shard, stored, nulls, blen = unpack_head(data)
+            tail_at = _BODY_AT + blen + 4
+            body = data[_BODY_AT:tail_at - 4]
+            # Deleting every plain byte but the quote leaves exactly the structural quotes.
+            if (flen != _POSITION_BYTES or data[tail_at - 4:tail_at] == _NULL_LENGTH
+                    or body.translate(None, plain) != quotes[nulls]):
+                deferred.append(_key_of(data))  # not plain ASCII: the general encoder decides
                 data = None
                 continue
-        # Anything else: the general check names the problem.
-        if _file(chains, base, report, windowed, shard, seq, prev, stored,
-                 body[_ID_IN_BODY].decode("ascii"), body + data[tail_at:]):
-            count += 1
-        data = None
+            # The usual case inline: an intact entry at a free position of its chain.
+            state = state_of(shard)
+            if state is not None:
+                lo, size, present, hashes, links = state
+                i = seq - lo
+                if (0 <= i < size and not present[i]
+                        and sha256(data[_PREFIX] + body + data[tail_at:]).digest() == stored):
+                    present[i] = 1
+                    j = i * width
+                    hashes[j:j + width] = stored
+                    links[j:j + width] = prev
+                    count += 1
+                    data = None
+                    continue
+            # Anything else: the general check names the problem.
+            if _file(chains, base, report, windowed, shard, seq, prev, stored,
+                     body[_ID_IN_BODY].decode("ascii"), body + data[tail_at:]):
+                count += 1
+            data = None
+    except BaseException:
+        _copy_abandon(connection)
+        raise
     _copy_finish(connection)
     for start in range(0, len(deferred), _DEFERRED_BATCH):
         count += _scan_deferred(connection, deferred[start:start + _DEFERRED_BATCH], chains,
@@ -308,7 +313,8 @@ def _copy_start(connection: Any, query: str,
     import psycopg
     from psycopg import pq
 
-    composed = psycopg.ClientCursor(connection).mogrify(query, params)
+    with psycopg.ClientCursor(connection) as composer:
+        composed = composer.mogrify(query, params)
     pgconn = connection.pgconn
     result = pgconn.exec_(composed.encode())
     if result.status != pq.ExecStatus.COPY_OUT:
@@ -324,6 +330,15 @@ def _copy_start(connection: Any, query: str,
         _check_trailer(first)
         return get, None
     return get, first
+
+
+def _copy_abandon(connection: Any) -> None:
+    """After an error mid-COPY: read the rest of the stream so the connection is usable again
+    (the caller's transaction then rolls back as usual)."""
+    with contextlib.suppress(Exception):
+        while connection.pgconn.get_copy_data(0)[0] >= 0:
+            pass
+        _copy_finish(connection)
 
 
 def _check_trailer(data: bytes) -> None:

@@ -42,6 +42,13 @@ def _in_second_job(rows: list[Any]) -> Any:
     return mine[len(mine) // 2]
 
 
+def _rows_with_request_ids(db: Database) -> list[Any]:
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        return list(conn.execute(text("SELECT id, shard, seq, request_id FROM audit_entries")))
+
+
 def test_an_untouched_log_verifies_in_two_processes(db: Database, database_url: str,
                                                      log40: list[Any],
                                                      trusted: TrustedKeys) -> None:
@@ -74,7 +81,7 @@ def test_a_deletion_in_the_second_jobs_chain_is_found_and_named(
 
 def test_two_rows_swapped_across_jobs_and_an_unchained_row_are_each_reported_once(
         db: Database, database_url: str, log40: list[Any], trusted: TrustedKeys) -> None:
-    a = next(r for r in log40 if r.shard == 0 and r.seq == 2)
+    a = next(r for r in log40 if r.shard % 2 == 0 and r.seq == 2)  # a chain of the first job
     b = _in_second_job(log40)
     # Swap the two entries' positions (each chain now holds the other's entry).
     as_dba(db, "UPDATE audit_entries SET shard = CASE WHEN id = :a THEN :bs ELSE :as_ END, "
@@ -98,9 +105,12 @@ def test_null_and_empty_text_are_told_apart(db: Database, oplog: OperationLog,
                                             record: RecordFactory, trusted: TrustedKeys) -> None:
     """The server writes a NULL as `null` and a value between quotes: swapping one for the
     other changes the bytes hashed."""
-    append_each(db, oplog, [record(device_id=None, user_agent=""), record(device_id="")])
+    first_id, second_id = "req-null-device", "req-empty-device"
+    append_each(db, oplog, [record(request_id=first_id, device_id=None, user_agent=""),
+                            record(request_id=second_id, device_id="")])
     assert run_verify(db, trusted).ok
-    first, second = rows_by_position(db)[:2]
+    by_request = {r.request_id: r for r in _rows_with_request_ids(db)}
+    first, second = by_request[first_id], by_request[second_id]
     as_dba(db, "UPDATE audit_entries SET device_id = '' WHERE id = :id", {"id": first.id})
     as_dba(db, "UPDATE audit_entries SET device_id = NULL WHERE id = :id", {"id": second.id})
     problems = {(p.shard, p.seq, p.kind) for p in run_verify(db, trusted).problems}
@@ -138,3 +148,27 @@ def test_rows_the_plain_check_turns_away_are_encoded_in_batches(
 def test_default_jobs_one_per_two_cpus_at_most_one_per_chain() -> None:
     assert [default_jobs(8, cpus) for cpus in (1, 2, 3, 4, 8, 64)] == [1, 1, 1, 2, 4, 8]
     assert default_jobs(1, 16) == 1
+
+
+def test_an_error_mid_scan_leaves_the_connection_usable(
+        db: Database, oplog: OperationLog, record: RecordFactory, trusted: TrustedKeys,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rows are read from libpq directly: an exception while checking one must not leave
+    the connection inside the COPY (the rest of the stream is read and dropped)."""
+    from sqlalchemy import text
+
+    from gateway.audit.verify import verify
+
+    append_each(db, oplog, [record() for _ in range(5)])
+    victim = rows_by_position(db)[0]
+    as_dba(db, "UPDATE audit_entries SET actor_id = 'x' WHERE id = :id", {"id": victim.id})
+
+    def fail(*args: Any) -> bool:
+        raise RuntimeError("checking failed")
+
+    monkeypatch.setattr(verify_scan, "_file", fail)
+    with db.transaction() as session:
+        with pytest.raises(RuntimeError, match="checking failed"):
+            verify(session, trusted)
+        session.rollback()
+        assert session.execute(text("SELECT count(*) FROM audit_entries")).scalar() == 5
