@@ -236,8 +236,12 @@ class GroupAppender:
         whose old pool would otherwise keep it). A batch in flight keeps it until the next
         idle release."""
         with self._lock:
-            if not self._leading:
-                self._discard() if discard else self._release()
+            if self._leading:
+                return
+            if discard:
+                self._discard()
+            else:
+                self._release()
 
 
 _APPENDERS: weakref.WeakKeyDictionary[Engine, GroupAppender] = weakref.WeakKeyDictionary()
