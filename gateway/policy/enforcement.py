@@ -1,7 +1,9 @@
 """The one enforcement point. Every access to mailbox data asks the policy engine here, writes the
 decision to the operation log, and only an allow mints the `Access` capability that the encrypted
-store requires to decrypt. A deny is logged in its own transaction so a rollback cannot erase it;
-an engine or log failure refuses the request (503)."""
+store requires to decrypt. A deny (and an allow for an action Google carries out, and a refusal)
+is committed on its own before the call returns, so a rollback cannot erase it
+(`OperationLog.append_committed`: on PostgreSQL concurrent requests of a process share one
+commit); an engine or log failure refuses the request (503)."""
 
 from __future__ import annotations
 
@@ -173,16 +175,14 @@ class Enforcer:
         record = self._record(req, decision)
         if not decision.allow:
             try:
-                with self.database.independent_session() as own:
-                    self.oplog.append(own, record)
+                self.oplog.append_committed(self.database, record)
             except OperationLogUnavailable:
                 raise Unavailable("the operation log is unavailable; nothing was served",
                                   code="operation_log_unavailable") from None
             raise PolicyDenied(decision.reasons, extra={"policy_revision": decision.revision})
         try:
             if req.action in UPSTREAM_EFFECT_ACTIONS:
-                with self.database.independent_session() as own:
-                    self.oplog.append(own, record)
+                self.oplog.append_committed(self.database, record)
             else:
                 self.oplog.append(session, record)
         except OperationLogUnavailable:
@@ -203,8 +203,8 @@ class Enforcer:
     def _record_refusal(self, req: AccessRequest, reason: str) -> None:
         """Best effort: an engine outage is worth logging, but the refusal stands either way."""
         try:
-            with self.database.independent_session() as own:
-                self.oplog.append(own, self._log_record(req, "error", (reason,), "unavailable"))
+            self.oplog.append_committed(self.database,
+                                        self._log_record(req, "error", (reason,), "unavailable"))
         except Exception:  # noqa: BLE001 - the request is refused regardless
             log.warning("could not log a refusal for %s", req.action)
 
