@@ -151,6 +151,21 @@ UPSTREAM_EFFECT_ACTIONS = frozenset({
     Action.draft_write.value, Action.label_modify.value,
 })
 
+# Reads of the gateway's store that change nothing in its database. Their allow entry is also
+# committed on its own, before the handler reads anything (durable before data is even loaded,
+# not only before the response leaves), and on PostgreSQL concurrent reads of a process share
+# that commit (group commit). An allow whose request then fails (a 404 after the decision, a
+# client gone) stays logged: the access was decided, which is what the entry says. Writes to the
+# gateway's own database keep their allow in the request's transaction, with the change.
+STORE_READ_ACTIONS = frozenset({
+    Action.mailbox_list.value, Action.mailbox_read.value, Action.message_list.value,
+    Action.message_read_metadata.value, Action.message_read_content.value,
+    Action.thread_read_metadata.value, Action.thread_read_content.value,
+    Action.attachment_read.value, Action.contact_timeline.value,
+})
+
+OWN_COMMIT_ACTIONS = UPSTREAM_EFFECT_ACTIONS | STORE_READ_ACTIONS
+
 
 class Enforcer:
     def __init__(self, engine: PolicyEngine, oplog: OperationLog, database: Database, *,
@@ -181,7 +196,7 @@ class Enforcer:
                                   code="operation_log_unavailable") from None
             raise PolicyDenied(decision.reasons, extra={"policy_revision": decision.revision})
         try:
-            if req.action in UPSTREAM_EFFECT_ACTIONS:
+            if req.action in OWN_COMMIT_ACTIONS:
                 self.oplog.append_committed(self.database, record)
             else:
                 self.oplog.append(session, record)

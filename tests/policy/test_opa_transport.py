@@ -113,6 +113,7 @@ def raw_server() -> Iterator[tuple[int, list[str]]]:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
+            conn.settimeout(10)  # not the listener's 0.2 s poll (a slow client under load)
             accepted.append(conn)
             behaviour = behaviours.pop(0) if behaviours else "ok"
             conn.recv(65536)
@@ -225,6 +226,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 raw, _ = listener.accept()
             except TimeoutError:
                 continue
+            raw.settimeout(10)  # not the listener's 0.2 s poll: a handshake under load is slower
             try:
                 with context.wrap_socket(raw, server_side=True) as conn:
                     conn.recv(65536)

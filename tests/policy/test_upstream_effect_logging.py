@@ -1,6 +1,8 @@
 """An allow for an action Google carries out (send, modify, trash, drafts, labels) is logged in
 its own transaction: if the request fails after Gmail acted, the rollback must not erase the
-record. Reads keep their entry in the request's transaction (nothing left the gateway)."""
+record. So is an allow of a read of the store (committed before anything is read). An action that
+changes the gateway's own database keeps its entry in the request's transaction, with the
+change: both are rolled back together."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from sqlalchemy import select
 from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.policy.enforcement import (
-    UPSTREAM_EFFECT_ACTIONS,
+    OWN_COMMIT_ACTIONS,
     AccessRequest,
     Actor,
     Enforcer,
@@ -28,12 +30,12 @@ class _AfterGmail(Exception):
     """Stands for any failure after the handler called Gmail."""
 
 
-def _request(world: TenantWorld, action: str) -> AccessRequest:
+def _request(world: TenantWorld, action: str, purpose: str = "user_facing") -> AccessRequest:
     mailbox = world.mailbox
     return AccessRequest(
         actor=Actor(kind="end_user", id=world.end_user.id, tenant=str(world.tenant.id),
                     connection_id="key:test"),
-        purpose="user_facing", action=action,
+        purpose=purpose, action=action,
         resource=Resource(type="mailbox", tenant=str(world.tenant.id), mailbox=str(mailbox.id),
                           owner=str(mailbox.owner_principal_id), mailbox_state=mailbox.state,
                           scopes=(*mailbox.granted_scopes, SCOPE_MODIFY)),
@@ -49,14 +51,17 @@ def _entries(db: Database, request_id: str) -> list[AuditEntry]:
 @pytest.mark.parametrize(("action", "survives"), [
     (Action.message_send.value, True),
     (Action.message_modify.value, True),
-    (Action.message_read_metadata.value, False),
+    (Action.message_read_metadata.value, True),
+    (Action.message_read_content.value, True),
+    (Action.data_restrict.value, False),
 ])
-def test_allow_entry_survives_a_rollback_only_for_upstream_effects(
+def test_allow_entry_survives_a_rollback_unless_it_belongs_to_a_local_change(
         client: TestClient, db: Database, tenant_a: TenantWorld, action: str,
         survives: bool) -> None:
-    assert (action in UPSTREAM_EFFECT_ACTIONS) is survives
+    assert (action in OWN_COMMIT_ACTIONS) is survives
     enforcer: Enforcer = client.app.state.enforcer  # type: ignore[attr-defined]
-    req = _request(tenant_a, action)
+    req = _request(tenant_a, action,
+                   "user_rights" if action == Action.data_restrict.value else "user_facing")
     with pytest.raises(_AfterGmail), db.transaction() as session:
         access = enforcer.authorize(session, req)
         assert access.decision.allow
