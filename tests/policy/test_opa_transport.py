@@ -208,6 +208,27 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return data
+
+
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """An HTTPS server (self-signed certificate) answering every POST with `{}`."""
@@ -226,10 +247,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
                 raw, _ = listener.accept()
             except TimeoutError:
                 continue
-            raw.settimeout(10)  # not the listener's 0.2 s poll: a handshake under load is slower
             try:
                 with context.wrap_socket(raw, server_side=True) as conn:
-                    conn.recv(65536)
+                    _read_request(conn)  # all of it: unread bytes at close would send a RST
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
             except (ssl.SSLError, OSError):
