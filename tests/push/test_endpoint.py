@@ -112,14 +112,18 @@ def test_a_burst_of_pushes_leaves_one_pending_sync(gw: TestClient, emu: RunningE
     assert outcomes == ["requested"] + ["coalesced"] * 9
 
 
-def test_a_push_the_incremental_sync_has_already_reached_requests_nothing(
-        gw: TestClient, emu: RunningEmulator, oauth_settings: Settings, db: Database,
-        watched: Watched) -> None:
+def _sync_state(db: Database, watched: Watched, phase: str, history_id: int) -> None:
     with db.transaction() as session:
         ensure_rows(session)
         sync = session.get(MailboxSync, watched.mailbox_id)
         assert sync is not None
-        sync.phase, sync.history_id = SyncPhase.incremental, 5000
+        sync.phase, sync.history_id = phase, history_id
+
+
+def test_a_push_the_incremental_sync_has_already_reached_requests_nothing(
+        gw: TestClient, emu: RunningEmulator, oauth_settings: Settings, db: Database,
+        watched: Watched) -> None:
+    _sync_state(db, watched, SyncPhase.incremental, 5000)
     token = _token(emu, oauth_settings)
     for history_id in (4999, 5000):
         assert _post(gw, envelope(GOOGLE_ALICE, history_id), token).status_code == 204
@@ -139,11 +143,7 @@ def test_a_full_sync_under_way_does_not_make_a_push_up_to_date(
         watched: Watched) -> None:
     # During a full sync history_id is still the old starting point: only an incremental
     # sync's historyId says the change is in the store.
-    with db.transaction() as session:
-        ensure_rows(session)
-        sync = session.get(MailboxSync, watched.mailbox_id)
-        assert sync is not None
-        sync.phase, sync.history_id = SyncPhase.full, 5000
+    _sync_state(db, watched, SyncPhase.full, 5000)
     assert _post(gw, envelope(GOOGLE_ALICE, 4000), _token(emu, oauth_settings)).status_code == 204
     assert sync_requested_at(db, watched.mailbox_id) is not None
     assert [e.detail["outcome"] for e in _push_entries(db)] == ["requested"]
