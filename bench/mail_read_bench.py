@@ -268,22 +268,15 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
 
 @contextlib.contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
-    from sqlalchemy import create_engine, make_url, text
-
     from gateway.kit.migrate import upgrade
+    from tests.conftest import create_database, drop_database
 
-    name = f"gw_bench_read_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    url = create_database(admin_url, "gw_bench_read")
     try:
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(admin_url, url)
 
 
 def vacuum_analyze(url: str) -> None:

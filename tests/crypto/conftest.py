@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, Uuid, create_engine, make_url, text
+from sqlalchemy import Engine, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from gateway.crypto import CryptoService, EncryptedColumn, Sealed
@@ -77,19 +77,14 @@ def pg_url() -> Iterator[str]:
     if not admin_url:
         pytest.skip(f"{PG_ENV} not set")
     from gateway.kit.migrate import upgrade
+    from tests.conftest import create_database, drop_database
 
-    name = f"gw_crypto_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    url = create_database(admin_url, "gw_crypto")
     try:
         upgrade(url)
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(admin_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "postgresql-binary"])
