@@ -277,12 +277,13 @@ def backend_cpu(pid: Any) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def appends(url: str, key: bytes, writers: int, seconds: float, mode: str = "append") -> float:
+def run_together(target: Any, processes: int, *args: Any, **tail: Any) -> list[Any]:
+    """Fork `processes` workers `target(*args, ready, go, out, *tail.values())`, start them
+    at once when all are ready, and return what each put on `out`."""
     ctx = mp.get_context("fork")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=append_worker,
-                         args=(url, key, seconds, ready, go, out, mode))
-             for _ in range(writers)]
+    procs = [ctx.Process(target=target, args=(*args, ready, go, out, *tail.values()))
+             for _ in range(processes)]
     for proc in procs:
         proc.start()
     for _ in procs:
@@ -291,6 +292,11 @@ def appends(url: str, key: bytes, writers: int, seconds: float, mode: str = "app
     results = [out.get() for _ in procs]
     for proc in procs:
         proc.join()
+    return results
+
+
+def appends(url: str, key: bytes, writers: int, seconds: float, mode: str = "append") -> float:
+    results = run_together(append_worker, writers, url, key, seconds, mode=mode)
     total = sum(r[0] for r in results)
     # Each writer's own rate over the time it really ran, summed.
     rate = sum(count / elapsed for count, elapsed, _, _ in results)
@@ -455,20 +461,8 @@ def appends_threaded(url: str, key: bytes, writers: int, seconds: float,
     """`writers` concurrent writers as threads spread over (at most) 2 processes: the
     deployment shape (`serve --workers 2`, many requests in flight per process)."""
     processes = min(2, writers)
-    ctx = mp.get_context("fork")
-    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=thread_worker,
-                         args=(url, key, seconds, writers // processes, ready, go, out,
-                               chained))
-             for _ in range(processes)]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        ready.get()
-    go.set()
-    results = [out.get() for _ in procs]
-    for proc in procs:
-        proc.join()
+    results = run_together(thread_worker, processes, url, key, seconds, writers // processes,
+                           chained=chained)
     total = sum(r[0] for r in results)
     rate = sum(r[0] / r[1] for r in results)
     client_us = sum(r[2] for r in results) / max(total, 1) * 1e6
