@@ -71,7 +71,8 @@ ensure_postgres_running() {
 
 ensure_opa() {
   local opa="$TOOLS/bin/opa"
-  if [ -x "$opa" ] && "$opa" version 2>/dev/null | grep -q "Version: ${OPA_VERSION#v}$"; then
+  # (no `| grep -q`: under pipefail grep's early exit SIGPIPEs opa and the check always failed)
+  if [ -x "$opa" ] && [[ "$("$opa" version 2>/dev/null)" == *"Version: ${OPA_VERSION#v}"$'\n'* ]]; then
     export GATEWAY_OPA_BINARY="$opa"; return 0
   fi
   command -v go >/dev/null || { echo "Go is needed to build OPA ($OPA_VERSION)" >&2; exit 1; }

@@ -1,4 +1,4 @@
-"""The embedded engine: decisions, revision, fail-closed errors, one interpreter per thread."""
+"""The embedded engine: decisions, revision, fail-closed errors, one Wasm instance per thread."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_factory_without_url_is_embedded() -> None:
 
 def test_threads_never_get_someone_elses_decision(embedded_engine: EmbeddedEngine,
                                                   table_cases: list[TableCase]) -> None:
-    """A shared regopy Interpreter gave false allows under threads; ours are per thread."""
+    """A wasmtime Store must not be shared between threads; each thread has its own."""
     errors: list[str] = []
     start = threading.Barrier(8)
 
@@ -96,13 +96,15 @@ def test_threads_never_get_someone_elses_decision(embedded_engine: EmbeddedEngin
     assert errors == []
 
 
-def test_a_corrupted_echo_fails_closed(embedded_engine: EmbeddedEngine,
-                                       table_cases: list[TableCase]) -> None:
-    """regopy prints strings unescaped; the one echoed input string (filter_operator = actor.id,
-    a server-issued principal id in practice) must come back intact or the engine refuses."""
+def test_an_echoed_input_string_comes_back_intact(embedded_engine: EmbeddedEngine,
+                                                  table_cases: list[TableCase]) -> None:
+    """The one input string the decision echoes (filter_operator = actor.id) is escaped by OPA's
+    compiler, so a hostile id cannot forge obligations (regopy, the former engine, printed
+    strings unescaped and needed a guard here)."""
     case = next(c for c in table_cases if c.name == "operator lists only their own requests")
     assert embedded_engine.decide(case.input).obligations == {"filter_operator": "op-bob"}
     for hostile in ['op-"x', 'op-", "redact": [], "z": "', "op\\", "op\n"]:
         forged = {**case.input, "actor": {**case.input["actor"], "id": hostile}}
-        with pytest.raises(PolicyEngineUnavailable):
-            embedded_engine.decide(forged)
+        decision = embedded_engine.decide(forged)
+        assert decision.allow is True
+        assert decision.obligations == {"filter_operator": hostile}

@@ -1,16 +1,15 @@
-"""The fast regopy input builder is equivalent to regopy's own, strict, and drops nulls."""
+"""Input normalisation shared by both engines, and the embedded engine's strict JSON input."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-import regopy
 
+from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import EmbeddedEngine
 from gateway.policy.engines import rego_input as ri
-from gateway.policy.engines.table import TableCase
-from tests.policy.conftest import POLICY_DIR
 
 
 def test_prune_nulls() -> None:
@@ -18,52 +17,46 @@ def test_prune_nulls() -> None:
     assert ri.prune_nulls(doc) == {"b": {"d": [None, {"f": 1}]}, "g": [], "h": False}
 
 
-def evaluate(rego_input: object, query: str = "x := input") -> str:
-    interpreter = regopy.Interpreter()
-    interpreter.set_input(rego_input)
-    return str(interpreter.query(query))
+@pytest.fixture(scope="module")
+def echo_engine(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedEngine:
+    """A policy whose decision is its input: what the module received, read back."""
+    policy_dir = tmp_path_factory.mktemp("echo")
+    (policy_dir / "p.rego").write_text("package gateway.authz\n\ndecision := input\n")
+    return EmbeddedEngine(policy_dir)
 
 
-def test_same_document_as_regopy_input(table_cases: list[TableCase]) -> None:
-    for case in table_cases[:40]:
-        ours = evaluate(ri.to_rego_input(case.input))
-        theirs = evaluate(regopy.Input(ri.prune_nulls(case.input)))
-        assert ours == theirs, case.name
-
-
-def test_values_round_trip() -> None:
-    """Checked inside Rego. regopy neither escapes the strings it outputs nor decodes escapes in
-    data or literals, so strings needing escapes are compared input to input only (as the policy
-    does; data.json holds plain ASCII, see test_vocabulary_sync)."""
-    weird = "é\"\\\n"
-    doc = {"s": weird, "s2": weird, "i": -(2**63), "j": 2**63 - 1, "f": 1.5, "t": True,
+def test_values_round_trip(echo_engine: EmbeddedEngine) -> None:
+    """Strings needing escapes, int64 bounds, floats, nesting: what goes in comes out (OPA's
+    compiler escapes and decodes strings; regopy, the former engine, did neither)."""
+    weird = 'é"\\\n\u2028 </script>'
+    doc = {"s": weird, "i": -(2**63), "j": 2**63 - 1, "f": 1.5, "t": True,
            "l": [1, "a", [], {}], "o": {"k": {"z": 0}}, "tup": (1, 2), "n": None}
-    interpreter = regopy.Interpreter()
-    interpreter.set_input(ri.to_rego_input(doc))
-    interpreter.add_data({"b": {"i": -(2**63), "j": 2**63 - 1, "f": 1.5, "t": True,
-                                "l": [1, "a", [], {}], "o": {"k": {"z": 0}}, "tup": [1, 2]}})
-    true = '{"expressions":[true]}'
-    assert str(interpreter.query("input.s == input.s2")) == true
-    assert str(interpreter.query("count(input.s)")) == '{"expressions":[4]}'
-    for key in ("i", "j", "f", "t", "l", "o", "tup"):
-        assert str(interpreter.query(f"input.{key} == data.b.{key}")) == true, key
+    expected = {k: v for k, v in doc.items() if k != "n"} | {"tup": [1, 2]}
+    assert echo_engine.evaluate(doc) == expected
+
+
+def test_null_members_are_dropped_before_evaluation(echo_engine: EmbeddedEngine) -> None:
+    assert echo_engine.evaluate({"a": None, "b": {"c": None, "d": 1}}) == {"b": {"d": 1}}
+
+
+def test_a_large_input_grows_the_module_memory(echo_engine: EmbeddedEngine) -> None:
+    ids = [f"m-{n:07d}" for n in range(60_000)]  # ~700 KB of JSON, several Wasm pages
+    assert echo_engine.evaluate({"ids": ids}) == {"ids": ids}
+    assert echo_engine.evaluate({"x": 1}) == {"x": 1}
 
 
 @pytest.mark.parametrize("bad", [
-    {"x": {1, 2}}, {"x": dt.datetime(2024, 1, 1)}, {"x": 2**63}, {"x": float("nan")},
-    {"x": float("inf")}, {1: "a"}, {"x": b"bytes"}, {"x": object()},
+    {"x": {1, 2}}, {"x": dt.datetime(2024, 1, 1)}, {"x": float("nan")},
+    {"x": float("inf")}, {"x": b"bytes"}, {"x": object()},
 ])
-def test_only_json_values(bad: dict[object, object]) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        ri.to_rego_input(bad)
+def test_only_json_values(echo_engine: EmbeddedEngine, bad: dict[str, object]) -> None:
+    with pytest.raises(PolicyEngineUnavailable):
+        echo_engine.evaluate(bad)
+    assert echo_engine.evaluate({"after": "an error"}) == {"after": "an error"}
 
 
-def test_the_slow_path_decides_the_same(monkeypatch: pytest.MonkeyPatch,
-                                        table_cases: list[TableCase]) -> None:
-    fast = EmbeddedEngine(POLICY_DIR)
-    expected = [fast.decide(c.input) for c in table_cases]
-    monkeypatch.setattr(ri, "_LIB", None)
-    slow = EmbeddedEngine(POLICY_DIR)
-    assert [slow.decide(c.input) for c in table_cases] == expected
-    with pytest.raises((TypeError, ValueError)):
-        ri.to_rego_input({"x": {1}})
+def test_a_policy_needing_host_builtins_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "p.rego").write_text(
+        'package gateway.authz\n\ndecision := {"allow": false, "t": time.now_ns()}\n')
+    with pytest.raises(PolicyEngineUnavailable, match="host built-ins"):
+        EmbeddedEngine(tmp_path)
