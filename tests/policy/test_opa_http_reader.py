@@ -1,0 +1,106 @@
+"""KeepAliveOpaClient's HTTP/1.1 reader against answers OPA (or a proxy in front of it) may
+give: chunked bodies, interim 100s, HTTP/1.0, `Connection: close`, garbled answers."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from gateway.policy.engines.opa_transport import KeepAliveOpaClient
+from tests.policy.test_opa_transport import _read_request
+
+PACKAGE, RULE = "gateway.authz", "decision"
+
+
+@pytest.fixture
+def scripted() -> Iterator[tuple[int, list[list[bytes]], list[bytes]]]:
+    """A server: each connection takes the next script (a list of raw answers, one per request,
+    then the connection is closed); the requests it read are recorded."""
+    scripts: list[list[bytes]] = []
+    requests_seen: list[bytes] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(10)
+                for answer in (scripts.pop(0) if scripts else []):
+                    request = _read_request(conn)
+                    if not request:
+                        break
+                    requests_seen.append(request)
+                    conn.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], scripts, requests_seen
+    stop.set()
+    thread.join(timeout=2)
+    listener.close()
+
+
+def ask(client: KeepAliveOpaClient) -> object:
+    return client.query_rule(input_data={"a": 1}, package_path=PACKAGE, rule_name=RULE)
+
+
+def test_chunked_interim_and_kept_alive_answers(
+        scripted: tuple[int, list[list[bytes]], list[bytes]]) -> None:
+    port, scripts, seen = scripted
+    scripts.append([
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\n{\"res\r\n9\r\nult\": 1}\r\n0\r\nX-Trailer: y\r\n\r\n",
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n"
+        b"{\"result\": 2}",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 13\r\nConnection: close\r\n\r\n{\"result\": 3}",
+    ])
+    scripts.append([b"HTTP/1.0 200 OK\r\n\r\n{\"result\": 4}"])
+    client = KeepAliveOpaClient(host="127.0.0.1", port=port, timeout=2.0)
+    assert ask(client) == {"result": 1}
+    first = client._conn
+    assert ask(client) == {"result": 2}
+    assert client._conn is first  # the same connection
+    assert ask(client) == {"result": 3}
+    assert client._conn is None  # `Connection: close` honoured
+    assert ask(client) == {"result": 4}  # HTTP/1.0, body delimited by the close
+    assert client._conn is None
+    assert len(seen) == 4
+    head = seen[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0] == b"POST /v1/data/gateway/authz/decision HTTP/1.1"
+    assert f"Host: 127.0.0.1:{port}".encode() in head
+    assert b"Content-Length: 17" in head
+    assert seen[0].endswith(b'\r\n\r\n{"input":{"a":1}}')
+
+
+@pytest.mark.parametrize("garbled", [
+    b"garbage\r\n\r\n",
+    b"HTTP/1.1 abc OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n{}",  # then closed mid-body
+    b"HTTP/1.1 200 OK\r\n" + b"X: y\r\n" * 200 + b"\r\n{}",
+])
+def test_a_garbled_answer_is_resent_once_then_a_connection_error(
+        scripted: tuple[int, list[list[bytes]], list[bytes]], garbled: bytes) -> None:
+    port, scripts, seen = scripted
+    scripts += [[garbled], [garbled]]
+    client = KeepAliveOpaClient(host="127.0.0.1", port=port, timeout=2.0)
+    with pytest.raises(requests.ConnectionError):
+        ask(client)
+    assert len(seen) == 2 and client._conn is None
+    scripts.append([b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"])
+    assert ask(client) == {}  # and the next query works
+
+
+def test_headers_with_line_breaks_are_refused() -> None:
+    with pytest.raises(ValueError, match="invalid header"):
+        KeepAliveOpaClient(host="127.0.0.1", port=1, headers={"X-A": "b\r\nX-Injected: 1"})
