@@ -1,4 +1,4 @@
-"""Policy decision cost: decisions/s and p50/p99 latency, embedded (regopy) and OPA server.
+"""Policy decision cost: decisions/s and p50/p99 latency, embedded (Wasm) and OPA server.
 
     .venv/bin/python bench/policy_bench.py [--rounds N] [--opa PATH] [--engines embedded,opa]
 
@@ -21,7 +21,7 @@ measured end to end, per decision:
      the table expects and the engines decide realistic inputs);
   3. decide (input building + evaluation for the embedded engine; for the OPA engine an HTTP POST
      to a local `opa run --server` by opa-python-client's OpaClient as KeepAliveOpaClient, whose
-     query_rule uses one persistent http.client connection: gateway/policy/engines/
+     query_rule uses one persistent socket and a minimal HTTP/1.1 reader: gateway/policy/engines/
      opa_transport.py).
 
 Also reported: the engine alone (step 3 only) and the lookup alone (steps 1-2), and the CPU
@@ -39,7 +39,7 @@ Where the time goes (printed per engine, so a miss can be attributed):
     and two references (not the engine): opa-python-client's stock `query_rule` over `requests`
     (what the engine used before KeepAliveOpaClient) on the real policy, and the same POST over
     a bare `http.client` connection on the constant policy;
-  - CPU per decision split into this thread (Python: client, input building, regopy) and the
+  - CPU per decision split into this thread (Python: client, input building, wasmtime) and the
     OPA server process.
 
 What the grant-store numbers are NOT: the gateway's real lookup
@@ -283,6 +283,20 @@ def requests_client_line(engine: OpaServerEngine, cases: list[TableCase], rounds
         client.close_connection()
 
 
+def default_procs_line(opa_binary: Path | None, cases: list[TableCase], rounds: int) -> str:
+    """Reference: the same engine on a sidecar left with Go's default GOMAXPROCS (one per CPU),
+    which is what OpaServerProcess's GOMAXPROCS=1 is compared with."""
+    if opa_binary is None or "GOMAXPROCS" in os.environ:
+        return "    (reference: default GOMAXPROCS: skipped, GOMAXPROCS is set)"
+    with OpaServerProcess(opa_binary, POLICY_DIR, gomaxprocs=None) as server:
+        engine = OpaServerEngine(server.url, POLICY_DIR, timeout=2.0)
+        try:
+            return measure("  (reference: sidecar with Go's default GOMAXPROCS)", cases,
+                           lambda c, e=engine: e.decide(c.input), rounds, server.pid).line()
+        finally:
+            engine.close()
+
+
 def opa_server_timers(engine: OpaServerEngine, cases: list[TableCase]) -> str:
     """OPA's own timers for the table (one extra pass with ?metrics=true), in µs."""
     client = engine._client()  # the engine's opa-python-client (bench only)
@@ -308,7 +322,7 @@ def engines(names: list[str], opa_binary: Path | None
     for name in names:
         if name == "embedded":
             engine: PolicyEngine = EmbeddedEngine(POLICY_DIR)
-            yield "embedded (regopy)", engine, None
+            yield "embedded (OPA-compiled Wasm under wasmtime)", engine, None
             engine.close()
         elif name == "opa":
             if opa_binary is None:
@@ -340,8 +354,9 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           "(other processes share these CPUs: compare runs at similar load)")
     print(f"clients: opa-python-client {version('opa-python-client')} (decisions over "
-          f"http.client; requests {version('requests')} for the rest); "
-          f"regopy {version('regopy')}")
+          f"one kept-alive socket; requests {version('requests')} for the rest); "
+          f"wasmtime {version('wasmtime')}; OPA sidecar with GOMAXPROCS="
+          f"{os.environ.get('GOMAXPROCS', '1')}")
 
     def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
         found = store.applicable(case.input)
@@ -368,6 +383,7 @@ def main() -> None:
         if isinstance(engine, OpaServerEngine):
             print(opa_server_timers(engine, cases))
             print(requests_client_line(engine, cases, args.rounds, pid))
+            print(default_procs_line(opa_binary, cases, args.rounds))
         for size, store in stores.items():
             print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
                           lambda c, e=engine, s=store: e.decide(assemble(s, c)),
