@@ -10,19 +10,12 @@
 # The vocabulary and the tables (actions and their classes, which actor kind may do what for
 # which purpose, required scopes, allowed mailbox states) are in data.json (data.gateway.tables).
 #
-# Engine-portability rules (regopy and OPA must agree; decision_table.yaml proves it):
-#   - never negate an expression that mentions input (`not input.x in s`, `not f(input.x)`):
-#     OPA makes it undefined when input.x is missing, regopy makes it true. Negate zero-arity
-#     helper rules only (`not tenant_ok`), which both engines evaluate the same way;
-#   - times are integers in nanoseconds computed by the caller; no time or parsing built-ins;
-#   - no object.union (regopy's is not recursive), no `with`.
-# Speed (regopy, docs/policy.md section 6): every statement, rule call and object key compared
-# costs, and a built-in call (is_string, count, `!=`, `in`, `<`, sort...) copies the whole
-# evaluation state, so its cost grows with the size of the policy. So: `else if` chains for
-# "any of" rules (first success stops); one permit *value* (the permits are mutually exclusive)
-# instead of a set; explanations only for a refusal; each input string checked once by a helper
-# rule (cached) and compared with `==` afterwards; `not x == y` instead of `x != y`; iteration and
-# `==` instead of `in` and count(); tables in data.json.
+# Both engines run OPA's compiler (the OPA server; the embedded engine runs these files compiled
+# to Wasm: policies/compiled/, rebuilt by scripts/compile_policy.sh after any edit). The embedded
+# engine has no host built-ins, so times are integers in nanoseconds computed by the caller.
+# The shape below (negating only zero-arity helper rules, `else if` chains for "any of" rules, one
+# permit value, explanations only for a refusal, tables in data.json) was chosen for regopy, the
+# embedded engine until session 4 (docs/policy.md section 6); it is kept.
 package gateway.authz
 
 import data.gateway.tables
