@@ -1,6 +1,6 @@
 """The decision table through both engines and through `opa test`: any divergence fails.
 
-Each case runs through the embedded engine (regopy) and a real OPA server (`opa run --server`
+Each case runs through the embedded engine (Wasm) and a real OPA server (`opa run --server`
 on the same policy files); both must give the expected decision and the *same* decision
 (allow, reasons, obligations, revision).
 """

@@ -1,7 +1,8 @@
 """The two policy engines (same Rego files) and the factory the app uses.
 
 - `OpaServerEngine`: an OPA server over HTTP (production sidecar), when an OPA URL is configured;
-- `EmbeddedEngine`: regopy in-process (the default when no OPA URL is configured).
+- `EmbeddedEngine`: the same files compiled to Wasm by OPA, run in-process by wasmtime (the
+  default when no OPA URL is configured).
 """
 
 from __future__ import annotations
