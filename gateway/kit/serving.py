@@ -13,15 +13,31 @@ worker can only answer once it has imported the app, which on a loaded 2-core ma
 longer than 5 s: measured here under the mail read benchmark at load ~10, workers were killed
 and respawned in a loop ("Child process [...] died" every ~6 s), each restart burning seconds
 of CPU and dropping the worker's connections. 30 s still replaces a truly hung worker.
+
+And one listening socket per worker (SO_REUSEPORT), where the platform has it: with one shared
+socket every idle worker is woken by a new connection and the first to run accepts everything
+queued (asyncio accepts up to the backlog per wake-up), so a burst of keep-alive connections (a
+client's pool opening, the benchmark's 10 clients) often lands entirely on one worker while the
+other idles: measured here, 10 connections split 10/0 in about half the runs, and that worker
+then served ~170 req/s at one core while the other core sat idle (bench/mail_read_bench.py,
+docs/benchmarks.md "Session 4"). With a socket per worker the kernel spreads connections over
+the sockets by a hash of their addresses. A worker that dies leaves its socket open in the
+supervisor: connections hashed to it wait in its queue until the replacement starts (as with
+one worker), they are not refused.
 """
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors.multiprocess import Process
+
+log = logging.getLogger("uvicorn.error")
 
 
 class TcpConfig(uvicorn.Config):
@@ -38,13 +54,91 @@ class TcpConfig(uvicorn.Config):
 WORKER_HEALTHCHECK_SECONDS = 30
 
 
+def reuse_port_sockets(config: uvicorn.Config, count: int) -> list[socket.socket] | None:
+    """`count` listening TCP sockets on the config's host and port, each with SO_REUSEPORT,
+    or None where that does not apply (no SO_REUSEPORT, a Unix socket, a file descriptor)."""
+    if count < 2 or not hasattr(socket, "SO_REUSEPORT") or config.uds or config.fd is not None:
+        return None
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((config.host, config.port))
+            sock.listen(config.backlog)
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class PerWorkerSockets(Multiprocess):
+    """uvicorn's supervisor, giving worker slot i its own listening socket `slots[i]` (also
+    to the replacement of a worker that died or a restart brings up)."""
+
+    def __init__(self, config: uvicorn.Config, slots: list[socket.socket]) -> None:
+        super().__init__(config, sockets=slots)
+        self.slots = slots
+
+    def _start(self, slot: int) -> Process:
+        process = Process(self.config, [self.slots[slot]])
+        process.start()
+        return process
+
+    def init_processes(self) -> None:
+        for slot in range(self.processes_num):
+            self.processes.append(self._start(slot))
+
+    def restart_all(self) -> None:
+        """As uvicorn's: each replacement is ready before the old worker of its slot goes."""
+        for slot, old in enumerate(self.processes):
+            if self.should_exit.is_set():
+                return
+            new = self._start(slot)
+            if not new.wait_until_ready(self.config.timeout_worker_healthcheck,
+                                        self.should_exit):
+                new.kill()
+                new.join()
+                return
+            old.terminate()
+            old.join()
+            self.processes[slot] = new
+
+    def keep_subprocess_alive(self) -> None:
+        """As uvicorn's: a hung or dead worker is replaced, on the same socket."""
+        if self.should_exit.is_set():
+            return
+        for slot, process in enumerate(self.processes):
+            if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
+                continue
+            process.kill()
+            process.join()
+            if process.exitcode == STARTUP_FAILURE:  # every restart would fail the same way
+                log.error("Child process [%s] failed to start, stopping the parent process.",
+                          process.pid)
+                self.should_exit.set()
+            if self.should_exit.is_set():
+                return
+            log.info("Child process [%s] died", process.pid)
+            self.processes[slot] = self._start(slot)
+
+
 def serve(app: str, *, host: str, port: int, workers: int = 1, **kwargs: Any) -> None:
     """`uvicorn.run(app, factory=True, ...)` for an import string, with TcpConfig."""
     kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_SECONDS)
     config = TcpConfig(app, factory=True, host=host, port=port, workers=workers, **kwargs)
     server = uvicorn.Server(config)
     if config.workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        slots = reuse_port_sockets(config, config.workers)
+        if slots is not None:
+            PerWorkerSockets(config, slots).run()
+        else:
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
     else:
         server.run()
         if not server.started:

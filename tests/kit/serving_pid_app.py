@@ -1,0 +1,20 @@
+"""A minimal ASGI app for tests/kit/test_serving.py: answers every request with its worker's pid."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def app() -> Any:
+    """uvicorn factory (`gateway.kit.serving.serve` runs factories)."""
+
+    async def answer(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = str(os.getpid()).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return answer
