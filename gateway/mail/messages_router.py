@@ -10,12 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.db import run_and_commit
 from gateway.kit.errors import PolicyDenied
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.kit.routing import AccessDep, GuardedRouter, served
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import (
@@ -30,6 +30,7 @@ from gateway.mail.resolvers import MessageColumns, mailbox_resource, message_res
 from gateway.mail.schemas import MessageOut, MessagePage
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
+from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages", tags=["messages"])
@@ -85,29 +86,37 @@ async def list_messages(
     return await run_and_commit(session, page_of_messages)
 
 
-# The two single-message reads are `async` and hand the store's work (decryption may fetch a
-# data key) and the request's commit to the thread pool in one trip: FastAPI would otherwise
-# take one trip for a sync endpoint, one to validate its response and one for the commit
-# (docs/mail-api.md#performance).
-async def get_message(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
-                      access: AccessDep, view: ViewQuery = View.metadata) -> dict[str, Any]:
-    return await run_and_commit(session, render, store_of(request), session, access,
-                                request.state.message, view_of(access))
+# The single-message reads do their work in their Guard (`serve`): decision, log, the store's
+# view (decryption may fetch a data key) and the request's commit in one thread-pool trip; the
+# `async` endpoints only hand back what was served (docs/mail-api.md#performance).
+def serve_viewed(request: Request, session: Session, access: Access) -> dict[str, Any]:
+    return render(store_of(request), session, access, request.state.message, view_of(access))
 
 
-async def get_content(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
-                      access: AccessDep) -> dict[str, Any]:
-    return await run_and_commit(session, render, store_of(request), session, access,
-                                request.state.message, View.content)
+def serve_content(request: Request, session: Session, access: Access) -> dict[str, Any]:
+    return render(store_of(request), session, access, request.state.message, View.content)
 
 
-async def get_raw(mailbox_id: str, message_id: str, request: Request, session: SessionDep,
-                  access: AccessDep) -> Response:
+def serve_raw(request: Request, session: Session, access: Access) -> bytes:
     if redactions(access):   # the raw bytes hold every field: nothing can be withheld
         raise PolicyDenied(("content_redacted",),
                            detail="the decision withholds part of this message from this caller")
-    raw = await run_and_commit(session, store_of(request).raw_bytes, session, access,
-                               request.state.message)
+    return store_of(request).raw_bytes(session, access, request.state.message)
+
+
+async def get_message(mailbox_id: str, message_id: str, request: Request,
+                      view: ViewQuery = View.metadata) -> dict[str, Any]:
+    out: dict[str, Any] = served(request)
+    return out
+
+
+async def get_content(mailbox_id: str, message_id: str, request: Request) -> dict[str, Any]:
+    out: dict[str, Any] = served(request)
+    return out
+
+
+async def get_raw(mailbox_id: str, message_id: str, request: Request) -> Response:
+    raw: bytes = served(request)
     return Response(raw, media_type="message/rfc822",
                     headers={"X-Content-Type-Options": "nosniff",
                              "Content-Disposition": f'attachment; filename="{message_id}.eml"'})
@@ -129,16 +138,18 @@ router.add("GET", "", list_messages, action=Action.message_list,
 add_viewed(router, "GET", "/{message_id}", get_message,
            actions={View.metadata: Action.message_read_metadata,
                     View.content: Action.message_read_content},
-           resource=message_resource(columns=MessageColumns.by_view), response_model=MessageOut,
+           resource=message_resource(columns=MessageColumns.by_view), serve=serve_viewed,
+           response_model=MessageOut,
            response_model_exclude_unset=True, responses=_ERRORS, summary="Get a message",
            description="`view=metadata` (default) decides `mail.message.read_metadata`; "
                        "`view=content` decides `mail.message.read_content`.")
 router.add("GET", "/{message_id}/content", get_content, action=Action.message_read_content,
-           resource=message_resource(columns=MessageColumns.content), response_model=MessageOut,
+           resource=message_resource(columns=MessageColumns.content), serve=serve_content,
+           response_model=MessageOut,
            response_model_exclude_unset=True, responses=_ERRORS,
            summary="Get a message's content", description="Same as `?view=content`.")
 router.add("GET", "/{message_id}/raw", get_raw, action=Action.message_read_content,
-           resource=message_resource(), response_class=Response, responses={
+           resource=message_resource(), serve=serve_raw, response_class=Response, responses={
                200: {"content": {"message/rfc822": {"schema": {"type": "string",
                                                                "format": "binary"}}},
                      "description": "The RFC 5322 bytes exactly as Gmail returned them"},

@@ -19,7 +19,7 @@ from fastapi import Depends, Query, Request
 
 from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import POLICY_ACTION_KEY, Guard, GuardedRouter, ResourceResolver
+from gateway.kit.routing import POLICY_ACTION_KEY, Guard, GuardedRouter, ResourceResolver, Serve
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 
@@ -40,8 +40,9 @@ ViewQuery = Annotated[View, Query(
 class ViewGuard(Guard):
     """A Guard whose policy action depends on the requested view."""
 
-    def __init__(self, actions: Mapping[View, Action], resolver: ResourceResolver) -> None:
-        super().__init__(actions[View.metadata], resolver)
+    def __init__(self, actions: Mapping[View, Action], resolver: ResourceResolver,
+                 serve: Serve | None = None) -> None:
+        super().__init__(actions[View.metadata], resolver, serve)
         self.actions = dict(actions)
         self.views = [v.value for v in self.actions]
 
@@ -55,7 +56,8 @@ class ViewGuard(Guard):
             message = "view must be one of: " + ", ".join(self.views)
             raise ValidationFailed(message, extra={"errors": [
                 {"location": ["query", "view"], "message": message, "type": "enum"}]})
-        return Guard(self.actions[View(raw)], self.resolver)(request, caller, purpose, session)
+        return Guard(self.actions[View(raw)], self.resolver, self.serve)(request, caller, purpose,
+                                                                         session)
 
     def __repr__(self) -> str:
         return f"ViewGuard({', '.join(f'{k}={v.value}' for k, v in self.actions.items())})"
@@ -69,9 +71,10 @@ def view_of(access: Access) -> View:
 
 def add_viewed(router: GuardedRouter, method: str, path: str, endpoint: Callable[..., Any], *,
                actions: Mapping[View, Action], resource: ResourceResolver,
-               **kwargs: Any) -> None:
-    """Register a route guarded by a ViewGuard (GuardedRouter.add takes one fixed action)."""
-    guard = ViewGuard(actions, resource)
+               serve: Serve | None = None, **kwargs: Any) -> None:
+    """Register a route guarded by a ViewGuard (GuardedRouter.add takes one fixed action);
+    `serve` as for `GuardedRouter.add`."""
+    guard = ViewGuard(actions, resource, serve)
     extra = dict(kwargs.pop("openapi_extra", None) or {})
     extra[POLICY_ACTION_KEY] = guard.action.value
     extra[POLICY_ACTIONS_BY_VIEW_KEY] = {k.value: v.value for k, v in guard.actions.items()}
