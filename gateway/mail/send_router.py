@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.gmail import GmailError
-from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
+from gateway.kit.errors import Conflict, GatewayError, NotFound, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.compose import Composed, Limits, ReplyContext, build_message, gmail_raw
 from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys, message_id_for
@@ -109,6 +109,14 @@ def sent_out(request: Request, session: Session, mailbox: Mailbox, gmail: Gmail,
                    stored=stored).model_dump(mode="json")
 
 
+class OutcomeUncheckable(Conflict):
+    """An earlier attempt under this key may have gone out and Gmail cannot be asked (a
+    send-only mailbox has no reading permission): sending again could send twice."""
+
+    code = "send_outcome_unknown"
+    title = "The outcome of an earlier attempt is unknown"
+
+
 def idempotent(request: Request, access: Access, operation: str, key: str | None,
                fingerprint: bytes, run: Callable[[str | None], dict[str, Any]],
                recheck: Callable[[str], dict[str, Any] | None] | None = None) -> JSONResponse:
@@ -138,8 +146,10 @@ def idempotent(request: Request, access: Access, operation: str, key: str | None
                                 headers={"Idempotent-Replayed": "true"})
         answer = run(message_id)
     except GatewayError as exc:
-        if isinstance(exc, GmailError) and (exc.upstream_status == 0
-                                            or exc.upstream_status >= 500):
+        if isinstance(exc, OutcomeUncheckable):
+            keys.mark_unknown(claim.record_id)  # still unknown: every retry is refused alike
+        elif isinstance(exc, GmailError) and (exc.upstream_status == 0
+                                              or exc.upstream_status >= 500):
             log.warning("mail:send:outcome_unknown upstream_status=%s", exc.upstream_status)
             keys.mark_unknown(claim.record_id)
         else:
@@ -156,9 +166,13 @@ def find_sent(request: Request, session: Session, mailbox: Mailbox,
               message_id: str) -> dict[str, Any] | None:
     """The answer for the message with our `message_id` if Gmail has it (any label, trash and
     spam included), else None. Needs a reading permission: for a send-only mailbox Gmail
-    cannot be asked, and the retry sends again (documented)."""
+    cannot be asked, so the retry is refused (409 `send_outcome_unknown`) rather than risk a
+    second copy; the caller decides, and sends with a new key if the recipient has nothing."""
     if not has_read_scope(mailbox):
-        return None
+        raise OutcomeUncheckable(
+            "an earlier attempt with this Idempotency-Key may have been sent, and this "
+            "mailbox's permissions (send only) do not let the gateway check: it was not sent "
+            "again. If it did not arrive, send it with a new Idempotency-Key")
     gmail = Gmail(request, session, mailbox)
     query = f"rfc822msgid:{message_id.strip('<>')}"
     listed = gmail.call(lambda c: c.users.messages().list(

@@ -208,3 +208,27 @@ def test_malformed_keys_are_refused(gw: TestClient, emu: RunningEmulator,
         response = _send(gw, mailbox_id, tenant_a.crm.headers(), bad)
         assert response.status_code == 422, (bad, response.text)
     assert emulator_messages(emu, GOOGLE_BOB) == []
+
+
+def test_a_lost_answer_on_a_send_only_mailbox_is_never_sent_again(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    # Send-only: Gmail cannot be asked whether the first attempt went out, so the retry is
+    # refused (409) instead of risking a second copy, and stays refused.
+    mailbox_id = connected(gw, emu, tenant_a, ["send"])
+    headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
+    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 503,
+                                       "count": 1, "after": True}])
+    lost = _send(gw, mailbox_id, headers, key)
+    assert lost.status_code in (502, 503), lost.text
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
+    for _ in range(2):
+        retried = _send(gw, mailbox_id, headers, key)
+        assert retried.status_code == 409, retried.text
+        assert retried.json()["code"] == "send_outcome_unknown"
+        assert "new Idempotency-Key" in retried.json()["detail"]
+        (record,) = _records(db)
+        assert record.state == "outcome_unknown"
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 1  # never twice
+    fresh = _send(gw, mailbox_id, headers, str(uuid.uuid4()))  # the caller's decision
+    assert fresh.status_code == 200, fresh.text
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 2
