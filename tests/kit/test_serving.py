@@ -1,4 +1,5 @@
-"""`gateway.kit.serving.serve` with several workers: every worker gets connections.
+"""`gateway.kit.serving.serve` with several workers: every worker gets connections, and each
+has frozen its started heap out of the garbage collector's full collections.
 
 With one listening socket shared by the workers, a burst of connections was usually accepted
 by whichever worker woke first (all of them, often); with a socket per worker (SO_REUSEPORT)
@@ -68,6 +69,8 @@ def test_connections_reach_both_workers() -> None:
             except OSError:
                 time.sleep(0.2)
         assert len(pids) == 2, "the second worker never answered"
+        # Each started worker froze its heap (gc.freeze): full collections skip it.
+        assert all(int(answer.split()[1]) > 1000 for answer in pids), pids
         answers = asyncio.run(_burst(port, 48))
         assert sorted(answers.count(pid) for pid in pids)[0] >= 8, answers
     finally:
