@@ -75,10 +75,14 @@ def compile_wasm(opa_binary: Path, policy_dir: Path) -> bytes:
     """`opa build -t wasm` on the policy files of `policy_dir`; the module's bytes."""
     with tempfile.TemporaryDirectory(prefix="policy-wasm-") as tmp:
         bundle = Path(tmp) / "bundle.tar.gz"
+        # Paths relative to the policy directory: the module records its source file names
+        # (for error locations), so absolute paths would make the bytes depend on the checkout.
+        root = Path(policy_dir).resolve()
+        files = [arg.replace(f"{root}/", "") for arg in policy_file_args(root)]
         result = subprocess.run(  # noqa: S603 - a fixed argv, no shell
-            [str(opa_binary), "build", "-t", "wasm", "-e", ENTRYPOINT, "-o", str(bundle),
-             *policy_file_args(Path(policy_dir))],
-            capture_output=True, text=True, timeout=300)
+            [str(Path(opa_binary).resolve()), "build", "-t", "wasm", "-e", ENTRYPOINT,
+             "-o", str(bundle), *files],
+            capture_output=True, text=True, timeout=300, cwd=root)
         if result.returncode != 0:
             raise PolicyEngineUnavailable(
                 f"policies did not compile: {(result.stderr or result.stdout).strip()[:2000]}")
