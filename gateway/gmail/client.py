@@ -176,8 +176,15 @@ class GmailClient:
             batch.execute(http=self.http())
 
     def http(self) -> google_auth_httplib2.AuthorizedHttp:
-        return google_auth_httplib2.AuthorizedHttp(
-            self.credentials, http=httplib2.Http(timeout=self.timeout))
+        """This thread's authorised HTTP client for batches, kept for the client's life so
+        consecutive batches reuse one kept-alive connection (one TLS handshake with Google per
+        thread, not one per batch). httplib2.Http is not thread-safe: one per thread (a sync
+        run fetches on its prefetch thread while its own thread lists pages)."""
+        http: google_auth_httplib2.AuthorizedHttp | None = getattr(self._local, "http", None)
+        if http is None:
+            http = self._local.http = google_auth_httplib2.AuthorizedHttp(
+                self.credentials, http=httplib2.Http(timeout=self.timeout))
+        return http
 
 
 def refresh_error_code(exc: RefreshError) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -245,3 +246,23 @@ def test_get_batch_maps_each_part_and_retries_failed_parts(
 
     with pytest.raises(GmailNotFound):  # the single-call path maps the same way
         client.execute(client.users.messages().get(userId="me", id="0000000000000abc"))
+
+
+def test_consecutive_batches_reuse_one_connection_per_thread(
+        mailbox: tuple[str, GmailClient]) -> None:
+    """One kept-alive connection per thread for the client's batches (not one per batch)."""
+    _, client = mailbox
+    ids = [m["id"] for m in client.execute(
+        client.users.messages().list(userId="me", maxResults=4))["messages"]]
+    sockets = []
+    for _ in range(3):
+        fetched = gmail_ops.get_batch(client, ids, RetryPolicy(max_attempts=1))
+        assert sorted(fetched.messages) == sorted(ids)
+        (connection,) = client.http().http.connections.values()
+        sockets.append(connection.sock)
+    assert sockets[0] is not None and sockets[1] is sockets[0] and sockets[2] is sockets[0]
+    other: list[object] = []
+    worker = threading.Thread(target=lambda: other.append(client.http()))
+    worker.start()
+    worker.join()
+    assert other[0] is not client.http()
