@@ -53,6 +53,7 @@ Prints numbers; asserts nothing. Target: p50 <= 0.5 ms, p99 <= 2 ms per decision
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import http.client
 import json
@@ -73,6 +74,7 @@ from opa_client.opa import OpaClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.policy_store import PgGrantStore, check, operator_template, pg_stores
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
 from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
@@ -342,6 +344,9 @@ def main() -> None:
                         help="passes over the decision table per measurement")
     parser.add_argument("--engines", default="embedded,opa")
     parser.add_argument("--opa", default=None, help="path to the opa binary")
+    parser.add_argument("--store", choices=("auto", "pg", "memory"), default="auto",
+                        help="also measure with grants in PostgreSQL (pg; auto = when "
+                             "GATEWAY_TEST_DATABASE_URL is set; bench/policy_store.py)")
     args = parser.parse_args()
 
     cases = load_decision_table(POLICY_DIR / "decision_table.yaml")
@@ -373,30 +378,62 @@ def main() -> None:
                       lambda c, s=store: assemble(s, c), args.rounds).line())
 
     opa_binary = find_opa_binary(args.opa)
-    for label, engine, pid in engines(args.engines.split(","), opa_binary):
-        print(f"\n{label}  revision {engine.revision[:19]}...")
-        wrong = [c.name for c in cases if c.mismatch(engine.decide(c.input))]
-        if wrong:
-            print(f"  WARNING: {len(wrong)} decisions differ from the table: {wrong[:5]}")
-        print(measure("engine only (decide)", cases,
-                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
-        if isinstance(engine, OpaServerEngine):
-            print(opa_server_timers(engine, cases))
-            print(requests_client_line(engine, cases, args.rounds, pid))
-            print(default_procs_line(opa_binary, cases, args.rounds))
-        for size, store in stores.items():
-            print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
-                          lambda c, e=engine, s=store: e.decide(assemble(s, c)),
-                          args.rounds, pid).line())
-        allows = [c for c in cases if c.allow]
-        denies = [c for c in cases if not c.allow]
-        print(measure("engine only, allows", allows,
-                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
-        print(measure("engine only, denies", denies,
-                      lambda c, e=engine: e.decide(c.input), args.rounds, pid).line())
-        floor_line("opa" if isinstance(engine, OpaServerEngine) else "embedded", cases,
-                   args.rounds, opa_binary)
+    admin_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if args.store == "pg" and not admin_url:
+        raise SystemExit("--store pg needs GATEWAY_TEST_DATABASE_URL (PostgreSQL admin URL)")
+    with contextlib.ExitStack() as stack:
+        pg = (stack.enter_context(pg_stores(admin_url, [10, 100_000]))
+              if admin_url and args.store != "memory" else [])
+        for label, engine, pid in engines(args.engines.split(","), opa_binary):
+            engine_lines(label, engine, pid, cases, stores, pg, args.rounds, opa_binary)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+
+
+def engine_lines(label: str, engine: PolicyEngine, pid: int | None, cases: list[TableCase],
+                 stores: dict[int, GrantStore], pg: list[PgGrantStore], rounds: int,
+                 opa_binary: Path | None) -> None:
+    def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
+        found = store.applicable(case.input)
+        if found is None:
+            return case.input
+        policy_input = dict(case.input)
+        policy_input["grant"] = found
+        return policy_input
+
+    print(f"\n{label}  revision {engine.revision[:19]}...")
+    wrong = [c.name for c in cases if c.mismatch(engine.decide(c.input))]
+    if wrong:
+        print(f"  WARNING: {len(wrong)} decisions differ from the table: {wrong[:5]}")
+    print(measure("engine only (decide)", cases,
+                  lambda c, e=engine: e.decide(c.input), rounds, pid).line())
+    if isinstance(engine, OpaServerEngine):
+        print(opa_server_timers(engine, cases))
+        print(requests_client_line(engine, cases, rounds, pid))
+        print(default_procs_line(opa_binary, cases, rounds))
+    for size, store in stores.items():
+        print(measure(f"lookup in {size:,} grants + assemble + decide", cases,
+                      lambda c, e=engine, s=store: e.decide(assemble(s, c)),
+                      rounds, pid).line())
+    allows = [c for c in cases if c.allow]
+    denies = [c for c in cases if not c.allow]
+    print(measure("engine only, allows", allows,
+                  lambda c, e=engine: e.decide(c.input), rounds, pid).line())
+    print(measure("engine only, denies", denies,
+                  lambda c, e=engine: e.decide(c.input), rounds, pid).line())
+    floor_line("opa" if isinstance(engine, OpaServerEngine) else "embedded", cases,
+               rounds, opa_binary)
+    template = operator_template(cases)
+    for pg_store in pg:
+        wrong = check(pg_store, engine.decide, template)
+        if wrong:
+            print(f"  WARNING: {len(wrong)} PostgreSQL-store decisions are not the expected "
+                  f"ones: {wrong[:3]}")
+        requests = [m for m, _ in pg_store.requests()]
+        print(measure(f"PostgreSQL store, {pg_store.size:,} grants: lookup only", requests,
+                      lambda m, p=pg_store: p.lookup(m), rounds, pid).line())
+        print(measure(f"PostgreSQL store, {pg_store.size:,} grants: lookup + decide", requests,
+                      lambda m, p=pg_store, e=engine: e.decide(p.policy_input(template, m)),
+                      rounds, pid).line())
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, Text, and_, case, cast, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
@@ -20,8 +21,10 @@ from gateway.kit.timeutil import as_utc, to_ns
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
-# How many of an operator's latest lapsed grants are searched to explain a denial.
+# How many of an operator's latest lapsed grants naming the item are searched to explain a denial.
 _LAPSED_GRANTS_SCANNED = 200
+_SQL_FILTERED_IDS = 20  # more requested messages than this: no SQL pre-filter (see _naming)
+_GMAIL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -166,6 +169,8 @@ def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.
     deny's reason code, it can never allow.
     """
     wanted = set(message_ids)
+    if not wanted and thread_id is None:
+        return None  # nothing named: no grant can cover it
     group_list = list(groups)
     now = _now()
     for_actor = ConsentGrant.operator_principal_id == operator_id
@@ -173,19 +178,56 @@ def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.
         for_actor = or_(for_actor, ConsentGrant.operator_group.in_(group_list))
     base = (select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox_id, for_actor)
             .order_by(ConsentGrant.created_at.desc()))
+    narrowed = _naming(wanted, thread_id)
+    if narrowed is not None:
+        base = base.where(narrowed)
 
     def covers(grant: ConsentGrant) -> bool:
         return (bool(wanted) and wanted <= set(grant.message_ids)) or (
             thread_id is not None and thread_id in grant.thread_ids)
 
-    live = base.where(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at > now)
-    for grant in session.scalars(live):
-        if covers(grant) and grant_status(grant, now) == "active":
-            return grant_input(grant)
-    for grant in session.scalars(base.limit(_LAPSED_GRANTS_SCANNED)):
-        if covers(grant):
-            return grant_input(grant)
+    # One query, live grants first (all of them), then lapsed ones newest first; streamed, so a
+    # covering live grant ends it at once and the lapsed scan stops after a bounded number.
+    live_first = case((and_(ConsentGrant.revoked_at.is_(None), ConsentGrant.expires_at > now),
+                       0), else_=1)
+    ordered = (base.order_by(None).order_by(live_first, ConsentGrant.created_at.desc())
+               .execution_options(yield_per=64))
+    result = session.execute(ordered).scalars()
+    try:
+        lapsed_seen = 0
+        for grant in result:
+            if grant_status(grant, now) != "active":
+                lapsed_seen += 1  # every live row came before this one
+                if lapsed_seen > _LAPSED_GRANTS_SCANNED:
+                    break
+            if covers(grant):
+                return grant_input(grant)
+    finally:
+        result.close()
     return None
+
+
+def _json_names(column: Any, item_id: str) -> ColumnElement[bool]:
+    return cast(column, Text).contains(f'"{item_id}"', autoescape=True)
+
+
+def _naming(wanted: set[str], thread_id: str | None) -> ColumnElement[bool] | None:
+    """A SQL pre-filter: grants whose stored JSON names every wanted message, or the thread, so
+    the database returns the few candidates instead of every grant of the operator on the
+    mailbox (bench/policy_bench.py --store pg: 5.8 ms of CPU per lookup with 2,000 grants on a
+    mailbox, before). Ids of the GmailId shape ([0-9A-Za-z_-]) are spelled `"id"` in the JSON
+    text and nowhere else (the LIKE is escaped, so `_` is literal); other ids, or many of them,
+    get no pre-filter. `covers` still decides on the loaded rows: this only narrows."""
+    naming = []
+    if wanted:
+        if len(wanted) > _SQL_FILTERED_IDS or not all(_GMAIL_ID.fullmatch(i) for i in wanted):
+            return None
+        naming.append(and_(*[_json_names(ConsentGrant.message_ids, i) for i in wanted]))
+    if thread_id is not None:
+        if not _GMAIL_ID.fullmatch(thread_id):
+            return None
+        naming.append(_json_names(ConsentGrant.thread_ids, thread_id))
+    return or_(*naming)
 
 
 def grant_input(grant: ConsentGrant) -> dict[str, Any]:
