@@ -135,6 +135,16 @@ class GrantStore:
         return max(live or mine, key=lambda g: g["expires_at_ns"])
 
 
+def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
+    """The case's input with the grant the store finds (the case's own when it finds none)."""
+    found = store.applicable(case.input)
+    if found is None:
+        return case.input
+    policy_input = dict(case.input)
+    policy_input["grant"] = found
+    return policy_input
+
+
 def synthetic_grants(count: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     grants = []
@@ -365,14 +375,6 @@ def main() -> None:
           f"wasmtime {version('wasmtime')}; OPA sidecar with GOMAXPROCS="
           f"{os.environ.get('GOMAXPROCS', '1')}")
 
-    def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
-        found = store.applicable(case.input)
-        if found is None:
-            return case.input
-        policy_input = dict(case.input)
-        policy_input["grant"] = found
-        return policy_input
-
     for store in stores.values():
         hits = sum(store.applicable(c.input) is not None for c in cases)
         print(f"\nstore of {store.size:,} grants ({hits} of {len(cases)} table lookups find one)")
@@ -394,14 +396,6 @@ def main() -> None:
 def engine_lines(label: str, engine: PolicyEngine, pid: int | None, cases: list[TableCase],
                  stores: dict[int, GrantStore], pg: list[PgGrantStore], rounds: int,
                  opa_binary: Path | None) -> None:
-    def assemble(store: GrantStore, case: TableCase) -> dict[str, Any]:
-        found = store.applicable(case.input)
-        if found is None:
-            return case.input
-        policy_input = dict(case.input)
-        policy_input["grant"] = found
-        return policy_input
-
     print(f"\n{label}  revision {engine.revision[:19]}...")
     wrong = [c.name for c in cases if c.mismatch(engine.decide(c.input))]
     if wrong:

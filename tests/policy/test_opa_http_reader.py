@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from gateway.policy.engines.opa_transport import KeepAliveOpaClient
-from tests.policy.test_opa_transport import _read_request
+from tests.policy.test_opa_transport import _read_request, accept_loop
 
 PACKAGE, RULE = "gateway.authz", "decision"
 
@@ -26,22 +26,17 @@ def scripted() -> Iterator[tuple[int, list[list[bytes]], list[bytes]]]:
     listener.settimeout(0.2)
     stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(10)
-                for answer in (scripts.pop(0) if scripts else []):
-                    request = _read_request(conn)
-                    if not request:
-                        break
-                    requests_seen.append(request)
-                    conn.sendall(answer)
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(10)
+            for answer in (scripts.pop(0) if scripts else []):
+                request = _read_request(conn)
+                if not request:
+                    break
+                requests_seen.append(request)
+                conn.sendall(answer)
 
-    thread = threading.Thread(target=serve, daemon=True)
+    thread = threading.Thread(target=accept_loop, args=(listener, stop, handle), daemon=True)
     thread.start()
     yield listener.getsockname()[1], scripts, requests_seen
     stop.set()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -208,6 +208,18 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def accept_loop(listener: socket.socket, stop: threading.Event,
+                handle: Callable[[socket.socket], None]) -> None:
+    """Accept connections on `listener` (with a short timeout) until `stop`, handing each to
+    `handle` in turn (test servers: one connection at a time)."""
+    while not stop.is_set():
+        try:
+            conn, _ = listener.accept()
+        except TimeoutError:
+            continue
+        handle(conn)
+
+
 def _read_request(conn: socket.socket) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -241,21 +253,16 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     listener.settimeout(0.2)
     stop = threading.Event()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                raw, _ = listener.accept()
-            except TimeoutError:
-                continue
-            try:
-                with context.wrap_socket(raw, server_side=True) as conn:
-                    _read_request(conn)  # all of it: unread bytes at close would send a RST
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                                 b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
-            except (ssl.SSLError, OSError):
-                raw.close()
+    def handle(raw: socket.socket) -> None:
+        try:
+            with context.wrap_socket(raw, server_side=True) as conn:
+                _read_request(conn)  # all of it: unread bytes at close would send a RST
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+        except (ssl.SSLError, OSError):
+            raw.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
+    thread = threading.Thread(target=accept_loop, args=(listener, stop, handle), daemon=True)
     thread.start()
     yield listener.getsockname()[1], cert_path
     stop.set()
