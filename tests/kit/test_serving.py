@@ -49,7 +49,7 @@ async def _burst(port: int, count: int) -> list[str]:
     answers = []
     for reader, writer in opened:
         writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        data = await reader.read()
+        data = await asyncio.wait_for(reader.read(), 30)  # a socket nobody serves: fail
         answers.append(data.split(b"\r\n\r\n", 1)[1].decode())
         writer.close()
     return answers
@@ -76,6 +76,48 @@ def test_connections_reach_both_workers() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
+def test_a_dead_worker_is_replaced_on_its_socket() -> None:
+    """The supervisor replaces a worker that died with one listening on the same socket: the
+    connections the kernel hashes to that socket are answered again, by the new worker."""
+    import os
+    import signal
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        pids: set[str] = set()
+        while time.monotonic() < deadline and len(pids) < 2:
+            try:
+                pids.add(_pid_of_one_connection(port))
+            except OSError:
+                time.sleep(0.2)
+        assert len(pids) == 2
+        victim = sorted(pids)[0]
+        os.kill(int(victim.split()[0]), signal.SIGKILL)
+        seen: set[str] = set()
+        while time.monotonic() < deadline:  # the supervisor checks every 0.5 s
+            answers = set(asyncio.run(_burst(port, 24))) if _up(port) else set()
+            seen |= answers
+            if len(answers) == 2 and victim not in answers:
+                break
+            time.sleep(0.3)
+        assert victim not in answers and len(answers) == 2, seen
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _up(port: int) -> bool:
+    try:
+        _pid_of_one_connection(port)
+    except OSError:
+        return False
+    return True
 
 
 def test_reuse_port_sockets_share_one_port() -> None:
