@@ -69,7 +69,7 @@ async def list_messages(
     def page_of_messages() -> dict[str, Any]:
         # Metadata only: the sealed body and raw message of up to 200 rows are never read.
         query = message_filters(select(Message).where(Message.mailbox_id == mailbox.id)
-                                .options(defer(Message.body), defer(Message.raw)),
+                                .options(defer(Message.body), defer(Message.raw)), mailbox.id,
                                 label=label, thread_id=thread_id, unread=unread,
                                 has_attachment=has_attachment, after=after, before=before)
         if contact is not None:

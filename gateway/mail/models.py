@@ -14,6 +14,8 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Uuid,
+    func,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -62,6 +64,10 @@ class Message(IdMixin, Base):
         UniqueConstraint("mailbox_id", "gmail_id"),
         Index("ix_messages_mailbox_date", "mailbox_id", "internal_date", "id"),
         Index("ix_messages_mailbox_thread", "mailbox_id", "thread_id"),
+        # PostgreSQL: labels per mailbox, for label filters (migration 0014, mail/queries.py).
+        Index("ix_messages_mailbox_labels",
+              func.gw_mailbox_label_keys(text("mailbox_id"), text("label_ids")),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

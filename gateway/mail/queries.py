@@ -1,19 +1,37 @@
 """Store queries shared by the read routes: filters on the clear columns (labels, dates,
 attachments, the address blind index) and keyset conditions.
 
-Label filters match the JSON text of `label_ids` (`"INBOX"` with its quotes) with an escaped
-LIKE, which PostgreSQL and SQLite evaluate the same way: label ids are restricted to
-`[A-Za-z0-9_-]` (the route refuses anything else), so their JSON spelling is the id itself between
-quotes and cannot match part of another id. This keeps every filter in SQL, so a page costs a
-bounded index scan, never a Python loop over the whole mailbox."""
+Label filters (`has_label`) compile per dialect. PostgreSQL: `gw_mailbox_label_keys(mailbox_id,
+label_ids) @> ARRAY['<mailbox>:<label>']`, the expression of the GIN index of migration 0014, so
+a rare label is found through the index instead of a walk of the whole mailbox (the planner
+still walks the (mailbox, date) index for a common one). Elsewhere (SQLite, the demo): an escaped
+LIKE on the JSON text of `label_ids` (`"INBOX"` with its quotes). Both are exact: label ids are
+restricted to `[A-Za-z0-9_-]` (the route refuses anything else), so their JSON spelling is the id
+between quotes and cannot match part of another id, and a mailbox id holds no `:`. Every filter
+stays in SQL, so a page never costs a Python loop over the mailbox."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, and_, cast, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from gateway.crypto import CryptoService
 from gateway.kit.errors import BadRequest, ValidationFailed
@@ -22,8 +40,44 @@ from gateway.mail.models import Mailbox, Message, MessageAddress
 LABEL_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,100}$"
 
 
-def has_label(label: str) -> ColumnElement[bool]:
-    return cast(Message.label_ids, Text).contains(f'"{label}"', autoescape=True)
+class _HasLabel(FunctionElement[bool]):
+    """has_label(mailbox_id column, label_ids column, LIKE pattern, `<mailbox>:<label>` key).
+
+    On PostgreSQL the key is a `literal_execute` parameter: SQLAlchemy caches the compiled
+    statement as usual and writes the value into the SQL text at execution. With an ordinary
+    parameter, a server-side prepared statement (psycopg prepares after 5 runs) may switch to a
+    generic plan, which cannot know whether the label is rare, and took the label index for
+    INBOX too: 19 ms instead of 0.35 ms on a 50,000-message mailbox (bench/label_filter_bench.py).
+    The key is a UUID and a `[A-Za-z0-9_-]` label id (checked in has_label)."""
+
+    type = Boolean()
+    name = "has_label"
+    inherit_cache = True
+
+
+@compiles(_HasLabel)
+def _has_label_like(element: _HasLabel, compiler: SQLCompiler, **kw: Any) -> str:
+    _, label_ids, pattern, _ = list(element.clauses)
+    text = compiler.process(cast(label_ids, Text), **kw)
+    return f"({text} LIKE {compiler.process(pattern, **kw)} ESCAPE '/')"
+
+
+@compiles(_HasLabel, "postgresql")
+def _has_label_indexed(element: _HasLabel, compiler: SQLCompiler, **kw: Any) -> str:
+    mailbox_id, label_ids, _, key = list(element.clauses)
+    return (f"(gw_mailbox_label_keys({compiler.process(mailbox_id, **kw)}, "
+            f"{compiler.process(label_ids, **kw)}) @> ARRAY[{compiler.process(key, **kw)}]"
+            "::text[])")
+
+
+def has_label(label: str, mailbox_id: uuid.UUID) -> ColumnElement[bool]:
+    """The message (of mailbox `mailbox_id`, which the query must also require) has `label`."""
+    if not re.fullmatch(LABEL_ID_PATTERN, label):
+        raise BadRequest("label ids are letters, digits, '_' and '-'", code="invalid_label")
+    escaped = label.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    key = bindparam(None, f"{uuid.UUID(str(mailbox_id))}:{label}", type_=Text,
+                    literal_execute=True)
+    return _HasLabel(Message.mailbox_id, Message.label_ids, literal(f'%"{escaped}"%', Text), key)
 
 
 def address_index(crypto: CryptoService, mailbox: Mailbox, address: str) -> bytes:
@@ -47,17 +101,18 @@ def check_range(after: datetime | None, before: datetime | None) -> None:
         raise ValidationFailed("after must be earlier than before", code="invalid_date_range")
 
 
-def message_filters(query: Select[Any], *, label: str | None = None,
+def message_filters(query: Select[Any], mailbox_id: uuid.UUID, *, label: str | None = None,
                     thread_id: str | None = None, unread: bool | None = None,
                     has_attachment: bool | None = None, after: datetime | None = None,
                     before: datetime | None = None) -> Select[Any]:
     check_range(after, before)
     if label is not None:
-        query = query.where(has_label(label))
+        query = query.where(has_label(label, mailbox_id))
     if thread_id is not None:
         query = query.where(Message.thread_id == thread_id)
     if unread is not None:
-        query = query.where(has_label("UNREAD") if unread else ~has_label("UNREAD"))
+        unread_label = has_label("UNREAD", mailbox_id)
+        query = query.where(unread_label if unread else ~unread_label)
     if has_attachment is not None:
         query = query.where(Message.attachment_count > 0 if has_attachment
                             else Message.attachment_count == 0)

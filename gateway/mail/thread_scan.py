@@ -34,22 +34,22 @@ class ThreadFilter:
     unread: bool | None = None
     has_attachment: bool | None = None
 
-    def per_message(self) -> ColumnElement[bool]:
+    def per_message(self, mailbox_id: uuid.UUID) -> ColumnElement[bool]:
         """What a message must satisfy for its thread to match (the positive filters)."""
         conditions: list[ColumnElement[bool]] = []
         if self.label is not None:
-            conditions.append(has_label(self.label))
+            conditions.append(has_label(self.label, mailbox_id))
         if self.unread:
-            conditions.append(has_label("UNREAD"))
+            conditions.append(has_label("UNREAD", mailbox_id))
         if self.has_attachment:
             conditions.append(Message.attachment_count > 0)
         return and_(true(), *conditions)
 
-    def per_thread(self) -> list[ColumnElement[bool]]:
+    def per_thread(self, mailbox_id: uuid.UUID) -> list[ColumnElement[bool]]:
         """HAVING conditions over a thread's messages (the negative filters)."""
         having: list[ColumnElement[bool]] = []
         if self.unread is False:
-            having.append(func.sum(case((has_label("UNREAD"), 1), else_=0)) == 0)
+            having.append(func.sum(case((has_label("UNREAD", mailbox_id), 1), else_=0)) == 0)
         if self.has_attachment is False:
             having.append(func.sum(Message.attachment_count) == 0)
         return having
@@ -77,7 +77,7 @@ def thread_page(session: Session, mailbox: Mailbox, filters: ThreadFilter,
                 cursor: Position | None, limit: int) -> tuple[list[tuple[str, Position]], bool]:
     """Up to `limit` (thread id, first-appearance position) pairs after `cursor`, and whether
     more follow."""
-    match = filters.per_message()
+    match = filters.per_message(mailbox.id)
     in_mailbox = Message.mailbox_id == mailbox.id
     found: list[tuple[str, Position]] = []
     decided: set[str] = set()
@@ -96,7 +96,7 @@ def thread_page(session: Session, mailbox: Mailbox, filters: ThreadFilter,
         for thread_id, when, message_id in batch:
             if thread_id not in decided and thread_id not in firsts:
                 firsts[thread_id] = Position(when, message_id)
-        accepted = _accept(session, in_mailbox, match, filters, cursor, list(firsts))
+        accepted = _accept(session, mailbox.id, match, filters, cursor, list(firsts))
         for thread_id, position in firsts.items():
             decided.add(thread_id)
             if thread_id in accepted:
@@ -108,17 +108,18 @@ def thread_page(session: Session, mailbox: Mailbox, filters: ThreadFilter,
     return found[:limit], len(found) > limit
 
 
-def _accept(session: Session, in_mailbox: ColumnElement[bool], match: ColumnElement[bool],
+def _accept(session: Session, mailbox_id: uuid.UUID, match: ColumnElement[bool],
             filters: ThreadFilter, cursor: Position | None,
             candidates: Sequence[str]) -> set[str]:
     if not candidates:
         return set()
+    in_mailbox = Message.mailbox_id == mailbox_id
     accepted = set(candidates)
     if cursor is not None:   # already served above the cursor
         seen: Any = session.scalars(select(Message.thread_id).distinct().where(
             in_mailbox, match, Message.thread_id.in_(candidates), _above(cursor)))
         accepted -= set(seen)
-    having = filters.per_thread()
+    having = filters.per_thread(mailbox_id)
     if having and accepted:
         ok: Any = session.scalars(select(Message.thread_id).where(
             in_mailbox, Message.thread_id.in_(accepted)).group_by(Message.thread_id)

@@ -78,7 +78,8 @@ def _stats(session: Session, mailbox: Mailbox, thread_ids: list[str]) -> dict[st
     if not thread_ids:
         return {}
     rows = session.execute(
-        select(Message.thread_id, func.count(Message.id), _count_where(has_label("UNREAD")),
+        select(Message.thread_id, func.count(Message.id),
+               _count_where(has_label("UNREAD", mailbox.id)),
                func.coalesce(func.sum(Message.attachment_count), 0),
                func.min(Message.internal_date), func.max(Message.internal_date))
         .where(Message.mailbox_id == mailbox.id, Message.thread_id.in_(thread_ids))

@@ -42,7 +42,7 @@ def contact_timeline(mailbox_id: str, body: TimelineRequest, request: Request,
     matches = select(MessageAddress.message_id).where(
         MessageAddress.mailbox_id == mailbox.id, MessageAddress.address_index == index)
     query = message_filters(select(Message).where(Message.mailbox_id == mailbox.id,
-                                                  Message.id.in_(matches)),
+                                                  Message.id.in_(matches)), mailbox.id,
                             after=body.after, before=body.before)
     if body.cursor:
         query = query.where(newest_first_after(*decode_cursor(body.cursor, kind=_CURSOR_KIND)))
