@@ -9,10 +9,12 @@ probability below 1e-6."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -56,7 +58,10 @@ async def _burst(port: int, count: int) -> list[str]:
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
-def test_connections_reach_both_workers() -> None:
+@contextlib.contextmanager
+def _two_workers() -> Iterator[tuple[int, set[str], float]]:
+    """`serve --workers 2` on a free port, once both workers answered: (port, their
+    "pid gc-frozen-count" answers, the deadline for the rest of the test); stopped after."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -69,13 +74,18 @@ def test_connections_reach_both_workers() -> None:
             except OSError:
                 time.sleep(0.2)
         assert len(pids) == 2, "the second worker never answered"
+        yield port, pids, deadline
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_connections_reach_both_workers() -> None:
+    with _two_workers() as (port, pids, _):
         # Each started worker froze its heap (gc.freeze): full collections skip it.
         assert all(int(answer.split()[1]) > 1000 for answer in pids), pids
         answers = asyncio.run(_burst(port, 48))
         assert sorted(answers.count(pid) for pid in pids)[0] >= 8, answers
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT here")
@@ -85,18 +95,7 @@ def test_a_dead_worker_is_replaced_on_its_socket() -> None:
     import os
     import signal
 
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        pids: set[str] = set()
-        while time.monotonic() < deadline and len(pids) < 2:
-            try:
-                pids.add(_pid_of_one_connection(port))
-            except OSError:
-                time.sleep(0.2)
-        assert len(pids) == 2
+    with _two_workers() as (port, pids, deadline):
         victim = sorted(pids)[0]
         os.kill(int(victim.split()[0]), signal.SIGKILL)
         seen: set[str] = set()
@@ -107,9 +106,6 @@ def test_a_dead_worker_is_replaced_on_its_socket() -> None:
                 break
             time.sleep(0.3)
         assert victim not in answers and len(answers) == 2, seen
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _up(port: int) -> bool:
