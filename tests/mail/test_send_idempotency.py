@@ -31,6 +31,15 @@ def _send(gw: TestClient, mailbox_id: str, headers: dict[str, str], key: str | N
                    headers={**headers, **extra})
 
 
+def _fail_next_send(emu: RunningEmulator, status: int, *, after: bool = False) -> None:
+    """The emulator fails the next messages.send with `status`; `after`: once it has sent
+    (Gmail acted, its answer is lost)."""
+    fault: dict[str, Any] = {"method": "gmail.users.messages.send", "status": status, "count": 1}
+    if after:
+        fault["after"] = True
+    emu.control.set_faults(fail_next=[fault])
+
+
 def _records(db: Database) -> list[IdempotencyRecord]:
     with db.transaction() as s:
         return list(s.scalars(select(IdempotencyRecord)))
@@ -110,8 +119,7 @@ def test_a_refused_send_releases_the_key(
         gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
     mailbox_id = connected(gw, emu, tenant_a)
     headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
-    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 400,
-                                       "count": 1}])
+    _fail_next_send(emu, 400)
     refused = _send(gw, mailbox_id, headers, key)
     assert refused.status_code == 422 and refused.json()["code"] == "gmail_rejected"
     assert _records(db) == []
@@ -143,8 +151,7 @@ def test_a_lost_answer_is_rechecked_in_gmail_and_never_sent_twice(
     # Gmail sends the message, then the answer is lost (5xx after the fact).
     mailbox_id = connected(gw, emu, tenant_a)
     headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
-    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 503,
-                                       "count": 1, "after": True}])
+    _fail_next_send(emu, 503, after=True)
     lost = _send(gw, mailbox_id, headers, key)
     assert lost.status_code in (502, 503), lost.text
     assert len(emulator_messages(emu, GOOGLE_BOB)) == 1  # it did go out
@@ -170,8 +177,7 @@ def test_a_failure_before_gmail_acted_is_rechecked_then_sent_once(
     # retry asks Gmail, finds nothing and sends, with the Message-ID of the first attempt.
     mailbox_id = connected(gw, emu, tenant_a)
     headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
-    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 500,
-                                       "count": 1}])
+    _fail_next_send(emu, 500)
     failed = _send(gw, mailbox_id, headers, key)
     assert failed.status_code in (502, 503), failed.text
     assert emulator_messages(emu, GOOGLE_BOB) == []
@@ -216,8 +222,7 @@ def test_a_lost_answer_on_a_send_only_mailbox_is_never_sent_again(
     # refused (409) instead of risking a second copy, and stays refused.
     mailbox_id = connected(gw, emu, tenant_a, ["send"])
     headers, key = tenant_a.crm.headers(), str(uuid.uuid4())
-    emu.control.set_faults(fail_next=[{"method": "gmail.users.messages.send", "status": 503,
-                                       "count": 1, "after": True}])
+    _fail_next_send(emu, 503, after=True)
     lost = _send(gw, mailbox_id, headers, key)
     assert lost.status_code in (502, 503), lost.text
     assert len(emulator_messages(emu, GOOGLE_BOB)) == 1
