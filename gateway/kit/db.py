@@ -123,18 +123,20 @@ def _end(session: Session, commit: bool) -> None:
         session.close()
 
 
+def call_and_commit(session: Session, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)`, then the commit of the request's transaction, on the calling thread (already
+    a thread-pool thread: `run_and_commit`, the Guard's `serve`). A failed commit still fails
+    the request, 503, before anything is sent; `session_dependency` then finds no transaction
+    left to end."""
+    result = fn(*args)
+    session.commit()
+    return result
+
+
 async def run_and_commit(session: Session, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` and then the request's commit, in one thread-pool trip instead of two (the
-    read handlers: their decision's log entry commits with the request as before, and a failed
-    commit still fails the request, 503, before anything is sent). `session_dependency` then
-    finds no transaction left to end."""
-
-    def work() -> T:
-        result = fn(*args)
-        session.commit()
-        return result
-
-    return await run_in_threadpool(work)
+    read handlers: their decision's log entry commits with the request as before)."""
+    return await run_in_threadpool(call_and_commit, session, fn, *args)
 
 
 async def session_dependency(request: Request) -> AsyncIterator[Session]:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
 from gateway.accounts.deps import Caller, CallerDep, PurposeDep, SessionDep
+from gateway.kit.db import call_and_commit
 from gateway.policy.enforcement import (
     Access,
     AccessRequest,
@@ -89,8 +90,8 @@ class Guard:
             transfer=resolved.transfer))
         request.state.access = access
         if self.serve is not None:
-            request.state.served = self.serve(request, session, access)
-            session.commit()
+            request.state.served = call_and_commit(session, self.serve, request, session,
+                                                   access)
         return access
 
     def __repr__(self) -> str:
