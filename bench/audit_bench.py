@@ -205,6 +205,20 @@ MODES = {
 }
 
 
+def bench_record(tenant: dict[str, Any], rng: random.Random, *, decision: str = "allow",
+                 reason: str = "allow_crm_service") -> LogRecord:
+    """One operation-log record as the CRM's content read produces it (random ids)."""
+    return LogRecord(
+        request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
+        actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
+        operation="mail:message:read_content", action="mail.message.read_content",
+        purpose="user_facing", decision=decision, reasons=(reason,),
+        policy_revision="bench-rev-1", tenant_id=tenant["id"],
+        mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
+        client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
+        resource_ids=(f"{rng.getrandbits(64):016x}",))
+
+
 def append_worker(url: str, key: bytes, seconds: float, ready: Any, go: Any,
                   out: Any, mode: str = "append") -> None:
     """One writer process: set up and warm its connection, say it is ready, wait for the
@@ -227,15 +241,7 @@ def append_worker(url: str, key: bytes, seconds: float, ready: Any, go: Any,
     rng = random.Random(os.getpid())
 
     def one() -> None:
-        record = LogRecord(
-            request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
-            actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
-            operation="mail:message:read_content", action="mail.message.read_content",
-            purpose="user_facing", decision="allow", reasons=("allow_crm_service",),
-            policy_revision="bench-rev-1", tenant_id=tenant["id"],
-            mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
-            client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
-            resource_ids=(f"{rng.getrandbits(64):016x}",))
+        record = bench_record(tenant, rng)
         if mode == "committed":
             log.append_committed(database, record)
             return
@@ -342,15 +348,7 @@ def floors(url: str, seconds: float) -> None:
     statement = f"INSERT INTO bench_baseline ({columns}) VALUES ({placeholders})"
 
     def row() -> list[Any]:
-        values = log.values(LogRecord(
-            request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
-            actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
-            operation="mail:message:read_content", action="mail.message.read_content",
-            purpose="user_facing", decision="allow", reasons=("allow_crm_service",),
-            policy_revision="bench-rev-1", tenant_id=tenant["id"],
-            mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
-            client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
-            resource_ids=(f"{rng.getrandbits(64):016x}",)))
+        values = log.values(bench_record(tenant, rng))
         return [json_text(values[c]) if c in {"resource_ids", "reasons", "detail"}
                 else values[c] for c in INSERT_COLUMNS]
 
@@ -396,15 +394,7 @@ def thread_worker(url: str, key: bytes, seconds: float, threads: int, ready: Any
     tenant = world()["tenants"][os.getpid() % TENANTS]
 
     def one(rng: random.Random) -> None:
-        record = LogRecord(
-            request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
-            actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
-            operation="mail:message:read_content", action="mail.message.read_content",
-            purpose="user_facing", decision="deny", reasons=("scope_not_granted",),
-            policy_revision="bench-rev-1", tenant_id=tenant["id"],
-            mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
-            client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
-            resource_ids=(f"{rng.getrandbits(64):016x}",))
+        record = bench_record(tenant, rng, decision="deny", reason="scope_not_granted")
         if chained:
             log.append_committed(database, record)
         else:

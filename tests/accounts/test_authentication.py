@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gateway.accounts import service
 from gateway.accounts.models import ApiKey
@@ -47,14 +48,19 @@ def test_missing_or_malformed_credentials(client: TestClient, tenant_a: TenantWo
                    401, "invalid_api_key")
 
 
+def revoke_crm_key(session: Session, world: TenantWorld) -> None:
+    """Revoke tenant-a's CRM service key in `session` (committed with it)."""
+    key = session.scalar(select(ApiKey).where(ApiKey.principal_id == world.crm.principal.id))
+    assert key is not None
+    service.revoke_api_key(session, service.get_tenant(session, "tenant-a"), key.prefix)
+
+
 def test_revoked_and_expired_keys(client: TestClient, db: Database,
                                   tenant_a: TenantWorld) -> None:
     headers = tenant_a.crm.headers()
     assert client.get("/v1/mailboxes", headers=headers).status_code == 200
     with db.transaction() as s:
-        key = s.scalar(select(ApiKey).where(ApiKey.principal_id == tenant_a.crm.principal.id))
-        assert key is not None
-        service.revoke_api_key(s, service.get_tenant(s, "tenant-a"), key.prefix)
+        revoke_crm_key(s, tenant_a)
     assert_problem(client.get("/v1/mailboxes", headers=headers), 401, "api_key_revoked")
 
     with db.transaction() as s:

@@ -13,6 +13,7 @@ from gateway.accounts.key_cache import ApiKeyCache
 from gateway.accounts.keys import hash_api_key
 from gateway.accounts.models import ApiKey, Principal
 from gateway.kit.db import Database
+from tests.accounts.test_authentication import revoke_crm_key
 from tests.conftest import TEST_PEPPER, TenantWorld
 
 
@@ -63,9 +64,7 @@ def test_revocation_in_this_process_applies_at_once(client: TestClient, db: Data
     headers = tenant_a.crm.headers()
     assert client.get("/v1/mailboxes", headers=headers).status_code == 200
     with db.transaction() as s:
-        key = s.scalar(select(ApiKey).where(ApiKey.principal_id == tenant_a.crm.principal.id))
-        assert key is not None
-        service.revoke_api_key(s, service.get_tenant(s, "tenant-a"), key.prefix)
+        revoke_crm_key(s, tenant_a)
         assert _cache(client).get(_hash(tenant_a.crm.key)) is None
         # a request racing the revocation's commit reads the old row and caches it again ...
         assert client.get("/v1/mailboxes", headers=headers).status_code == 200
