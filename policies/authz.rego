@@ -1,47 +1,52 @@
 # The Limited Use policy set: data.gateway.authz.decision.
 #
-# Shape: an access is allowed when a `permits` rule fires, the purpose is not prohibited, the
-# actor is well formed and of the resource's tenant. Every permit checks each of its conditions
-# *positively*: a missing or malformed input field makes it undefined, hence no permit, hence
-# deny. The `denies` rules explain a refusal with stable reason codes; a permit requires their
-# conditions not to hold (tests/decision_table_test.rego checks that no case has both), so
-# they are evaluated only when the request is refused.
+# Shape: an access is allowed when the `permit` rule gives a value (an allow_* reason), the
+# purpose is not prohibited, the actor is well formed and of the resource's tenant. Every permit
+# checks each of its conditions *positively*: a missing or malformed input field makes it
+# undefined, hence no permit, hence deny. `denies` explains a refusal with stable reason codes; a
+# permit requires their conditions not to hold (tests/decision_table_test.rego checks that no
+# case has both), so they are evaluated only when the request is refused.
 #
 # The vocabulary and the tables (actions and their classes, which actor kind may do what for
 # which purpose, required scopes, allowed mailbox states) are in data.json (data.gateway.tables).
 #
-# Both engines run OPA's compiler (the OPA server; the embedded engine runs these files compiled
-# to Wasm: policies/compiled/, rebuilt by scripts/compile_policy.sh after any edit). The embedded
-# engine has no host built-ins, so times are integers in nanoseconds computed by the caller.
-# The shape below (negating only zero-arity helper rules, `else if` chains for "any of" rules, one
-# permit value, explanations only for a refusal, tables in data.json) was chosen for regopy, the
-# embedded engine until session 4 (docs/policy.md section 6); it is kept.
+# Both engines run OPA's compiler: the OPA server evaluates these files with OPA's evaluator
+# (topdown); the embedded engine runs them compiled to Wasm (policies/compiled/, rebuilt by
+# scripts/compile_policy.sh after any edit), which has no host built-ins, so times are integers
+# in nanoseconds computed by the caller.
+#
+# The shape is chosen for OPA's evaluator, the slower of the two (docs/policy.md section 6,
+# session 5): there a reference to a rule costs several times an expression, even when the rule's
+# value is cached, and a built-in call about three. So the decision is one rule; the checks
+# every permit needs (common_ok) are flat rules reading input and data.json directly, never
+# through helper rules such as `action` or `actor_id_set`, which serve the explanations only;
+# and the explanations come in stages, so a malformed request is not judged on its particulars.
 package gateway.authz
 
 import data.gateway.tables
 
 default decision := {"allow": false, "reasons": ["policy_undefined"], "obligations": {}}
 
-decision := {"allow": allow, "reasons": reasons, "obligations": obligations}
-
-default allow := false
-
-# `permit` implies all of these (every permit requires common_ok, and capabilities name no
-# prohibited purpose); they are repeated so that the allow does not rest on that alone.
-allow if {
-	permit
-	not prohibited_purpose
+# One rule, one path: a permit gives the allow with its obligations; anything else is a refusal
+# explained by `denies`. `permit` implies the three checks after it (every permit requires
+# common_ok, and capabilities name no prohibited purpose); they are repeated so that the allow
+# does not rest on that alone (actor_ok and tenant_ok are cached by then: common_ok read them).
+decision := {"allow": true, "reasons": [reason], "obligations": permit_obligations(reason)} if {
+	reason := permit
+	not tables.prohibited_purposes[input.purpose]
 	actor_ok
 	tenant_ok
-}
+} else := {"allow": false, "reasons": explained, "obligations": {}} if {
+	explained := sort(denies)
+	explained[0]
+} else := {"allow": false, "reasons": ["default_deny"], "obligations": {}}
 
-reasons := [permit] if {
-	allow
-} else := sorted if {
-	# (regopy's sort of a set is not an array: sort an array)
-	sorted := sort([reason | some reason in denies])
-	sorted[0]
-} else := ["default_deny"]
+# The decision's parts, by name (tests, `opa eval`).
+allow := decision.allow
+
+reasons := decision.reasons
+
+obligations := decision.obligations
 
 # --- well-formed request ----------------------------------------------------------------------
 
@@ -50,9 +55,7 @@ non_empty_string(x) if {
 	not x == ""
 }
 
-# Each input string that must be non-empty is checked once here (rules are cached per query);
-# the rules below compare other values with `==` to it, which implies the same of them.
-# (non_empty_string inlined: a function call costs regopy a dozen statements)
+# Non-empty input strings, for the explanations (the permits' rules check them inline).
 actor_id_set if {
 	id := input.actor.id
 	is_string(id)
@@ -78,9 +81,14 @@ owner_set if {
 }
 
 actor_ok if {
-	tables.actor_kinds[input.actor.kind]
-	actor_id_set
-	actor_tenant_set
+	actor := input.actor
+	tables.actor_kinds[actor.kind]
+	id := actor.id
+	is_string(id)
+	not id == ""
+	tenant := actor.tenant
+	is_string(tenant)
+	not tenant == ""
 } else if {
 	# The system actor may carry no tenant (null or ""): global maintenance. tenant_ok still
 	# binds every tenant's resource to an actor of that tenant.
@@ -92,8 +100,8 @@ actor_ok if {
 # The action's classes (data.json): mailbox_bound, store_read, gmail, states, scopes, special...
 action := tables.actions[input.action]
 
-# Every entry of tables.actions is an object (never false), so `action` being defined is enough:
-# no is_object built-in call (each built-in call copies regopy's evaluation state).
+# Every entry of tables.actions is an object (never false), so `action` being defined is enough
+# (tests/tables_test.rego).
 action_known if action
 
 purpose_permitted if tables.permitted_purposes[input.purpose]
@@ -115,22 +123,23 @@ base_ok if {
 
 # Read through the action's own `capable` entry (data.json), the by-action index of
 # tables.capabilities (tests/tables_test.rego and tests/policy/test_vocabulary_sync.py keep the
-# two equal): the action is already looked up, and regopy scans object keys one by one, so this
-# spares a second walk through a kind's ~30 actions (~8 % of a decision's evaluation).
+# two equal): one lookup from the action instead of a second walk from the kind.
 action_capable if action.capable[input.actor.kind]
 
 # data.json's capabilities name only known kinds, known actions and permitted purposes
 # (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
-capable if action.capable[input.actor.kind][input.purpose] == true
+capable if tables.actions[input.action].capable[input.actor.kind][input.purpose] == true
 
 # --- tenant, resource, ownership --------------------------------------------------------------
 
 tenant_ok if {
-	actor_tenant_set
-	input.resource.tenant == input.actor.tenant
+	tenant := input.actor.tenant
+	is_string(tenant)
+	not tenant == ""
+	input.resource.tenant == tenant
 } else if {
 	input.actor.kind == "system"
-	action.system_global == true
+	tables.actions[input.action].system_global == true
 	not resource_tenant_set
 }
 
@@ -140,12 +149,17 @@ mailbox_bound if action.mailbox_bound == true
 
 # A mailbox-bound action names its mailbox and the mailbox's owner (a principal id).
 resource_ok if {
-	mailbox_bound
-	mailbox_set
-	owner_set
+	tables.actions[input.action].mailbox_bound == true
+	resource := input.resource
+	mailbox := resource.mailbox
+	is_string(mailbox)
+	not mailbox == ""
+	owner := resource.owner
+	is_string(owner)
+	not owner == ""
 } else if {
-	action_known
-	not mailbox_bound
+	action := tables.actions[input.action]
+	not action.mailbox_bound == true
 }
 
 is_owner if {
@@ -156,8 +170,12 @@ is_owner if {
 # An end user acts only on their own mailbox; the other kinds are bound by tenant (operators:
 # by the grant, see operators.rego).
 owner_ok if {
-	input.actor.kind == "end_user"
-	is_owner
+	actor := input.actor
+	actor.kind == "end_user"
+	id := actor.id
+	input.resource.owner == id
+	is_string(id)
+	not id == ""
 } else if {
 	kind := input.actor.kind
 	not kind == "end_user"
@@ -180,31 +198,31 @@ gmail_action if action.gmail == true
 state_allows if action.states[input.mailbox_state] == true
 
 state_ok if {
-	state_allows
+	tables.actions[input.action].states[input.mailbox_state] == true
 } else if {
-	action_known
-	not mailbox_bound
+	action := tables.actions[input.action]
+	not action.mailbox_bound == true
 	not state_present
 }
 
 # --- scopes (any one of action.scopes must be granted) -----------------------------------------
 
-scope_required if action.scopes
-
 scope_ok if {
-	some s in action.scopes
-	some granted in input.scopes
-	granted == s
+	tables.actions[input.action].scopes[_] == input.scopes[_]
 } else if {
-	action_known
-	not scope_required
+	action := tables.actions[input.action]
+	not action.scopes
 }
 
 # --- the checks every permit needs ------------------------------------------------------------
 
+# The first branch is the usual request, flat (three rules instead of seven): a mailbox-bound
+# action needing a scope, in an allowed state, with no special checks. Each of its lines implies
+# the first branch of the named rule in the comment, so it holds only where the second does; tests/decision_table_test.rego checks on every case that
+# common_ok is exactly the conjunction of the named rules.
 common_ok if {
-	actor_ok
 	capable
+	actor_ok
 	tenant_ok
 	resource_ok
 	state_ok
@@ -212,16 +230,14 @@ common_ok if {
 	special_ok
 }
 
-has_special if action.special
-
 special_ok if {
-	action_known
-	not has_special
+	action := tables.actions[input.action]
+	not action.special
 } else if {
-	action.special == "transfer"
+	tables.actions[input.action].special == "transfer"
 	valid_transfer
 } else if {
-	action.special == "aggregate"
+	tables.actions[input.action].special == "aggregate"
 	cohort_ok
 	group_keys_ok
 }
@@ -242,73 +258,62 @@ permit := reason if {
 
 # --- denies (explanations, evaluated only for a refusal) ------------------------------------------
 
-# One flat set (nested sets cost regopy a set union per level). A malformed request is told only
-# what is malformed; a request that is well formed (base_ok) but not capable only that; the
-# particulars only for a capable one (`qualified`).
-denies contains reason if {
+# In stages, each told only its own problems: a request that is not well formed (base_ok: a valid
+# actor, a known action, a permitted purpose) is told what is malformed or prohibited; a
+# well-formed one whether its actor may do this at all and the tenant; only a capable one the
+# particulars. A purpose is never both permitted and prohibited (tests/tables_test.rego), so a
+# well-formed request has no prohibited purpose to be told about.
+denies := judged_problems if {
+	base_ok
+} else := malformed
+
+malformed contains reason if {
 	reason := tables.prohibited_purposes[input.purpose]
 }
 
-denies contains "actor_invalid" if not actor_ok
+malformed contains "actor_invalid" if not actor_ok
 
-denies contains "action_unknown" if not action_known
+malformed contains "action_unknown" if not action_known
 
-denies contains "purpose_unknown" if not purpose_declared
+malformed contains "purpose_unknown" if not purpose_declared
 
-denies contains "action_not_permitted" if {
-	base_ok
-	not action_capable
-}
+judged_problems contains "action_not_permitted" if not action_capable
 
-denies contains "purpose_not_permitted" if {
-	base_ok
+judged_problems contains "purpose_not_permitted" if {
 	action_capable
 	not capable
 }
 
-denies contains "tenant_mismatch" if {
-	base_ok
-	not tenant_ok
-}
+judged_problems contains "tenant_mismatch" if not tenant_ok
 
-qualified if {
-	base_ok
+judged_problems contains reason if {
 	capable
+	some reason in particulars
 }
 
-denies contains "not_mailbox_owner" if {
-	qualified
+particulars contains "not_mailbox_owner" if {
 	input.actor.kind == "end_user"
 	not owner_ok
 }
 
-denies contains "resource_invalid" if {
-	qualified
-	not resource_ok
-}
+particulars contains "resource_invalid" if not resource_ok
 
-denies contains state_problem if qualified
+particulars contains state_problem
 
-denies contains "scope_not_granted" if {
-	qualified
-	not scope_ok
-}
+particulars contains "scope_not_granted" if not scope_ok
 
-denies contains reason if {
-	qualified
+particulars contains reason if {
 	input.actor.kind == "operator"
 	some reason in operator_problems
 }
 
-denies contains reason if {
-	qualified
-	action.special == "transfer"
+particulars contains reason if {
+	tables.actions[input.action].special == "transfer"
 	some reason in transfer_problems
 }
 
-denies contains reason if {
-	qualified
-	action.special == "aggregate"
+particulars contains reason if {
+	tables.actions[input.action].special == "aggregate"
 	some reason in aggregate_problems
 }
 
@@ -333,12 +338,10 @@ state_problem := "mailbox_state_unknown" if {
 	not state_allows
 }
 
-# --- obligations (only on an allow) ------------------------------------------------------------
+# --- obligations (only on an allow, by its permit) -------------------------------------------------
 
-obligations := {} if {
-	not allow
-} else := operator_obligations if {
+permit_obligations(reason) := {"min_cohort": input.settings.min_cohort} if {
+	reason == "allow_analytics"
+} else := operator_obligations(reason) if {
 	input.actor.kind == "operator"
-} else := {"min_cohort": input.settings.min_cohort} if {
-	input.actor.kind == "analytics"
 } else := {}

@@ -4,9 +4,9 @@ package gateway.authz
 
 import data.gateway.tables
 
-operator_metadata_action if action.operator_metadata == true
+operator_metadata_action if tables.actions[input.action].operator_metadata == true
 
-operator_content_action if action.operator_content == true
+operator_content_action if tables.actions[input.action].operator_content == true
 
 operator_mail_action if {
 	operator_metadata_action
@@ -81,22 +81,27 @@ grant_for_actor if {
 grant_purpose_ok if {
 	purpose := input.grant.purpose
 	purpose == input.purpose
-	non_empty_string(purpose)
+	is_string(purpose)
+	not purpose == ""
 }
 
 grant_for_mailbox if {
 	grant := input.grant
 	resource := input.resource
-	grant.mailbox == resource.mailbox
-	mailbox_set
-	grant.owner == resource.owner
-	owner_set
+	mailbox := resource.mailbox
+	grant.mailbox == mailbox
+	is_string(mailbox)
+	not mailbox == ""
+	owner := resource.owner
+	grant.owner == owner
+	is_string(owner)
+	not owner == ""
 }
 
 # Every requested message is named by the grant, or the message's thread (resource.thread_id,
 # taken from the store by the enforcement point) is.
 grant_covers_items if {
-	action.message_scoped == true
+	tables.actions[input.action].message_scoped == true
 	ids := input.resource.ids
 	is_array(ids)
 	not ids == []
@@ -113,9 +118,9 @@ grant_covers_items if {
 }
 
 message_or_thread_scoped if {
-	action.message_scoped == true
+	tables.actions[input.action].message_scoped == true
 } else if {
-	action.thread_scoped == true
+	tables.actions[input.action].thread_scoped == true
 }
 
 some_id_not_granted if {
@@ -207,7 +212,7 @@ justification_mailbox_wide if {
 justification_covers_items if {
 	justification_mailbox_wide
 } else if {
-	action.message_scoped == true
+	tables.actions[input.action].message_scoped == true
 	ids := input.resource.ids
 	is_array(ids)
 	not ids == []
@@ -276,24 +281,24 @@ operator_problems contains reason if {
 }
 
 # --- obligations (only on an allow): by the one operator permit ---------------------------------
-# Obligations echo no input string but the actor's id (a server-issued principal id): regopy
-# does not escape strings in its output, so an input string with a quote would corrupt the
-# decision's JSON; the embedded engine checks that filter_operator came back intact.
+# Obligations echo no input string but the actor's id (a server-issued principal id).
 
-operator_obligations := {"human_access": true, "authorised_by": "grant"} if {
-	operator_permit == "allow_operator_grant"
-} else := {"human_access": true, "redact": tables.operator_redacted_fields} if {
-	operator_permit == "allow_operator_metadata_redacted"
-} else := {
-	# Security and legal access is flagged for the reviewers (with the justification's case_ref).
+operator_obligations("allow_operator_grant") := {"human_access": true, "authorised_by": "grant"}
+
+operator_obligations("allow_operator_metadata_redacted") := {
+	"human_access": true,
+	"redact": tables.operator_redacted_fields,
+}
+
+# Security and legal access is flagged for the reviewers (with the justification's case_ref).
+operator_obligations("allow_operator_justified") := {
 	"human_access": true,
 	"authorised_by": "justification",
 	"flag_for_review": true,
-} if {
-	operator_permit == "allow_operator_justified"
-} else := {"filter_operator": input.actor.id} if {
-	operator_permit == "allow_operator_consent"
+}
+
+operator_obligations("allow_operator_consent") := {"filter_operator": input.actor.id} if {
 	input.action == "consent.list"
-} else := {"flag_for_review": true} if {
-	operator_permit == "allow_operator_transfer"
 } else := {}
+
+operator_obligations("allow_operator_transfer") := {"flag_for_review": true}

@@ -51,8 +51,8 @@ test_every_case_has_a_name_rule_and_expectation if {
 	}
 }
 
-# A permit and an explanatory deny never fire together: `allow` skips the explanatory denies
-# for speed, which is only sound while this holds.
+# A permit and an explanatory deny never fire together: the decision evaluates the explanatory
+# denies only when no permit holds, which is only sound while this holds.
 test_no_case_has_both_a_permit_and_a_deny if {
 	both := {c.name |
 		some c in cases

@@ -26,3 +26,11 @@ test_every_action_entry_is_an_object if {
 		is_object(action)
 	}
 }
+
+# `denies` tells a well-formed request (whose purpose is permitted) nothing about prohibited
+# purposes: sound only while no purpose is both.
+test_no_purpose_is_both_permitted_and_prohibited if {
+	every purpose, _ in tables.prohibited_purposes {
+		not tables.permitted_purposes[purpose]
+	}
+}

@@ -37,9 +37,10 @@ def edited_policies(tmp_path: Path) -> Path:
     copy = tmp_path / "policies"
     shutil.copytree(POLICY_DIR, copy)
     authz = copy / "authz.rego"
-    authz.write_text(authz.read_text().replace(
-        'input.actor.kind == "end_user"\n\tis_owner',
-        'input.actor.kind == "end_user"\n\tis_owner\n\tinput.resource.mailbox == "mb-other"'))
+    source = authz.read_text()
+    edited = source.replace('owner_ok if {\n', 'owner_ok if {\n\tinput.resource.mailbox == "mb-other"\n')
+    assert edited != source, "the rule this fixture edits is gone: pick another"
+    authz.write_text(edited)
     return copy
 
 
