@@ -298,14 +298,14 @@ def requests_client_line(engine: OpaServerEngine, cases: list[TableCase], rounds
 
 
 def default_procs_line(opa_binary: Path | None, cases: list[TableCase], rounds: int) -> str:
-    """Reference: the same engine on a sidecar left with Go's default GOMAXPROCS (one per CPU),
-    which is what OpaServerProcess's GOMAXPROCS=1 is compared with."""
-    if opa_binary is None or "GOMAXPROCS" in os.environ:
-        return "    (reference: default GOMAXPROCS: skipped, GOMAXPROCS is set)"
-    with OpaServerProcess(opa_binary, POLICY_DIR, gomaxprocs=None) as server:
+    """Reference: the same engine on a sidecar left with Go's defaults (GOMAXPROCS one per CPU,
+    GOGC=100), which is what OpaServerProcess's GOMAXPROCS=1 and GOGC=400 are compared with."""
+    if opa_binary is None or "GOMAXPROCS" in os.environ or "GOGC" in os.environ:
+        return "    (reference: Go's defaults: skipped, GOMAXPROCS or GOGC is set)"
+    with OpaServerProcess(opa_binary, POLICY_DIR, gomaxprocs=None, gogc=None) as server:
         engine = OpaServerEngine(server.url, POLICY_DIR, timeout=2.0)
         try:
-            return measure("  (reference: sidecar with Go's default GOMAXPROCS)", cases,
+            return measure("  (reference: sidecar with Go's defaults)", cases,
                            lambda c, e=engine: e.decide(c.input), rounds, server.pid).line()
         finally:
             engine.close()
@@ -373,7 +373,7 @@ def main() -> None:
     print(f"clients: opa-python-client {version('opa-python-client')} (decisions over "
           f"one kept-alive socket; requests {version('requests')} for the rest); "
           f"wasmtime {version('wasmtime')}; OPA sidecar with GOMAXPROCS="
-          f"{os.environ.get('GOMAXPROCS', '1')}")
+          f"{os.environ.get('GOMAXPROCS', '1')} GOGC={os.environ.get('GOGC', '400')}")
 
     for store in stores.values():
         hits = sum(store.applicable(c.input) is not None for c in cases)

@@ -38,7 +38,8 @@ def edited_policies(tmp_path: Path) -> Path:
     shutil.copytree(POLICY_DIR, copy)
     authz = copy / "authz.rego"
     source = authz.read_text()
-    edited = source.replace('owner_ok if {\n', 'owner_ok if {\n\tinput.resource.mailbox == "mb-other"\n')
+    edited = source.replace(
+        'owner_ok if {\n', 'owner_ok if {\n\tinput.resource.mailbox == "mb-other"\n')
     assert edited != source, "the rule this fixture edits is gone: pick another"
     authz.write_text(edited)
     return copy
