@@ -210,10 +210,33 @@ def process_cpu_ns(pid: int | None) -> int:
     return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 
+WARMUP_SECONDS = 1.0  # --warmup-seconds
+
+
+def speed_probe() -> str:
+    """A fixed CPU-bound loop, best of 5, in ms: this VM's speed moves with its host by a third
+    or more, so runs are compared at similar probe values (lower is faster)."""
+    best = min(_timed(lambda: sum(i * i for i in range(200_000))) for _ in range(5))
+    return f"{best * 1e3:.1f} ms"
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
 def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: int,
             server_pid: int | None = None) -> Result:
-    for item in items[: min(len(items), 50)]:  # warm up: connections, interpreters, caches
-        fn(item)
+    # Warm up: at least one pass and WARMUP_SECONDS of the same work (connections, prepared
+    # queries, caches, Go's heap; and this VM's CPUs, which run slower for a while after idling:
+    # the first few hundred decisions after a pause cost up to a third more).
+    deadline = time.perf_counter() + WARMUP_SECONDS
+    while True:
+        for item in items:
+            fn(item)
+        if time.perf_counter() >= deadline:
+            break
     gc.collect()
     gc.disable()
     samples = []
@@ -359,7 +382,10 @@ def main() -> None:
     parser.add_argument("--store", choices=("auto", "pg", "memory"), default="auto",
                         help="also measure with grants in PostgreSQL (pg; auto = when "
                              "GATEWAY_TEST_DATABASE_URL is set; bench/policy_store.py)")
+    parser.add_argument("--warmup-seconds", type=float, default=WARMUP_SECONDS,
+                        help="warm-up before each measurement (at least one pass)")
     args = parser.parse_args()
+    globals()["WARMUP_SECONDS"] = args.warmup_seconds
 
     cases = load_decision_table(POLICY_DIR / "decision_table.yaml")
     stores = {}
@@ -369,7 +395,8 @@ def main() -> None:
     print(f"decision table: {len(cases)} cases ({sum(c.allow for c in cases)} allow); "
           f"{args.rounds} rounds per measurement; policy dir {POLICY_DIR}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
-          "(other processes share these CPUs: compare runs at similar load)")
+          "(other processes share these CPUs: compare runs at similar load); "
+          f"speed probe {speed_probe()}")
     print(f"clients: opa-python-client {version('opa-python-client')} (decisions over "
           f"one kept-alive socket; requests {version('requests')} for the rest); "
           f"wasmtime {version('wasmtime')}; OPA sidecar with GOMAXPROCS="
@@ -390,7 +417,7 @@ def main() -> None:
               if admin_url and args.store != "memory" else [])
         for label, engine, pid in engines(args.engines.split(","), opa_binary):
             engine_lines(label, engine, pid, cases, stores, pg, args.rounds, opa_binary)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; speed probe {speed_probe()}")
 
 
 def engine_lines(label: str, engine: PolicyEngine, pid: int | None, cases: list[TableCase],
