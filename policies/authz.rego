@@ -117,8 +117,8 @@ purpose_declared if {
 # A request good enough to be judged on its merits.
 base_ok if {
 	actor_ok
-	action_known
-	purpose_permitted
+	tables.actions[input.action] # action_known
+	tables.permitted_purposes[input.purpose] # purpose_permitted
 }
 
 # Read through the action's own `capable` entry (data.json), the by-action index of
@@ -298,7 +298,7 @@ particulars contains "not_mailbox_owner" if {
 
 particulars contains "resource_invalid" if not resource_ok
 
-particulars contains state_problem
+particulars contains state_problem if not state_ok # (state_ok implies no state_problem)
 
 particulars contains "scope_not_granted" if not scope_ok
 

@@ -122,3 +122,16 @@ test_reason_codes_match_the_outcome if {
 		}
 	}
 }
+
+# `particulars` asks for a state problem only when state_ok fails: sound only while state_ok
+# rules every state problem out.
+test_state_ok_rules_out_every_state_problem if {
+	both := {c.name |
+		some c in cases
+		inp := case_input(c)
+		authz.state_ok with input as inp
+		authz.state_problem with input as inp
+	}
+	print("cases with state_ok and a state problem:", both)
+	count(both) == 0
+}
