@@ -226,6 +226,19 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+SERVER_WARMUP_SECONDS = 3.0  # --server-warmup-seconds
+
+
+def warm_server(engine: PolicyEngine, cases: list[TableCase]) -> None:
+    """Decisions for SERVER_WARMUP_SECONDS on a freshly started OPA server: its first seconds are
+    slower (its heap grows into new pages), which made whichever line came first the worst in
+    every run; a sidecar is long-running, so the lines measure it warm."""
+    deadline = time.perf_counter() + SERVER_WARMUP_SECONDS
+    while time.perf_counter() < deadline:
+        for case in cases:
+            engine.decide(case.input)
+
+
 def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: int,
             server_pid: int | None = None) -> Result:
     # Warm up: at least one pass and WARMUP_SECONDS of the same work (connections, prepared
@@ -279,6 +292,7 @@ def floor_line(name: str, cases: list[TableCase], rounds: int, opa_binary: Path 
         elif name == "opa" and opa_binary is not None:
             with OpaServerProcess(opa_binary, policy_dir) as server:
                 engine = OpaServerEngine(server.url, policy_dir, timeout=2.0)
+                warm_server(engine, cases)
                 print(measure("floor: same engine, constant policy", cases,
                               lambda c, e=engine: e.decide(c.input), rounds, server.pid).line())
                 engine.close()
@@ -328,6 +342,7 @@ def default_procs_line(opa_binary: Path | None, cases: list[TableCase], rounds: 
     with OpaServerProcess(opa_binary, POLICY_DIR, gomaxprocs=None, gogc=None) as server:
         engine = OpaServerEngine(server.url, POLICY_DIR, timeout=2.0)
         try:
+            warm_server(engine, cases)
             return measure("  (reference: sidecar with Go's defaults)", cases,
                            lambda c, e=engine: e.decide(c.input), rounds, server.pid).line()
         finally:
@@ -354,7 +369,7 @@ def opa_server_timers(engine: OpaServerEngine, cases: list[TableCase]) -> str:
     return "  OPA server's own timers (µs): " + ", ".join(parts)
 
 
-def engines(names: list[str], opa_binary: Path | None
+def engines(names: list[str], opa_binary: Path | None, cases: list[TableCase]
             ) -> Iterator[tuple[str, PolicyEngine, int | None]]:
     for name in names:
         if name == "embedded":
@@ -367,6 +382,7 @@ def engines(names: list[str], opa_binary: Path | None
                 continue
             with OpaServerProcess(opa_binary, POLICY_DIR) as server:
                 engine = OpaServerEngine(server.url, POLICY_DIR, timeout=2.0)
+                warm_server(engine, cases)
                 yield f"OPA server ({server.url}, cpu = client + server)", engine, server.pid
                 engine.close()
         else:
@@ -384,8 +400,11 @@ def main() -> None:
                              "GATEWAY_TEST_DATABASE_URL is set; bench/policy_store.py)")
     parser.add_argument("--warmup-seconds", type=float, default=WARMUP_SECONDS,
                         help="warm-up before each measurement (at least one pass)")
+    parser.add_argument("--server-warmup-seconds", type=float, default=SERVER_WARMUP_SECONDS,
+                        help="decisions on each freshly started OPA server before measuring it")
     args = parser.parse_args()
     globals()["WARMUP_SECONDS"] = args.warmup_seconds
+    globals()["SERVER_WARMUP_SECONDS"] = args.server_warmup_seconds
 
     cases = load_decision_table(POLICY_DIR / "decision_table.yaml")
     stores = {}
@@ -415,7 +434,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         pg = (stack.enter_context(pg_stores(admin_url, [10, 100_000]))
               if admin_url and args.store != "memory" else [])
-        for label, engine, pid in engines(args.engines.split(","), opa_binary):
+        for label, engine, pid in engines(args.engines.split(","), opa_binary, cases):
             engine_lines(label, engine, pid, cases, stores, pg, args.rounds, opa_binary)
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}; speed probe {speed_probe()}")
 
