@@ -266,6 +266,33 @@ def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: i
                   process_cpu_ns(server_pid) - server_start)
 
 
+def measure_interleaved(labels: tuple[str, str], fns: tuple[Callable[[Any], object], ...],
+                        pids: tuple[int | None, int | None], items: list[Any],
+                        rounds: int) -> tuple[Result, Result]:
+    """Two configurations in alternating passes over the same items, so both see the same
+    minutes of this VM (whose speed swings by a third and more between lines measured apart)."""
+    for fn in fns:
+        measure("", items, fn, 0)  # the same warm-up as a line
+    samples: tuple[list[int], list[int]] = ([], [])
+    cpu, server = [0, 0], [0, 0]
+    gc.collect()
+    gc.disable()
+    try:
+        for n in range(2 * rounds):
+            k = n % 2 if n // 2 % 2 == 0 else 1 - n % 2  # A B B A A B ...
+            cpu_start, server_start = time.thread_time_ns(), process_cpu_ns(pids[k])
+            for item in items:
+                start = time.perf_counter_ns()
+                fns[k](item)
+                samples[k].append(time.perf_counter_ns() - start)
+            cpu[k] += time.thread_time_ns() - cpu_start
+            server[k] += process_cpu_ns(pids[k]) - server_start
+    finally:
+        gc.enable()
+    return (Result(labels[0], samples[0], cpu[0], server[0]),
+            Result(labels[1], samples[1], cpu[1], server[1]))
+
+
 # --- where the time goes ----------------------------------------------------------------------
 
 CONSTANT_POLICY = """package gateway.authz
@@ -280,8 +307,10 @@ def constant_policy_dir(root: Path) -> Path:
     return root
 
 
-def floor_line(name: str, cases: list[TableCase], rounds: int, opa_binary: Path | None) -> None:
-    """The same engine class on the constant policy, with the table's inputs."""
+def floor_line(name: str, cases: list[TableCase], rounds: int, opa_binary: Path | None,
+               engine_under_test: PolicyEngine, pid: int | None) -> None:
+    """The same engine class on the constant policy, with the table's inputs; for the OPA
+    engine also interleaved with the engine under test (what the policy's evaluation adds)."""
     with tempfile.TemporaryDirectory() as tmp:
         policy_dir = constant_policy_dir(Path(tmp))
         if name == "embedded":
@@ -295,6 +324,13 @@ def floor_line(name: str, cases: list[TableCase], rounds: int, opa_binary: Path 
                 warm_server(engine, cases)
                 print(measure("floor: same engine, constant policy", cases,
                               lambda c, e=engine: e.decide(c.input), rounds, server.pid).line())
+                pair = measure_interleaved(
+                    ("interleaved: the policy", "interleaved: constant policy"),
+                    (lambda c: engine_under_test.decide(c.input),
+                     lambda c, e=engine: e.decide(c.input)),
+                    (pid, server.pid), cases, rounds)
+                for result in pair:
+                    print(result.line())
                 engine.close()
                 print(bare_http_line(server, cases, rounds))
 
@@ -463,7 +499,7 @@ def engine_lines(label: str, engine: PolicyEngine, pid: int | None, cases: list[
     print(measure("engine only, denies", denies,
                   lambda c, e=engine: e.decide(c.input), rounds, pid).line())
     floor_line("opa" if isinstance(engine, OpaServerEngine) else "embedded", cases,
-               rounds, opa_binary)
+               rounds, opa_binary, engine, pid)
     template = operator_template(cases)
     for pg_store in pg:
         wrong = check(pg_store, engine.decide, template)
