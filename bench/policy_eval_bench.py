@@ -36,7 +36,7 @@ def run_once(opa: Path, policy_dir: Path, cases_file: Path, count: int) -> float
     args = [str(opa), "bench", "--format", "json", "--count", "1", "-d", str(cases_file)]
     for path in policy_file_args(policy_dir):
         args += ["-d", path]
-    out = subprocess.run([*args, QUERY], capture_output=True, text=True, check=True,  # noqa: S603
+    out = subprocess.run([*args, QUERY], capture_output=True, text=True, check=True,
                          timeout=300).stdout
     result = json.loads(out)  # Go's testing.BenchmarkResult: N iterations in T ns
     return float(result["T"]) / float(result["N"]) / count / 1e3
@@ -63,7 +63,7 @@ def main() -> None:
     print(f"{len(cases)} table cases per query, {args.runs} runs each"
           + (", interleaved" if args.against else ""))
     for d, values in results.items():
-        print(f"  {str(d):<40} median {statistics.median(values):7.1f} µs per decision  "
+        print(f"  {d!s:<40} median {statistics.median(values):7.1f} µs per decision  "
               f"(runs: {', '.join(f'{v:.1f}' for v in values)})")
 
 
