@@ -74,12 +74,6 @@ mailbox_set if {
 	not mailbox == ""
 }
 
-owner_set if {
-	owner := input.resource.owner
-	is_string(owner)
-	not owner == ""
-}
-
 actor_ok if {
 	actor := input.actor
 	tables.actor_kinds[actor.kind]
@@ -163,19 +157,17 @@ resource_ok if {
 }
 
 is_owner if {
-	input.resource.owner == input.actor.id
-	actor_id_set
+	id := input.actor.id
+	input.resource.owner == id
+	is_string(id)
+	not id == ""
 }
 
 # An end user acts only on their own mailbox; the other kinds are bound by tenant (operators:
 # by the grant, see operators.rego).
 owner_ok if {
-	actor := input.actor
-	actor.kind == "end_user"
-	id := actor.id
-	input.resource.owner == id
-	is_string(id)
-	not id == ""
+	input.actor.kind == "end_user"
+	is_owner
 } else if {
 	kind := input.actor.kind
 	not kind == "end_user"
