@@ -487,7 +487,7 @@ def scan_baseline(url: str) -> tuple[float, float, float]:
     """Just reading what verify reads (the same binary COPY, straight from libpq), without
     checking or hashing anything: the floor any verifier pays on this machine. Returns rows/s
     and the client and server CPU per row in microseconds."""
-    from gateway.audit.verify_scan import _copy_finish, _copy_query, _copy_start
+    from gateway.audit.verify_copy import _copy_finish, _copy_query, _copy_start
 
     started = time.perf_counter()
     rows = 0
