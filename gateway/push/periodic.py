@@ -11,7 +11,7 @@ with its sync (`services.budgets`).
 from __future__ import annotations
 
 from gateway.push.watches import WatchKeeper, WatchReport
-from gateway.sync.engine import SyncServices
+from gateway.sync.steps import SyncServices
 from gateway.sync.worker import register_periodic
 
 RENEWAL_TASK = "push-watch-renewal"

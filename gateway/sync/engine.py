@@ -1,6 +1,8 @@
 """One sync run of one claimed mailbox: a full sync (newest first, checkpointed per page and
 batch) when the mailbox has none yet or its history expired, then an incremental sync from the
-stored historyId.
+stored historyId. This module holds the order of the steps; what every step runs on (the
+mailbox's Gmail client, the fenced checkpoint, the batch fetch-and-store pipeline) is `SyncSteps`
+in gateway/sync/steps.py.
 
 Each step is one transaction: the enforcement point's decision and its operation-log entry
 (`SyncGate`), the Gmail calls, the store writes (`SyncWriter`, only with that decision), and the
@@ -22,127 +24,25 @@ idempotent writes; the new historyId is stored in the same transaction as the la
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, load_only
 
-from gateway.crypto import CryptoService
-from gateway.gmail.client import GmailClient, gmail_for
-from gateway.gmail.errors import GmailError, GmailNotFound
-from gateway.gmail.quota import BudgetRegistry
-from gateway.gmail.retry import RetryPolicy
-from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
-from gateway.mail.store import IncomingMessage, MessageStore
-from gateway.policy.enforcement import Access, Enforcer
-from gateway.settings import Settings
+from gateway.gmail.errors import GmailNotFound
+from gateway.mail.models import Message
 from gateway.sync import gmail_ops
-from gateway.sync.gate import SyncGate, SyncWriter
 from gateway.sync.labels import replace_labels
-from gateway.sync.models import MailboxSync, SyncPhase, SyncSeen
+from gateway.sync.models import SyncPhase, SyncSeen
 from gateway.sync.plan import Plan, chunks
-from gateway.sync.repository import Claim, fence, note, now_utc
+from gateway.sync.repository import now_utc
+from gateway.sync.steps import SyncSteps
 
 log = logging.getLogger(__name__)
 
 
-class StopRequested(Exception):
-    """The worker is shutting down; the checkpoint is kept and the lease given back."""
-
-
-@dataclass
-class SyncServices:
-    database: Database
-    crypto: CryptoService
-    settings: Settings
-    enforcer: Enforcer
-    store: MessageStore
-    budgets: BudgetRegistry
-    retry: Callable[[], RetryPolicy]
-
-
-def _internal_date(resource: dict[str, Any]) -> datetime | None:
-    value = resource.get("internalDate")
-    return datetime.fromtimestamp(int(value) / 1000, UTC) if value is not None else None
-
-
-class MailboxSyncRun:
+class MailboxSyncRun(SyncSteps):
     """Syncs one claimed mailbox until it is current (or fails, or the worker stops)."""
-
-    def __init__(self, services: SyncServices, claim: Claim,
-                 should_stop: Callable[[], bool] = lambda: False) -> None:
-        self.s = services
-        self.claim = claim
-        self.should_stop = should_stop
-        self.gate = SyncGate(services.enforcer)
-        self.writer = SyncWriter(services.store)
-        self.retry = services.retry()
-        self.client: GmailClient | None = None
-        self._units_recorded = 0
-        self._calls_recorded = 0
-        self._retries_recorded = 0
-        self._limited_recorded = 0
-
-    # -- plumbing --------------------------------------------------------------------------------
-
-    def _gmail(self) -> GmailClient:
-        if self.client is None:
-            raise RuntimeError("no Gmail client yet")
-        return self.client
-
-    def _connect(self) -> None:
-        with self.s.database.transaction() as session:
-            mailbox = self._mailbox(session)
-            self.client = gmail_for(session, mailbox, crypto=self.s.crypto,
-                                    settings=self.s.settings, database=self.s.database,
-                                    timeout=self.s.settings.sync_timeout_seconds,
-                                    budget=self.s.budgets.for_mailbox(mailbox.id),
-                                    retry=self.retry)
-        self.client.on_retry = self._on_retry
-
-    def _on_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
-        log.info("sync:gmail:retry mailbox=%s status=%s delay=%.1fs attempt=%d",
-                 self.claim.mailbox_id, exc.upstream_status, delay, attempt)
-        now = now_utc()
-        note(self.s.database, self.claim, last_error=f"{exc.code}: upstream {exc.upstream_status}"
-             f" ({exc.reason or 'no reason'}), retry {attempt} in {delay:.1f}s"[:200],
-             last_error_at=now, backoff_seconds=delay)
-
-    def _mailbox(self, session: Session) -> Mailbox:
-        mailbox = session.get(Mailbox, self.claim.mailbox_id, populate_existing=True)
-        if mailbox is None:
-            raise LookupError("the mailbox is gone")
-        return mailbox
-
-    def _checkpoint(self, session: Session) -> MailboxSync:
-        """Fence, and move the client's counters into the state row."""
-        row = fence(session, self.claim, self.s.settings)
-        client = self._gmail()
-        row.units_spent += client.units_spent - self._units_recorded
-        row.gmail_calls += client.calls - self._calls_recorded
-        row.retries += client.retries - self._retries_recorded
-        row.rate_limited += client.rate_limited - self._limited_recorded
-        self._units_recorded, self._calls_recorded = client.units_spent, client.calls
-        self._retries_recorded, self._limited_recorded = client.retries, client.rate_limited
-        return row
-
-    def _check_stop(self) -> None:
-        if self.should_stop():
-            raise StopRequested()
-
-    def _state(self) -> MailboxSync:
-        with self.s.database.transaction() as session:
-            row = session.get(MailboxSync, self.claim.mailbox_id)
-            if row is None:
-                raise LookupError("no sync state")
-            session.expunge(row)
-            return row
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -212,14 +112,6 @@ class MailboxSyncRun:
             self._checkpoint(session)
         return page
 
-    def _stored(self, session: Session, ids: list[str]) -> dict[str, Message]:
-        if not ids:
-            return {}
-        return {m.gmail_id: m for m in session.scalars(select(Message).options(load_only(
-            Message.gmail_id, Message.thread_id, Message.label_ids, Message.history_id,
-            Message.stored_at, Message.tenant_id, Message.mailbox_id)).where(
-            Message.mailbox_id == self.claim.mailbox_id, Message.gmail_id.in_(ids)))}
-
     def _fetch_page(self, page: gmail_ops.Page, page_no: int, started: datetime | None) -> None:
         threads = dict(page.refs)
         ids = [gid for gid, _ in page.refs]
@@ -240,72 +132,6 @@ class MailboxSyncRun:
         if not batches and not relabels:
             with self.s.database.transaction() as session:
                 self._advance(self._checkpoint(session), page)
-
-    @staticmethod
-    def _advance(row: MailboxSync, page: gmail_ops.Page) -> None:
-        row.full_page_token = page.next_token
-        row.full_pages_done += 1
-
-    def _decide_and_fetch(self, step: str, chunk: list[str], counts: dict[str, Any]
-                          ) -> tuple[Access, gmail_ops.Fetched]:
-        """Decide (the allow is logged and committed before Gmail is called), then fetch."""
-        with self.s.database.transaction() as session:
-            access = self.gate.authorize(session, self._mailbox(session), step, ids=chunk,
-                                         counts=counts)
-        return access, gmail_ops.get_batch(self._gmail(), chunk, self.retry)
-
-    def _fetch_batches(self, step: str, batches: list[list[str]], threads: dict[str, str], *,
-                       page_no: int | None = None,
-                       advance: gmail_ops.Page | None = None) -> None:
-        """Fetch and store batches, fetching batch n+1 (on one helper thread) while batch n is
-        parsed, sealed and stored, so Gmail's quota is spent without waiting for the database."""
-        if not batches:
-            return
-
-        def counts(chunk: list[str]) -> dict[str, Any]:
-            out: dict[str, Any] = {"requested": len(chunk)}
-            if page_no is not None:
-                out["page"] = page_no
-            return out
-
-        with ThreadPoolExecutor(1, thread_name_prefix="sync-prefetch") as prefetch:
-            future = prefetch.submit(self._decide_and_fetch, step, batches[0],
-                                     counts(batches[0]))
-            for index, chunk in enumerate(batches):
-                access, fetched = future.result()
-                last = index == len(batches) - 1
-                if not last:
-                    self._check_stop()
-                    nxt = batches[index + 1]
-                    future = prefetch.submit(self._decide_and_fetch, step, nxt, counts(nxt))
-                self._store_batch(access, chunk, fetched, threads,
-                                  advance=advance if last else None)
-
-    def _store_batch(self, access: Access, chunk: list[str], fetched: gmail_ops.Fetched,
-                     threads: dict[str, str], *, advance: gmail_ops.Page | None) -> int:
-        items = [self._incoming(resource, threads.get(gmail_id, gmail_id))
-                 for gmail_id in chunk if (resource := fetched.messages.get(gmail_id))]
-        with self.s.database.transaction() as session:
-            mailbox = self._mailbox(session)
-            self.writer.put_many(session, access, mailbox, items)
-            row = self._checkpoint(session)
-            stored = len(fetched.messages)
-            row.messages_fetched += stored
-            if row.phase == SyncPhase.full:
-                row.full_messages_done += stored
-            if advance is not None:
-                self._advance(row, advance)
-        return stored
-
-    @staticmethod
-    def _incoming(resource: dict[str, Any], thread_id: str) -> IncomingMessage:
-        return IncomingMessage(gmail_id=str(resource["id"]),
-                               thread_id=str(resource.get("threadId") or thread_id),
-                               raw=gmail_ops.raw_bytes(resource),
-                               label_ids=list(resource.get("labelIds", [])),
-                               history_id=int(resource.get("historyId", 0)),
-                               internal_date=_internal_date(resource),
-                               size_estimate=resource.get("sizeEstimate"))
 
     def _relabel(self, chunk: list[str], *, page_no: int,
                  advance: gmail_ops.Page | None) -> None:

@@ -38,9 +38,10 @@ from gateway.mail.store import MessageStore
 from gateway.oauth.tokens import MailboxNeedsUser
 from gateway.policy.enforcement import Enforcer
 from gateway.settings import Settings
-from gateway.sync.engine import MailboxSyncRun, StopRequested, SyncServices
+from gateway.sync.engine import MailboxSyncRun
 from gateway.sync.models import SyncPhase
 from gateway.sync.repository import Claim, LeaseLost, claim_next, heartbeat, release
+from gateway.sync.steps import StopRequested, SyncServices
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ plus one request timeout.
 
 from __future__ import annotations
 
-from gateway.sync.engine import SyncServices
+from gateway.sync.steps import SyncServices
 from gateway.sync.worker import register_periodic
 from gateway.webhooks.delivery import DeliveryReport, deliver_due
 

@@ -15,8 +15,8 @@ from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.models import Message
 from gateway.settings import Settings
-from gateway.sync.engine import SyncServices
 from gateway.sync.models import MailboxSync
+from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker, build_services
 from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect

@@ -14,8 +14,8 @@ from sqlalchemy import update
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.kit.timeutil import as_utc
-from gateway.sync.engine import SyncServices
 from gateway.sync.models import MailboxSync
+from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker
 from tests.conftest import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored, sync_state

@@ -25,9 +25,10 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox, Message
 from gateway.oauth.models import OAuthToken
 from gateway.settings import Settings
-from gateway.sync.engine import MailboxSyncRun, SyncServices
+from gateway.sync.engine import MailboxSyncRun
 from gateway.sync.models import MailboxSync, SyncPhase
 from gateway.sync.repository import Claim, LeaseLost, claim_next
+from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker
 from tests.conftest import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored, sync_state
