@@ -229,14 +229,21 @@ def _timed(fn: Callable[[], object]) -> float:
 SERVER_WARMUP_SECONDS = 3.0  # --server-warmup-seconds
 
 
+def warm_up(items: list[Any], fn: Callable[[Any], object], seconds: float) -> None:
+    """At least one pass over `items`, and passes until `seconds` have gone by."""
+    deadline = time.perf_counter() + seconds
+    while True:
+        for item in items:
+            fn(item)
+        if time.perf_counter() >= deadline:
+            break
+
+
 def warm_server(engine: PolicyEngine, cases: list[TableCase]) -> None:
     """Decisions for SERVER_WARMUP_SECONDS on a freshly started OPA server: its first seconds are
     slower (its heap grows into new pages), which made whichever line came first the worst in
     every run; a sidecar is long-running, so the lines measure it warm."""
-    deadline = time.perf_counter() + SERVER_WARMUP_SECONDS
-    while time.perf_counter() < deadline:
-        for case in cases:
-            engine.decide(case.input)
+    warm_up(cases, lambda c: engine.decide(c.input), SERVER_WARMUP_SECONDS)
 
 
 def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: int,
@@ -244,12 +251,7 @@ def measure(label: str, items: list[Any], fn: Callable[[Any], object], rounds: i
     # Warm up: at least one pass and WARMUP_SECONDS of the same work (connections, prepared
     # queries, caches, Go's heap; and this VM's CPUs, which run slower for a while after idling:
     # the first few hundred decisions after a pause cost up to a third more).
-    deadline = time.perf_counter() + WARMUP_SECONDS
-    while True:
-        for item in items:
-            fn(item)
-        if time.perf_counter() >= deadline:
-            break
+    warm_up(items, fn, WARMUP_SECONDS)
     gc.collect()
     gc.disable()
     samples = []
@@ -272,7 +274,7 @@ def measure_interleaved(labels: tuple[str, str], fns: tuple[Callable[[Any], obje
     """Two configurations in alternating passes over the same items, so both see the same
     minutes of this VM (whose speed swings by a third and more between lines measured apart)."""
     for fn in fns:
-        measure("", items, fn, 0)  # the same warm-up as a line
+        warm_up(items, fn, WARMUP_SECONDS)  # the same warm-up as a line
     samples: tuple[list[int], list[int]] = ([], [])
     cpu, server = [0, 0], [0, 0]
     gc.collect()
