@@ -1,7 +1,8 @@
-"""The OPA-server engine: what opa-python-client 3.0 really does, and fail-closed behaviour.
+"""The OPA-server engine: the decision asked through OPA's v0 Data API, and fail-closed behaviour.
 
-A stub HTTP server plays OPA where we need misbehaviour (undefined, 500, slow, garbage); a real
-`opa run --server` is used for outage/recovery and policy mismatch.
+A stub HTTP server plays OPA where we need misbehaviour (undefined, other 404s, 500, slow,
+garbage); a real `opa run --server` is used for the exchange itself, outage/recovery and policy
+mismatch.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class StubOpa(BaseHTTPRequestHandler):
 
     mode: ClassVar[str] = "allow"
     modules: ClassVar[list[dict[str, Any]]] = SERVER_MODULES
-    posts: ClassVar[list[dict[str, Any]]] = []
+    posts: ClassVar[list[Any]] = []
+    post_paths: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -59,15 +61,27 @@ class StubOpa(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
+        StubOpa.post_paths.append(self.path)
         StubOpa.posts.append(json.loads(self.rfile.read(length)))
         mode = StubOpa.mode
-        if mode == "allow":
-            self._json(200, {"result": {"allow": True, "reasons": ["allow_owner"],
-                                        "obligations": {}}})
-        elif mode == "undefined":
-            self._json(200, {})
+        if mode == "allow":  # v0: the value itself, no {"result": ...}
+            self._json(200, {"allow": True, "reasons": ["allow_owner"], "obligations": {}})
+        elif mode == "undefined":  # OPA v1.22's v0 answer for an undefined document
+            self._json(404, {"code": "undefined_document",
+                             "message": "document undefined: data.gateway.authz.decision"})
+        elif mode == "not_found":  # a 404 that is not OPA's undefined document
+            self._json(404, {"code": "resource_not_found", "message": "no such path"})
+        elif mode == "router_404":  # Go's ServeMux: an unrouted path, plain text
+            data = b"404 page not found\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         elif mode == "not_an_object":
-            self._json(200, {"result": "yes"})
+            self._json(200, "yes")
+        elif mode == "v1_envelope":  # a v1-shaped answer is not a decision: no allow at its top
+            self._json(200, {"result": {"allow": True, "reasons": ["allow_owner"]}})
         elif mode == "error":
             self._json(500, {"code": "internal_error", "message": "eval_conflict_error"})
         elif mode == "bad_request":
@@ -80,7 +94,7 @@ class StubOpa(BaseHTTPRequestHandler):
             self.wfile.write(data)
         elif mode == "slow":
             time.sleep(2.0)
-            self._json(200, {"result": {"allow": True}})
+            self._json(200, {"allow": True})
 
 
 @pytest.fixture
@@ -88,6 +102,7 @@ def stub() -> Iterator[str]:
     StubOpa.mode = "allow"
     StubOpa.modules = SERVER_MODULES
     StubOpa.posts = []
+    StubOpa.post_paths = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), StubOpa)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -103,40 +118,43 @@ def engine_for(url: str, **kwargs: Any) -> OpaServerEngine:
 
 # --- the library's behaviour, through the engine --------------------------------------------------
 
-def test_posts_the_input_and_reads_the_result(stub: str) -> None:
+def test_posts_the_input_itself_to_v0_and_reads_the_value(stub: str) -> None:
     engine = engine_for(stub)
-    decision = engine.decide({"action": "x"})
+    decision = engine.decide({"action": "x", "purpose": None})
     assert decision.allow is True
+    assert decision.reasons == ("allow_owner",)
     assert decision.engine == "opa"
     assert decision.revision == policy_revision(POLICY_DIR)
-    assert StubOpa.posts == [{"input": {"action": "x"}}]
+    assert StubOpa.post_paths == ["/v0/data/gateway/authz/decision"]
+    assert StubOpa.posts == [{"action": "x"}]  # the input document, nulls pruned, no wrapper
     engine.close()
 
 
-def test_undefined_comes_back_as_empty_object_and_is_a_deny(stub: str) -> None:
+def test_undefined_document_is_none_and_a_deny(stub: str) -> None:
     StubOpa.mode = "undefined"
-    decision = engine_for(stub).decide({})
+    engine = engine_for(stub)
+    assert engine.evaluate({}) is None
+    decision = engine.decide({})
     assert decision.allow is False
     assert decision.reasons == ("policy_undefined",)
+    assert engine._verified_at is not None  # an answer, not a failure: no re-verification
 
 
-def test_a_result_that_is_not_an_object_is_a_deny(stub: str) -> None:
-    StubOpa.mode = "not_an_object"
+@pytest.mark.parametrize("mode", ["not_an_object", "v1_envelope"])
+def test_a_value_that_is_not_a_decision_is_a_deny(stub: str, mode: str) -> None:
+    StubOpa.mode = mode
     assert engine_for(stub).decide({}).allow is False
 
 
-@pytest.mark.parametrize("mode", ["error", "bad_request", "garbage"])
-def test_errors_are_unavailable(stub: str, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["not_found", "router_404", "error", "bad_request", "garbage"])
+def test_errors_are_unavailable_and_reverified(stub: str, mode: str) -> None:
     StubOpa.mode = mode
-    with pytest.raises(PolicyEngineUnavailable):
-        engine_for(stub).decide({})
-
-
-def test_a_500_is_not_retried(stub: str) -> None:
-    StubOpa.mode = "error"
-    with pytest.raises(PolicyEngineUnavailable):
-        engine_for(stub).decide({})
-    assert len(StubOpa.posts) == 1
+    engine = engine_for(stub)
+    assert engine._verified_at is not None
+    with pytest.raises(PolicyEngineUnavailable, match="OPA query failed"):
+        engine.decide({})
+    assert engine._verified_at is None  # whatever answers next is verified before it decides
+    assert len(StubOpa.posts) == 1  # none of them is retried
 
 
 def test_a_slow_server_times_out(stub: str) -> None:
@@ -193,6 +211,29 @@ def test_factory_with_url_is_the_opa_engine(stub: str) -> None:
 def test_ping_and_revision_against_real_opa(opa_engine: OpaServerEngine) -> None:
     opa_engine.ping()
     assert opa_engine.revision == policy_revision(POLICY_DIR)
+
+
+@pytest.mark.opa
+def test_real_opa_undefined_decision_is_a_deny(opa_binary: Path, tmp_path: Path) -> None:
+    """A real OPA on a one-rule policy whose decision is undefined unless input.ok is true (ours
+    always decides: its `else` chain ends in default_deny): v0's undefined-document 404 is a deny,
+    a defined decision comes back as is."""
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "authz.rego").write_text(
+        "package gateway.authz\n\n"
+        'decision := {"allow": true, "reasons": ["allow_owner"], "obligations": {}} if {\n'
+        "\tinput.ok == true\n}\n")
+    with run_opa_server(opa_binary, policies) as url:
+        engine = OpaServerEngine(url, policies, timeout=2.0)
+        try:
+            assert engine.evaluate({"ok": False}) is None
+            decision = engine.decide({})
+            assert (decision.allow, decision.reasons) == (False, ("policy_undefined",))
+            assert engine._verified_at is not None  # undefined is an answer, not a failure
+            assert engine.decide({"ok": True}).allow is True
+        finally:
+            engine.close()
 
 
 @pytest.mark.opa

@@ -1,6 +1,8 @@
-"""KeepAliveOpaClient: opa-python-client with the decision POST over a persistent http.client
-connection. Same interface and answers as OpaClient, one connection reused, one reconnect on a
-lost connection, the same `requests` exception types on failure (real OPA, raw socket stubs)."""
+"""KeepAliveOpaClient: opa-python-client with the decision POST over a persistent socket.
+Same interface and answers as OpaClient, one connection reused, one reconnect on a lost
+connection, the same `requests` exception types on failure (real OPA, raw socket stubs); and
+`query_value`, the same decision through OPA's v0 Data API (the input as the body, the value
+back, undefined as `UndefinedDocument`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import requests
 from opa_client.opa import OpaClient
 
 from gateway.policy.engines.opa_process import OpaServerProcess, free_port
-from gateway.policy.engines.opa_transport import KeepAliveOpaClient
+from gateway.policy.engines.opa_transport import KeepAliveOpaClient, UndefinedDocument
 from gateway.policy.engines.rego_input import prune_nulls
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
@@ -59,6 +61,58 @@ def test_same_answers_as_opa_python_client_over_one_connection(
         ours.close_connection()
         theirs.close_connection()
     assert ours._conn is None
+
+
+@pytest.mark.opa
+def test_v0_query_value_is_v1_result_over_the_same_connection(
+        opa_url: str, table_cases: list[TableCase]) -> None:
+    client = client_for(port_of(opa_url))
+    try:
+        allowed = 0
+        for case in table_cases:
+            policy_input = prune_nulls(case.input)
+            value = client.query_value(policy_input, PACKAGE, RULE)
+            assert value == client.query_rule(input_data=policy_input, package_path=PACKAGE,
+                                              rule_name=RULE)["result"], case.name
+            assert value["allow"] is case.allow, case.name
+            allowed += value["allow"]
+        assert 0 < allowed < len(table_cases)  # both answers were seen
+        kept = client._conn.sock if client._conn else None
+        assert kept is not None
+        # an undefined rule and a path with no rule at all: OPA's 404 "undefined_document"
+        # (messages "document undefined" / "document missing"), not an HTTP error
+        with pytest.raises(UndefinedDocument, match="document undefined"):
+            client.query_value({}, PACKAGE, "action_known")
+        with pytest.raises(UndefinedDocument, match="document missing"):
+            client.query_value({}, PACKAGE, "no_such_rule")
+        assert client._conn is not None and client._conn.sock is kept  # the connection stays
+        # the value itself, whatever its type (a list, a boolean)
+        reasons = client.query_value({}, PACKAGE, "reasons")
+        assert isinstance(reasons, list) and reasons == client.query_rule(
+            input_data={}, package_path=PACKAGE, rule_name="reasons")["result"]
+        assert client.query_value({}, PACKAGE, "allow") is False
+    finally:
+        client.close_connection()
+
+
+@pytest.mark.opa
+def test_v0_a_restarted_server_is_reached_transparently(opa_binary: Path) -> None:
+    server = OpaServerProcess(opa_binary, POLICY_DIR)
+    server.start()
+    client = client_for(server.port)
+    try:
+        assert client.query_value({}, PACKAGE, RULE)["allow"] is False
+        old_socket = client._conn.sock if client._conn else None
+        server.stop()
+        server.start()  # the kept-alive connection is dead: reopened once, the query resent
+        assert client.query_value({}, PACKAGE, RULE)["allow"] is False
+        assert client._conn is not None and client._conn.sock is not old_socket
+        server.stop()
+        with pytest.raises(requests.ConnectionError):
+            client.query_value({}, PACKAGE, RULE)
+    finally:
+        client.close_connection()
+        server.stop()
 
 
 @pytest.mark.opa
@@ -287,4 +341,6 @@ def test_a_value_that_is_not_json_is_refused_before_sending(
     client = client_for(port)
     with pytest.raises(ValueError):
         client.query_rule(input_data={"x": float("nan")}, package_path=PACKAGE, rule_name=RULE)
+    with pytest.raises(ValueError):
+        client.query_value({"x": float("inf")}, PACKAGE, RULE)
     assert behaviours == ["500"] and client._conn is None  # nothing was sent

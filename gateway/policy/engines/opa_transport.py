@@ -9,9 +9,26 @@ issue's latency target (p50 <= 0.5 ms per decision) is out of reach through `req
 the policy does, so the per-decision POST goes around it.
 
 `KeepAliveOpaClient` IS an `OpaClient` (same constructor, same methods: health, policies, data,
-ad-hoc queries keep using opa-python-client's `requests` session); only `query_rule` is
-overridden, keeping its signature, URL, body (`{"input": ...}`) and return value (the response
-JSON: `{}` for an undefined rule), and raising the same exception types `requests` would:
+ad-hoc queries keep using opa-python-client's `requests` session). Two decision methods use the
+kept-alive connection:
+
+- `query_rule` (opa-python-client's own, overridden with its signature, URL, body and return
+  value): POST `{"input": ...}` to `/v1/data/<package>/<rule>`, the response JSON back (`{}` for
+  an undefined rule, else `{"result": ...}`).
+- `query_value` (what the OPA-server engine uses): POST the input document itself as the body to
+  OPA's v0 Data API, `/v0/data/<package>/<rule>`, and get the rule's value itself back (no
+  `{"result": ...}` wrapper). Why: OPA v1.22's v1 handler reads a `{"input": ...}` body through
+  two JSON decoders (encoding/json scans it and hands it to `types.DataRequestV1.UnmarshalJSON`,
+  whose `UnmarshalExtras` runs it through `util.UnmarshalJSON`'s own decoder, then walks the
+  top-level keys for extras); v0 decodes the body once, as the input, before the same
+  `ast.InterfaceToValue`. Measured on this 2-core VM: ~45 us less OPA CPU per decision (~10 %).
+  v0 answers an undefined document with a 404 whose JSON body has `"code":
+  "undefined_document"` (OPA v1.22 server.go, `v0QueryPath`); that one answer raises
+  `UndefinedDocument` (the caller's "undefined", as `{}` is for v1), every other 404 (e.g.
+  `404 page not found` from OPA's router) stays a `requests.HTTPError`. v0 takes no query
+  parameters (no metrics, explain, provenance) and reads an empty body as input `null`.
+
+Both raise the same exception types `requests` would:
 
 - a status >= 400 -> `requests.HTTPError` (its `response` is None; status and OPA's body are in
   the message); a 5xx is not retried (as before: urllib3 never retries a POST on status);
@@ -40,6 +57,12 @@ from opa_client.opa import OpaClient
 
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
+
+
+class UndefinedDocument(LookupError):
+    """OPA's v0 Data API answered that the document asked for is undefined (404, code
+    `undefined_document`): the rule has no value for this input, or no rule is at that path.
+    Not an HTTP failure: the caller decides what "undefined" means (the engine: deny)."""
 
 
 class _ProtocolError(Exception):
@@ -137,7 +160,8 @@ class _Connection:
 
 
 class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is untyped
-    """An `OpaClient` whose `query_rule` POSTs over one persistent HTTP/1.1 connection."""
+    """An `OpaClient` whose decision queries (`query_rule`, v1; `query_value`, v0) POST over one
+    persistent HTTP/1.1 connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -234,12 +258,46 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
                           allow_nan=False).encode("utf-8")
         status, data = self._post(path, body)
         if status >= 400:
-            kind = "Client" if status < 500 else "Server"
-            raise requests.HTTPError(
-                f"{status} {kind} Error for url {self.schema}{self.host}:{self.port}{path}: "
-                f"{data[:500].decode('utf-8', 'replace')}")
-        try:
-            return json.loads(data)
-        except ValueError as exc:  # json.JSONDecodeError, or bytes that are not UTF-8
-            raise requests.JSONDecodeError(str(exc), data.decode("utf-8", "replace"), 0) from exc
+            raise self._http_error(status, path, data)
+        return _json_body(data)
 
+    def query_value(self, input_data: Any, package_path: str,
+                    rule_name: str | None = None) -> Any:
+        """The value of data.<package>.<rule> for `input_data`, through OPA's v0 Data API: POST
+        the input document itself to /v0/data/<package>/<rule>; the answer is the value itself.
+        Raises `UndefinedDocument` when OPA answers that the document is undefined, and the
+        `requests` exception types of `query_rule` on every other failure."""
+        path = "/v0/data/" + package_path.replace(".", "/")
+        if rule_name:
+            path = f"{path}/{rule_name}"
+        body = json.dumps(input_data, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        status, data = self._post(path, body)
+        if status == 404 and _is_undefined_document(data):
+            raise UndefinedDocument(
+                f"{path}: {data[:500].decode('utf-8', 'replace').strip()}")
+        if status >= 400:
+            raise self._http_error(status, path, data)
+        return _json_body(data)
+
+    def _http_error(self, status: int, path: str, data: bytes) -> requests.HTTPError:
+        kind = "Client" if status < 500 else "Server"
+        return requests.HTTPError(
+            f"{status} {kind} Error for url {self.schema}{self.host}:{self.port}{path}: "
+            f"{data[:500].decode('utf-8', 'replace')}")
+
+
+def _json_body(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError as exc:  # json.JSONDecodeError, or bytes that are not UTF-8
+        raise requests.JSONDecodeError(str(exc), data.decode("utf-8", "replace"), 0) from exc
+
+
+def _is_undefined_document(data: bytes) -> bool:
+    """OPA's own "undefined document" error body, and nothing else (a router's plain-text 404,
+    a proxy's page, another error code)."""
+    try:
+        problem = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("code") == "undefined_document"
