@@ -82,9 +82,8 @@ test_purpose_declared if {
 	reasons(object.union(f.owner_read, {"purpose": "fun"})) == {"purpose_unknown"}
 }
 
-test_capable_and_action_capable if {
+test_capable if {
 	authz.capable with input as f.owner_read
-	authz.action_capable with input as object.union(f.owner_read, {"purpose": "sync"})
 	not authz.capable with input as object.union(f.owner_read, {"purpose": "sync"})
 	reasons(object.union(f.owner_read, {"purpose": "sync"})) == {"purpose_not_permitted"}
 	reasons(object.union(f.owner_read, {"action": "audit.verify"})) == {"action_not_permitted"}
