@@ -34,7 +34,7 @@ default decision := {"allow": false, "reasons": ["policy_undefined"], "obligatio
 # name no prohibited purpose); they are repeated so that the allow does not rest on that alone
 # (actor_ok and tenant_ok are cached by then: common_ok read them).
 decision := {"allow": true, "reasons": [reason], "obligations": {}} if {
-	tables.fast_permits[input.actor.kind]
+	tables.fast_kinds[input.actor.kind]
 	reason := fast_permit
 } else := {"allow": true, "reasons": [reason], "obligations": permit_obligations(reason)} if {
 	not fast_domain

@@ -10,28 +10,29 @@
 #
 # Exact, not a shortcut: in fast_domain, `fast_permit` holds exactly when `permit` does, with
 # the same value, so the decision consults `permit` only outside fast_domain. Two Rego tests keep
-# it so: tests/tables_test.rego (fast_permits is a part of kind_permits, of known kinds, none with
-# obligations) and tests/decision_table_test.rego (fast_permit == permit on every table case in
+# it so: tests/tables_test.rego (fast_kinds are known kinds with a kind_permits entry, not the
+# system's, with no obligations) and tests/decision_table_test.rego (fast_permit == permit on every table case in
 # fast_domain, undefined outside it).
 package gateway.authz
 
 import data.gateway.tables
 
-# tables.fast_permits: kind -> its kind_permits value, for the kinds above.
+# tables.fast_kinds: the kinds above.
 fast_domain if {
-	tables.fast_permits[input.actor.kind]
+	tables.fast_kinds[input.actor.kind]
 	action := tables.actions[input.action]
 	not action.special
 }
 
 fast_permit := reason if {
 	actor := input.actor
-	reason := tables.fast_permits[actor.kind]
+	tables.fast_kinds[actor.kind]
+	reason := tables.kind_permits[actor.kind]
 	action := tables.actions[input.action]
 	not action.special # special_ok
 	action.capable[actor.kind][input.purpose] == true # capable
 
-	# actor_ok (tables.actor_kinds[kind]: fast_permits names known kinds only)
+	# actor_ok (tables.actor_kinds[kind]: fast_kinds names known kinds only)
 	id := actor.id
 	is_string(id)
 	not id == ""
