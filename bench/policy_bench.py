@@ -220,6 +220,22 @@ def speed_probe() -> str:
     return f"{best * 1e3:.1f} ms"
 
 
+def cpu_idle() -> str:
+    """How this (virtual) machine's idle CPUs wait: a decision over HTTP wakes OPA's CPU and then
+    the client's, and on a KVM guest whose haltpoll driver does not poll
+    (guest_halt_poll_ns=0, this VM's boot setting) each wake-up costs ~0.1 ms (docs/policy.md
+    section 6, session 6). Read-only: the bench never changes it."""
+    base = Path("/sys/devices/system/cpu/cpuidle/current_driver")
+    try:
+        driver = base.read_text().strip()
+    except OSError:
+        return "cpuidle unknown"
+    poll = Path("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    if driver == "haltpoll" and poll.exists():
+        return f"cpuidle haltpoll, guest_halt_poll_ns={poll.read_text().strip()}"
+    return f"cpuidle {driver}"
+
+
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
@@ -453,7 +469,7 @@ def main() -> None:
           f"{args.rounds} rounds per measurement; policy dir {POLICY_DIR}")
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           "(other processes share these CPUs: compare runs at similar load); "
-          f"speed probe {speed_probe()}")
+          f"speed probe {speed_probe()}; {cpu_idle()}")
     print(f"clients: opa-python-client {version('opa-python-client')} (decisions over "
           f"one kept-alive socket; requests {version('requests')} for the rest); "
           f"wasmtime {version('wasmtime')}; OPA sidecar with GOMAXPROCS="
