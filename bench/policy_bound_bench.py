@@ -1,6 +1,8 @@
 """How fast could the OPA server decide if parts of the policy cost nothing? Upper bounds.
 
     .venv/bin/python bench/policy_bound_bench.py [--rounds N] [--passes N] [--opa PATH]
+    .venv/bin/python bench/policy_bound_bench.py --write-variants DIR   # then, per case:
+    cd bench/policy_case_bench && go run . ../../policies DIR/free
 
 Four OPA sidecars, each with its own OpaServerEngine (the gateway's client), decide the
 decision table's inputs in rotating passes (A B C D, B C D A, ...), so all four see the same
@@ -80,6 +82,15 @@ def two_checks_dir(root: Path) -> Path:
     return root
 
 
+def write_variants(root: Path) -> list[Path]:
+    """The three variants' policy directories under `root`: free, two, constant."""
+    dirs = [root / name for name in ("free", "two", "constant")]
+    for path in dirs:
+        path.mkdir(parents=True, exist_ok=True)
+    return [explanations_free_dir(dirs[0]), two_checks_dir(dirs[1]),
+            constant_policy_dir(dirs[2])]
+
+
 def check_allows(label: str, engine: OpaServerEngine, cases: list[TableCase]) -> None:
     wrong = [c.name for c in cases if engine.decide(c.input).allow != c.allow]
     if wrong:
@@ -93,7 +104,14 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5,
                         help="passes over the decision table per variant in each rotation")
     parser.add_argument("--opa", default=None, help="path to the opa binary")
+    parser.add_argument("--write-variants", metavar="DIR", type=Path,
+                        help="only write the variants' policy directories into DIR (free, "
+                             "two, constant), e.g. for bench/policy_case_bench")
     args = parser.parse_args()
+    if args.write_variants:
+        for path in write_variants(args.write_variants):
+            print(path)
+        return
     opa_binary = find_opa_binary(args.opa)
     if opa_binary is None:
         raise SystemExit("no opa binary: run scripts/install_opa.sh or pass --opa")
@@ -103,13 +121,9 @@ def main() -> None:
     print(f"machine: speed probe {speed_probe()}; {cpu_idle()}")
 
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = [Path(tmp) / name for name in ("free", "two", "constant")]
-        for path in dirs:
-            path.mkdir()
         variants = [("the policy", POLICY_DIR),
-                    ("explanations free", explanations_free_dir(dirs[0])),
-                    ("two checks", two_checks_dir(dirs[1])),
-                    ("constant policy", constant_policy_dir(dirs[2]))]
+                    *zip(("explanations free", "two checks", "constant policy"),
+                         write_variants(Path(tmp)), strict=True)]
         servers = [OpaServerProcess(opa_binary, d) for _, d in variants]
         engines = []
         try:
