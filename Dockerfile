@@ -5,12 +5,12 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 GATEWAY_ENVIRONMENT=prod
 WORKDIR /app
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY gateway ./gateway
 COPY emulator ./emulator
 COPY migrations ./migrations
 COPY policies ./policies
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 gateway \
     && mkdir -p /app/var && chown gateway /app/var
 

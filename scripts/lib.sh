@@ -13,7 +13,8 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 ensure_venv() {
-  local stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
+  # Pinned: constraints.txt holds the versions CI last passed with (pyproject.toml the ranges).
+  local stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtualenv in .venv"
     python3 -m venv "$VENV"
@@ -21,7 +22,7 @@ ensure_venv() {
   if [ ! -f "$stamp" ]; then
     say "installing the gateway and its dev tools into .venv"
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e "$ROOT[dev]"
+    "$VENV/bin/pip" install -q -c "$ROOT/constraints.txt" -e "$ROOT[dev]"
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi
