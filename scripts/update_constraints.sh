@@ -11,7 +11,7 @@ python3 -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q "$ROOT[dev]"
 {
   sed -n '1,/^[^#]/{/^#/p}' "$ROOT/constraints.txt"
-  "$tmp/venv/bin/pip" freeze --exclude-editable | grep -v '^gmail-gateway=='
+  "$tmp/venv/bin/pip" freeze --exclude-editable | grep -v -E '^gmail-gateway( @|==)'
 } > "$tmp/constraints.txt"
 mv "$tmp/constraints.txt" "$ROOT/constraints.txt"
 echo "constraints.txt re-pinned; now run scripts/test.sh"
