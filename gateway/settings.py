@@ -223,6 +223,9 @@ class Settings(BaseSettings):
         if not self.push_service_account:
             problems.append("GATEWAY_PUSH_SERVICE_ACCOUNT is unset; the push endpoint must know "
                             "which service account signs Pub/Sub's tokens")
+        if not self.privacy_policy_url:
+            problems.append("GATEWAY_PRIVACY_POLICY_URL is unset; the consent page must link the "
+                            "privacy policy that discloses the Limited Use of Gmail data")
         for name, value in self._secret_values():
             lowered = value.lower()
             if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
@@ -230,7 +233,8 @@ class Settings(BaseSettings):
         for name, url in (("GATEWAY_GOOGLE_TOKEN_URI", self.google_token_uri),
                           ("GATEWAY_GMAIL_API_ENDPOINT", self.gmail_api_endpoint),
                           ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url),
-                          ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri)):
+                          ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri),
+                          ("GATEWAY_PRIVACY_POLICY_URL", self.privacy_policy_url or "https://")):
             if not url.startswith("https://"):
                 problems.append(f"{name} must be https in production")
         return problems

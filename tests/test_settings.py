@@ -16,7 +16,8 @@ GOOD = {"environment": Environment.prod,
             "key_provider": KeyProviderKind.kms, "kms_url": "https://vault.internal:8200",
             "kms_key_name": "gateway-kek", "public_base_url": "https://gateway.crm.example",
             "push_audience": "https://gateway.crm.example/v1/push/gmail",
-            "push_service_account": "gmail-push@crm-prod.iam.gserviceaccount.com"}
+            "push_service_account": "gmail-push@crm-prod.iam.gserviceaccount.com",
+            "privacy_policy_url": "https://crm.example/privacy"}
 
 
 def test_dev_defaults_are_fine_in_dev() -> None:
@@ -37,6 +38,8 @@ def test_a_complete_production_configuration_passes() -> None:
     ({"public_base_url": "http://gateway.crm.example"}, "https"),
     ({"push_audience": None}, "PUSH_AUDIENCE"),
     ({"push_service_account": None}, "PUSH_SERVICE_ACCOUNT"),
+    ({"privacy_policy_url": None}, "PRIVACY_POLICY_URL is unset"),
+    ({"privacy_policy_url": "http://crm.example/privacy"}, "PRIVACY_POLICY_URL must be https"),
 ])
 def test_production_refuses_unsafe_values(change: dict[str, object], complaint: str) -> None:
     settings = Settings(**{**GOOD, **change})
