@@ -34,8 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.policy_bench import (
-    POLICY_DIR,
+from bench.policy_measure import (
     Result,
     constant_policy_dir,
     cpu_idle,
@@ -47,6 +46,7 @@ from gateway.policy.engines import OpaServerEngine
 from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
 from gateway.policy.engines.table import TableCase, load_decision_table
 
+POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 DENIES_RULE = "denies := judged_problems if {\n\tbase_ok\n} else := malformed\n"
 FREE_DENIES = 'denies := {"refused"} # explanations free (bench/policy_bound_bench.py)\n'
 
