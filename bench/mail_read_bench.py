@@ -23,9 +23,9 @@ Four reads, each at 1, 10 and 50 concurrent clients, interleaved:
   (API key, cached the same way), purpose header, request transaction, the same one-query
   mailbox+message load with the same columns, and a JSON response of the same shape and size
   (ciphertext, base64, where the plaintext would be), but no Enforcer (no policy call, no
-  operation-log append) and no decryption. That router is defined in this file and included
-  only by `bench_app()`, the factory this benchmark gives uvicorn; the production factory
-  (`gateway.app:app_from_env`) never sees it.
+  operation-log append) and no decryption. That router is defined in bench/mail_read_apps.py
+  and included only by `bench_app()`, the factory this benchmark gives uvicorn; the production
+  factory (`gateway.app:app_from_env`) never sees it.
 - floors (`--floors`, both by default), at each client count: `asgi`, a bare ASGI callable in
   front of the app (uvicorn + h11 + this generator, nothing else), and `fastapi`, an async
   endpoint returning `{"ok": true}` through the production app's middleware and routing. They
@@ -49,281 +49,35 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import importlib.util
 import os
-import random
 import resource
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastapi import APIRouter, Request
+from bench.mail_read_apps import FLOOR_PATHS, bench_fastapi_app
+from bench.mail_read_world import (
+    BODY_BYTES,
+    MESSAGES,
+    PEPPER,
+    ROOT,
+    World,
+    fresh_database,
+    gateway_server,
+    seed,
+    vacuum_analyze,
+)
 
-from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
-from gateway.kit.db import run_and_commit
-from gateway.mail.models import Message
-from gateway.mail.resolvers import MessageColumns, load_message
-
-ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
-PEPPER = "bench-pepper-0123456789abcdef"
-MESSAGES = 200
-BODY_BYTES = 50_000
-
-
-# --- the bench-only, unguarded read (never part of the production app) --------------------------
-
-def _b64(blob: bytes) -> str:
-    return base64.b64encode(blob).decode("ascii")
-
-
-def _unguarded_router() -> APIRouter:
-    """The same row reads as the guarded routes, minus policy, operation log and decryption.
-
-    Shaped like the guarded routes: the same dependencies (API key, purpose, request session),
-    the same one-query load of mailbox and message with the same columns
-    (`gateway.mail.resolvers.load_message`), an async endpoint that does its database work in
-    one thread-pool trip together with the commit of the request transaction."""
-    router = APIRouter(prefix="/bench-only/unguarded/mailboxes/{mailbox_id}/messages")
-
-    def metadata(message: Message) -> dict[str, Any]:
-        return {"id": message.gmail_id, "thread_id": message.thread_id,
-                "internal_date": message.internal_date, "label_ids": list(message.label_ids),
-                "unread": "UNREAD" in message.label_ids, "size_estimate": message.size_estimate,
-                "attachment_count": message.attachment_count, "history_id": message.history_id,
-                "summary": _b64(message.summary.blob), "redacted": []}
-
-    def read(session: Any, caller: Any, mailbox_id: str, message_id: str,
-             content: bool) -> dict[str, Any]:
-        columns = MessageColumns.content if content else MessageColumns.metadata
-        _, message = load_message(session, caller, mailbox_id, message_id, columns)
-        view = metadata(message)
-        if content:
-            view.update({"headers": [], "text": _b64(message.body.blob), "html": None,
-                         "attachments": []})
-        return view
-
-    async def get_message(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
-                          purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
-        return await run_and_commit(session, read, session, caller, mailbox_id, message_id,
-                                    False)
-
-    async def get_content(mailbox_id: str, message_id: str, request: Request, caller: CallerDep,
-                          purpose: PurposeDep, session: SessionDep) -> dict[str, Any]:
-        return await run_and_commit(session, read, session, caller, mailbox_id, message_id,
-                                    True)
-
-    router.add_api_route("/{message_id}", get_message, methods=["GET"])
-    router.add_api_route("/{message_id}/content", get_content, methods=["GET"])
-    return router
-
-
-# Floors: what this machine's HTTP stack costs with no work at all, measured by the same
-# generator. `asgi`: uvicorn + h11 and a bare ASGI callable (answered before the app's
-# middleware); `fastapi`: the production app's middleware, routing and an async endpoint
-# returning a small JSON object (no database, no dependencies).
-FLOOR_PATHS = {"asgi": "/bench-only/floor/asgi", "fastapi": "/bench-only/floor/fastapi"}
-_FLOOR_BODY = b'{"ok":true}'
-
-
-def _floor_router() -> APIRouter:
-    router = APIRouter()
-
-    async def hello() -> dict[str, bool]:
-        return {"ok": True}
-
-    router.add_api_route(FLOOR_PATHS["fastapi"], hello, methods=["GET"])
-    return router
-
-
-def _with_asgi_floor(app: Any) -> Any:
-    async def outer(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == FLOOR_PATHS["asgi"]:
-            await send({"type": "http.response.start", "status": 200,
-                        "headers": [(b"content-type", b"application/json"),
-                                    (b"content-length", str(len(_FLOOR_BODY)).encode())]})
-            await send({"type": "http.response.body", "body": _FLOOR_BODY})
-            return
-        await app(scope, receive, send)
-
-    return outer
-
-
-def bench_fastapi_app() -> Any:
-    """The production app plus the unguarded router and the FastAPI floor route."""
-    from gateway.app import create_app
-    from gateway.kit.logs import configure_logging
-    from gateway.settings import Settings
-
-    settings = Settings()
-    configure_logging(settings.log_level)
-    from gateway.mail.messages_router import router as messages_router
-
-    app = create_app(settings)
-    app.include_router(_unguarded_router())
-    app.include_router(_floor_router())
-    # FastAPI matches included routers in order (~0.2 ms of CPU to walk past all of them): put
-    # the bench routers right behind the guarded message routes, so that the unguarded read and
-    # the floor pay the same route matching as the guarded read, not more.
-    routes = app.router.routes
-    ours = routes[-2:]
-    del routes[-2:]
-    at = next((i + 1 for i, r in enumerate(routes)
-               if getattr(r, "original_router", None) is messages_router.router), len(routes))
-    routes[at:at] = ours
-    return app
-
-
-def bench_app() -> Any:
-    """uvicorn factory for this benchmark only: `bench_fastapi_app()` behind the ASGI floor."""
-    return _with_asgi_floor(bench_fastapi_app())
-
-
-# --- the world ----------------------------------------------------------------------------------
-
-@dataclass
-class World:
-    mailbox_id: str
-    gmail_ids: list[str]
-    api_key: str
-
-
-def body_text(rng: random.Random, size: int) -> str:
-    words = ["meeting", "contract", "renewal", "invoice", "quarter", "customer", "pricing",
-             "delivery", "schedule", "follow-up", "proposal", "thanks", "regards", "team"]
-    out: list[str] = []
-    length = 0
-    while length < size:
-        line = " ".join(rng.choice(words) for _ in range(12)) + "\n"
-        out.append(line)
-        length += len(line)
-    return "".join(out)[:size]
-
-
-def raw_message(rng: random.Random, n: int) -> bytes:
-    msg = EmailMessage()
-    msg["From"] = f"Carol {n} <carol{n}@customer.example>"
-    msg["To"] = "alice@bench.example"
-    msg["Cc"] = "sales@bench.example"
-    msg["Subject"] = f"Renewal of contract #{n}"
-    msg["Date"] = "Tue, 10 Nov 2026 10:00:00 +0000"
-    msg["Message-ID"] = f"<bench-{n}@customer.example>"
-    msg.set_content(body_text(rng, BODY_BYTES))
-    return bytes(msg)
-
-
-def seed(database_url: str, settings_env: dict[str, str]) -> World:
-    from gateway.accounts import service as accounts
-    from gateway.crypto import CryptoService
-    from gateway.kit.db import Database
-    from gateway.mail.models import Mailbox
-    from gateway.mail.store import MessageStore
-    from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
-    from gateway.settings import Settings
-
-    settings = Settings(**{k.removeprefix("GATEWAY_").lower(): v
-                           for k, v in settings_env.items()})
-    crypto = CryptoService.from_settings(settings)
-    store = MessageStore(crypto)
-    db = Database.from_url(database_url)
-    rng = random.Random(9)
-    try:
-        with db.transaction() as s:
-            tenant = accounts.create_tenant(s, "bench")
-            owner = accounts.create_principal(s, tenant, "end_user", "alice@bench.example")
-            crm = accounts.create_principal(s, tenant, "crm_service", "crm-backend")
-            key = accounts.create_api_key(s, PEPPER.encode(), crm).secret
-            mailbox = Mailbox(tenant_id=tenant.id, owner_principal_id=owner.id,
-                              granted_scopes=[SCOPE_READONLY, SCOPE_SEND])
-            s.add(mailbox)
-            s.flush()
-            mailbox_id = str(mailbox.id)
-        gmail_ids = []
-        for n in range(MESSAGES):
-            gmail_id = f"{0x18c0000000000000 + n:x}"
-            with db.transaction() as s:
-                box = s.get(Mailbox, uuid.UUID(mailbox_id))
-                assert box is not None
-                store.put(s, box, gmail_id=gmail_id, thread_id=f"t{n // 4:015x}",
-                          raw=raw_message(rng, n), label_ids=["INBOX", "UNREAD"])
-            gmail_ids.append(gmail_id)
-    finally:
-        crypto.close()
-        db.dispose()
-    return World(mailbox_id=mailbox_id, gmail_ids=gmail_ids, api_key=key)
-
-
-@contextlib.contextmanager
-def fresh_database(admin_url: str) -> Iterator[str]:
-    from gateway.kit.migrate import upgrade
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(admin_url, "gw_bench_read")
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_database(admin_url, url)
-
-
-def vacuum_analyze(url: str) -> None:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE")
-    engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def gateway_server(env: dict[str, str], workers: int, log_file: Path
-                   ) -> Iterator[tuple[int, int]]:
-    port = free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--serve", str(port),
-               "--workers", str(workers)]
-    with log_file.open("ab") as log:
-        proc = subprocess.Popen(command, env={**os.environ, **env}, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=ROOT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited; see {log_file}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
-                                                                        0.2):
-                break
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("the gateway did not start within 60 s")
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # --- the load generator -------------------------------------------------------------------------
@@ -643,7 +397,7 @@ def main() -> int:
         from gateway.kit.serving import serve
 
         configure_logging("INFO")  # the supervisor's own lines (a worker restarted) in the log
-        serve("mail_read_bench:bench_app", host="127.0.0.1", port=args.serve,
+        serve("bench.mail_read_apps:bench_app", host="127.0.0.1", port=args.serve,
               workers=args.workers, log_config=None, access_log=False)
         return 0
 
