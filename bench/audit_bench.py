@@ -28,7 +28,6 @@ Targets from the issue: >= 5,000 appends/s, verify >= 100,000 entries/s, p95 <= 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
 import random
 import statistics
@@ -37,449 +36,28 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
-from sqlalchemy import MetaData, Table, create_engine, insert, make_url, text
+from sqlalchemy import create_engine, make_url, text
 
-from gateway.audit.canonical import (
-    content_bytes_from_row,
-    json_text,
-    link_hash,
-    signed_message,
+from bench.audit_appends import backend_cpu, compare_appends, compare_appends_threaded, floors
+from bench.audit_world import (
+    MAILBOXES_PER_TENANT,
+    TENANTS,
+    USERS_PER_TENANT,
+    libpq_url,
+    seed,
+    world,
 )
-from gateway.audit.chain import CheckpointPolicy, checkpoint_fields, ensure_heads
-from gateway.audit.models import GENESIS_HASH
+from gateway.audit.chain import ensure_heads
 from gateway.audit.partitions import add_months, ensure_partitions, month_start
 from gateway.audit.repository import AuditFilter, page
 from gateway.audit.signing import AuditSigner, TrustedKeys
 from gateway.audit.verify import verify, verify_parallel
-from gateway.audit.writer import LogRecord, OperationLog
 from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
-
-SHARDS = 8
-TENANTS = 20
-MAILBOXES_PER_TENANT = 100
-USERS_PER_TENANT = 250
-CHECKPOINT_EVERY = 1000
-COLUMNS = ("id", "occurred_at", "shard", "seq", "prev_hash", "entry_hash", "request_id",
-           "tenant_id", "mailbox_id", "actor_kind", "actor_id", "connection_id", "client_ip",
-           "user_agent", "device_id", "protocol", "upstream_protocol", "operation", "action",
-           "purpose", "resource_type", "resource_ids", "decision", "reasons",
-           "policy_revision", "detail")
-ACTIONS = [("mail.message.read_content", "message"), ("mail.message.list", "mailbox"),
-           ("mail.message.read_metadata", "message"), ("mail.message.send", "message"),
-           ("mail.search", "mailbox"), ("mail.thread.read_content", "thread")]
-
-
-def world(seed: int = 7) -> dict[str, Any]:
-    rng = random.Random(seed)
-    tenants = []
-    for _ in range(TENANTS):
-        tenants.append({
-            "id": uuid.UUID(int=rng.getrandbits(128), version=4),
-            "mailboxes": [uuid.UUID(int=rng.getrandbits(128), version=4)
-                          for _ in range(MAILBOXES_PER_TENANT)],
-            "users": [str(uuid.UUID(int=rng.getrandbits(128), version=4))
-                      for _ in range(USERS_PER_TENANT)],
-            "crm": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        })
-    return {"tenants": tenants}
-
-
-def _pg(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-# --- seeding ------------------------------------------------------------------------------------
-
-def seed_shards(url: str, shards: list[int], per_shard: int, now_us: int,
-                key: bytes) -> tuple[int, list[tuple[int, int, bytes]]]:
-    """Generate and COPY `per_shard` chained entries for each shard; returns the heads."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    signer = AuditSigner(Ed25519PrivateKey.from_private_bytes(key))
-    data = world()
-    rng = random.Random(1000 + shards[0])
-    year_us = 365 * 86400 * 1_000_000
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    heads = []
-    copied = 0
-    with psycopg.connect(_pg(url)) as conn:
-        for shard in shards:
-            times = sorted(now_us - rng.randrange(year_us) for _ in range(per_shard))
-            prev = GENESIS_HASH
-            checkpoints = []
-            with conn.cursor().copy(f"COPY audit_entries ({', '.join(COLUMNS)}) "
-                                    "FROM STDIN") as copy:
-                for seq, at_us in enumerate(times, start=1):
-                    tenant = data["tenants"][rng.randrange(TENANTS)]
-                    mailbox = tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)]
-                    busy = rng.random() < 0.5
-                    actor_kind = "crm_service" if busy else "end_user"
-                    actor = tenant["crm"] if busy else tenant["users"][
-                        rng.randrange(USERS_PER_TENANT)]
-                    action, rtype = ACTIONS[rng.randrange(len(ACTIONS))]
-                    allow = rng.random() < 0.97
-                    occurred = epoch + timedelta(microseconds=at_us)
-                    row = {
-                        "id": uuid.UUID(int=rng.getrandbits(128), version=4),
-                        "occurred_at": occurred,
-                        "request_id": f"req-{rng.getrandbits(48):012x}",
-                        "tenant_id": tenant["id"], "mailbox_id": mailbox,
-                        "actor_kind": actor_kind, "actor_id": actor,
-                        "connection_id": f"api_key:gw_{actor[:8]}",
-                        "client_ip": f"10.0.{rng.randrange(256)}.{rng.randrange(256)}",
-                        "user_agent": "crm-backend/4.2 (python-httpx)", "device_id": None,
-                        "protocol": "https/rest 1.1", "upstream_protocol": None,
-                        "operation": action.replace(".", ":"), "action": action,
-                        "purpose": "user_facing", "resource_type": rtype,
-                        "resource_ids": [f"{rng.getrandbits(64):016x}"],
-                        "decision": "allow" if allow else "deny",
-                        "reasons": ["allow_owner"] if allow else ["scope_not_granted"],
-                        "policy_revision": "bench-rev-1", "detail": {},
-                    }
-                    content = content_bytes_from_row([row[c] for c in (
-                        "id", "occurred_at", "request_id", "tenant_id", "mailbox_id",
-                        "actor_kind", "actor_id", "connection_id", "client_ip", "user_agent",
-                        "device_id", "protocol", "upstream_protocol", "operation", "action",
-                        "purpose", "resource_type", "resource_ids", "decision", "reasons",
-                        "policy_revision", "detail")])
-                    digest = link_hash(prev, seq, shard, content)
-                    copy.write_row((
-                        row["id"], occurred, shard, seq, prev, digest, row["request_id"],
-                        row["tenant_id"], row["mailbox_id"], actor_kind, actor,
-                        row["connection_id"], row["client_ip"], row["user_agent"], None,
-                        row["protocol"], None, row["operation"], action, row["purpose"],
-                        rtype, json_text(row["resource_ids"]), row["decision"],
-                        json_text(row["reasons"]), row["policy_revision"], "{}"))
-                    prev = digest
-                    copied += 1
-                    if seq % CHECKPOINT_EVERY == 0 or seq == per_shard:
-                        checkpoints.append((seq, digest, occurred))
-            with conn.cursor() as cur:
-                for seq, digest, occurred in checkpoints:
-                    signed_at = occurred + timedelta(seconds=1)
-                    message = signed_message("checkpoint", checkpoint_fields(
-                        shard, seq, digest, signed_at, signer.key_id))
-                    cur.execute(
-                        "INSERT INTO audit_checkpoints (id, shard, seq, entry_hash, signed_at, "
-                        "key_id, signature) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        (uuid.uuid4(), shard, seq, digest, signed_at, signer.key_id,
-                         signer.sign(message)))
-                last = checkpoints[-1]
-                cur.execute("UPDATE audit_chain_heads SET seq = %s, entry_hash = %s, "
-                            "checkpoint_seq = %s, checkpointed_at = %s WHERE shard = %s",
-                            (per_shard, prev, last[0], last[2], shard))
-            conn.commit()
-            heads.append((shard, per_shard, prev))
-    return copied, heads
-
-
-def seed(url: str, entries: int, signer_key: bytes) -> float:
-    started = time.perf_counter()
-    now_us = (datetime.now(UTC) - timedelta(minutes=5) - datetime(1970, 1, 1, tzinfo=UTC)
-              ) // timedelta(microseconds=1)
-    groups = [list(range(SHARDS))[i::2] for i in range(2)]
-    with mp.get_context("spawn").Pool(2) as pool:
-        results = pool.starmap(seed_shards, [(url, g, entries // SHARDS, now_us, signer_key)
-                                             for g in groups])
-    total = sum(r[0] for r in results)
-    with psycopg.connect(_pg(url), autocommit=True) as conn:
-        conn.execute("ANALYZE audit_entries")
-    elapsed = time.perf_counter() - started
-    print(f"seeded {total:,} chained entries in {elapsed:.1f}s "
-          f"({total / elapsed:,.0f}/s, COPY, 2 processes)")
-    return elapsed
-
-
-# --- appends ------------------------------------------------------------------------------------
-
-MODES = {
-    "plain": "baseline (plain INSERT, no log)",
-    "append": "append (in the request's transaction)",
-    "committed": "append_committed (own transaction)",
-}
-
-
-def bench_record(tenant: dict[str, Any], rng: random.Random, *, decision: str = "allow",
-                 reason: str = "allow_crm_service") -> LogRecord:
-    """One operation-log record as the CRM's content read produces it (random ids)."""
-    return LogRecord(
-        request_id=f"bench-{rng.getrandbits(48):012x}", actor_kind="crm_service",
-        actor_id=tenant["crm"], connection_id="api_key:gw_bench", protocol="https/rest 1.1",
-        operation="mail:message:read_content", action="mail.message.read_content",
-        purpose="user_facing", decision=decision, reasons=(reason,),
-        policy_revision="bench-rev-1", tenant_id=tenant["id"],
-        mailbox_id=tenant["mailboxes"][rng.randrange(MAILBOXES_PER_TENANT)],
-        client_ip="10.1.2.3", user_agent="crm-backend/4.2", resource_type="message",
-        resource_ids=(f"{rng.getrandbits(64):016x}",))
-
-
-def append_worker(url: str, key: bytes, seconds: float, ready: Any, go: Any,
-                  out: Any, mode: str = "append") -> None:
-    """One writer process: set up and warm its connection, say it is ready, wait for the
-    common start, then write one entry per transaction for `seconds`. Reports its count
-    and how long it really ran (a process that starts late on a loaded machine must not
-    count as idle time). `mode`: `append` is `OperationLog.append` in a transaction of
-    the caller's (a request's allow), `committed` is `OperationLog.append_committed` (a
-    denial; one writer thread, so nothing to group), `plain` the baseline."""
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from gateway.audit import group_commit
-
-    signer = AuditSigner(Ed25519PrivateKey.from_private_bytes(key))
-    log = OperationLog(checkpoints=CheckpointPolicy(signer, every=CHECKPOINT_EVERY,
-                                                    seconds=60))
-    database = Database.from_url(url, pool_size=2 if mode == "committed" else 1,
-                                 max_overflow=0)
-    baseline_insert = insert(Table("bench_baseline", MetaData(), autoload_with=database.engine))
-    tenant = world()["tenants"][os.getpid() % TENANTS]
-    rng = random.Random(os.getpid())
-
-    def one() -> None:
-        record = bench_record(tenant, rng)
-        if mode == "committed":
-            log.append_committed(database, record)
-            return
-        with database.transaction() as session:
-            if mode == "append":
-                log.append(session, record)
-            else:  # the same row through the same stack into a table without the log
-                session.connection().execute(baseline_insert, log.values(record))
-
-    for _ in range(10):  # connect, and let psycopg prepare its statements
-        one()
-    if mode == "committed":
-        appender = group_commit.for_engine(database.engine)
-        backend = appender._connection.dbapi_connection.info.backend_pid  # type: ignore
-    else:
-        with database.engine.connect() as conn:
-            backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    ready.put(1)
-    go.wait()
-    count = 0
-    cpu = (time.process_time(), backend_cpu(backend))
-    started = time.perf_counter()
-    deadline = started + seconds
-    while time.perf_counter() < deadline:
-        one()
-        count += 1
-    elapsed = time.perf_counter() - started
-    out.put((count, elapsed, time.process_time() - cpu[0], backend_cpu(backend) - cpu[1]))
-    group_commit.for_engine(database.engine).close()
-    database.dispose()
-
-
-def backend_cpu(pid: Any) -> float:
-    """CPU seconds used by a local PostgreSQL backend (NaN if the server is elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def run_together(target: Any, processes: int, *args: Any, **tail: Any) -> list[Any]:
-    """Fork `processes` workers `target(*args, ready, go, out, *tail.values())`, start them
-    at once when all are ready, and return what each put on `out`."""
-    ctx = mp.get_context("fork")
-    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=target, args=(*args, ready, go, out, *tail.values()))
-             for _ in range(processes)]
-    for proc in procs:
-        proc.start()
-    for _ in procs:
-        ready.get()
-    go.set()
-    results = [out.get() for _ in procs]
-    for proc in procs:
-        proc.join()
-    return results
-
-
-def appends(url: str, key: bytes, writers: int, seconds: float, mode: str = "append") -> float:
-    results = run_together(append_worker, writers, url, key, seconds, mode=mode)
-    total = sum(r[0] for r in results)
-    # Each writer's own rate over the time it really ran, summed.
-    rate = sum(count / elapsed for count, elapsed, _, _ in results)
-    seconds = max(r[1] for r in results)
-    client_us = sum(r[2] for r in results) / max(total, 1) * 1e6
-    server_us = sum(r[3] for r in results) / max(total, 1) * 1e6
-    what = MODES[mode]
-    print(f"{what}: {writers:2d} writer process(es): {total:7,} in {seconds:.0f}s "
-          f"= {rate:7,.0f}/s; CPU per transaction: client {client_us:4.0f} us + "
-          f"server {server_us:4.0f} us   (load average {os.getloadavg()[0]:.1f})")
-    return rate
-
-
-def compare_appends(url: str, key: bytes, writers: int, seconds: float, repeat: int) -> None:
-    """The log against the same-process baseline, alternating so drift on a shared machine
-    hits both alike; prints the ranges and the ratio."""
-    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
-    for _ in range(repeat):
-        for mode in MODES:
-            rates[mode].append(appends(url, key, writers, seconds, mode))
-    plain = rates["plain"]
-    for mode in ("append", "committed"):
-        logged = rates[mode]
-        ratios = sorted(a / b for a, b in zip(logged, plain, strict=True) if b)
-        print(f"== {writers:2d} writer process(es): {mode} {min(logged):,.0f}-"
-              f"{max(logged):,.0f}/s, plain insert {min(plain):,.0f}-{max(plain):,.0f}/s, "
-              f"{mode}/plain ratio {statistics.median(ratios):.2f} "
-              f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})")
-
-
-def floors(url: str, seconds: float) -> None:
-    """What one writer cannot beat on this machine, in this process: a bare round trip
-    (`SELECT 1`) and the same row inserted with a prepared statement on a raw psycopg
-    connection in autocommit (one durable row per call, no SQLAlchemy, no log)."""
-    from gateway.audit.pg_fastpath import INSERT_COLUMNS
-
-    log = OperationLog()
-    tenant = world()["tenants"][0]
-    rng = random.Random(5)
-    columns = ", ".join(INSERT_COLUMNS)
-    placeholders = ", ".join("%s::json" if c in {"resource_ids", "reasons", "detail"}
-                             else "%s" for c in INSERT_COLUMNS)
-    statement = f"INSERT INTO bench_baseline ({columns}) VALUES ({placeholders})"
-
-    def row() -> list[Any]:
-        values = log.values(bench_record(tenant, rng))
-        return [json_text(values[c]) if c in {"resource_ids", "reasons", "detail"}
-                else values[c] for c in INSERT_COLUMNS]
-
-    with psycopg.connect(_pg(url), autocommit=True) as conn:
-        backend = conn.info.backend_pid
-        for name, call in (("round trip (SELECT 1)", lambda: conn.execute("SELECT 1")),
-                           ("raw prepared INSERT, autocommit",
-                            lambda: conn.execute(statement, row(), prepare=True))):
-            for _ in range(20):
-                call()
-            count = 0
-            cpu = (time.process_time(), backend_cpu(backend))
-            started = time.perf_counter()
-            while time.perf_counter() - started < seconds:
-                call()
-                count += 1
-            elapsed = time.perf_counter() - started
-            client = (time.process_time() - cpu[0]) / count * 1e6
-            server = (backend_cpu(backend) - cpu[1]) / count * 1e6
-            print(f"floor, 1 writer: {name}: {count / elapsed:7,.0f}/s; CPU per call: client "
-                  f"{client:4.0f} us + server {server:4.0f} us   "
-                  f"(load average {os.getloadavg()[0]:.1f})")
-
-
-def thread_worker(url: str, key: bytes, seconds: float, threads: int, ready: Any, go: Any,
-                  out: Any, chained: bool = True) -> None:
-    """One gateway-like process with `threads` concurrent writers (request threads): each
-    writes one entry per call through `OperationLog.append_committed` (the entry committed
-    in a transaction of its own, as a denial is; concurrent calls are group-committed), or,
-    for the baseline, the same row inserted through the same stack into a table without the
-    log, one transaction per call. Reports entries, elapsed, process CPU, backend CPU."""
-    import threading
-
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    from gateway.audit import group_commit
-
-    signer = AuditSigner(Ed25519PrivateKey.from_private_bytes(key))
-    log = OperationLog(checkpoints=CheckpointPolicy(signer, every=CHECKPOINT_EVERY,
-                                                    seconds=60))
-    database = Database.from_url(url, pool_size=threads + 1, max_overflow=0)
-    baseline_insert = insert(Table("bench_baseline", MetaData(), autoload_with=database.engine))
-    tenant = world()["tenants"][os.getpid() % TENANTS]
-
-    def one(rng: random.Random) -> None:
-        record = bench_record(tenant, rng, decision="deny", reason="scope_not_granted")
-        if chained:
-            log.append_committed(database, record)
-        else:
-            with database.transaction() as session:
-                connection = session.connection()
-                connection.execute(baseline_insert, log.values(record))
-                if warming:
-                    backends.add(connection.connection.dbapi_connection.info.backend_pid)
-
-    backends: set[int] = set()
-    warming = True
-
-    counts = [0] * threads
-    start = threading.Barrier(threads + 1)
-    deadline = [0.0]
-
-    def run(n: int) -> None:
-        rng = random.Random(os.getpid() * 1000 + n)
-        for _ in range(10):  # connect, and let psycopg prepare its statements
-            one(rng)
-        start.wait()
-        start.wait()
-        while time.perf_counter() < deadline[0]:
-            one(rng)
-            counts[n] += 1
-
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for worker in workers:
-        worker.start()
-    start.wait()  # every thread warmed up
-    warming = False
-    appender = group_commit.for_engine(database.engine)
-    if chained:  # the connection the appender writes on
-        backends.add(appender._connection.dbapi_connection.info.backend_pid)  # type: ignore
-    ready.put(1)
-    go.wait()
-    batches, entries = appender.batches, appender.entries
-    cpu = (time.process_time(), sum(backend_cpu(b) for b in backends))
-    started = time.perf_counter()
-    deadline[0] = started + seconds
-    start.wait()
-    for worker in workers:
-        worker.join()
-    elapsed = time.perf_counter() - started
-    out.put((sum(counts), elapsed, time.process_time() - cpu[0],
-             sum(backend_cpu(b) for b in backends) - cpu[1],
-             appender.batches - batches, appender.entries - entries))
-    appender.close()
-    database.dispose()
-
-
-def appends_threaded(url: str, key: bytes, writers: int, seconds: float,
-                     chained: bool = True) -> float:
-    """`writers` concurrent writers as threads spread over (at most) 2 processes: the
-    deployment shape (`serve --workers 2`, many requests in flight per process)."""
-    processes = min(2, writers)
-    results = run_together(thread_worker, processes, url, key, seconds, writers // processes,
-                           chained=chained)
-    total = sum(r[0] for r in results)
-    rate = sum(r[0] / r[1] for r in results)
-    client_us = sum(r[2] for r in results) / max(total, 1) * 1e6
-    server_us = sum(r[3] for r in results) / max(total, 1) * 1e6
-    batches = sum(r[4] for r in results)
-    what = ("append_committed (group commit)" if chained
-            else "baseline (plain INSERT, no log)")
-    per_batch = f", {sum(r[5] for r in results) / batches:.1f} entries/commit" if batches else ""
-    print(f"{what}: {writers:2d} writer thread(s) in {processes} process(es): {total:7,} in "
-          f"{max(r[1] for r in results):.0f}s = {rate:7,.0f}/s; CPU per entry: client "
-          f"{client_us:4.0f} us + server {server_us:4.0f} us{per_batch}   "
-          f"(load average {os.getloadavg()[0]:.1f})")
-    return rate
-
-
-def compare_appends_threaded(url: str, key: bytes, writers: int, seconds: float,
-                             repeat: int) -> None:
-    logged, plain = [], []
-    for _ in range(repeat):
-        plain.append(appends_threaded(url, key, writers, seconds, chained=False))
-        logged.append(appends_threaded(url, key, writers, seconds))
-    ratios = sorted(a / b for a, b in zip(logged, plain, strict=True) if b)
-    print(f"== {writers:2d} writer thread(s) in 2 processes: append_committed "
-          f"{min(logged):,.0f}-{max(logged):,.0f}/s, plain insert "
-          f"{min(plain):,.0f}-{max(plain):,.0f}/s, ratio {statistics.median(ratios):.2f} "
-          f"(range {ratios[0]:.2f}-{ratios[-1]:.2f})")
-
 
 # --- verification baseline ---------------------------------------------------------------------
 
@@ -491,7 +69,7 @@ def scan_baseline(url: str) -> tuple[float, float, float]:
 
     started = time.perf_counter()
     rows = 0
-    with psycopg.connect(_pg(url)) as conn:
+    with psycopg.connect(libpq_url(url)) as conn:
         shards = [row[0] for row in conn.execute("SELECT shard FROM audit_chain_heads")]
         backend = conn.info.backend_pid
         cpu = (time.process_time(), backend_cpu(backend))
@@ -599,7 +177,7 @@ def main() -> int:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin).set(database=name).render_as_string(hide_password=False)
     print(f"database {name}; {os.cpu_count()} CPU(s); PostgreSQL "
-          f"{psycopg.connect(_pg(admin)).info.server_version}")
+          f"{psycopg.connect(libpq_url(admin)).info.server_version}")
     started = time.perf_counter()
     try:
         upgrade(url)
@@ -615,7 +193,7 @@ def main() -> int:
             verify_rates(url, database, trusted, args.repeat)
             database.dispose()
             return 0
-        with psycopg.connect(_pg(url), autocommit=True) as conn:
+        with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_baseline (LIKE audit_entries INCLUDING DEFAULTS)")
             for columns in ("tenant_id, occurred_at, id", "tenant_id, mailbox_id, occurred_at, id",
                             "tenant_id, actor_id, occurred_at, id", "occurred_at", "id"):
