@@ -46,16 +46,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -64,192 +60,26 @@ sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 
+from bench.sync_quota import pct, phase_budget, utilisation, whole_run, window_fill  # noqa: E402
+from bench.sync_world import (  # noqa: E402
+    EMULATOR_PID,
+    GOOGLE_RATE,
+    PEPPER,
+    Bench,
+    cpu_seconds,
+    database,
+    emulator_process,
+    load_average,
+    policy_server,
+)
 from emulator.control import EmulatorControl  # noqa: E402
-from gateway.accounts import service as accounts  # noqa: E402
 from gateway.app import create_app  # noqa: E402
-from gateway.crypto import CryptoService  # noqa: E402
 from gateway.kit.db import Database  # noqa: E402
-from gateway.kit.migrate import upgrade  # noqa: E402
 from gateway.mail.models import Mailbox  # noqa: E402
 from gateway.mail.store import IncomingMessage, MessageStore  # noqa: E402
-from gateway.oauth.flow import TokenGrant  # noqa: E402
-from gateway.oauth.tokens import store_tokens  # noqa: E402
 from gateway.policy.vocabulary import SCOPE_READONLY  # noqa: E402
 from gateway.settings import EMULATOR_CLIENT_ID, Environment, Settings  # noqa: E402
-from gateway.sync.models import MailboxSync  # noqa: E402
-
-PEPPER = "bench-pepper-0123456789abcdef"
-GOOGLE_RATE = 15_000 / 60  # units per second per user
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load_average() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-    except OSError:
-        return "n/a"
-    return f"{one:.1f} {five:.1f} {fifteen:.1f}"
-
-
-EMULATOR_PID: list[int] = []
-
-
-@contextmanager
-def emulator_process() -> Iterator[EmulatorControl]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", "--port", str(port),
-                             "--log-level", "warning"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    EMULATOR_PID.append(proc.pid)
-    control = EmulatorControl(f"http://127.0.0.1:{port}", timeout=900)  # seeding 10k is slow
-    try:
-        for _ in range(100):
-            try:
-                control.health()
-                break
-            except Exception:  # not up yet
-                time.sleep(0.1)
-        yield control
-    finally:
-        _stop(proc)
-
-
-@contextmanager
-def database(admin_url: str) -> Iterator[str]:
-    from tests.conftest import create_database, drop_database
-
-    url = create_database(admin_url, "gw_sync_bench")
-    try:
-        upgrade(url)
-        yield url
-    finally:
-        drop_database(admin_url, url)
-
-
-@contextmanager
-def policy_server() -> Iterator[str | None]:
-    opa = Path(os.environ.get("GATEWAY_OPA_BINARY", ROOT / ".tools" / "bin" / "opa"))
-    if not opa.exists():
-        yield None
-        return
-    from gateway.policy.engines.opa_process import run_opa_server
-
-    with run_opa_server(opa, ROOT / "policies") as url:
-        yield url
-
-
-class Bench:
-    def __init__(self, settings: Settings, emu: EmulatorControl, api: TestClient) -> None:
-        self.settings = settings
-        self.emu = emu
-        self.api = api
-        self.db = Database.from_url(settings.database_url)
-        self.crypto: CryptoService = api.app.state.crypto  # type: ignore[attr-defined]
-        with self.db.transaction() as session:
-            tenant = accounts.create_tenant(session, f"bench-{uuid.uuid4().hex[:6]}")
-            crm = accounts.create_principal(session, tenant, "crm_service", "crm")
-            self.crm_key = accounts.create_api_key(session, PEPPER.encode(), crm).secret
-            self.tenant_id = tenant.id
-        self.headers = {"Authorization": f"Bearer {self.crm_key}",
-                        "Gateway-Purpose": "user_facing"}
-        self.worker_pids: list[int] = []
-        self.worker_cpu: dict[int, float] = {}
-
-    def mailbox(self, email: str, messages: int, seed: int) -> uuid.UUID:
-        """A seeded emulator user, connected by storing minted tokens (sealed)."""
-        self.emu.add_user(email)
-        if messages:
-            self.emu.seed(email, generate=messages, seed=seed)
-        token = self.emu.mint_tokens(email, [SCOPE_READONLY], client_id=EMULATOR_CLIENT_ID)
-        with self.db.transaction() as session:
-            tenant = accounts.get_tenant(session, str(self.tenant_id))
-            owner = accounts.create_principal(session, tenant, "end_user", email)
-            mailbox = Mailbox(tenant_id=self.tenant_id, owner_principal_id=owner.id,
-                              granted_scopes=[SCOPE_READONLY], connected_at=datetime.now(UTC))
-            session.add(mailbox)
-            session.flush()
-            store_tokens(session, self.crypto, mailbox, TokenGrant(
-                access_token=token["access_token"], refresh_token=token["refresh_token"],
-                expires_at=datetime.now(UTC) + timedelta(seconds=int(token["expires_in"])),
-                scopes=[SCOPE_READONLY]), client_id=EMULATOR_CLIENT_ID)
-            return mailbox.id
-
-    def workers(self, count: int, concurrency: int, extra: dict[str, str]) -> ExitStack:
-        stack = ExitStack()
-        env = dict(os.environ)
-        s = self.settings
-        assert s.api_key_pepper is not None
-        env.update({
-            "GATEWAY_ENVIRONMENT": "test", "GATEWAY_DATABASE_URL": s.database_url,
-            "GATEWAY_DATA_DIR": str(s.data_dir), "GATEWAY_KEY_FILE": str(s.key_file),
-            "GATEWAY_POLICY_ENGINE_URL": s.policy_engine_url or "",
-            "GATEWAY_POLICY_DIR": str(s.policy_dir),
-            "GATEWAY_API_KEY_PEPPER": s.api_key_pepper.get_secret_value(),
-            "GATEWAY_EMULATOR_URL": s.emulator_url or "", "GATEWAY_LOG_LEVEL": "WARNING",
-            "GATEWAY_SYNC_IDLE_SLEEP_SECONDS": "0.2", **extra})
-        if not s.policy_engine_url:
-            env.pop("GATEWAY_POLICY_ENGINE_URL")
-        for _ in range(count):
-            proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "worker",
-                                     "--concurrency", str(concurrency)], cwd=ROOT, env=env)
-            self.worker_pids.append(proc.pid)
-            stack.callback(_stop, proc)
-            stack.callback(self._note_cpu, proc.pid)  # runs before _stop (LIFO)
-        return stack
-
-    def _note_cpu(self, pid: int) -> None:
-        self.worker_cpu[pid] = cpu_seconds(pid)
-
-    def states(self) -> dict[uuid.UUID, MailboxSync]:
-        with self.db.transaction() as session:
-            rows = list(session.scalars(select(MailboxSync)))
-            for row in rows:
-                session.expunge(row)
-            return {row.mailbox_id: row for row in rows}
-
-    def readable_threads(self, mailbox_id: uuid.UUID, wanted: int) -> set[str]:
-        """Thread ids of the newest messages readable through the API (enough pages)."""
-        threads: set[str] = set()
-        cursor = None
-        while len(threads) < wanted * 2:
-            params: dict[str, Any] = {"limit": 200}
-            if cursor:
-                params["cursor"] = cursor
-            response = self.api.get(f"/v1/mailboxes/{mailbox_id}/messages", params=params,
-                                    headers=self.headers)
-            if response.status_code != 200:
-                return threads
-            body = response.json()
-            threads.update(m["thread_id"] for m in body["items"])
-            cursor = body.get("next_cursor")
-            if not cursor:
-                break
-        return threads
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def newest_threads(emu: EmulatorControl, email: str, count: int) -> list[str]:
@@ -260,35 +90,6 @@ def newest_threads(emu: EmulatorControl, email: str, count: int) -> list[str]:
             if len(seen) == count:
                 break
     return seen
-
-
-def utilisation(series: list[tuple[float, int]], start: float, end: float, rate: float
-               ) -> float | None:
-    """Units the gateway recorded between start and end (its checkpoints) over rate x time."""
-    inside = [(t, u) for t, u in series if start <= t <= end]
-    if len(inside) < 2 or inside[-1][0] - inside[0][0] <= 0:
-        return None
-    (t0, u0), (t1, u1) = inside[0], inside[-1]
-    return (u1 - u0) / (rate * (t1 - t0))
-
-
-def window_fill(samples: list[tuple[float, int]], start: float, end: float, limit: int
-                ) -> tuple[float | None, int]:
-    """Google's view: the mean over [start, end] of the units in the user's moving window (as
-    the emulator counts them when it receives each call) over the limit, and the sample count.
-    In a steady state this is the spend rate over the allowed rate; it cannot pass 100%."""
-    inside = [used for t, used in samples if start <= t <= end]
-    if not inside:
-        return None, 0
-    return statistics.fmean(inside) / limit, len(inside)
-
-
-def whole_run(units: int, seconds: float, limit: int, window: float) -> float | None:
-    """Units over the most a moving window lets through in `seconds` from an empty start:
-    `limit` per started window (spend it all at 0, W, 2W, ...)."""
-    if seconds <= 0:
-        return None
-    return units / (limit * (int(seconds // window) + 1))
 
 
 def phase_first(bench: Bench, args: argparse.Namespace) -> None:
@@ -355,11 +156,11 @@ def phase_first(bench: Bench, args: argparse.Namespace) -> None:
         gateway = utilisation(series, steady_from, steady_to, GOOGLE_RATE)
         print(f"quota utilisation, steady state = t {steady_from:.0f}..{steady_to:.0f} s (one "
               f"window after the first unit until the full sync completed): Google's view "
-              f"(mean window use / limit, {samples} samples) {_pct(fill)}; the gateway's "
-              f"units in that time / (250 units/s x time) {_pct(gateway)}")
+              f"(mean window use / limit, {samples} samples) {pct(fill)}; the gateway's "
+              f"units in that time / (250 units/s x time) {pct(gateway)}")
         whole = whole_run(state.units_spent, steady_to - first_spend, units_per_window, window)
         print(f"quota utilisation, whole run (first unit..full sync complete, allowed = the "
-              f"limit per started window): {_pct(whole)}")
+              f"limit per started window): {pct(whole)}")
     print(f"429s seen by the gateway: {state.rate_limited}; refused by the emulator "
           f"(all users): {rejected}")
     done = max(state.full_messages_done, 1)
@@ -425,12 +226,12 @@ def phase_many(bench: Bench, args: argparse.Namespace) -> None:
           f"(median {statistics.median(finished.values()) if finished else float('nan'):.0f} s)")
     if wholes:
         print(f"per-mailbox utilisation, whole run (units / the limit per started window, "
-              f"first unit..full sync complete): min {_pct(min(wholes))}, median "
-              f"{_pct(statistics.median(wholes))}, max {_pct(max(wholes))}")
+              f"first unit..full sync complete): min {pct(min(wholes))}, median "
+              f"{pct(statistics.median(wholes))}, max {pct(max(wholes))}")
     if fills:
         print(f"per-mailbox utilisation, steady state (Google's view: mean window use / limit "
-              f"from one window after the first unit to completion): min {_pct(min(fills))}, "
-              f"median {_pct(statistics.median(fills))}, max {_pct(max(fills))} "
+              f"from one window after the first unit to completion): min {pct(min(fills))}, "
+              f"median {pct(statistics.median(fills))}, max {pct(max(fills))} "
               f"({len(fills)} mailboxes)")
     if too_short:
         print(f"  {too_short} mailboxes had no steady state (synced within ~1.5 windows)")
@@ -535,88 +336,9 @@ def fetch_only(bench: Bench, email: str, rounds: int) -> None:
           f"{ours:.2f} ms (x{base / ours:.1f} less)")
 
 
-def phase_budget(bench: Bench, args: argparse.Namespace) -> None:
-    """The quota budget alone: can it keep Google's window full without a 429? One thread
-    sends batches of 50 `messages.get format=minimal` (5 units each, like format=raw, but tiny
-    answers: the machine's CPU is not what limits) for --budget-seconds per round, through
-    `GmailClient` + `MovingWindowBudget` at Google's rate, alternately with the budget as it
-    was before (units leave 1 s after the send + window) and as it is (settled at the call's
-    end). Google's view is sampled every 0.25 s (the emulator's per-user window)."""
-    import threading
-
-    from google.oauth2.credentials import Credentials
-
-    from gateway.gmail.client import build_client
-    from gateway.gmail.quota import Charge, MovingWindowBudget
-    from gateway.gmail.retry import RetryPolicy
-    from gateway.sync import gmail_ops
-
-    class StampedAtSend(MovingWindowBudget):
-        """The budget before settle: units leave `margin` after send + window."""
-
-        def spend(self, units: int) -> Charge | None:
-            charge = super().spend(units)
-            if charge is not None:
-                super().settle(charge)  # "ended" at its send
-            return charge
-
-        def settle(self, charge: Charge) -> None:
-            pass
-
-    window = args.window_seconds
-    limit = int(GOOGLE_RATE * window)
-    bench.emu.set_settings(quota_enabled=True, quota_units_per_minute=limit,
-                           quota_window_seconds=window)
-    print(f"\n== budget: one thread of 50-member batches at 250 units/s (window {window:g} s = "
-          f"{limit} units), {args.budget_seconds:g} s per round; load average "
-          f"{load_average()} ==")
-    for round_no in range(args.budget_rounds):
-        for name, budget in (
-                ("before (send + 1 s)", StampedAtSend(limit, window_seconds=window,
-                                                      margin_seconds=1.0)),
-                ("settled at the end", MovingWindowBudget(limit, window_seconds=window))):
-            email = f"budget-{round_no}-{len(name)}@example.com"
-            bench.emu.add_user(email)
-            bench.emu.seed(email, generate=50, seed=9)
-            token = bench.emu.mint_tokens(email, [SCOPE_READONLY], client_id=EMULATOR_CLIENT_ID)
-            client = build_client(Credentials(token["access_token"]), bench.settings,
-                                  budget=budget)
-            ids = [m["id"] for m in bench.emu.messages(email)]
-            samples: list[tuple[float, int]] = []
-            stop = threading.Event()
-
-            sampler = threading.Thread(target=_sample_quota,
-                                       args=(bench.emu, email, samples, stop))
-            started = time.monotonic()
-            sampler.start()
-            while time.monotonic() - started < args.budget_seconds:
-                gmail_ops.get_batch(client, ids, RetryPolicy(), fmt="minimal")
-            stop.set()
-            sampler.join()
-            fill, count = window_fill(samples, started + window, started + args.budget_seconds,
-                                      limit)
-            rejected = bench.emu.quota(email)["rejections"]
-            print(f"round {round_no + 1}, {name}: Google's window use / limit, steady state "
-                  f"(after the first window, {count} samples) {_pct(fill)}; 429s seen "
-                  f"{client.rate_limited}; emulator refusals so far (all users) {rejected}; "
-                  f"load {load_average()}")
-
-
-def _sample_quota(emu: EmulatorControl, email: str, samples: list[tuple[float, int]],
-                  stop: Any) -> None:
-    """Every 0.25 s: the units in the user's window as the emulator (Google) counts them."""
-    while not stop.is_set():
-        samples.append((time.monotonic(), int(emu.quota(email)["used"])))
-        stop.wait(0.25)
-
-
 def _decoded(message: dict[str, Any]) -> bytes:
     data = str(message["raw"])
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def main() -> None:
