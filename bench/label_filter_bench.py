@@ -122,19 +122,14 @@ def main() -> None:
     admin_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not admin_url:
         raise SystemExit("set GATEWAY_TEST_DATABASE_URL to a PostgreSQL admin URL")
-    from gateway.kit.migrate import upgrade
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import migrated_database
 
-    url = create_database(admin_url, "gw_bench_labels")
-    try:
-        upgrade(url)
+    with migrated_database(admin_url, "gw_bench_labels") as url:
         started = time.perf_counter()
         mailbox = seed(url, args.messages)
         print(f"seeded 3 mailboxes x {args.messages:,} messages in "
               f"{time.perf_counter() - started:.1f} s; load {os.getloadavg()[0]:.2f}")
         measure(url, mailbox, args.runs)
-    finally:
-        drop_database(admin_url, url)
 
 
 if __name__ == "__main__":

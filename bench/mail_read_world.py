@@ -100,15 +100,10 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
 
 @contextlib.contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
-    from gateway.kit.migrate import upgrade
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import migrated_database
 
-    url = create_database(admin_url, "gw_bench_read")
-    try:
-        upgrade(url)
+    with migrated_database(admin_url, "gw_bench_read") as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 def vacuum_analyze(url: str) -> None:

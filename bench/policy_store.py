@@ -131,23 +131,20 @@ def operator_template(cases: list[Any]) -> dict[str, Any]:
 @contextmanager
 def pg_stores(admin_url: str, sizes: list[int]) -> Iterator[list[PgGrantStore]]:
     """A fresh migrated database with one store per size (each its own tenant), dropped after."""
-    from gateway.kit.migrate import upgrade
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import migrated_database
 
-    url = create_database(admin_url, "gw_bench_policy")
     stores: list[PgGrantStore] = []
-    try:
-        upgrade(url)
-        for size in sizes:
-            started = time.perf_counter()
-            stores.append(PgGrantStore(url, size))
-            took = time.perf_counter() - started
-            print(f"seeded {size:,} grants in PostgreSQL in {took:.1f} s")
-        yield stores
-    finally:
-        for store in stores:
-            store.close()
-        drop_database(admin_url, url)
+    with migrated_database(admin_url, "gw_bench_policy") as url:
+        try:
+            for size in sizes:
+                started = time.perf_counter()
+                stores.append(PgGrantStore(url, size))
+                took = time.perf_counter() - started
+                print(f"seeded {size:,} grants in PostgreSQL in {took:.1f} s")
+            yield stores
+        finally:
+            for store in stores:
+                store.close()
 
 
 def check(store: PgGrantStore, decide: Callable[[dict[str, Any]], Any],

@@ -33,11 +33,10 @@ from gateway.accounts.models import Principal, Tenant
 from gateway.crypto import CryptoService
 from gateway.crypto.keyprovider import LocalFileKeyProvider
 from gateway.kit.db import Database
-from gateway.kit.migrate import upgrade
 from gateway.mail.models import Mailbox
 from gateway.push.lookup import WatchLookup, find_watched
 from gateway.push.models import MailboxWatch
-from tests.conftest import create_database, drop_database
+from tests.conftest import migrated_database
 
 TARGET = "someone.watched@example.org"
 
@@ -105,29 +104,27 @@ def main() -> None:
               f"{'repeat p50':>11} {'known-tenant p50':>17} {'first/known':>12} "
               f"{'repeat/known':>13}")
         for count in (int(t) for t in args.tenants.split(",")):
-            url = create_database(admin, "gw_bench_push")
-            db = Database.from_url(url)
-            try:
-                upgrade(url)
-                tenant = seed(db, crypto, count, args.mailboxes)
-                with db.transaction() as s:
-                    assert [t for _, t in find_watched(s, crypto, TARGET)] == [tenant]
-                    lookup = functools.partial(find_watched, s, crypto, TARGET)
-                    known = functools.partial(known_tenant, s, crypto, tenant)
-                    rounds = max(20, min(args.rounds, 20_000 // count))
-                    timed(lookup, 5)
-                    p50, p95 = summary(timed(lookup, rounds))
-                    b50, _ = summary(timed(known, rounds))
-                    cache = WatchLookup(crypto)
-                    cache.find(s, TARGET)
-                    repeat = functools.partial(cache.find, s, TARGET)
-                    r50, _ = summary(timed(repeat, rounds))
-                    assert cache.hits >= rounds
-                print(f"{count:>8} {count * args.mailboxes:>8} {p50:>8.2f}ms {p95:>7.2f}ms "
-                      f"{r50:>9.2f}ms {b50:>15.2f}ms {p50 / b50:>12.1f} {r50 / b50:>13.1f}")
-            finally:
-                db.dispose()
-                drop_database(admin, url)
+            with migrated_database(admin, "gw_bench_push") as url:
+                db = Database.from_url(url)
+                try:
+                    tenant = seed(db, crypto, count, args.mailboxes)
+                    with db.transaction() as s:
+                        assert [t for _, t in find_watched(s, crypto, TARGET)] == [tenant]
+                        lookup = functools.partial(find_watched, s, crypto, TARGET)
+                        known = functools.partial(known_tenant, s, crypto, tenant)
+                        rounds = max(20, min(args.rounds, 20_000 // count))
+                        timed(lookup, 5)
+                        p50, p95 = summary(timed(lookup, rounds))
+                        b50, _ = summary(timed(known, rounds))
+                        cache = WatchLookup(crypto)
+                        cache.find(s, TARGET)
+                        repeat = functools.partial(cache.find, s, TARGET)
+                        r50, _ = summary(timed(repeat, rounds))
+                        assert cache.hits >= rounds
+                    print(f"{count:>8} {count * args.mailboxes:>8} {p50:>8.2f}ms {p95:>7.2f}ms "
+                          f"{r50:>9.2f}ms {b50:>15.2f}ms {p50 / b50:>12.1f} {r50 / b50:>13.1f}")
+                finally:
+                    db.dispose()
         crypto.close()
 
 

@@ -24,7 +24,6 @@ from emulator.control import EmulatorControl
 from gateway.accounts import service as accounts
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.kit.migrate import upgrade
 from gateway.mail.models import Mailbox
 from gateway.oauth.flow import TokenGrant
 from gateway.oauth.tokens import store_tokens
@@ -85,14 +84,10 @@ def emulator_process() -> Iterator[EmulatorControl]:
 
 @contextmanager
 def database(admin_url: str) -> Iterator[str]:
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import migrated_database
 
-    url = create_database(admin_url, "gw_sync_bench")
-    try:
-        upgrade(url)
+    with migrated_database(admin_url, "gw_sync_bench") as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,12 +69,22 @@ def drop_database(admin_url: str, url: str) -> None:
     admin.dispose()
 
 
+@contextmanager
+def migrated_database(admin_url: str, prefix: str) -> Iterator[str]:
+    """A fresh database named `<prefix>_<random>` with every migration applied, dropped (with
+    FORCE) afterwards: for tests and benchmarks alike."""
+    url = create_database(admin_url, prefix)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        drop_database(admin_url, url)
+
+
 @pytest.fixture(scope="session")
 def database_url(pg_admin_url: str) -> Iterator[str]:
-    url = create_database(pg_admin_url, "gw_test")
-    upgrade(url)
-    yield url
-    drop_database(pg_admin_url, url)
+    with migrated_database(pg_admin_url, "gw_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -76,15 +76,10 @@ def pg_url() -> Iterator[str]:
     admin_url = os.environ.get(PG_ENV)
     if not admin_url:
         pytest.skip(f"{PG_ENV} not set")
-    from gateway.kit.migrate import upgrade
-    from tests.conftest import create_database, drop_database
+    from tests.conftest import migrated_database
 
-    url = create_database(admin_url, "gw_crypto")
-    try:
-        upgrade(url)
+    with migrated_database(admin_url, "gw_crypto") as url:
         yield url
-    finally:
-        drop_database(admin_url, url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "postgresql-binary"])
