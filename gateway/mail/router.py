@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.mail import restriction
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource, own_mailboxes
 from gateway.mail.schemas import MailboxList, MailboxOut
@@ -68,6 +69,34 @@ router.add("GET", "/mailboxes/{mailbox_id}", get_mailbox, action=Action.mailbox_
            description="State, granted features and, when the user must act, `reconnect_url`. "
                        "Unlike the mail routes, a colleague's mailbox is a logged 403 "
                        "(`not_mailbox_owner`), not a 404.")
+
+
+def restrict_mailbox(mailbox_id: str, request: Request, session: SessionDep,
+                     access: AccessDep) -> MailboxOut:
+    mailbox: Mailbox = request.state.mailbox
+    restriction.restrict(session, mailbox)
+    return mailbox_out(session, request.app.state.crypto, mailbox, access)
+
+
+def lift_restriction(mailbox_id: str, request: Request, session: SessionDep,
+                     access: AccessDep) -> MailboxOut:
+    mailbox: Mailbox = request.state.mailbox
+    restriction.lift(session, mailbox)
+    return mailbox_out(session, request.app.state.crypto, mailbox, access)
+
+
+router.add("PUT", "/mailboxes/{mailbox_id}/restriction", restrict_mailbox,
+           action=Action.data_restrict, resource=mailbox_resource(), response_model=MailboxOut,
+           summary="Restrict processing of a mailbox",
+           description="A user's right (purpose `user_rights`; the owner or the CRM service): "
+                       "the mailbox turns `restricted`, and only export, deletion, its status, "
+                       "human-access management and lifting the restriction are allowed. "
+                       "Idempotent; a disconnected mailbox is a 409 `mailbox_disconnected`.")
+router.add("DELETE", "/mailboxes/{mailbox_id}/restriction", lift_restriction,
+           action=Action.data_restrict, resource=mailbox_resource(), response_model=MailboxOut,
+           summary="Lift the restriction",
+           description="Back to `active` (a sync is requested), or to `reauth_required` if "
+                       "Google had refused the mailbox's token. Idempotent.")
 
 
 def _mount_read_modules() -> None:
