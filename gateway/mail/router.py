@@ -101,9 +101,15 @@ router.add("DELETE", "/mailboxes/{mailbox_id}/restriction", lift_restriction,
 
 def _mount_read_modules() -> None:
     """The other read routes register on this router (one router in gateway.app.ROUTERS)."""
-    from gateway.mail import attachments, search_router, threads_router, timeline_router
+    from gateway.mail import (
+        attachments,
+        export,
+        search_router,
+        threads_router,
+        timeline_router,
+    )
 
-    for module in (threads_router, attachments, search_router, timeline_router):
+    for module in (threads_router, attachments, search_router, timeline_router, export):
         module.register(router)
 
 
