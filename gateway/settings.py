@@ -234,8 +234,8 @@ class Settings(BaseSettings):
                           ("GATEWAY_GMAIL_API_ENDPOINT", self.gmail_api_endpoint),
                           ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url),
                           ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri),
-                          ("GATEWAY_PRIVACY_POLICY_URL", self.privacy_policy_url or "https://")):
-            if not url.startswith("https://"):
+                          ("GATEWAY_PRIVACY_POLICY_URL", self.privacy_policy_url)):
+            if url is not None and not url.startswith("https://"):  # unset: reported above
                 problems.append(f"{name} must be https in production")
         return problems
 

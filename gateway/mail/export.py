@@ -78,13 +78,10 @@ def export_lines(database: Database, store: MessageStore, access: Access,
 def export_mailbox(mailbox_id: str, request: Request, access: AccessDep) -> StreamingResponse:
     mailbox: Mailbox = request.state.mailbox
     state = request.app.state
-    mailbox_uuid = uuid.UUID(str(mailbox.id))
-    filename = f"mailbox-{mailbox_uuid}.ndjson"
     return StreamingResponse(
-        export_lines(state.database, state.message_store, access, mailbox_uuid,
-                     str(mailbox.state)),
+        export_lines(state.database, state.message_store, access, mailbox.id, mailbox.state),
         media_type="application/x-ndjson",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"',
+        headers={"Content-Disposition": f'attachment; filename="mailbox-{mailbox.id}.ndjson"',
                  "Cache-Control": "private, no-store"})
 
 

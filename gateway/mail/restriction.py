@@ -12,11 +12,10 @@ state reaches the CRM as a `mailbox.state_changed` webhook event, like any other
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy.orm import Session
 
 from gateway.kit.errors import Conflict
+from gateway.kit.models import utcnow
 from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.policy.vocabulary import MailboxState
@@ -54,5 +53,5 @@ def lift(session: Session, mailbox: Mailbox) -> None:
     else:
         mailbox.state = MailboxState.active.value
         mailbox.state_reason = None
-        mailbox.sync_requested_at = datetime.now(UTC)
+        mailbox.sync_requested_at = utcnow()
     session.flush()
