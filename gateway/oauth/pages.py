@@ -1,5 +1,6 @@
-"""The pages a person sees: the gateway's own consent page (before Google's) and the error page
-of a link that cannot be used. Plain server-rendered HTML, no script, readable on a phone.
+"""The pages a person sees: the gateway's own consent page (before Google's), the result page
+when no CRM return URL was given, and the error page of a link that cannot be used.
+Plain server-rendered HTML, no script, readable on a phone.
 
 Every response carries `Referrer-Policy: no-referrer` (the page URL holds the single-use link
 secret, which must not leak to the privacy-policy site or to Google), a CSP that allows nothing
@@ -10,10 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from html import escape
+from typing import TYPE_CHECKING
 
 from fastapi.responses import HTMLResponse
 
 from gateway.oauth.scopes import FEATURES, Feature
+
+if TYPE_CHECKING:
+    from gateway.oauth.result import ResultPageData
 
 LIMITED_USE_DISCLOSURE = (
     "use of information received from Google APIs will adhere to the Google API Services User "
@@ -94,6 +99,46 @@ Google</a>
 <p class="small">This link works once and expires at {escape(expires_at.strftime("%H:%M UTC"))}.
 </p>"""
     return _document(f"Connect Gmail to {tenant_name or 'your CRM'}", body)
+
+
+def _feature_items(features: list[Feature]) -> str:
+    return "".join(f'<li data-feature="{f.value}"><strong>{escape(FEATURES[f].title)}</strong> '
+                   f'<span class="why">{escape(FEATURES[f].why)}.</span></li>'
+                   for f in features)
+
+
+def result_page(data: ResultPageData, reason_text: str) -> str:
+    """The end of a consent that named no CRM page to return to."""
+    crm = escape(data.tenant_name)
+    if data.status == "connected":
+        account = escape(data.account_email or "Your Gmail account")
+        missing = ""
+        if data.missing:
+            again = (f'<div class="actions"><a class="button secondary" id="retry" '
+                     f'href="{escape(data.retry_url)}">Connect again to add them</a></div>'
+                     if data.retry_url else "")
+            missing = f"""<h2>Not enabled</h2>
+<p>These were not allowed on Google's page, so the CRM will not offer them:</p>
+<ul id="missing">{_feature_items(data.missing)}</ul>{again}"""
+        body = f"""<h1 id="status" data-status="connected">Gmail connected to {crm}</h1>
+<p><strong id="account">{account}</strong> is connected. The gateway is now copying your email
+into its encrypted store; the CRM shows it as it arrives.</p>
+<h2>What the CRM can do</h2>
+<ul id="granted">{_feature_items(data.granted)}</ul>
+{missing}
+<p class="small">You can close this page. You can disconnect at any time from the CRM; your synced
+email is then deleted.</p>"""
+        return _document(f"Gmail connected to {data.tenant_name}", body)
+    retry = (f'<div class="actions"><a class="button primary" id="retry" '
+             f'href="{escape(data.retry_url)}">Try again</a></div>' if data.retry_url else
+             '<p>Go back to the CRM to start connecting Gmail again.</p>')
+    body = f"""<h1 id="status" data-status="{escape(data.status)}">Gmail was not connected</h1>
+<p id="detail">{escape(reason_text)}</p>
+<p>Nothing was stored: {crm} has no access to your email.</p>
+{retry}
+<p class="small">Reason code: <code id="code">{escape(data.reason or "error")}</code>. The
+retry link works once and expires within minutes.</p>"""
+    return _document("Gmail was not connected", body)
 
 
 def error_page(title: str, detail: str, code: str) -> str:

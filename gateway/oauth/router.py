@@ -23,10 +23,16 @@ from gateway.kit.errors import GatewayError, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter, terminal_of
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
-from gateway.oauth import service, states, tokens
+from gateway.oauth import result, service, states, tokens
 from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
 from gateway.oauth.models import OAuthToken
-from gateway.oauth.pages import PAGE_HEADERS, consent_page, error_page, html_response
+from gateway.oauth.pages import (
+    PAGE_HEADERS,
+    consent_page,
+    error_page,
+    html_response,
+    result_page,
+)
 from gateway.oauth.schemas import (
     ConnectionOut,
     ConnectRequest,
@@ -204,7 +210,11 @@ def callback(request: Request, session: SessionDep,
         google=google_oauth(request.app), enforcer=request.app.state.enforcer,
         terminal=terminal_of(request, protocol="https/oauth-callback"))
     outcome = service.complete_callback(session, ctx, found, state, code=code, error=error)
-    return RedirectResponse(outcome.redirect_url(), status_code=302, headers=dict(PAGE_HEADERS))
+    if found.return_url != states.OWN_RESULT_PAGE:
+        return RedirectResponse(outcome.redirect_url(), status_code=302,
+                                headers=dict(PAGE_HEADERS))
+    data = result.result_page_data(session, _settings(request), _crypto(request), found, outcome)
+    return html_response(result_page(data, result.reason_text(data.reason)))
 
 
 router.add("POST", "/v1/connect", connect, action=Action.oauth_connect,

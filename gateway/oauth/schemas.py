@@ -21,8 +21,10 @@ class ConnectRequest(BaseModel):
                                   "is that end user")
     features: list[Feature] = Field(min_length=1, max_length=len(Feature),
                                     description="What the CRM wants to do with the mailbox")
-    return_url: ReturnUrl = Field(description="Where the user's browser goes back to; must "
-                                              "start with an allow-listed prefix")
+    return_url: ReturnUrl | None = Field(
+        default=None, description="Where the user's browser goes back to, with the outcome in "
+        "its query; must start with an allow-listed prefix. Omitted: the gateway shows its own "
+        "result page (granted and missing features, or why it failed and a retry link)")
 
 
 class ReconnectRequest(BaseModel):
@@ -31,7 +33,8 @@ class ReconnectRequest(BaseModel):
     features: list[Feature] = Field(default_factory=list, max_length=len(Feature),
                                     description="Features to add; the mailbox's current ones "
                                                 "are asked for again anyway")
-    return_url: ReturnUrl
+    return_url: ReturnUrl | None = Field(
+        default=None, description="As in POST /v1/connect; omitted: the gateway's result page")
 
 
 class ConsentLinkOut(BaseModel):

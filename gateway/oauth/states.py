@@ -66,6 +66,9 @@ def with_outcome(return_url: str, params: dict[str, str]) -> str:
 
 # -- starting a connection -------------------------------------------------------------------------
 
+# The stored return URL of a link that ends on the gateway's own result page (no CRM page).
+OWN_RESULT_PAGE = ""
+
 
 @dataclass(frozen=True)
 class Initiator:
@@ -97,26 +100,51 @@ def load_end_user(session: Session, tenant_id: uuid.UUID, principal_id: uuid.UUI
 
 
 def start_connect(session: Session, settings: Settings, initiator: Initiator, *,
-                  end_user_id: uuid.UUID, features: list[Feature], return_url: str,
+                  end_user_id: uuid.UUID, features: list[Feature], return_url: str | None,
                   mailbox: Mailbox | None = None, force_consent: bool = True) -> ConsentLink:
-    """Record a single-use state (hashed) and return the link to the gateway's consent page."""
-    check_return_url(return_url, settings.crm_redirect_allowlist)
+    """Record a single-use state (hashed) and return the link to the gateway's consent page.
+    Without a return URL the browser ends on the gateway's own result page."""
+    if return_url is not None:
+        check_return_url(return_url, settings.crm_redirect_allowlist)
     load_end_user(session, initiator.tenant_id, end_user_id)
     wanted = sorted(set(features), key=list(Feature).index)
-    scopes = scopes_for(wanted)
-    secret = secrets.token_urlsafe(32)
-    expires_at = _now() + timedelta(seconds=settings.oauth_state_ttl_seconds)
-    state = OAuthState(
-        state_hash=state_hash(secret), tenant_id=initiator.tenant_id, end_user_id=end_user_id,
-        initiator_kind=initiator.kind, initiator_id=initiator.principal_id,
-        initiator_connection=initiator.connection_id[:96], initiator_purpose=initiator.purpose,
+    return _new_link(session, settings, OAuthState(
+        tenant_id=initiator.tenant_id, end_user_id=end_user_id, initiator_kind=initiator.kind,
+        initiator_id=initiator.principal_id, initiator_connection=initiator.connection_id[:96],
+        initiator_purpose=initiator.purpose,
         mailbox_id=mailbox.id if mailbox is not None else None,
-        features=[f.value for f in wanted], scopes=scopes, force_consent=force_consent,
-        return_url=return_url, expires_at=expires_at)
+        features=[f.value for f in wanted], scopes=scopes_for(wanted),
+        force_consent=force_consent, return_url=return_url or OWN_RESULT_PAGE))
+
+
+def retry_link(session: Session, settings: Settings, previous: OAuthState,
+               mailbox_id: uuid.UUID | None = None) -> ConsentLink | None:
+    """A fresh consent link asking for what `previous` asked for, for the gateway's own result
+    page to offer ("try again", "connect again to add the missing features"): the same end user,
+    initiator and purpose, so its callback is decided and logged exactly like the first one's.
+    None when the end user or the initiator has been disabled meanwhile."""
+    for principal_id in (previous.end_user_id, previous.initiator_id):
+        principal = session.get(Principal, principal_id)
+        if principal is None or principal.disabled_at is not None:
+            return None
+    return _new_link(session, settings, OAuthState(
+        tenant_id=previous.tenant_id, end_user_id=previous.end_user_id,
+        initiator_kind=previous.initiator_kind, initiator_id=previous.initiator_id,
+        initiator_connection=previous.initiator_connection,
+        initiator_purpose=previous.initiator_purpose,
+        mailbox_id=mailbox_id or previous.mailbox_id, features=list(previous.features),
+        scopes=list(previous.scopes), force_consent=True, return_url=OWN_RESULT_PAGE))
+
+
+def _new_link(session: Session, settings: Settings, state: OAuthState) -> ConsentLink:
+    secret = secrets.token_urlsafe(32)
+    state.state_hash = state_hash(secret)
+    state.expires_at = _now() + timedelta(seconds=settings.oauth_state_ttl_seconds)
     session.add(state)
     session.flush()
     url = f"{settings.public_base_url.rstrip('/')}/connect/{secret}"
-    return ConsentLink(state_id=state.id, url=url, expires_at=expires_at, features=wanted)
+    return ConsentLink(state_id=state.id, url=url, expires_at=state.expires_at,
+                       features=[Feature(f) for f in state.features])
 
 
 def reconnect_features(mailbox: Mailbox, wanted: list[Feature]) -> list[Feature]:
