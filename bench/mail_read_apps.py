@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
-from gateway.kit.db import run_and_commit
+from gateway.kit.request_session import run_and_commit
 from gateway.mail.models import Message
 from gateway.mail.resolvers import MessageColumns, load_message
 

@@ -1,25 +1,44 @@
-"""One command line for the gateway: serve, migrate, tenants, principals, keys, and the domains'
-own commands (each package adds its subcommands through an `add_commands` hook)."""
+"""The gateway's command line. Run `gmail-gateway --help` for the nouns, `gmail-gateway NOUN
+--help` for their commands.
+
+Start-up stays light: this module imports only the standard library. A noun's module (and with
+it SQLAlchemy, pydantic, the crypto stack) is imported only when that noun is on the command
+line; `--help` lists every noun from `COMMANDS` without importing any of them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gateway.audit import cli as audit_cli
-from gateway.crypto import cli as crypto_cli
-from gateway.justifications import cli as justifications_cli
-from gateway.kit.errors import GatewayError
-from gateway.push import cli as push_cli
-from gateway.settings import Settings, UnsafeSettings
-from gateway.sync import cli as sync_cli
-from gateway.webhooks import cli as webhooks_cli
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+Handler = Callable[[argparse.Namespace, "Settings"], int]
+
+# noun -> (module whose `add_commands(subparsers)` registers it, one-line help for `--help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("gateway.cli", "run the HTTP API"),
+    "migrate": ("gateway.cli", "apply database migrations"),
+    "tenants": ("gateway.accounts.cli", "tenants: create, list"),
+    "principals": ("gateway.accounts.cli",
+                   "callers of a tenant: end users, CRM services, operators, reviewers"),
+    "api-keys": ("gateway.accounts.cli",
+                 "API keys of principals: create (shown once), list, revoke"),
+    "kek": ("gateway.crypto.cli",
+            "key-encryption keys: rotate, list versions, retire, init the key file"),
+    "audit": ("gateway.audit.cli", "the operation log: verify, purge, checkpoints"),
+    "oauth": ("gateway.cli", "token upkeep: keep-alive, purge-states"),
+    "push": ("gateway.push.cli", "Gmail push: watch upkeep"),
+    "justifications": ("gateway.justifications.cli",
+                       "security/legal justifications for operator access"),
+    "worker": ("gateway.sync.cli", "sync mailboxes from Gmail (run any number of these)"),
+    "webhooks": ("gateway.webhooks.cli", "webhooks to the CRM: deliver"),
+}
 
 
 def _print(obj: Any) -> None:
@@ -51,157 +70,6 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _with_session(settings: Settings, work: Callable[[Any], Any]) -> Any:
-    from gateway.kit.db import Database
-
-    db = Database.from_url(settings.database_url)
-    try:
-        with db.transaction() as session:
-            return work(session)
-    finally:
-        db.dispose()
-
-
-def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-
-    tenant = _with_session(settings, lambda s: service.create_tenant(s, args.slug, args.name))
-    _print({"id": tenant.id, "slug": tenant.slug, "name": tenant.name})
-    return 0
-
-
-def cmd_principal_create(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-
-    def work(session: Any) -> Any:
-        tenant = service.get_tenant(session, args.tenant)
-        return service.create_principal(session, tenant, args.kind, args.subject,
-                                        args.display_name or "", args.group or [])
-
-    p = _with_session(settings, work)
-    _print({"id": p.id, "tenant_id": p.tenant_id, "kind": p.kind, "subject": p.subject,
-            "groups": p.groups})
-    return 0
-
-
-def cmd_principal_list(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-
-    def work(session: Any) -> Any:
-        tenant = service.get_tenant(session, args.tenant)
-        return [{"id": p.id, "kind": p.kind, "subject": p.subject, "groups": p.groups}
-                for p in service.list_principals(session, tenant)]
-
-    _print(_with_session(settings, work))
-    return 0
-
-
-def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-    from gateway.accounts.pepper import load_pepper
-
-    pepper = load_pepper(settings)
-    expires = (datetime.now(UTC) + timedelta(days=args.expires_days)) if args.expires_days else None
-
-    def work(session: Any) -> Any:
-        tenant = service.get_tenant(session, args.tenant)
-        principal = service.get_principal(session, tenant, args.principal)
-        return service.create_api_key(session, pepper, principal, args.name or "", expires)
-
-    issued = _with_session(settings, work)
-    _print({"id": issued.key.id, "prefix": issued.key.prefix, "expires_at": expires,
-            "api_key": issued.secret,
-            "note": "shown once: the gateway keeps only a keyed hash of it"})
-    return 0
-
-
-def cmd_key_list(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-
-    def work(session: Any) -> Any:
-        tenant = service.get_tenant(session, args.tenant)
-        return [{"id": k.id, "prefix": k.prefix, "name": k.name, "principal_id": k.principal_id,
-                 "created_at": k.created_at, "expires_at": k.expires_at,
-                 "revoked_at": k.revoked_at, "last_used_at": k.last_used_at}
-                for k in service.list_api_keys(session, tenant)]
-
-    _print(_with_session(settings, work))
-    return 0
-
-
-def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import service
-
-    def work(session: Any) -> Any:
-        return service.revoke_api_key(session, service.get_tenant(session, args.tenant), args.key)
-
-    key = _with_session(settings, work)
-    _print({"id": key.id, "prefix": key.prefix, "revoked_at": key.revoked_at})
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gmail-gateway", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    serve = sub.add_parser("serve", help="run the HTTP API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
-    serve.set_defaults(handler=cmd_serve)
-
-    migrate = sub.add_parser("migrate", help="apply database migrations")
-    migrate.add_argument("revision", nargs="?", default="heads")
-    migrate.set_defaults(handler=cmd_migrate)
-
-    tenants = sub.add_parser("tenants", help="manage tenants").add_subparsers(
-        dest="tenants_command", required=True)
-    t_create = tenants.add_parser("create")
-    t_create.add_argument("slug")
-    t_create.add_argument("--name")
-    t_create.set_defaults(handler=cmd_tenant_create)
-
-    principals = sub.add_parser("principals", help="manage principals").add_subparsers(
-        dest="principals_command", required=True)
-    p_create = principals.add_parser("create")
-    p_create.add_argument("--tenant", required=True)
-    p_create.add_argument("--kind", required=True,
-                          choices=["end_user", "crm_service", "operator", "reviewer", "analytics"])
-    p_create.add_argument("--subject", required=True)
-    p_create.add_argument("--display-name")
-    p_create.add_argument("--group", action="append", help="operator group (repeatable)")
-    p_create.set_defaults(handler=cmd_principal_create)
-    p_list = principals.add_parser("list")
-    p_list.add_argument("--tenant", required=True)
-    p_list.set_defaults(handler=cmd_principal_list)
-
-    keys = sub.add_parser("keys", help="API keys (and key-encryption keys)").add_subparsers(
-        dest="keys_command", required=True)
-    k_create = keys.add_parser("create", help="issue an API key (shown once)")
-    k_create.add_argument("--tenant", required=True)
-    k_create.add_argument("--principal", required=True, help="principal id")
-    k_create.add_argument("--name")
-    k_create.add_argument("--expires-days", type=int)
-    k_create.set_defaults(handler=cmd_key_create)
-    k_list = keys.add_parser("list")
-    k_list.add_argument("--tenant", required=True)
-    k_list.set_defaults(handler=cmd_key_list)
-    k_revoke = keys.add_parser("revoke")
-    k_revoke.add_argument("--tenant", required=True)
-    k_revoke.add_argument("key", help="key id or display prefix")
-    k_revoke.set_defaults(handler=cmd_key_revoke)
-
-    crypto_cli.add_commands(sub, keys)
-    audit_cli.add_commands(sub, keys)
-    _add_oauth_commands(sub)
-    push_cli.add_commands(sub)
-    justifications_cli.add_commands(sub)
-    sync_cli.add_commands(sub)
-    webhooks_cli.add_commands(sub)
-    return parser
-
-
 def cmd_oauth_keep_alive(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.oauth.tokens import run_keep_alive
 
@@ -222,9 +90,21 @@ def cmd_oauth_purge_states(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _add_oauth_commands(sub: Any) -> None:
-    oauth = sub.add_parser("oauth", help="token upkeep").add_subparsers(
-        dest="oauth_command", required=True)
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The nouns this module owns: serve, migrate, oauth."""
+    serve = sub.add_parser("serve", help=COMMANDS["serve"][1])
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--migrate", action="store_true", help="apply migrations first")
+    serve.set_defaults(handler=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help=COMMANDS["migrate"][1])
+    migrate.add_argument("revision", nargs="?", default="heads")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    oauth = sub.add_parser("oauth", help=COMMANDS["oauth"][1]).add_subparsers(
+        dest="oauth_command", required=True, metavar="COMMAND")
     oauth.add_parser("keep-alive", help="refresh refresh tokens idle for "
                      "GATEWAY_OAUTH_KEEPALIVE_IDLE_DAYS (run daily)"
                      ).set_defaults(handler=cmd_oauth_keep_alive)
@@ -232,10 +112,75 @@ def _add_oauth_commands(sub: Any) -> None:
                      ).set_defaults(handler=cmd_oauth_purge_states)
 
 
+def _noun(argv: Sequence[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser for `argv`: the noun it names is registered in full by its module; every
+    other noun is a help-only placeholder. `build_parser()` with no argv registers them all."""
+    parser = argparse.ArgumentParser(prog="gmail-gateway", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="NOUN")
+    wanted = {_noun(argv)} if argv is not None else set(COMMANDS)
+    loaded: set[str] = set()
+    for noun, (module, _help) in COMMANDS.items():
+        if noun in wanted and module not in loaded:
+            loaded.add(module)
+            if module == __name__:
+                add_commands(sub)
+            else:
+                importlib.import_module(module).add_commands(sub)
+    for noun, (_module, help_text) in COMMANDS.items():
+        if noun not in sub.choices:
+            sub.add_parser(noun, help=help_text, add_help=False)
+    return parser
+
+
+def _database_problem(exc: BaseException, settings: Settings) -> str | None:
+    """One line naming the database and the setting when `exc` is a database failure."""
+    from pathlib import Path
+
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy.engine import make_url
+
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return None
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+    url = make_url(settings.database_url)
+    if not settings.is_sqlite or not url.database or url.database == ":memory:":
+        where = url.render_as_string(hide_password=True)
+        hint = "check that the server is up and GATEWAY_DATABASE_URL is right"
+    else:
+        path = Path(url.database)
+        where = f"the SQLite file {path.absolute()}"
+        hint = ("set GATEWAY_DATABASE_URL to an absolute path (sqlite:////abs/path/gateway.db)"
+                if not path.is_absolute() else "check the path and its permissions")
+        if not path.is_absolute():
+            where += f" (relative to the current directory {Path.cwd()})"
+    if "no such table" in reason or "does not exist" in reason:
+        hint = "the database has no gateway tables yet: run `gmail-gateway migrate` first"
+    return (f"error [database_unavailable]: cannot use {where}, from GATEWAY_DATABASE_URL="
+            f"{make_url(settings.database_url).render_as_string(hide_password=True)}: "
+            f"{reason}; {hint}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    from pydantic import ValidationError
+
+    from gateway.kit.errors import GatewayError
+    from gateway.settings import Settings, UnsafeSettings
+
     try:
         settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                             for e in exc.errors())
+        print(f"error [invalid_settings]: {problems}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "serve":
             settings.check_safe()
         handler: Handler = args.handler
@@ -245,6 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except GatewayError as exc:
         print(f"error [{exc.code}]: {exc.detail}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        message = _database_problem(exc, settings)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
         return 1
 
 

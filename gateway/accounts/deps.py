@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway.accounts.key_cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
 from gateway.accounts.keys import hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
-from gateway.kit.db import session_dependency
 from gateway.kit.errors import AuthenticationError, BadRequest
+from gateway.kit.request_session import session_dependency
 from gateway.kit.timeutil import as_utc
 from gateway.policy.vocabulary import DECLARED_PURPOSES
 

@@ -113,3 +113,7 @@ def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> A
     forget_everywhere(key_hash)
     event.listen(session, "after_commit", lambda _s: forget_everywhere(key_hash), once=True)
     return key
+
+
+def list_tenants(session: Session) -> list[Tenant]:
+    return list(session.scalars(select(Tenant).order_by(Tenant.created_at, Tenant.slug)))

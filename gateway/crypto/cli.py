@@ -1,4 +1,5 @@
-"""`gmail-gateway keys ...`: rotate, list and retire key-encryption-key versions.
+"""`gmail-gateway kek ...`: rotate, list and retire key-encryption-key (KEK) versions, and
+provision the local key file. (API keys are `gmail-gateway api-keys`, gateway/accounts/cli.py.)
 
 The main CLI (`gateway/cli.py`) calls `add_commands(subparsers)`; each handler takes
 `(args, settings)`, builds what it needs (engine, key provider) and returns an exit code.
@@ -11,12 +12,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.crypto.errors import CryptoError
 from gateway.crypto.keyprovider import ORIGIN_PROVISIONED, write_new_key_file
 from gateway.crypto.service import CryptoService
+from gateway.kit.db import make_engine
 from gateway.settings import KeyProviderKind, Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -24,19 +25,13 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 def add_commands(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
-    keys: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
     *,
     handler_attr: str = "handler",
 ) -> None:
-    """Register `keys rotate|list-versions|retire|init-key-file`; sets `args.<handler_attr>`.
-
-    `keys` is the main CLI's existing `keys` sub-command group (API keys live there too); when
-    it is not given, a `keys` group is created under `subparsers`.
-    """
-    if keys is None:
-        keys = subparsers.add_parser("keys", help="manage encryption keys").add_subparsers(
-            dest="keys_command", required=True, metavar="COMMAND")
-    sub = keys
+    """Register `kek rotate|list-versions|retire|init-key-file`; sets `args.<handler_attr>`."""
+    sub = subparsers.add_parser(
+        "kek", help="key-encryption keys: rotate, list versions, retire, init the key file"
+    ).add_subparsers(dest="kek_command", required=True, metavar="COMMAND")
 
     rotate = sub.add_parser(
         "rotate", help="add a key-encryption-key version and re-wrap every data key, online")
@@ -60,7 +55,7 @@ def add_commands(
 
 
 def _service_and_sessions(settings: Settings) -> tuple[CryptoService, sessionmaker[Session]]:
-    engine = create_engine(settings.database_url)
+    engine = make_engine(settings.database_url)
     return CryptoService.from_settings(settings), sessionmaker(engine, expire_on_commit=False)
 
 
@@ -72,7 +67,7 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
         else:
             report = service.rotate(sessions, batch_size=args.batch_size)
     except CryptoError as exc:
-        print(f"keys rotate: {exc}", file=sys.stderr)
+        print(f"kek rotate: {exc}", file=sys.stderr)
         return 1
     print(f"primary KEK version: {report.new_version}")
     print(f"data keys re-wrapped: {report.rewrapped}")
@@ -88,7 +83,7 @@ def cmd_list_versions(args: argparse.Namespace, settings: Settings) -> int:
         with sessions() as session:
             usage = service.kek_versions(session)
     except CryptoError as exc:
-        print(f"keys list-versions: {exc}", file=sys.stderr)
+        print(f"kek list-versions: {exc}", file=sys.stderr)
         return 1
     print(f"{'version':>7}  {'state':<8}  data keys")
     for item in usage:
@@ -102,7 +97,7 @@ def cmd_retire(args: argparse.Namespace, settings: Settings) -> int:
         with sessions() as session, session.begin():
             service.retire(session, args.version)
     except (CryptoError, ValueError) as exc:
-        print(f"keys retire: {exc}", file=sys.stderr)
+        print(f"kek retire: {exc}", file=sys.stderr)
         return 1
     print(f"KEK version {args.version} retired; its key material is destroyed")
     return 0
@@ -110,13 +105,13 @@ def cmd_retire(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
     if settings.key_provider is not KeyProviderKind.local:
-        print("keys init-key-file: only the local key provider uses a key file", file=sys.stderr)
+        print("kek init-key-file: only the local key provider uses a key file", file=sys.stderr)
         return 1
     path: Path = args.key_file or settings.key_file
     try:
         write_new_key_file(path, origin=ORIGIN_PROVISIONED)
     except FileExistsError:
-        print(f"keys init-key-file: {path} already exists; refusing to overwrite keys",
+        print(f"kek init-key-file: {path} already exists; refusing to overwrite keys",
               file=sys.stderr)
         return 1
     print(f"wrote {path} (mode 600). Back it up now, somewhere other than the database backups.")

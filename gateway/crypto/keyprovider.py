@@ -179,7 +179,7 @@ class LocalFileKeyProvider:
             if not create:
                 raise UnsafeKeyFile(
                     f"key file {self._path} does not exist; in production it must be "
-                    "provisioned deliberately (`gmail-gateway keys init-key-file`) and backed "
+                    "provisioned deliberately (`gmail-gateway kek init-key-file`) and backed "
                     "up, because a key generated silently at start-up (e.g. on a volume that "
                     "failed to mount) would make all existing data unreadable and new data "
                     "depend on a key nobody has a copy of")
@@ -233,7 +233,7 @@ class LocalFileKeyProvider:
                     "production refuses it because nobody provisioned or backed it up "
                     "deliberately (it may be a dev key copied around, or one created when the "
                     "real key volume was missing). Provision one with "
-                    "`gmail-gateway keys init-key-file`")
+                    "`gmail-gateway kek init-key-file`")
             self._state = state
             self._stamp = stamp
             self._keks = {v: AeadKey(e.key) for v, e in state.keks.items() if e.key is not None}

@@ -200,7 +200,7 @@ class Keyring:
                     try:
                         done_this_pass += self._rewrap_one(session_factory, key_id, primary)
                     except KeyUnavailable:
-                        raise  # the provider is down: stop; `keys rotate --resume` continues
+                        raise  # the provider is down: stop; `kek rotate --resume` continues
                     except CryptoError as exc:
                         failed.add(key_id)
                         log.error("could not re-wrap data key %s: %s", key_id, exc)
@@ -246,5 +246,5 @@ class Keyring:
             _T.c.kek_version == version, _T.c.wrapped_key.is_not(None))).scalar_one()
         if in_use:
             raise KeyInUse(f"KEK version {version} still wraps {in_use} data keys; "
-                           "run `keys rotate` (or let it finish) first")
+                           "run `kek rotate` (or let it finish) first")
         self.provider.retire_version(version)

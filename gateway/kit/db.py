@@ -14,14 +14,12 @@ requests in flight at that moment, each refused with a 503 (gateway/kit/problem.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from fastapi import Request
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
 
 IDLE_PING_SECONDS = 10.0
 T = TypeVar("T")
@@ -105,24 +103,6 @@ class Database:
         self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
-    db: Database = request.app.state.database
-    return db
-
-
-def _end(session: Session, commit: bool) -> None:
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 def call_and_commit(session: Session, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)`, then the commit of the request's transaction, on the calling thread (already
     a thread-pool thread: `run_and_commit`, the Guard's `serve`). A failed commit still fails
@@ -131,28 +111,3 @@ def call_and_commit(session: Session, fn: Callable[..., T], *args: Any) -> T:
     result = fn(*args)
     session.commit()
     return result
-
-
-async def run_and_commit(session: Session, fn: Callable[..., T], *args: Any) -> T:
-    """`fn(*args)` and then the request's commit, in one thread-pool trip instead of two (the
-    read handlers: their decision's log entry commits with the request as before)."""
-    return await run_in_threadpool(call_and_commit, session, fn, *args)
-
-
-async def session_dependency(request: Request) -> AsyncIterator[Session]:
-    """FastAPI dependency: one session per request, committed when the handler succeeds.
-
-    `async` so that opening the session (no I/O: the connection is taken on first use) costs no
-    thread-pool trip; the commit, which does I/O, runs in the thread pool. A session that never
-    began a transaction is closed without one."""
-    session = get_database(request).sessions()
-    request.state.db_session = session
-    try:
-        yield session
-    except BaseException:
-        await run_in_threadpool(_end, session, False)
-        raise
-    if session.in_transaction() or session.new or session.dirty or session.deleted:
-        await run_in_threadpool(_end, session, True)
-    else:
-        session.close()

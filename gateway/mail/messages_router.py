@@ -13,8 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import SessionDep
-from gateway.kit.db import run_and_commit
 from gateway.kit.errors import PolicyDenied
+from gateway.kit.request_session import run_and_commit
 from gateway.kit.routing import AccessDep, GuardedRouter, served
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor

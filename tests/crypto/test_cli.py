@@ -1,4 +1,4 @@
-"""`gmail-gateway keys rotate | list-versions | retire | init-key-file` through the main CLI."""
+"""`gmail-gateway kek rotate | list-versions | retire | init-key-file` through the main CLI."""
 
 from __future__ import annotations
 
@@ -43,15 +43,15 @@ def test_rotate_list_retire(env: tuple[str, Path], capsys: pytest.CaptureFixture
         for _ in range(3):
             crypto.seal(s, Binding(tenant, str(uuid.uuid4()), "t", "c", "r"), b"x")
 
-    assert run(["keys", "list-versions"]) == 0
+    assert run(["kek", "list-versions"]) == 0
     assert "1  primary   3" in capsys.readouterr().out
-    assert run(["keys", "retire", "1"]) == 1
+    assert run(["kek", "retire", "1"]) == 1
     assert "primary" in capsys.readouterr().err
-    assert run(["keys", "rotate", "--batch-size", "2"]) == 0
+    assert run(["kek", "rotate", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "primary KEK version: 2" in out and "data keys re-wrapped: 3" in out
-    assert run(["keys", "retire", "1"]) == 0
-    assert run(["keys", "list-versions"]) == 0
+    assert run(["kek", "retire", "1"]) == 0
+    assert run(["kek", "list-versions"]) == 0
     out = capsys.readouterr().out
     assert "1  retired   0" in out and "2  primary   3" in out
     engine.dispose()
@@ -65,7 +65,7 @@ def test_init_key_file_is_accepted_in_prod(tmp_path: Path,
     settings = Settings(environment=Environment.prod, key_file=target)
     parser = argparse.ArgumentParser()
     add_commands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["keys", "init-key-file"])
+    args = parser.parse_args(["kek", "init-key-file"])
     assert args.handler(args, settings) == 0
     assert args.handler(args, settings) == 1  # never overwrites
     assert "refusing to overwrite" in capsys.readouterr().err
