@@ -10,7 +10,8 @@ Labels of the measured mailbox: INBOX on every message, UNREAD and Label_1 on a 
 Label_9 on 10 messages, Label_404 on none. For each label, the first page of the message list
 (`mailbox_id = ? AND <label> ORDER BY internal_date DESC, id DESC LIMIT 51`, what
 `GET /v1/mailboxes/{id}/messages?label=` runs) is timed `--runs` times, through the gateway's
-`has_label` and through the old LIKE condition, in the same process and database, with
+`has_label` and through an escaped LIKE on the label JSON text, in the same process and database,
+with
 PostgreSQL's own execution time (EXPLAIN ANALYZE) and the plan's index beside. Prints numbers;
 asserts nothing.
 """

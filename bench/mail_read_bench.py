@@ -40,7 +40,7 @@ else's load, CPU per request much less, and at saturation throughput is cores / 
 operation-log append (own commit, for these reads), the mailbox+message load, commit,
 decryption, the store's view), N requests per view.
 
-Prints numbers and the guarded/unguarded ratios; asserts nothing. Targets (issue 9): at 10
+Prints numbers and the guarded/unguarded ratios; asserts nothing. Targets: at 10
 clients p50 <= 5 ms and p99 <= 25 ms, guarded/unguarded ratio <= 2. Two cores are shared by the
 generator, the gateway workers, PostgreSQL and OPA: read the numbers as this machine's.
 """

@@ -6,8 +6,8 @@ One `opa bench` query decides all 199 table inputs (`with input as` each, null m
 the engines do), so the figure is OPA's evaluator only: no HTTP, no input parsing, no client.
 With --against, the two policy directories are measured in alternating runs (A B A B ...) and
 the medians compared: this VM's speed swings by a third within minutes, so only interleaved
-runs compare. E.g. session 4's policy (`git worktree add /tmp/s4 3730bf6`, then
-`--against /tmp/s4/policies`) against today's: 198.5 vs 136.9 µs (docs/policy.md section 6).
+runs compare. E.g. another revision's policies (`git worktree add /tmp/other <commit>`, then
+`--against /tmp/other/policies`).
 Prints numbers; asserts nothing.
 """
 

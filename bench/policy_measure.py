@@ -65,8 +65,8 @@ def speed_probe() -> str:
 def cpu_idle() -> str:
     """How this (virtual) machine's idle CPUs wait: a decision over HTTP wakes OPA's CPU and then
     the client's, and on a KVM guest whose haltpoll driver does not poll
-    (guest_halt_poll_ns=0, this VM's boot setting) each wake-up costs ~0.1 ms (docs/policy.md
-    section 6, session 6). Read-only: the bench never changes it."""
+    (guest_halt_poll_ns=0, this VM's boot setting) each wake-up costs ~0.1 ms
+    (docs/decisions/0004). Read-only: the bench never changes it."""
     base = Path("/sys/devices/system/cpu/cpuidle/current_driver")
     try:
         driver = base.read_text().strip()

@@ -15,11 +15,11 @@
 # scripts/compile_policy.sh after any edit), which has no host built-ins, so times are integers
 # in nanoseconds computed by the caller.
 #
-# The shape is chosen for OPA's evaluator, the slower of the two (docs/policy.md section 6,
-# session 5): there a reference to a rule costs several times an expression, even when the rule's
-# value is cached, and a built-in call about three. So the decision is one rule; the checks
-# every permit needs (common_ok) are flat rules reading input and data.json directly, never
-# through helper rules such as `action` or `actor_id_set`, which serve the explanations only;
+# The shape is chosen for OPA's evaluator, the slower of the two
+# (docs/decisions/0003-policy-shaped-for-opa.md): there a reference to a rule costs several times
+# an expression, even when the rule's value is cached, and a built-in call about three. So the
+# decision is one rule; the checks every permit needs (common_ok) are flat rules reading input and
+# data.json directly, never through helper rules such as `action` or `actor_id_set`, which serve the explanations only;
 # and the explanations come in stages, so a malformed request is not judged on its particulars.
 package gateway.authz
 

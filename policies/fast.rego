@@ -1,4 +1,4 @@
-# The usual permit, with less of OPA's evaluator in the way (docs/policy.md section 6, session 6).
+# The usual permit, with less of OPA's evaluator in the way (docs/decisions/0003-policy-shaped-for-opa.md).
 #
 # The owner, the CRM service and reviewers are allowed by `permit`'s first branch: their
 # tables.kind_permits entry, common_ok and owner_ok. For these kinds, on an action without special

@@ -20,7 +20,7 @@ queued (asyncio accepts up to the backlog per wake-up), so a burst of keep-alive
 client's pool opening, the benchmark's 10 clients) often lands entirely on one worker while the
 other idles: measured here, 10 connections split 10/0 in about half the runs, and that worker
 then served ~170 req/s at one core while the other core sat idle (bench/mail_read_bench.py,
-docs/benchmarks.md "Session 4"). With a socket per worker the kernel spreads connections over
+docs/decisions/0006). With a socket per worker the kernel spreads connections over
 the sockets by a hash of their addresses. A worker that dies leaves its socket open in the
 supervisor: connections hashed to it wait in its queue until the replacement starts (as with
 one worker), they are not refused.

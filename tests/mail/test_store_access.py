@@ -1,6 +1,6 @@
 """The store opens sealed mail only with an `Access` the enforcement point minted on an allow,
-and only for what that decision allowed (issue 5: "only an allow yields what the encrypted store
-needs to decrypt"). The routes' tests show it from outside; these present the store with the
+and only for what that decision allowed (only an allow yields what the encrypted store needs to
+decrypt). The routes' tests show it from outside; these present the store with the
 wrong proof directly, through the real Enforcer (real OPA server, real operation log)."""
 
 from __future__ import annotations

@@ -99,8 +99,7 @@ def test_threads_never_get_someone_elses_decision(embedded_engine: EmbeddedEngin
 def test_an_echoed_input_string_comes_back_intact(embedded_engine: EmbeddedEngine,
                                                   table_cases: list[TableCase]) -> None:
     """The one input string the decision echoes (filter_operator = actor.id) is escaped by OPA's
-    compiler, so a hostile id cannot forge obligations (regopy, the former engine, printed
-    strings unescaped and needed a guard here)."""
+    compiler, so a hostile id cannot forge obligations."""
     case = next(c for c in table_cases if c.name == "operator lists only their own requests")
     assert embedded_engine.decide(case.input).obligations == {"filter_operator": "op-bob"}
     for hostile in ['op-"x', 'op-", "redact": [], "z": "', "op\\", "op\n"]:

@@ -27,7 +27,7 @@ def echo_engine(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedEngine:
 
 def test_values_round_trip(echo_engine: EmbeddedEngine) -> None:
     """Strings needing escapes, int64 bounds, floats, nesting: what goes in comes out (OPA's
-    compiler escapes and decodes strings; regopy, the former engine, did neither)."""
+    compiler escapes and decodes strings)."""
     weird = 'é"\\\n\u2028 </script>'
     doc = {"s": weird, "i": -(2**63), "j": 2**63 - 1, "f": 1.5, "t": True,
            "l": [1, "a", [], {}], "o": {"k": {"z": 0}}, "tup": (1, 2), "n": None}

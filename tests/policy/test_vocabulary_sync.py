@@ -73,8 +73,7 @@ def test_every_actor_kind_and_state_is_in_the_decision_table(
 
 
 def test_data_json_strings_need_no_escaping() -> None:
-    """Plain-ASCII tables without escapes: required while regopy (which kept JSON escapes in data
-    strings undecoded) was the embedded engine; kept so table strings read the same anywhere."""
+    """Plain-ASCII tables without escapes, so table strings read the same in every tool."""
     text = (POLICY_DIR / "data.json").read_text(encoding="utf-8")
     assert text.isascii()
     assert "\\" not in text

@@ -7,8 +7,7 @@ module's memory above the data document and one `opa_eval` call returns the resu
 The same compiler as the OPA server means the same semantics (built-in errors, null vs absent,
 string escaping); the decision table still runs through both engines (tests/policy).
 
-Before: regopy (rego-cpp), an independent Rego interpreter: 0.6-0.9 ms per decision, of which
-0.15 ms were the engine's floor; this is about 0.13 ms in all (bench/policy_bench.py).
+A decision takes about 0.13 ms in all (bench/policy_bench.py; docs/decisions/0001).
 
 - The data document (policies' data.json files, read from the policy directory, part of the
   revision) is parsed into each instance once; the heap above it is reset by every `opa_eval`.

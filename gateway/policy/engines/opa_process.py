@@ -18,8 +18,8 @@ serving many gateway processes at once can be given more (`GOMAXPROCS=2` in its 
 It also runs with GOGC=400 unless the environment sets GOGC (the `gogc` argument): a decision
 allocates a few hundred small objects and OPA's live heap is small, so Go's default (collect
 when the heap doubles) collects very often. Measured interleaved against GOGC=100 on the
-decision table (session 5): server CPU per decision -9 to -11 %, p99 0.95-1.10 vs 1.17-1.25 ms,
-resident memory 61 vs 44 MiB.
+decision table (docs/decisions/0002): server CPU per decision -9 to -11 %, p99 0.95-1.10 vs
+1.17-1.25 ms, resident memory 61 vs 44 MiB.
 """
 
 from __future__ import annotations

@@ -31,12 +31,12 @@ kept-alive connection:
 Both raise the same exception types `requests` would:
 
 - a status >= 400 -> `requests.HTTPError` (its `response` is None; status and OPA's body are in
-  the message); a 5xx is not retried (as before: urllib3 never retries a POST on status);
+  the message); a 5xx is not retried (as urllib3 never retries a POST on status);
 - connect or read timeout (`timeout` seconds per socket operation, as `requests` applies it) ->
   `requests.ConnectTimeout` / `requests.ReadTimeout`; a timed-out connection is discarded;
 - refused / reset / closed connection -> `requests.ConnectionError`, after **one** retry on a
-  fresh connection (the old client's urllib3 `Retry(total=1)` retried a refused connection once;
-  here a kept-alive connection the server closed, e.g. a restarted sidecar, is also reopened
+  fresh connection (as urllib3's `Retry(total=1)` under `requests` retries a refused connection
+  once; a kept-alive connection the server closed, e.g. a restarted sidecar, is also reopened
   once; a decision query is read-only, so resending it is safe);
 - a body that is not JSON -> `requests.JSONDecodeError`.
 

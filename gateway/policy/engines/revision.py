@@ -2,8 +2,8 @@
 
 Policy files = the non-test Rego modules (`*.rego` but not `*_test.rego`) and the data documents
 (`data.json`, OPA's bundle convention: a `data.json` in directory `a/b` is `data.a.b`) under the
-policy directory. The tables the rules consult live in `data.json` (chosen for regopy, the former
-embedded engine, which rebuilt large Rego literals on every query), so they are part of the
+policy directory. The tables the rules consult live in `data.json` (a lookup in data is
+cheaper for the evaluators than a large Rego literal), so they are part of the
 policy and of its revision.
 
 revision = "sha256:" + sha256 over the policy files in order of their path relative to the policy
