@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                        "security/legal justifications for operator access"),
     "worker": ("gateway.sync.cli", "sync mailboxes from Gmail (run any number of these)"),
     "webhooks": ("gateway.webhooks.cli", "webhooks to the CRM: deliver"),
+    "demo": ("gateway.demo", "set up a demo tenant, API keys and a consent link (needs the "
+             "gateway running: scripts/run.sh)"),
 }
 
 
@@ -53,7 +55,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.migrate:
         cmd_migrate(args, settings)
     # Not uvicorn.run: with --workers > 1 it loses TCP_NODELAY (40 ms stalls; kit/serving.py).
-    serve("gateway.app:app_from_env", host=args.host, port=args.port, log_config=None,
+    serve("gateway.app:app_from_env", host=args.host, port=args.port or settings.port,
+          log_config=None,
           access_log=False, workers=args.workers)
     return 0
 
@@ -94,7 +97,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     """The nouns this module owns: serve, migrate, oauth."""
     serve = sub.add_parser("serve", help=COMMANDS["serve"][1])
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=int, help="default GATEWAY_PORT, else 8000")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="apply migrations first")
     serve.set_defaults(handler=cmd_serve)

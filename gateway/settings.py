@@ -106,7 +106,11 @@ class Settings(BaseSettings):
         default=5.0, ge=0, le=60, description="How long a worker trusts an API key it checked "
         "(a revocation from another process applies within this bound); 0 turns caching off")
 
-    public_base_url: str = "http://127.0.0.1:8000"
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `gmail-gateway serve` "
+                      "listens on (its --port wins)")
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000", description="The URL browsers and Google reach the "
+        "gateway at (consent links, the OAuth callback); unset: http://127.0.0.1:PORT")
     crm_redirect_allowlist: list[str] = Field(default_factory=list)
     privacy_policy_url: str | None = Field(
         default=None, description="The privacy policy linked from the pre-consent page")
@@ -165,6 +169,13 @@ class Settings(BaseSettings):
     webhook_retention_days: int = Field(default=7, ge=1)
 
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _public_base_url_from_port(self) -> Settings:
+        """Without an explicit public URL, the gateway is where `serve` listens locally."""
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://127.0.0.1:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _emulator_endpoints(self) -> Settings:

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Run the gateway with embedded defaults: a SQLite file under var/, the embedded policy engine,
 # a generated local key file, and the local Google emulator when no Google OAuth client is set.
-# Idempotent: re-running reuses .venv and var/.
+# With the emulator, this is the demo: its OAuth client accepts this gateway's callback, its
+# user's mailbox is seeded with a few hundred generated messages, and `gmail-gateway demo`
+# (printed at the end) sets up a tenant, keys and a consent link.
+# Idempotent: re-running reuses .venv and var/ (the emulator starts afresh each time).
+# GATEWAY_PORT (8000) and GATEWAY_EMULATOR_PORT (8765) move the two servers.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -10,8 +14,21 @@ export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-dev}"
 # The single-process demo syncs mailboxes in a worker thread of the API (docs/sync.md);
 # deployments run `gmail-gateway worker` processes instead.
 export GATEWAY_SYNC_IN_PROCESS_WORKER="${GATEWAY_SYNC_IN_PROCESS_WORKER:-true}"
-PORT="${GATEWAY_PORT:-8000}"
+export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
+PORT="$GATEWAY_PORT"
+# Consent links and the OAuth callback name the port the gateway listens on.
+export GATEWAY_PUBLIC_BASE_URL="${GATEWAY_PUBLIC_BASE_URL:-http://127.0.0.1:$PORT}"
+# A CRM running locally on :3000 may be the return URL of consent links (dev only; without a
+# return URL the gateway shows its own result page).
+if [ "$GATEWAY_ENVIRONMENT" = dev ]; then
+  export GATEWAY_CRM_REDIRECT_ALLOWLIST="${GATEWAY_CRM_REDIRECT_ALLOWLIST:-[\"http://127.0.0.1:3000/\",\"http://localhost:3000/\"]}"
+fi
+DEMO_EMAIL="${GATEWAY_DEMO_EMAIL:-dana@example.com}"
 mkdir -p var
+
+EMULATOR_PID=""
+stop_emulator() { if [ -n "$EMULATOR_PID" ]; then kill "$EMULATOR_PID" 2>/dev/null || true; fi; }
+trap stop_emulator EXIT
 
 if [ -z "${GATEWAY_GOOGLE_CLIENT_ID:-}" ] && [ -z "${GATEWAY_EMULATOR_URL:-}" ] \
    && [ -f "$ROOT/emulator/cli.py" ]; then
@@ -19,15 +36,41 @@ if [ -z "${GATEWAY_GOOGLE_CLIENT_ID:-}" ] && [ -z "${GATEWAY_EMULATOR_URL:-}" ] 
   say "no Google OAuth client configured: starting the local Google emulator on :$EMULATOR_PORT"
   # Pushes go to this gateway; the audience is what the gateway expects (public URL + path).
   PUSH_URL="http://127.0.0.1:$PORT/v1/push/gmail"
-  PUSH_AUDIENCE="${GATEWAY_PUSH_AUDIENCE:-${GATEWAY_PUBLIC_BASE_URL:-http://127.0.0.1:8000}/v1/push/gmail}"
+  PUSH_AUDIENCE="${GATEWAY_PUSH_AUDIENCE:-$GATEWAY_PUBLIC_BASE_URL/v1/push/gmail}"
+  # The emulator's built-in client (the gateway's default with GATEWAY_EMULATOR_URL), with this
+  # gateway's callback as its redirect URI; a seeded mailbox (deterministic: --seed).
   "$VENV/bin/gmail-emulator" serve --host 127.0.0.1 --port "$EMULATOR_PORT" \
+    --client "emulator-client.apps.googleusercontent.com:emulator-secret:$GATEWAY_PUBLIC_BASE_URL/oauth/callback" \
+    --user "$DEMO_EMAIL" --seed-generate "${GATEWAY_DEMO_MESSAGES:-300}" --seed 7 \
     --push-url "$PUSH_URL" --push-audience "$PUSH_AUDIENCE" > var/emulator.log 2>&1 &
   EMULATOR_PID=$!
-  trap 'kill $EMULATOR_PID 2>/dev/null || true' EXIT
   export GATEWAY_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
+  for _ in $(seq 1 150); do
+    if "$VENV/bin/python" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)" \
+         "$GATEWAY_EMULATOR_URL/.well-known/openid-configuration" 2>/dev/null; then break; fi
+    if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
+      echo "the emulator did not start; see var/emulator.log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
 fi
 
 "$VENV/bin/gmail-gateway" migrate
-say "gateway on http://127.0.0.1:$PORT  (try /readyz, /docs)"
-exec_or_wait() { "$VENV/bin/gmail-gateway" serve --host 127.0.0.1 --port "$PORT"; }
-exec_or_wait
+DEMO_CMD=".venv/bin/gmail-gateway demo"
+if [ "$GATEWAY_PUBLIC_BASE_URL" != "http://127.0.0.1:8000" ]; then
+  DEMO_CMD="GATEWAY_PUBLIC_BASE_URL=$GATEWAY_PUBLIC_BASE_URL $DEMO_CMD"
+fi
+cat >&2 <<EOF
+
+  Gateway on $GATEWAY_PUBLIC_BASE_URL  (/readyz; the API is described at /docs)
+${GATEWAY_EMULATOR_URL:+  Google emulator on $GATEWAY_EMULATOR_URL, user $DEMO_EMAIL with a seeded mailbox
+}
+  Next, in another terminal in this directory, with the same GATEWAY_* settings
+  (README.md, "Connect a mailbox and read it"):
+
+    $DEMO_CMD
+
+  and open the link it prints in a browser. Ctrl-C stops the servers.
+
+EOF
+"$VENV/bin/gmail-gateway" serve --host 127.0.0.1 --port "$PORT"

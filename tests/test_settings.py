@@ -56,3 +56,13 @@ def test_environment_variables_are_read_with_the_gateway_prefix(
     settings = Settings()
     assert settings.environment is Environment.test
     assert settings.analytics_min_cohort == 75
+
+
+def test_the_public_url_follows_the_port_unless_it_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_PORT", "9123")
+    derived = Settings()
+    assert derived.public_base_url == "http://127.0.0.1:9123"
+    assert derived.oauth_redirect_uri == "http://127.0.0.1:9123/oauth/callback"
+    assert derived.push_expected_audience == "http://127.0.0.1:9123/v1/push/gmail"
+    monkeypatch.setenv("GATEWAY_PUBLIC_BASE_URL", "https://gw.example.test")
+    assert Settings().public_base_url == "https://gw.example.test"
