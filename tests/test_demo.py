@@ -1,0 +1,47 @@
+"""`gmail-gateway demo` on a SQLite file: what it provisions, and what it says when the gateway
+is not running. The full demo (with the gateway running and a consent) is walked by
+tests/docs/test_readme_walkthrough.py."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from gateway.accounts.models import ApiKey, Principal, Tenant
+from gateway.cli import main
+from gateway.kit.db import Database
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_demo_without_a_running_gateway_says_how_to_start_it_and_reuses_its_principals(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("GATEWAY_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GATEWAY_PORT", str(_closed_port()))
+    assert main(["migrate"]) == 0
+
+    for _ in range(2):
+        assert main(["demo"]) == 1
+        err = capsys.readouterr().err
+        assert "does not answer" in err and "scripts/run.sh" in err
+        assert "Traceback" not in err
+
+    db = Database.from_url(url)
+    try:
+        with db.transaction() as s:
+            assert [t.slug for t in s.query(Tenant)] == ["demo"]
+            kinds = sorted(p.kind for p in s.query(Principal))
+            assert kinds == ["crm_service", "end_user", "reviewer"]
+            assert s.query(ApiKey).count() == 4  # two per run: each run's keys are shown once
+    finally:
+        db.dispose()
+    assert not (tmp_path / "demo.env").exists()  # nothing to source without a link
