@@ -1,14 +1,20 @@
-"""Consent grants and access requests. Ids of messages/threads only, never content."""
+"""Consent grants and access requests. Ids of messages/threads only, never content. An access
+request's `justification` is an operator's free text about the user's mail: it is sealed with the
+mailbox's data key, so crypto-shredding the mailbox erases it."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from gateway.crypto.fields import EncryptedColumn
+from gateway.crypto.sealed import Sealed
 from gateway.kit.models import Base, CreatedMixin, IdMixin
+
+REQUESTS_TABLE = "consent_requests"
 
 
 class ConsentGrant(IdMixin, CreatedMixin, Base):
@@ -32,7 +38,7 @@ class ConsentGrant(IdMixin, CreatedMixin, Base):
 
 
 class AccessRequest(IdMixin, CreatedMixin, Base):
-    __tablename__ = "consent_requests"
+    __tablename__ = REQUESTS_TABLE
     __table_args__ = (Index("ix_consent_requests_mailbox_status", "mailbox_id", "status"),)
 
     tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -42,7 +48,9 @@ class AccessRequest(IdMixin, CreatedMixin, Base):
     message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     thread_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     purpose: Mapped[str] = mapped_column(String(64))
-    justification: Mapped[str] = mapped_column(Text)
+    # Sealed (`gateway.consent.service.justification_binding`); NULL only where there was no
+    # text to seal.
+    justification: Mapped[Sealed | None] = mapped_column(EncryptedColumn(), default=None)
     requested_minutes: Mapped[int]
     status: Mapped[str] = mapped_column(String(16), default="pending")
     expires_at: Mapped[datetime]

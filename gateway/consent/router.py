@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 
 from fastapi import Request
+from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.consent import service
+from gateway.consent.models import AccessRequest
 from gateway.consent.schemas import (
     ConsentOverview,
     GrantCreate,
@@ -18,6 +20,7 @@ from gateway.consent.schemas import (
     RequestDecision,
     RequestOut,
 )
+from gateway.crypto import CryptoService
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
@@ -35,6 +38,13 @@ def _settings(request: Request) -> Settings:
 def _mailbox(request: Request) -> Mailbox:
     mailbox: Mailbox = request.state.mailbox
     return mailbox
+
+
+def _request_out(request: Request, session: Session, access_request: AccessRequest) -> RequestOut:
+    crypto: CryptoService = request.app.state.crypto
+    text = service.justification_text(session, crypto, access_request)
+    return RequestOut(**{name: getattr(access_request, name) for name in RequestOut.model_fields
+                         if name != "justification"}, justification=text)
 
 
 def _grant_out(grant: object, status: str) -> GrantOut:
@@ -58,18 +68,18 @@ def revoke_grant(mailbox_id: str, grant_id: str, request: Request, session: Sess
 def create_request(mailbox_id: str, body: RequestCreate, request: Request, session: SessionDep,
                    access: AccessDep) -> RequestOut:
     settings = _settings(request)
-    created = service.create_request(session, _mailbox(request),
+    created = service.create_request(session, request.app.state.crypto, _mailbox(request),
                                      uuid.UUID(access.request.actor.id), body,
                                      max_hours=settings.consent_grant_max_hours,
                                      ttl_hours=settings.access_request_ttl_hours)
-    return RequestOut.model_validate(created)
+    return _request_out(request, session, created)
 
 
 def decide_request(mailbox_id: str, request_id: str, body: RequestDecision, request: Request,
                    session: SessionDep, access: AccessDep) -> RequestOut:
     decided = service.decide_request(session, _mailbox(request), request_id, body,
                                      max_hours=_settings(request).consent_grant_max_hours)
-    return RequestOut.model_validate(decided)
+    return _request_out(request, session, decided)
 
 
 def list_consent(mailbox_id: str, request: Request, session: SessionDep,
@@ -79,7 +89,7 @@ def list_consent(mailbox_id: str, request: Request, session: SessionDep,
                              operator_id=str(only) if only else None)
     return ConsentOverview(
         grants=[_grant_out(g, status) for g, status in found["grants"]],
-        requests=[RequestOut.model_validate(r) for r in found["requests"]],
+        requests=[_request_out(request, session, r) for r in found["requests"]],
         human_accesses=[HumanAccessOut(
             occurred_at=e.occurred_at, operator_id=e.actor_id, action=e.action,
             purpose=e.purpose, decision=e.decision, resource_ids=list(e.resource_ids),

@@ -76,7 +76,8 @@ class RequestOut(BaseModel):
     message_ids: list[str]
     thread_ids: list[str]
     purpose: str
-    justification: str
+    justification: str | None = Field(
+        description="the operator's reason, sealed at rest; null once the mailbox was erased")
     requested_minutes: int
     status: str
     created_at: datetime

@@ -13,8 +13,11 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
 from gateway.audit.models import AuditEntry
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import REQUESTS_TABLE, AccessRequest, ConsentGrant
 from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
+from gateway.crypto import CryptoService
+from gateway.crypto.binding import Binding
+from gateway.crypto.errors import KeyDestroyed
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_not_found
 from gateway.kit.timeutil import as_utc, to_ns
@@ -86,18 +89,37 @@ def revoke_grant(session: Session, mailbox: Mailbox, grant_id: str,
     return grant
 
 
-def create_request(session: Session, mailbox: Mailbox, operator_id: uuid.UUID,
-                   body: RequestCreate, *, max_hours: float, ttl_hours: float) -> AccessRequest:
+def justification_binding(request: AccessRequest) -> Binding:
+    return Binding(tenant=str(request.tenant_id), mailbox=str(request.mailbox_id),
+                   table=REQUESTS_TABLE, column="justification", row=str(request.id))
+
+
+def create_request(session: Session, crypto: CryptoService, mailbox: Mailbox,
+                   operator_id: uuid.UUID, body: RequestCreate, *, max_hours: float,
+                   ttl_hours: float) -> AccessRequest:
     _check_duration(body.requested_minutes, max_hours)
     request = AccessRequest(
-        tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id, operator_principal_id=operator_id,
-        message_ids=list(dict.fromkeys(body.message_ids)),
+        id=uuid.uuid4(), tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
+        operator_principal_id=operator_id, message_ids=list(dict.fromkeys(body.message_ids)),
         thread_ids=list(dict.fromkeys(body.thread_ids)), purpose="support",
-        justification=body.justification, requested_minutes=body.requested_minutes,
+        requested_minutes=body.requested_minutes,
         expires_at=_now() + timedelta(hours=ttl_hours))
+    request.justification = crypto.seal_text(session, justification_binding(request),
+                                             body.justification)
     session.add(request)
     session.flush()
     return request
+
+
+def justification_text(session: Session, crypto: CryptoService,
+                       request: AccessRequest) -> str | None:
+    """The operator's justification, or None once the mailbox was crypto-shredded."""
+    if request.justification is None:
+        return None
+    try:
+        return crypto.open_text(session, justification_binding(request), request.justification)
+    except KeyDestroyed:
+        return None
 
 
 def _expire_if_due(request: AccessRequest, now: datetime) -> None:

@@ -108,6 +108,9 @@ def complete_callback(session: Session, ctx: CallbackContext, state: OAuthState,
         outcome.reason = refused.reason
         log.info("oauth:consent:%s reason=%s", refused.status, refused.reason)
     state.outcome = outcome.status
+    # The return URL is the CRM's free text (it may name the user) and has served its one
+    # redirect: a used state keeps none.
+    state.return_url = ""
     session.flush()
     return outcome
 
