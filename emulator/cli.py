@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="ID:SECRET:REDIRECT_URI[,REDIRECT_URI...]",
                        help="register an OAuth client (repeatable)")
     serve.add_argument("--no-quota", action="store_true", help="disable quota enforcement")
+    serve.add_argument("--keep-alive-seconds", type=float, default=5.0, metavar="S",
+                       help="close a kept-alive connection idle this long (default 5)")
     serve.add_argument("--log-level", default="info")
     return parser
 
@@ -68,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
                      push_audience=args.push_audience, settings=settings)
     log.info("gmail emulator on %s (users: %s, %d messages)", base_url, ", ".join(users),
              len(box.messages))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower())
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(),
+                timeout_keep_alive=args.keep_alive_seconds)
     return 0
 
 

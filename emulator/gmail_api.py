@@ -15,7 +15,7 @@ from . import errors, fields
 from . import scopes as sc
 from .errors import GoogleApiError
 from .mailbox import Mailbox
-from .quota import QuotaMeter
+from .quota import QuotaMeter, rate_limited
 from .state import AccessToken, EmulatorState, User
 from .tokens import lookup_access
 
@@ -144,6 +144,16 @@ def error_response(exc: GoogleApiError) -> ApiResponse:
     return json_response(exc.code, exc.body(), exc.headers)
 
 
+def _scripted_error(script: dict[str, Any], now: float) -> GoogleApiError:
+    """A scripted failure: a 429 (or any status with ``retry_after``) is Google's rate-limit
+    answer (``rateLimitExceeded``, Retry-After, 1 s unless ``retry_after`` says), anything else
+    a backend error."""
+    status = int(script.get("status", 500))
+    if status == 429 or "retry_after" in script:
+        return rate_limited(int(script.get("retry_after", 1)), now, status)
+    return errors.backend_error(status)
+
+
 class GmailApi:
     def __init__(self, state: EmulatorState, quota: QuotaMeter) -> None:
         self.state = state
@@ -175,7 +185,7 @@ class GmailApi:
                 script["count"] = script.get("count", 1) - 1
                 if script["count"] <= 0:
                     faults.fail_next.remove(script)
-                raise errors.backend_error(int(script.get("status", 500)))
+                raise _scripted_error(script, self.state.clock.now())
         if after:
             return
         if faults.latency_ms or faults.latency_jitter_ms:

@@ -10,8 +10,11 @@
         emu.gmail(credentials)            # a googleapiclient Gmail resource on the emulator
         emu.consent(auth_url, untick=[...])  # fill the consent page like a user
 
-``run_emulator(port=0, **opts)`` passes ``opts`` to :func:`emulator.app.create_app`
-(``push_url``, ``push_audience``, ``settings``, ``state``)."""
+``run_emulator(port=0, keep_alive=5.0, **opts)`` passes ``opts`` to
+:func:`emulator.app.create_app` (``push_url``, ``push_audience``, ``settings``, ``state``);
+``keep_alive`` is how many seconds an idle kept-alive connection stays open before the
+emulator closes it (uvicorn's ``timeout_keep_alive``; Google's front ends close idle
+connections too, and a client must cope with a pooled connection closed under it)."""
 
 from __future__ import annotations
 
@@ -31,6 +34,8 @@ import uvicorn
 from .app import create_app
 from .control import EmulatorControl
 from .state import DEFAULT_CLIENT, EmulatorState
+
+DEFAULT_KEEP_ALIVE_SECONDS = 5.0  # uvicorn's default
 
 
 class _FormParser(HTMLParser):
@@ -140,7 +145,8 @@ def _free_socket(host: str, port: int) -> socket.socket:
 
 
 @contextmanager
-def run_emulator(port: int = 0, host: str = "127.0.0.1", **opts: Any
+def run_emulator(port: int = 0, host: str = "127.0.0.1", *,
+                 keep_alive: float = DEFAULT_KEEP_ALIVE_SECONDS, **opts: Any
                  ) -> Iterator[RunningEmulator]:
     """Start the emulator on ``host`` (a free port unless ``port`` is given) in a background
     thread; stop it on exit."""
@@ -148,7 +154,9 @@ def run_emulator(port: int = 0, host: str = "127.0.0.1", **opts: Any
     base_url = f"http://{host}:{sock.getsockname()[1]}"
     state = opts.pop("state", None) or EmulatorState()
     app = create_app(state, base_url=base_url, **opts)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+    # uvicorn annotates the keep-alive as int but uses it as a timer delay: fractions work.
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+                            timeout_keep_alive=keep_alive)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="gmail-emulator", daemon=True)

@@ -105,7 +105,8 @@ def create_app(settings: Settings | None = None, *,
             from gateway.sync.worker import start_in_process_worker
 
             sync_worker = start_in_process_worker(settings, database, crypto, enforcer,
-                                                  app.state.message_store)
+                                                  app.state.message_store,
+                                                  registry=metrics.registry)
         try:
             yield
         finally:

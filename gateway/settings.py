@@ -141,7 +141,18 @@ class Settings(BaseSettings):
     sync_poll_interval_seconds: float = Field(
         default=300.0, gt=0, description="Sync a mailbox at least this often even without a "
         "push (pushes can be lost)")
-    sync_lease_seconds: float = Field(default=60.0, gt=0)
+    sync_lease_seconds: float = Field(
+        default=10.0, gt=0, description="A worker's hold on a mailbox lasts this long after its "
+        "last heartbeat: a dead worker's mailboxes are taken over this long after it stopped")
+    sync_heartbeat_seconds: float = Field(
+        default=2.0, gt=0, description="How often a worker extends its leases (at most a third "
+        "of the lease)")
+    sync_request_min_interval_seconds: float = Field(
+        default=30.0, ge=0, description="An owner's sync request cuts a backoff short, but "
+        "starts no attempt sooner than this after the last one")
+    sync_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve the worker's Prometheus metrics on "
+        "this port (`gmail-gateway worker`); unset: not served")
     sync_worker_concurrency: int = Field(default=4, ge=1, le=64)
     sync_idle_sleep_seconds: float = Field(default=1.0, gt=0)
     sync_in_process_worker: bool = Field(

@@ -10,7 +10,18 @@ Every call goes through `GmailClient.execute`, which charges Google's unit cost 
 see gateway/gmail/quota.py — and maps Gmail's errors to `GmailError`s. With
 a `RetryPolicy` (background work such as sync sets one; request handlers usually do not) it
 retries rate limits, 5xx and timeouts with backoff and jitter, honouring Retry-After, and tells
-the budget about each 429 so it stops spending until then.
+the budget about each 429 so it stops spending until then. Every error answer is counted when it
+arrives (`rate_limited`, `server_errors`; each batch member on its own) and every retry when it
+is decided (`retries`), and handed to the client's hooks (`on_error`, `on_retry`): the sync
+writes them to the mailbox's state and to its metrics right away, whether the step then
+succeeds or not.
+
+Batches keep one connection per thread alive between calls. When Google has closed it while it
+was idle, the next batch fails while it is being sent (BrokenPipe, connection reset) — nothing
+of it was read. `execute_batch` then sends the batch once more on a fresh connection (counted as
+a retry of kind `stale_connection`); only a failure on that fresh connection is an error.
+httplib2 already does this for single requests, whose few bytes reach the kernel before the
+closed connection is noticed.
 
 google-auth refreshes an expired access token inside the HTTP call; its failures are mapped
 too: `invalid_grant` (the user revoked access, the token died) goes the way
@@ -21,6 +32,7 @@ unreachable token endpoint `GmailUnreachable` (503, retried like a network error
 
 from __future__ import annotations
 
+import http.client
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,10 +51,12 @@ from gateway.crypto import CryptoService
 from gateway.gmail.batch import GmailBatch
 from gateway.gmail.costs import cost_of
 from gateway.gmail.errors import (
+    STALE,
     GmailError,
     GmailRateLimited,
     GmailTokenRefreshFailed,
     GmailUnreachable,
+    error_kind,
     from_http_error,
 )
 from gateway.gmail.retry import RetryHook, RetryPolicy
@@ -56,6 +70,11 @@ INVALID_GRANT = "invalid_grant"
 # Called with the refresh error's code when Google says the grant is dead; raises (normally
 # MailboxNeedsUser after flipping the mailbox to reauth_required).
 DeadGrantHook = Callable[[str], None]
+# Called with each error answer Google gave and how many answers it stands for (batch members).
+ErrorHook = Callable[[GmailError, int], None]
+# What a kept-alive connection closed by the server fails with while a request is being sent.
+STALE_CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    BrokenPipeError, ConnectionResetError, ConnectionAbortedError, http.client.RemoteDisconnected)
 
 
 class QuotaBudget(Protocol):
@@ -73,7 +92,7 @@ class GmailClient:
     def __init__(self, service: Any, *, api_endpoint: str, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  budget: QuotaBudget | None = None, retry: RetryPolicy | None = None,
-                 on_retry: RetryHook | None = None,
+                 on_retry: RetryHook | None = None, on_error: ErrorHook | None = None,
                  on_dead_grant: DeadGrantHook | None = None) -> None:
         self.service = service
         self.on_dead_grant = on_dead_grant
@@ -86,8 +105,10 @@ class GmailClient:
         self.calls = 0
         self.retry = retry
         self.on_retry = on_retry
+        self.on_error = on_error
         self.retries = 0
         self.rate_limited = 0
+        self.server_errors = 0
         self._local = threading.local()  # this thread's charges whose call has not ended
 
     def charge(self, method_id: str, count: int = 1) -> None:
@@ -135,7 +156,9 @@ class GmailClient:
         try:
             yield
         except HttpError as exc:
-            raise from_http_error(exc) from None
+            error = from_http_error(exc)
+            self.note_errors(error)
+            raise error from None
         except RefreshError as exc:
             raise self._refresh_failed(exc) from None
         except (TimeoutError, OSError, httplib2.HttpLib2Error, TransportError) as exc:
@@ -152,11 +175,21 @@ class GmailClient:
             f"Google refused to refresh the access token ({code or 'no error code'})",
             upstream_status=400 if code else 0, reason=code)
 
+    def note_errors(self, exc: GmailError, count: int = 1) -> None:
+        """Count error answers as they arrive: rate limits and 5xx (`count` batch members
+        answered `exc`)."""
+        kind = error_kind(exc)
+        if kind == "rate_limited":
+            self.rate_limited += count
+        elif kind == "server_error":
+            self.server_errors += count
+        if self.on_error is not None:
+            self.on_error(exc, count)
+
     def note_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
         """Count a retry; after a rate limit, hold the budget back for the delay."""
         self.retries += 1
         if isinstance(exc, GmailRateLimited):
-            self.rate_limited += 1
             penalise = getattr(self.budget, "penalise", None)
             if callable(penalise):
                 penalise(delay)
@@ -172,8 +205,22 @@ class GmailClient:
                                 batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
 
     def execute_batch(self, batch: BatchHttpRequest) -> None:
+        """Send a batch; once more on a fresh connection when the kept-alive one turns out to
+        have been closed by Google (see the module docstring)."""
         with self._gmail_errors():
-            batch.execute(http=self.http())
+            http = self.http()
+            pooled = _open_connections(http)
+            try:
+                batch.execute(http=http)
+            except STALE_CONNECTION_ERRORS as exc:
+                if not pooled:
+                    raise
+                _close_connections(http)
+                self.note_retry(GmailUnreachable(
+                    "the kept-alive connection had been closed by Gmail; sent again on a "
+                    "fresh one", upstream_status=0,
+                    reason=f"{STALE}: {type(exc).__name__}"), 0.0, 1)
+                batch.execute(http=http)
 
     def http(self) -> google_auth_httplib2.AuthorizedHttp:
         """This thread's authorised HTTP client for batches, kept for the client's life so
@@ -197,7 +244,25 @@ def refresh_error_code(exc: RefreshError) -> str | None:
 
 def _unreachable(exc: BaseException) -> GmailError:
     return GmailUnreachable(f"Gmail could not be reached: {type(exc).__name__}",
-                            upstream_status=0)
+                            upstream_status=0, reason=type(exc).__name__)
+
+
+def _pool(http: Any) -> dict[str, Any]:
+    inner = getattr(http, "http", http)  # google_auth_httplib2.AuthorizedHttp wraps an Http
+    connections: dict[str, Any] = getattr(inner, "connections", {})
+    return connections
+
+
+def _open_connections(http: Any) -> bool:
+    """Whether the next request goes out on a connection kept alive from an earlier one."""
+    return any(getattr(conn, "sock", None) is not None for conn in _pool(http).values())
+
+
+def _close_connections(http: Any) -> None:
+    pool = _pool(http)
+    for conn in pool.values():
+        conn.close()
+    pool.clear()
 
 
 def build_client(credentials: Credentials, settings: Settings, *,

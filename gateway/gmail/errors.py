@@ -114,3 +114,31 @@ def from_http_error(exc: HttpError) -> GmailError:
     if status == 400:
         return GmailRejected(detail, **kwargs)
     return GmailError(detail, **kwargs)
+
+
+# The reason given to the error of a batch sent on a kept-alive connection that Google had closed.
+STALE = "stale_connection"
+
+
+def error_kind(exc: GmailError) -> str:
+    """What an error was, for counters and metric labels: `rate_limited` (429, or 403 with a
+    rate-limit reason), `server_error` (5xx), `timeout` (408, or no answer in time),
+    `stale_connection` (a kept-alive connection Google had closed), `network` (anything else
+    that kept the call from being answered), `other` (4xx)."""
+    if isinstance(exc, GmailRateLimited):
+        return "rate_limited"
+    if exc.upstream_status >= 500:
+        return "server_error"
+    if exc.upstream_status == 408 or exc.reason in ("TimeoutError", "timeout"):
+        return "timeout"
+    if exc.code == "gmail_unreachable":
+        return "stale_connection" if (exc.reason or "").startswith(STALE) else "network"
+    return "other"
+
+
+def describe(exc: GmailError) -> str:
+    """One line for a mailbox's `last_error`: the code, then what Google answered (status and
+    reason) or, when nothing was answered, what happened on the way (the network error)."""
+    if exc.upstream_status:
+        return f"{exc.code}: upstream {exc.upstream_status} ({exc.reason or 'no reason given'})"
+    return f"{exc.code}: no answer from Gmail ({exc.reason or 'unknown network error'})"

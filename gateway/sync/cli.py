@@ -44,6 +44,11 @@ def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool
         enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
                             min_cohort=settings.analytics_min_cohort)
         services = build_services(settings, database, crypto, enforcer, MessageStore(crypto))
+        if settings.sync_metrics_port is not None:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.sync_metrics_port, registry=services.metrics.registry)
+            log.info("sync worker metrics on :%d/metrics", settings.sync_metrics_port)
         worker = SyncWorker(services, concurrency=concurrency)
         worker.install_signal_handlers()
         if once:

@@ -11,7 +11,7 @@ from typing import Any
 from googleapiclient.errors import HttpError
 
 from gateway.gmail.client import GmailClient
-from gateway.gmail.errors import GmailError, GmailNotFound, from_http_error
+from gateway.gmail.errors import GmailError, GmailNotFound, error_kind, from_http_error
 from gateway.gmail.retry import RetryPolicy, is_retryable
 
 MAX_BATCH = 50  # Google: batches > 50 are not recommended (and trip per-user concurrency)
@@ -69,7 +69,8 @@ def get_batch(client: GmailClient, ids: list[str], retry: RetryPolicy, *,
         elif isinstance(exception, HttpError):
             failures[request_id] = from_http_error(exception)
         else:
-            failures[request_id] = GmailError(str(exception), code="gmail_unreachable")
+            failures[request_id] = GmailError(str(exception), code="gmail_unreachable",
+                                              reason=type(exception).__name__)
 
     messages = client.users.messages()  # building a discovery resource costs ~10 ms
     while pending:
@@ -80,10 +81,12 @@ def get_batch(client: GmailClient, ids: list[str], retry: RetryPolicy, *,
         client.charge("gmail.users.messages.get", len(pending))
         try:
             client.execute_batch(batch)
-        except GmailError as exc:
+        except GmailError as exc:  # the batch as a whole (already counted by the client)
             if not is_retryable(exc):
                 raise
             failures.update({g: exc for g in pending if g not in out.messages})
+        else:
+            _note_member_errors(client, failures)
         retry_now: list[str] = []
         worst: GmailError | None = None
         for gmail_id, error in failures.items():
@@ -104,6 +107,16 @@ def get_batch(client: GmailClient, ids: list[str], retry: RetryPolicy, *,
             client.note_retry(worst, wait, attempt)
             retry.sleep(wait)
     return out
+
+
+def _note_member_errors(client: GmailClient, failures: dict[str, GmailError]) -> None:
+    """Count the members' error answers (one call to the client per kind of answer)."""
+    groups: dict[tuple[str, int], list[GmailError]] = {}
+    for error in failures.values():
+        if not isinstance(error, GmailNotFound):
+            groups.setdefault((error_kind(error), error.upstream_status), []).append(error)
+    for errors in groups.values():
+        client.note_errors(errors[0], len(errors))
 
 
 def raw_bytes(resource: dict[str, Any]) -> bytes:

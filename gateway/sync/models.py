@@ -48,7 +48,8 @@ class MailboxSync(Base):
     full_started_at: Mapped[datetime | None] = mapped_column(default=None)
     full_completed_at: Mapped[datetime | None] = mapped_column(default=None)
     full_syncs: Mapped[int] = mapped_column(default=0)
-    # Totals since the mailbox was connected.
+    # Totals since the mailbox was connected. `retries`, `rate_limited` and `server_errors` are
+    # written when they happen (their own small transaction), the others with each step.
     messages_fetched: Mapped[int] = mapped_column(BigInteger, default=0)
     messages_deleted: Mapped[int] = mapped_column(BigInteger, default=0)
     label_changes: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -56,6 +57,7 @@ class MailboxSync(Base):
     gmail_calls: Mapped[int] = mapped_column(BigInteger, default=0)
     retries: Mapped[int] = mapped_column(BigInteger, default=0)
     rate_limited: Mapped[int] = mapped_column(BigInteger, default=0)
+    server_errors: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Scheduling and errors.
     last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     last_success_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -64,6 +66,9 @@ class MailboxSync(Base):
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     backoff_seconds: Mapped[float | None] = mapped_column(default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Until when Google asked not to be called again (its last Retry-After): an owner's sync
+    # request may cut the backoff short, never this.
+    retry_after_until: Mapped[datetime | None] = mapped_column(default=None)
     # The lease: who holds the mailbox, until when; the token fences a worker whose lease
     # expired and was taken over (its writes are refused).
     lease_owner: Mapped[str | None] = mapped_column(String(128), default=None)

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.kit.db import Database
+from gateway.kit.timeutil import as_utc
 from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.policy.vocabulary import MailboxState
@@ -40,6 +41,8 @@ class Claim:
     mailbox_id: uuid.UUID
     token: uuid.UUID
     owner: str
+    # The previous holder's lease had expired without being given back (a dead worker).
+    took_over_from: str | None = None
 
 
 def now_utc() -> datetime:
@@ -65,7 +68,7 @@ def ensure_rows(session: Session) -> int:
              "full_pages_done": 0, "full_messages_done": 0, "full_syncs": 0,
              "messages_fetched": 0, "messages_deleted": 0, "label_changes": 0,
              "units_spent": 0, "gmail_calls": 0, "retries": 0, "rate_limited": 0,
-             "consecutive_failures": 0, "updated_at": now_utc()}
+             "server_errors": 0, "consecutive_failures": 0, "updated_at": now_utc()}
             for mailbox_id, tenant_id in missing]
     session.execute(insert(MailboxSync).values(rows).on_conflict_do_nothing())
     return len(rows)
@@ -98,6 +101,7 @@ def claim_next(database: Database, owner: str, settings: Settings, *,
         if row is None:
             return None
         token = uuid.uuid4()
+        previous = row.lease_owner if row.lease_token is not None else None
         row.lease_owner = owner[:128]
         row.lease_token = token
         row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
@@ -105,7 +109,7 @@ def claim_next(database: Database, owner: str, settings: Settings, *,
         row.last_attempt_at = now
         session.execute(update(Mailbox).where(Mailbox.id == row.mailbox_id)
                         .values(sync_requested_at=None))
-        return Claim(row.mailbox_id, token, owner)
+        return Claim(row.mailbox_id, token, owner, took_over_from=previous)
 
 
 def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
@@ -158,15 +162,19 @@ def backoff_seconds(failures: int, settings: Settings, retry_after: float | None
 
 def release(database: Database, claim: Claim, settings: Settings, *, outcome: str,
             error: str | None = None, retry_after: float | None = None,
-            phase: str | None = None, retry_in: float | None = None) -> MailboxSync | None:
+            phase: str | None = None, retry_in: float | None = None,
+            counts: dict[str, int] | None = None) -> MailboxSync | None:
     """Give the mailbox back: `ok` (synced), `stopped` (needs its user; not retried until the
-    mailbox changes or `retry_in`), `failed` (backoff), `interrupted` (shutdown: no penalty)."""
+    mailbox changes or `retry_in`), `failed` (backoff), `interrupted` (shutdown: no penalty).
+    `counts` are added to the row's counters (what the run spent since its last checkpoint)."""
     now = now_utc()
     with database.transaction() as session:
         row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
                           populate_existing=True)
         if row is None or row.lease_token != claim.token:
             return None
+        for name, value in (counts or {}).items():
+            setattr(row, name, getattr(row, name) + value)
         row.lease_owner = None
         row.lease_token = None
         row.lease_expires_at = None
@@ -181,9 +189,40 @@ def release(database: Database, claim: Claim, settings: Settings, *, outcome: st
             delay = backoff_seconds(row.consecutive_failures, settings, retry_after)
             row.backoff_seconds = delay
             row.next_attempt_at = now + timedelta(seconds=delay)
+            if retry_after:
+                row.retry_after_until = now + timedelta(seconds=retry_after)
         elif outcome == "stopped":
             row.next_attempt_at = now + timedelta(seconds=retry_in) if retry_in else None
         if error is not None:
             row.last_error = error[:200]
             row.last_error_at = now
         return row
+
+
+def earliest_requested_attempt(row: MailboxSync, settings: Settings, now: datetime) -> datetime:
+    """When an owner's sync request may start an attempt on a mailbox in backoff: now, but not
+    before Google's last Retry-After has passed, nor sooner than
+    `sync_request_min_interval_seconds` after the last attempt (repeated requests cannot turn
+    a backoff into a tight loop)."""
+    earliest = now
+    if row.retry_after_until is not None:
+        earliest = max(earliest, as_utc(row.retry_after_until))
+    if row.last_attempt_at is not None:
+        earliest = max(earliest, as_utc(row.last_attempt_at)
+                       + timedelta(seconds=settings.sync_request_min_interval_seconds))
+    return earliest
+
+
+def cut_backoff(session: Session, mailbox_id: uuid.UUID, settings: Settings, *,
+                now: datetime | None = None) -> bool:
+    """Bring a backing-off mailbox's next attempt forward to `earliest_requested_attempt`
+    (True when it moved). Its failure count stays: a failing attempt backs off further."""
+    now = now or now_utc()
+    row = session.get(MailboxSync, mailbox_id, with_for_update=True, populate_existing=True)
+    if row is None or row.next_attempt_at is None:
+        return False
+    earliest = earliest_requested_attempt(row, settings, now)
+    if earliest >= as_utc(row.next_attempt_at):
+        return False
+    row.next_attempt_at = earliest
+    return True

@@ -4,6 +4,9 @@
 next attempt, backoff, lease holder. `POST /v1/mailboxes/{id}/sync` (`mail.mailbox.read` too: it
 reads nothing and writes no user content, it only sets the mailbox's "please sync" flag; the sync
 itself is decided separately, step by step, as `mail.sync` for the system actor) answers 202.
+On a mailbox backing off after failures it also brings the next attempt forward, within Google's
+limits (`gateway.sync.repository.cut_backoff`: never before Google's last Retry-After, never
+sooner than `sync_request_min_interval_seconds` after the last attempt).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from gateway.kit.timeutil import as_utc
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action, MailboxState
+from gateway.settings import Settings
 from gateway.sync.models import MailboxSync, SyncPhase
+from gateway.sync.repository import cut_backoff
 from gateway.sync.schemas import (
     FullSyncOut,
     SyncCountsOut,
@@ -66,7 +71,8 @@ def sync_view(session: Session, mailbox: Mailbox) -> SyncStateOut:
                             .where(Message.mailbox_id == mailbox.id)) or 0
     empty = MailboxSync(full_pages_done=0, full_messages_done=0, full_syncs=0,
                         messages_fetched=0, messages_deleted=0, label_changes=0, units_spent=0,
-                        gmail_calls=0, retries=0, rate_limited=0, consecutive_failures=0)
+                        gmail_calls=0, retries=0, rate_limited=0, server_errors=0,
+                        consecutive_failures=0)
     r = row or empty
     return SyncStateOut(
         mailbox_id=mailbox.id, mailbox_state=mailbox.state, phase=_phase(mailbox, row),
@@ -84,7 +90,9 @@ def sync_view(session: Session, mailbox: Mailbox) -> SyncStateOut:
                              messages_deleted=r.messages_deleted,
                              label_changes=r.label_changes),
         quota=SyncQuotaOut(units_spent=r.units_spent, gmail_calls=r.gmail_calls,
-                           retries=r.retries, rate_limited=r.rate_limited))
+                           retries=r.retries, rate_limited=r.rate_limited,
+                           server_errors=r.server_errors),
+        retry_after_until=r.retry_after_until)
 
 
 def get_sync(mailbox_id: str, request: Request, session: SessionDep,
@@ -94,7 +102,8 @@ def get_sync(mailbox_id: str, request: Request, session: SessionDep,
 
 def request_sync(mailbox_id: str, request: Request, session: SessionDep,
                  access: AccessDep) -> SyncStateOut:
-    """Set the "please sync" flag (kept if already set: requests coalesce)."""
+    """Set the "please sync" flag (kept if already set: requests coalesce) and cut a backoff
+    short (see the module docstring)."""
     mailbox: Mailbox = request.state.mailbox
     if mailbox.state != MailboxState.active:
         raise MailboxNotSyncable(f"the mailbox is {mailbox.state}; it syncs again once it is "
@@ -104,6 +113,8 @@ def request_sync(mailbox_id: str, request: Request, session: SessionDep,
     session.execute(update(Mailbox).where(Mailbox.id == mailbox.id,
                                           Mailbox.sync_requested_at.is_(None))
                     .values(sync_requested_at=datetime.now(UTC)))
+    settings: Settings = request.app.state.settings
+    cut_backoff(session, mailbox.id, settings)
     session.refresh(mailbox)
     return sync_view(session, mailbox)
 

@@ -27,8 +27,9 @@ class SyncCountsOut(BaseModel):
 class SyncQuotaOut(BaseModel):
     units_spent: int
     gmail_calls: int
-    retries: int
-    rate_limited: int
+    retries: int  # calls or batches sent again, counted when decided
+    rate_limited: int  # rate-limit answers (429; 403 rateLimitExceeded), each batch member
+    server_errors: int  # 5xx answers, each batch member
 
 
 class SyncStateOut(BaseModel):
@@ -48,6 +49,7 @@ class SyncStateOut(BaseModel):
     consecutive_failures: int
     backoff_seconds: float | None
     next_attempt_at: datetime | None
+    retry_after_until: datetime | None
     full_sync: FullSyncOut
     counts: SyncCountsOut
     quota: SyncQuotaOut

@@ -1,6 +1,6 @@
 """The machinery every step of a mailbox sync runs on, apart from the order of the steps
 (gateway/sync/engine.py decides that): the Gmail client of the claimed mailbox, the fenced
-checkpoint that moves the client's quota and retry counters into the state row, the stop check,
+checkpoint that moves the client's units and calls into the state row, the stop check,
 and the fetch-and-store pipeline of message batches shared by the full sync (`full_batch`) and
 the incremental sync (`history_fetch`).
 
@@ -9,23 +9,30 @@ A step is one transaction: the enforcement point's decision and its operation-lo
 checkpoint (`fence`, the lease re-checked) commit together or not at all. The batch pipeline
 fetches batch n+1 on one helper thread while batch n is parsed, sealed and stored; each batch's
 allow is logged and committed before Gmail is called.
+
+Retries, rate-limit answers and 5xx answers are written to the state row when they happen, each
+in its own small transaction (`note`), and counted in the metrics: a step that fails after a
+storm of 429s leaves them visible. Units and calls move with each step's checkpoint, only once
+it committed; what a failed run spent after its last checkpoint goes in with its release
+(`unrecorded`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session, load_only
 
 from gateway.crypto import CryptoService
 from gateway.gmail.client import GmailClient, gmail_for
-from gateway.gmail.errors import GmailError
+from gateway.gmail.errors import GmailError, describe, error_kind
 from gateway.gmail.quota import BudgetRegistry
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
@@ -35,6 +42,7 @@ from gateway.policy.enforcement import Access, Enforcer
 from gateway.settings import Settings
 from gateway.sync import gmail_ops
 from gateway.sync.gate import SyncGate, SyncWriter
+from gateway.sync.metrics import SyncMetrics
 from gateway.sync.models import MailboxSync, SyncPhase
 from gateway.sync.repository import Claim, fence, note, now_utc
 
@@ -54,6 +62,7 @@ class SyncServices:
     store: MessageStore
     budgets: BudgetRegistry
     retry: Callable[[], RetryPolicy]
+    metrics: SyncMetrics = field(default_factory=SyncMetrics)
 
 
 def _internal_date(resource: dict[str, Any]) -> datetime | None:
@@ -76,8 +85,8 @@ class SyncSteps:
         self.client: GmailClient | None = None
         self._units_recorded = 0
         self._calls_recorded = 0
-        self._retries_recorded = 0
-        self._limited_recorded = 0
+        self._events = threading.Lock()  # the prefetch thread reports retries too
+        self._pending: dict[str, int] = {}  # retry/error counts not yet written
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -95,14 +104,47 @@ class SyncSteps:
                                     budget=self.s.budgets.for_mailbox(mailbox.id),
                                     retry=self.retry)
         self.client.on_retry = self._on_retry
+        self.client.on_error = self._on_error
+
+    def _on_error(self, exc: GmailError, count: int) -> None:
+        kind = error_kind(exc)
+        self.s.metrics.errors.labels(kind=kind).inc(count)
+        column = {"rate_limited": "rate_limited", "server_error": "server_errors"}.get(kind)
+        if column is not None:
+            self._record({column: count})
 
     def _on_retry(self, exc: GmailError, delay: float, attempt: int) -> None:
         log.info("sync:gmail:retry mailbox=%s status=%s delay=%.1fs attempt=%d",
                  self.claim.mailbox_id, exc.upstream_status, delay, attempt)
-        now = now_utc()
-        note(self.s.database, self.claim, last_error=f"{exc.code}: upstream {exc.upstream_status}"
-             f" ({exc.reason or 'no reason'}), retry {attempt} in {delay:.1f}s"[:200],
-             last_error_at=now, backoff_seconds=delay)
+        self.s.metrics.retries.labels(kind=error_kind(exc)).inc()
+        self._record({"retries": 1}, last_error=f"{describe(exc)}, retry {attempt} in "
+                     f"{delay:.1f}s"[:200], last_error_at=now_utc(), backoff_seconds=delay)
+
+    def _record(self, counts: dict[str, int], **values: Any) -> None:
+        """Add `counts` to the state row now (kept for the next try or the release when the
+        database cannot be written)."""
+        with self._events:
+            for name, value in counts.items():
+                self._pending[name] = self._pending.get(name, 0) + value
+            pending = dict(self._pending)
+            increments = {name: getattr(MailboxSync, name) + value
+                          for name, value in pending.items()}
+            if note(self.s.database, self.claim, **increments, **values):
+                for name, value in pending.items():
+                    self._pending[name] -= value
+
+    def unrecorded(self) -> dict[str, int]:
+        """Counts not in the state row yet: retries and errors whose write failed, units and
+        calls spent since the last committed checkpoint. For the run's release."""
+        with self._events:
+            out = {name: value for name, value in self._pending.items() if value}
+            self._pending.clear()
+        if self.client is not None:
+            out["units_spent"] = self.client.units_spent - self._units_recorded
+            out["gmail_calls"] = self.client.calls - self._calls_recorded
+            self._units_recorded, self._calls_recorded = (self.client.units_spent,
+                                                          self.client.calls)
+        return {name: value for name, value in out.items() if value}
 
     def _mailbox(self, session: Session) -> Mailbox:
         mailbox = session.get(Mailbox, self.claim.mailbox_id, populate_existing=True)
@@ -111,15 +153,23 @@ class SyncSteps:
         return mailbox
 
     def _checkpoint(self, session: Session) -> MailboxSync:
-        """Fence, and move the client's counters into the state row."""
+        """Fence, and move the client's units and calls into the state row (counted as
+        recorded once the step's transaction committed)."""
         row = fence(session, self.claim, self.s.settings)
         client = self._gmail()
-        row.units_spent += client.units_spent - self._units_recorded
-        row.gmail_calls += client.calls - self._calls_recorded
-        row.retries += client.retries - self._retries_recorded
-        row.rate_limited += client.rate_limited - self._limited_recorded
-        self._units_recorded, self._calls_recorded = client.units_spent, client.calls
-        self._retries_recorded, self._limited_recorded = client.retries, client.rate_limited
+        units, calls = client.units_spent, client.calls
+        first = "sync_marks" not in session.info
+        done_units, done_calls = session.info.get(
+            "sync_marks", (self._units_recorded, self._calls_recorded))
+        row.units_spent += units - done_units
+        row.gmail_calls += calls - done_calls
+        session.info["sync_marks"] = (units, calls)
+
+        def committed(committed_session: Session) -> None:
+            self._units_recorded, self._calls_recorded = committed_session.info["sync_marks"]
+
+        if first:
+            event.listen(session, "after_commit", committed, once=True)
         return row
 
     def _check_stop(self) -> None:

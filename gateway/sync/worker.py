@@ -3,9 +3,10 @@ keeps the leases alive with a heartbeat, and runs registered periodic tasks.
 
 Run any number of them (`gmail-gateway worker`, on any number of machines): claims use
 `FOR UPDATE SKIP LOCKED` and lease tokens (gateway.sync.repository). A worker killed with SIGKILL
-simply stops heart-beating; its leases expire after `sync_lease_seconds` and another worker
-resumes each mailbox from its checkpoint. SIGTERM/SIGINT stop gracefully: running syncs stop at
-the next step boundary and give their mailboxes back.
+simply stops heart-beating (every `sync_heartbeat_seconds`); its leases expire
+`sync_lease_seconds` after the last beat and another worker resumes each mailbox from its
+checkpoint (bench/sync_takeover.py measures how long that takes). SIGTERM/SIGINT stop
+gracefully: running syncs stop at the next step boundary and give their mailboxes back.
 
 Periodic tasks: `register_periodic(name, interval_seconds, fn)` with `fn(services)` makes every
 worker call `fn` about every `interval_seconds` (first call at start-up). Every worker runs it, so
@@ -28,8 +29,10 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from gateway.crypto import CryptoService
-from gateway.gmail.errors import GmailError
+from gateway.gmail.errors import GmailError, describe
 from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
@@ -39,6 +42,7 @@ from gateway.oauth.tokens import MailboxNeedsUser
 from gateway.policy.enforcement import Enforcer
 from gateway.settings import Settings
 from gateway.sync.engine import MailboxSyncRun
+from gateway.sync.metrics import SyncMetrics
 from gateway.sync.models import SyncPhase
 from gateway.sync.repository import Claim, LeaseLost, claim_next, heartbeat, release
 from gateway.sync.steps import StopRequested, SyncServices
@@ -73,7 +77,8 @@ def periodic_tasks() -> list[PeriodicTask]:
 
 
 def build_services(settings: Settings, database: Database, crypto: CryptoService,
-                   enforcer: Enforcer, store: MessageStore | None = None) -> SyncServices:
+                   enforcer: Enforcer, store: MessageStore | None = None,
+                   metrics: SyncMetrics | None = None) -> SyncServices:
     def budget() -> MovingWindowBudget:
         return MovingWindowBudget(settings.sync_quota_units_per_minute,
                                   window_seconds=settings.sync_quota_window_seconds,
@@ -86,48 +91,64 @@ def build_services(settings: Settings, database: Database, crypto: CryptoService
 
     return SyncServices(database=database, crypto=crypto, settings=settings, enforcer=enforcer,
                         store=store or MessageStore(crypto), budgets=BudgetRegistry(budget),
-                        retry=retry)
+                        retry=retry, metrics=metrics or SyncMetrics())
 
 
 def sync_claim(services: SyncServices, claim: Claim,
                should_stop: Callable[[], bool] = lambda: False) -> str:
     """Run one claimed mailbox's sync and give the mailbox back with the outcome."""
+    if claim.took_over_from is not None:
+        services.metrics.takeovers.inc()
+        log.warning("sync:lease:takeover mailbox=%s from=%s", claim.mailbox_id,
+                    claim.took_over_from)
+    outcome = _sync_claim(services, claim, should_stop)
+    services.metrics.runs.labels(outcome=outcome).inc()
+    return outcome
+
+
+def _sync_claim(services: SyncServices, claim: Claim, should_stop: Callable[[], bool]) -> str:
     settings, database = services.settings, services.database
+    run = MailboxSyncRun(services, claim, should_stop)
+
+    def give_back(outcome: str, **kwargs: Any) -> None:
+        release(database, claim, settings, outcome=outcome, counts=run.unrecorded(), **kwargs)
+
     try:
-        MailboxSyncRun(services, claim, should_stop).run()
+        run.run()
     except StopRequested:
-        release(database, claim, settings, outcome="interrupted")
+        give_back("interrupted")
         return "interrupted"
     except LeaseLost:
         log.warning("sync:lease:lost mailbox=%s", claim.mailbox_id)
         return "lease_lost"
     except MailboxNeedsUser as exc:
-        release(database, claim, settings, outcome="stopped", error=exc.code,
-                phase=SyncPhase.stopped)
+        give_back("stopped", error=exc.code, phase=SyncPhase.stopped)
         return "stopped"
     except PolicyDenied as exc:
         reasons = ",".join(exc.extra.get("reasons", []))
-        release(database, claim, settings, outcome="stopped", error=f"policy_denied: {reasons}",
-                phase=SyncPhase.stopped, retry_in=POLICY_DENIED_RETRY_SECONDS)
+        give_back("stopped", error=f"policy_denied: {reasons}", phase=SyncPhase.stopped,
+                  retry_in=POLICY_DENIED_RETRY_SECONDS)
         return "stopped"
     except GmailError as exc:
-        log.warning("sync:failed mailbox=%s code=%s status=%s", claim.mailbox_id, exc.code,
-                    exc.upstream_status)
-        release(database, claim, settings, outcome="failed",
-                error=f"{exc.code}: upstream {exc.upstream_status} ({exc.reason or '-'})",
-                retry_after=exc.retry_after)
+        log.warning("sync:failed mailbox=%s code=%s status=%s reason=%s", claim.mailbox_id,
+                    exc.code, exc.upstream_status, exc.reason)
+        give_back("failed", error=describe(exc), retry_after=exc.retry_after)
         return "failed"
     except GatewayError as exc:
         log.warning("sync:failed mailbox=%s code=%s", claim.mailbox_id, exc.code)
-        release(database, claim, settings, outcome="failed", error=f"{exc.code}: {exc.detail}")
+        give_back("failed", error=f"{exc.code}: {exc.detail}")
         return "failed"
     except Exception as exc:
         log.exception("sync:failed mailbox=%s (unexpected)", claim.mailbox_id)
-        release(database, claim, settings, outcome="failed",
-                error=f"internal_error: {type(exc).__name__}")
+        give_back("failed", error=f"internal_error: {type(exc).__name__}")
         return "failed"
-    release(database, claim, settings, outcome="ok")
+    give_back("ok")
     return "ok"
+
+
+def heartbeat_interval(settings: Settings) -> float:
+    """`sync_heartbeat_seconds`, at most a third of the lease (two beats may be missed)."""
+    return max(min(settings.sync_heartbeat_seconds, settings.sync_lease_seconds / 3), 0.05)
 
 
 def default_owner() -> str:
@@ -210,7 +231,7 @@ class SyncWorker:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
 
     def _heartbeat_loop(self) -> None:
-        interval = max(self.settings.sync_lease_seconds / 3, 0.2)
+        interval = heartbeat_interval(self.settings)
         while not self.stopping.wait(interval):
             with self._lock:
                 claims = [claim for claim, future in self._active.values() if not future.done()]
@@ -253,8 +274,12 @@ class InProcessWorker:
 
 
 def start_in_process_worker(settings: Settings, database: Database, crypto: CryptoService,
-                            enforcer: Enforcer, store: MessageStore) -> InProcessWorker:
+                            enforcer: Enforcer, store: MessageStore, *,
+                            registry: CollectorRegistry | None = None) -> InProcessWorker:
+    """The demo's worker thread; its metrics go to `registry` (the API's `/metrics`)."""
     from gateway.sync.cli import install_periodic_tasks
 
     install_periodic_tasks()
-    return InProcessWorker(build_services(settings, database, crypto, enforcer, store)).start()
+    services = build_services(settings, database, crypto, enforcer, store,
+                              metrics=SyncMetrics(registry))
+    return InProcessWorker(services).start()
