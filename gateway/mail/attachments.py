@@ -4,7 +4,8 @@ The bytes come from the sealed raw message in the store (decrypted with the `Acc
 `mail.attachment.read` decision), not from Gmail: no Gmail call, no quota, and the same bytes
 whether or not the mailbox's tokens are still alive. `part_id` is Gmail's partId numbering
 (`0`, `1`, `1.0`...), as listed in the content view's `attachments`; only parts listed there
-(a filename or `Content-Disposition: attachment`) can be downloaded.
+(a filename, `Content-Disposition: attachment`, an attached message or a report part) can be
+downloaded. An attached message downloads as its own RFC 5322 bytes (`.eml`).
 
 The response is built for a browser that may render it: `Content-Disposition: attachment` with
 a filename stripped of anything that could break the header or name a path, `nosniff`, and a
@@ -27,6 +28,9 @@ from fastapi.responses import StreamingResponse
 from gateway.accounts.deps import SessionDep
 from gateway.kit.errors import NotFound, PayloadTooLarge, PolicyDenied
 from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.mail.mime import ATTACHED_MESSAGES, attachment_name, is_attachment
+from gateway.mail.mime_parts import attachment_bytes, is_container
+from gateway.mail.mime_split import TOLERANT_POLICY
 from gateway.mail.rendering import redactions
 from gateway.mail.resolvers import message_resource
 from gateway.mail.store import MessageStore
@@ -40,17 +44,17 @@ _CONTENT_TYPE = re.compile(rf"{_MIME_NAME}/{_MIME_NAME}")
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
 
 
-def find_part(raw: bytes, part_id: str) -> EmailMessage | None:
-    """The leaf part `part_id` names (Gmail's numbering; `0` is the body of a single-part
-    message, as `gateway.mail.mime` lists it), if it is an attachment."""
+def find_part(raw: bytes, part_id: str) -> tuple[EmailMessage, EmailMessage] | None:
+    """(the message, the part `part_id` names) when that part is listed as an attachment
+    (Gmail's numbering over multipart containers, as `gateway.mail.mime_parts` walks it)."""
     if not PART_ID.fullmatch(part_id):
         return None
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=TOLERANT_POLICY)
     assert isinstance(msg, EmailMessage)
     part: EmailMessage = msg
-    if not (part_id == "0" and not msg.is_multipart()):
+    if not (part_id == "0" and not is_container(msg)):
         for index in (int(s) for s in part_id.split(".")):
-            if not part.is_multipart():
+            if not is_container(part):
                 return None
             children = list(part.iter_parts())
             if index >= len(children):
@@ -58,11 +62,9 @@ def find_part(raw: bytes, part_id: str) -> EmailMessage | None:
             child = children[index]
             assert isinstance(child, EmailMessage)
             part = child
-    if part.is_multipart():
+    if is_container(part) or not is_attachment(part):
         return None
-    if part.get_content_disposition() != "attachment" and not part.get_filename():
-        return None
-    return part
+    return msg, part
 
 
 def safe_filename(name: str | None, fallback: str) -> tuple[str, str]:
@@ -95,11 +97,12 @@ def download_attachment(mailbox_id: str, message_id: str, part_id: str, request:
         raise PolicyDenied(("content_redacted",),
                            detail="the decision withholds content from this caller")
     store: MessageStore = request.app.state.message_store
-    part = find_part(store.raw_bytes(session, access, request.state.message), part_id)
-    if part is None:
+    raw = store.raw_bytes(session, access, request.state.message)
+    found = find_part(raw, part_id)
+    if found is None:
         raise NotFound("this message has no such attachment", code="attachment_not_found")
-    payload = part.get_payload(decode=True)
-    data = payload if isinstance(payload, bytes) else b""
+    msg, part = found
+    data = attachment_bytes(raw, msg, part_id, part)
     if len(data) > MAX_ATTACHMENT_BYTES:
         raise PayloadTooLarge(f"the attachment is larger than {MAX_ATTACHMENT_BYTES} bytes",
                               code="attachment_too_large",
@@ -107,7 +110,10 @@ def download_attachment(mailbox_id: str, message_id: str, part_id: str, request:
     content_type = part.get_content_type()
     if not _CONTENT_TYPE.fullmatch(content_type):
         content_type = "application/octet-stream"
-    filename = None if "attachment_names" in redact else part.get_filename()
+    filename = None if "attachment_names" in redact else attachment_name(part)
+    if filename is not None and part.get_content_type() in ATTACHED_MESSAGES \
+            and not filename.lower().endswith(".eml"):
+        filename += ".eml"
     return StreamingResponse(_chunks(data), media_type=content_type, headers={
         "Content-Length": str(len(data)),
         "Content-Disposition": content_disposition(filename, f"attachment-{part_id}"),

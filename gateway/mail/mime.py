@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from gateway.mail.mime_headers import fast_addresses
-from gateway.mail.mime_split import split_message
+from gateway.mail.mime_parts import attachment_bytes, is_container, walk
+from gateway.mail.mime_split import TOLERANT_POLICY, split_message
+from gateway.mail.text import snippet, valid_text
 
-_SNIPPET_CHARS = 200
+_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,17 @@ class ParsedMessage:
 
 
 def _addresses(msg: EmailMessage, name: str) -> list[str]:
+    """The addresses (`local@domain`) of the header; a display name without an address, a
+    group's name or a local part without a domain is not an address and is not listed."""
     values = [str(v) for v in msg.get_all(name, [])]
     if len(values) == 1 and (pairs := fast_addresses(values[0])) is not None:
         return [addr for _, addr in pairs]  # what getaddresses gives for the canonical form
-    return [addr for _, addr in getaddresses(values) if addr]
+    return [valid_text(addr) for _, addr in getaddresses(values) if _ADDRESS.fullmatch(addr)]
 
 
+ATTACHED_MESSAGES = frozenset({"message/rfc822", "message/global"})
+# Text parts of reports: the returned headers of a bounce, a feedback report's headers.
+_REPORT_TEXT = frozenset({"text/rfc822-headers", "text/global-headers"})
 _B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 
@@ -87,23 +95,13 @@ def _base64_size(part: EmailMessage) -> int | None:
     return None
 
 
-def _walk(msg: EmailMessage, prefix: str = "") -> list[tuple[str, EmailMessage]]:
-    parts: list[tuple[str, EmailMessage]] = [(prefix, msg)]
-    if msg.is_multipart():
-        for index, child in enumerate(msg.iter_parts()):
-            child_id = f"{prefix}.{index}" if prefix else str(index)
-            assert isinstance(child, EmailMessage)
-            parts.extend(_walk(child, child_id))
-    return parts
-
-
 def _text_of(part: EmailMessage) -> str:
     try:
         content = part.get_content()
     except (LookupError, ValueError, AssertionError):
         payload = part.get_payload(decode=True)
-        return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-    return content if isinstance(content, str) else ""
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    return valid_text(content) if isinstance(content, str) else ""
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -111,32 +109,47 @@ def parse_message(raw: bytes) -> ParsedMessage:
     msg = split_message(raw)
     if msg is None:
         return parse_message_reference(raw)
-    return _extract(msg)
+    return _extract(raw, msg)
 
 
 def parse_message_reference(raw: bytes) -> ParsedMessage:
     """The store's view of `raw` through the standard library's feed parser."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    msg = email.message_from_bytes(raw, policy=TOLERANT_POLICY)
     assert isinstance(msg, EmailMessage)
-    return _extract(msg)
+    return _extract(raw, msg)
 
 
-def _extract(msg: EmailMessage) -> ParsedMessage:
+def attachment_name(part: EmailMessage) -> str:
+    """An attachment's name: its filename, or the subject of an attached message."""
+    filename = part.get_filename()
+    if filename:
+        return valid_text(filename)
+    if part.get_content_type() in ATTACHED_MESSAGES:
+        inner = part.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            return valid_text(str(inner[0].get("subject", "")))
+    return ""
+
+
+def is_attachment(part: EmailMessage) -> bool:
+    return (part.get_content_disposition() == "attachment" or bool(part.get_filename())
+            or part.get_content_maintype() == "message"
+            or part.get_content_type() in _REPORT_TEXT)
+
+
+def _extract(raw: bytes, msg: EmailMessage) -> ParsedMessage:
     text_parts: list[str] = []
     html_parts: list[str] = []
     attachments: list[AttachmentInfo] = []
-    for part_id, part in _walk(msg):
-        if part.is_multipart():
+    for part_id, part in walk(msg):
+        if is_container(part):
             continue
-        disposition = part.get_content_disposition()
-        filename = part.get_filename()
         ctype = part.get_content_type()
-        if disposition == "attachment" or filename:
+        if is_attachment(part):
             size = _base64_size(part)
             if size is None:
-                payload = part.get_payload(decode=True)
-                size = len(payload) if isinstance(payload, bytes) else 0
-            attachments.append(AttachmentInfo(part_id or "0", filename or "", ctype, size))
+                size = len(attachment_bytes(raw, msg, part_id or "0", part))
+            attachments.append(AttachmentInfo(part_id or "0", attachment_name(part), ctype, size))
         elif ctype == "text/plain":
             text_parts.append(_text_of(part))
         elif ctype == "text/html":
@@ -150,25 +163,11 @@ def _extract(msg: EmailMessage) -> ParsedMessage:
                 date = date.replace(tzinfo=UTC)
         except (TypeError, ValueError):
             date = None
-    snippet_source = text or _strip_tags("\n".join(html_parts))
+    html = "\n".join(html_parts)
     return ParsedMessage(
-        subject=str(msg.get("subject", "")), from_=_addresses(msg, "from"),
+        subject=valid_text(str(msg.get("subject", ""))), from_=_addresses(msg, "from"),
         to=_addresses(msg, "to"), cc=_addresses(msg, "cc"), bcc=_addresses(msg, "bcc"),
         reply_to=_addresses(msg, "reply-to"), date=date,
-        message_id_header=str(msg.get("message-id", "")),
-        headers=[(k, str(v)) for k, v in msg.items()], text=text,
-        html="\n".join(html_parts), snippet=" ".join(snippet_source.split())[:_SNIPPET_CHARS],
-        attachments=attachments)
-
-
-def _strip_tags(html: str) -> str:
-    out: list[str] = []
-    inside = False
-    for char in html:
-        if char == "<":
-            inside = True
-        elif char == ">":
-            inside = False
-        elif not inside:
-            out.append(char)
-    return "".join(out)
+        message_id_header=valid_text(str(msg.get("message-id", ""))),
+        headers=[(valid_text(k), valid_text(str(v))) for k, v in msg.items()], text=text,
+        html=html, snippet=snippet(text, html), attachments=attachments)

@@ -24,7 +24,9 @@ line, any message/* part, multipart/digest, a multipart without boundary, withou
 close boundary, or with adjacent boundary lines, a multipart whose Content-Transfer-Encoding
 is not an identity encoding, more than `MAX_PARTS` parts or `MAX_DEPTH` levels.
 
-`FAST_POLICY` is `email.policy.default` whose header objects are memoised per (name, value) —
+`TOLERANT_POLICY` is `email.policy.default` that does not raise where the header registry's
+parser fails on a malformed value (the value is then a plain string, encoded words decoded).
+`FAST_POLICY` is `TOLERANT_POLICY` whose header objects are memoised per (name, value) —
 header objects are immutable, so a cached one is indistinguishable from a new one — and whose
 unstructured headers without encoded words or non-ASCII bytes are returned as plain strings
 (`get_unstructured` of such a value is the value itself), as are structured headers written in
@@ -35,6 +37,9 @@ read through `str()` of headers and the string-based `Message` accessors.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
@@ -58,15 +63,45 @@ _BOUNDARY_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")
 _BARE_CR_TAIL = re.compile(rb"(--)?[ \t]*\r(?!\n)")
 
 
-class _CachingPolicy(EmailPolicy):
-    """`email.policy.default` with memoised header objects (see the module docstring)."""
+# What the header registry's parsers raise on some malformed values (an address ending in "@",
+# CR or LF in an address part, ...) instead of recording a defect.
+_PARSER_FAILURES = (HeaderParseError, IndexError, ValueError, TypeError, AttributeError,
+                    LookupError, AssertionError)
+
+
+def _tolerant(factory: Callable[[str, str], Any], name: str, value: str) -> Any:
+    """The registry's header object, or, where its parser fails, the value with its encoded
+    words decoded as far as they decode, as a plain string."""
+    try:
+        return factory(name, value)
+    except _PARSER_FAILURES:
+        try:
+            return str(make_header(decode_header(value)))
+        except _PARSER_FAILURES:
+            return value
+
+
+class TolerantPolicy(EmailPolicy):
+    """`email.policy.default` that never raises on reading a header (`_tolerant`)."""
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if hasattr(value, "name"):
+            return value
+        return _tolerant(self.header_factory, name, "".join(_LINESEP.split(value)))
+
+
+TOLERANT_POLICY = TolerantPolicy()
+
+
+class _CachingPolicy(TolerantPolicy):
+    """`TOLERANT_POLICY` with memoised header objects (see the module docstring)."""
 
     def header_fetch_parse(self, name: str, value: Any) -> Any:
         if hasattr(value, "name"):
             return value
         value = "".join(_LINESEP.split(value))
         if len(value) > _CACHE_VALUE_CHARS:
-            return self.header_factory(name, value)
+            return _tolerant(self.header_factory, name, value)
         return _header(self.header_factory, name, value)
 
 
@@ -77,7 +112,7 @@ def _header(factory: HeaderRegistry, name: str, value: str) -> Any:
         if issubclass(cls, UnstructuredHeader):
             return value  # str(get_unstructured(value)) == value; nothing to sanitise
     fast = fast_value(name, value)  # a structured header already in canonical form
-    return fast if fast is not None else factory(name, value)
+    return fast if fast is not None else _tolerant(factory, name, value)
 
 
 FAST_POLICY = _CachingPolicy()

@@ -5,6 +5,7 @@ for this mailbox (and, for content, a content action covering this message)."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from gateway.crypto.service import MailboxSealer
 from gateway.mail.message_insert import MessageInserter
 from gateway.mail.mime import ParsedMessage, parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.text import valid_json
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.webhooks import outbox  # registers the webhook events of message changes
@@ -30,6 +32,7 @@ SUMMARY_FIELDS = ("subject", "from", "to", "cc", "bcc", "reply_to", "snippet", "
                   "attachment_names")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _MESSAGES = cast(Table, Message.__table__)
 _ADDRESSES = cast(Table, MessageAddress.__table__)
 # Existing rows are looked up without their sealed columns (the raw message is the big one).
@@ -232,8 +235,8 @@ class MessageStore:
         wanted = [f for f in SUMMARY_FIELDS if f not in redact and f != "headers"]
         if wanted:
             if summary is None:
-                summary = json.loads(self.crypto.open(session, _binding(message, "summary"),
-                                                      message.summary))
+                summary = _loads(self.crypto.open(session, _binding(message, "summary"),
+                                                  message.summary))
             view.update({f: summary.get(f) for f in wanted})
         view["redacted"] = sorted(redact)
         return view
@@ -241,9 +244,9 @@ class MessageStore:
     def content_view(self, session: Session, access: Access, message: Message
                      ) -> dict[str, Any]:
         self._check(access, message, content=True)
-        summary = json.loads(self.crypto.open(session, _binding(message, "summary"),
-                                              message.summary))
-        body = json.loads(self.crypto.open(session, _binding(message, "body"), message.body))
+        summary = _loads(self.crypto.open(session, _binding(message, "summary"),
+                                          message.summary))
+        body = _loads(self.crypto.open(session, _binding(message, "body"), message.body))
         view = self._metadata(session, access, message, summary)  # opened once, not twice
         view.update({"headers": [{"name": k, "value": v} for k, v in summary["headers"]],
                      "text": body["text"], "html": body["html"],
@@ -253,6 +256,15 @@ class MessageStore:
     def raw_bytes(self, session: Session, access: Access, message: Message) -> bytes:
         self._check(access, message, content=True)
         return self.crypto.open(session, _binding(message, "raw"), message.raw)
+
+
+def _loads(data: bytes) -> Any:
+    """A sealed JSON document, under the replacement rule of `gateway.mail.text`: a document
+    holding an escaped surrogate (`\\udXXX`: how `json.dumps` writes characters beyond U+FFFF
+    and lone surrogates alike) is cleaned, so what is served is valid Unicode whatever was
+    stored."""
+    value = json.loads(data)
+    return valid_json(value) if _SURROGATE_ESCAPE.search(data) else value
 
 
 def _dumps(value: Any) -> bytes:
