@@ -1,4 +1,5 @@
-"""``gmail-emulator serve --host 127.0.0.1 --port 8765 [--seed-generate N] [--seed-mbox FILE]``"""
+"""``gmail-emulator serve --host 127.0.0.1 --port 8765 [--seed-generate N] [--seed-mbox FILE]
+[--seed-eml FILE|DIR|GLOB]``"""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from . import seed
 from .app import create_app
+from .mailbox import Mailbox
 from .state import EmulatorState
 
 log = logging.getLogger("emulator")
@@ -27,8 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="generate N realistic messages")
     serve.add_argument("--seed", type=int, default=1, help="generator seed")
     serve.add_argument("--seed-mbox", type=Path, action="append", default=[], metavar="FILE")
-    serve.add_argument("--seed-eml", type=Path, action="append", default=[], metavar="FILE",
-                       help=".eml file or a directory of them")
+    serve.add_argument("--seed-eml", action="append", default=[], metavar="FILE|DIR|GLOB",
+                       help="message files: a file, a directory (every file under it, any "
+                            "extension) or a glob pattern such as 'corpus/**/*.msg' "
+                            "(repeatable); says how many were loaded and skipped")
     serve.add_argument("--push-url", help="where Pub/Sub push notifications are POSTed")
     serve.add_argument("--push-audience", help="OIDC audience of push tokens")
     serve.add_argument("--client", action="append", default=[],
@@ -39,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="close a kept-alive connection idle this long (default 5)")
     serve.add_argument("--log-level", default="info")
     return parser
+
+
+def seed_mailbox(box: Mailbox, args: argparse.Namespace) -> None:
+    """Seed the first user's mailbox as the command line asks, logging what was loaded."""
+    with box.lock:
+        if args.seed_generate:
+            seed.generate(box, args.seed_generate, seed=args.seed)
+        for mbox in args.seed_mbox:
+            seed.load_mbox(box, mbox)
+        for spec in args.seed_eml:
+            report = seed.load_message_files(box, spec)
+            for path, reason in report.skipped:
+                log.warning("--seed-eml %s: skipped %s (%s)", spec, path, reason)
+            log.info("--seed-eml %s: loaded %d messages, skipped %d files", spec, report.loaded,
+                     len(report.skipped))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,14 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     for email in users:
         state.add_user(email)
     box = state.users[users[0].lower()].mailbox
-    with box.lock:
-        if args.seed_generate:
-            seed.generate(box, args.seed_generate, seed=args.seed)
-        for mbox in args.seed_mbox:
-            seed.load_mbox(box, mbox)
-        for path in args.seed_eml:
-            files = sorted(path.glob("*.eml")) if path.is_dir() else [path]
-            seed.load_eml(box, files)
+    seed_mailbox(box, args)
     settings = {"quota_enabled": False} if args.no_quota else None
     app = create_app(state, base_url=base_url, push_url=args.push_url,
                      push_audience=args.push_audience, settings=settings)

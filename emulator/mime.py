@@ -15,10 +15,12 @@ from __future__ import annotations
 import base64
 import binascii
 import email
+import email.errors
 import email.header
 import email.parser
 import email.utils
 import html
+import quopri
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -48,21 +50,31 @@ def unfold(value: str) -> str:
     return re.sub(r"\r?\n(?=[ \t])", "", value)
 
 
-def _desurrogate(value: str) -> str:
+_ESCAPED_BYTES = re.compile("[\udc80-\udcff]+")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(value: str) -> str:
+    """Valid Unicode, as Google serves it: undecodable bytes the parser kept as surrogate
+    escapes are decoded as UTF-8 (U+FFFD where they are not UTF-8), any other surrogate (a
+    UTF-7 text can decode to a lone one) is U+FFFD."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        value = _ESCAPED_BYTES.sub(
+            lambda m: bytes(ord(c) - 0xDC00 for c in m.group()).decode("utf-8", "replace"),
+            value)
+        return _SURROGATE.sub("\ufffd", value)
     return value
 
 
 def decode_header_value(value: str) -> str:
-    value = _desurrogate(unfold(value))
+    value = valid_text(unfold(value))
     if "=?" not in value:
         return value
     try:
-        return str(email.header.make_header(email.header.decode_header(value)))
-    except (ValueError, LookupError, UnicodeDecodeError):
+        return valid_text(str(email.header.make_header(email.header.decode_header(value))))
+    except (ValueError, LookupError, UnicodeDecodeError, email.errors.HeaderParseError):
         return value
 
 
@@ -110,23 +122,79 @@ def parse_head(raw: bytes) -> Head:
     return Head([(k, decode_header_value(str(v))) for k, v in msg.raw_items()])
 
 
-def _leaf_bytes(part: Message) -> bytes:
+_HEADER_LINE = re.compile(rb"(?:From |[\041-\071\073-\176]*:|[\t ])")
+Span = tuple[int, int] | None  # where a part is in the raw message, when that is known
+
+
+def _body_start(raw: bytes, start: int, end: int) -> int:
+    pos = start
+    while pos < end:
+        stop = raw.find(b"\n", pos, end)
+        line_end = end if stop < 0 else stop + 1
+        if raw[pos:line_end] in (b"\n", b"\r\n"):
+            return line_end
+        if not _HEADER_LINE.match(raw, pos, line_end):
+            return pos
+        pos = line_end
+    return end
+
+
+def _child_spans(raw: bytes, span: Span, part: Message, count: int) -> list[Span]:
+    """Where a multipart's children are (the line end before a boundary line belongs to it),
+    or unknown spans when that does not give the parsed number of children."""
+    boundary = part.get_boundary()
+    if span is None or not boundary:
+        return [None] * count
+    start, end = _body_start(raw, *span), span[1]
+    line = re.compile(rb"(?m)^" + re.escape(b"--" + boundary.encode("latin-1", "replace")) +
+                      rb"(--)?[ \t]*\r?$")
+    spans: list[Span] = []
+    opened: int | None = None
+    for match in line.finditer(raw, start, end):
+        at = match.start()
+        if opened is not None:
+            cut = 2 if raw[at - 2:at] == b"\r\n" else 1 if raw[at - 1:at] == b"\n" else 0
+            spans.append((opened, max(opened, at - cut)))
+        if match.group(1):
+            opened = None
+            break
+        opened = match.end() + (2 if raw[match.end():match.end() + 2] == b"\r\n" else 1)
+    if opened is not None:
+        spans.append((opened, end))
+    return spans if len(spans) == count else [None] * count
+
+
+def _message_bytes(raw: bytes, span: Span, part: Message) -> bytes:
+    """An attached message or report: its bytes as they are in the message."""
+    if span is not None:
+        body = raw[_body_start(raw, *span):span[1]]
+        cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+        if cte == "base64":
+            try:
+                return base64.b64decode(body)
+            except (binascii.Error, ValueError):
+                return body
+        return quopri.decodestring(body) if cte == "quoted-printable" else body
+    inner = part.get_payload()
+    if isinstance(inner, list):
+        return b"\r\n".join(m.as_bytes() for m in inner if isinstance(m, Message))
+    return b""
+
+
+def _leaf_bytes(part: Message, raw: bytes, span: Span) -> bytes:
     if part.get_content_maintype() == "message" or part.is_multipart():
-        inner = part.get_payload()
-        if isinstance(inner, list):
-            return b"".join(m.as_bytes() for m in inner if isinstance(m, Message))
-        return b""
+        return _message_bytes(raw, span, part)
     data = part.get_payload(decode=True)
     if isinstance(data, bytes):
         return data
-    raw = part.get_payload()
-    return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    payload = part.get_payload()
+    return payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else b""
 
 
 def _text_of(part: Message, data: bytes) -> str:
     charset = part.get_content_charset() or "us-ascii"
     try:
-        return data.decode(charset, errors="replace")
+        return valid_text(data.decode(charset, errors="replace"))
     except LookupError:
         return data.decode("utf-8", errors="replace")
 
@@ -167,12 +235,12 @@ def parse_message(
     attachments: dict[str, Attachment] = {}
     filenames: list[str] = []
 
-    def build(part: Message, part_id: str) -> dict[str, Any]:
+    def build(part: Message, part_id: str, span: Span) -> dict[str, Any]:
         headers = [{"name": k, "value": decode_header_value(str(v))}
                    for k, v in part.raw_items()]
         filename = ""
         try:
-            filename = part.get_filename() or ""
+            filename = decode_header_value(part.get_filename() or "")  # RFC 2047 too
         except (ValueError, LookupError):
             filename = ""
         node: dict[str, Any] = {
@@ -183,14 +251,13 @@ def parse_message(
         }
         if part.is_multipart() and part.get_content_maintype() == "multipart":
             node["body"] = {"size": 0}
-            children = part.get_payload()
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
             prefix = f"{part_id}." if part_id else ""
-            node["parts"] = [
-                build(child, f"{prefix}{i}") for i, child in enumerate(children)
-                if isinstance(child, Message)
-            ]
+            spans = _child_spans(raw, span, part, len(children))
+            node["parts"] = [build(child, f"{prefix}{i}", spans[i])
+                             for i, child in enumerate(children)]
             return node
-        data = _leaf_bytes(part)
+        data = _leaf_bytes(part, raw, span)
         mime = part.get_content_type()
         is_text = part.get_content_maintype() == "text"
         if filename:
@@ -207,9 +274,10 @@ def parse_message(
             texts.append((mime, _text_of(part, data)))
         return node
 
-    payload = build(msg, "")
-    plain = [t for m, t in texts if m == "text/plain"]
-    text = "\n".join(plain) if plain else "\n".join(html_to_text(t) for _m, t in texts)
+    payload = build(msg, "", (0, len(raw)))
+    plain = "\n".join(t for m, t in texts if m == "text/plain")
+    text = plain if plain.strip() else "\n".join(html_to_text(t) for m, t in texts
+                                                if m == "text/html")
     headers = [(k, decode_header_value(str(v))) for k, v in msg.raw_items()]
     return ParsedMessage(
         payload=payload,

@@ -7,6 +7,8 @@ import base64
 import mailbox as stdlib_mailbox
 import quopri
 import random
+import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -43,6 +45,60 @@ def load_eml(box: Mailbox, paths: list[Path], labels: tuple[str, ...] = ("INBOX"
     for path in paths:
         box.add_message(path.read_bytes(), set(labels), date_source="dateHeader")
     return len(paths)
+
+
+# A message file starts with a header field ("Name:") or an mbox "From " line.
+_MESSAGE_START = re.compile(rb"(?:From |[\041-\071\073-\176]+:)")
+
+
+@dataclass
+class SeedReport:
+    """What `load_message_files` did: how many messages it loaded, which files it skipped."""
+
+    loaded: int = 0
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def message_files(spec: str) -> list[Path]:
+    """The files `spec` names, sorted: a file; a directory (every file under it, recursively,
+    whatever its extension; hidden files and directories excluded); or a glob pattern
+    (`corpus/*.msg`, `corpus/**/*`)."""
+    path = Path(spec)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file()
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    if any(c in spec for c in "*?["):
+        anchor = Path(spec).anchor
+        pattern = spec[len(anchor):] if anchor else spec
+        return sorted(p for p in Path(anchor or ".").glob(pattern) if p.is_file())
+    return []
+
+
+def load_message_files(box: Mailbox, spec: str,
+                       labels: tuple[str, ...] = ("INBOX",)) -> SeedReport:
+    """Load every message file `spec` names (`message_files`); a file that is empty, not
+    readable or does not start like a message (a header field or a "From " line) is
+    skipped with its reason."""
+    report = SeedReport()
+    files = message_files(spec)
+    if not files:
+        report.skipped.append((Path(spec), "no such file, directory or matching file"))
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            report.skipped.append((path, f"unreadable: {exc.strerror or exc}"))
+            continue
+        if not raw.strip():
+            report.skipped.append((path, "empty"))
+        elif not _MESSAGE_START.match(raw):
+            report.skipped.append((path, "not a message: it does not start with a header"))
+        else:
+            box.add_message(raw, set(labels), date_source="dateHeader")
+            report.loaded += 1
+    return report
 
 
 def load_mbox(box: Mailbox, path: Path, labels: tuple[str, ...] = ("INBOX",)) -> int:
