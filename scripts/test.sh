@@ -10,7 +10,7 @@ ensure_postgres_running
 ensure_opa
 
 say "ruff"
-"$VENV/bin/ruff" check gateway emulator tests bench migrations
+"$VENV/bin/ruff" check gateway emulator tests bench migrations tools
 say "mypy (strict on gateway/)"
 "$VENV/bin/mypy"
 say "opa fmt / check / test"

@@ -4,6 +4,8 @@
     audit purge [--dry-run]                                 retention (≥ 365 days), signed anchor
     audit checkpoint [--force] [--loop SECONDS]             sign chain heads that are due
     audit maintain [--months-ahead N]                       partitions ahead, chain heads
+    audit export --out DIR                                  whole log + checkpoints + public
+                                                            keys, for tools/verify_log.py
     audit init-signing-key | rotate-signing-key             provision / rotate the Ed25519 key
 
 The main CLI (`gateway/cli.py`) calls `add_commands(subparsers, keys_subparsers)`.
@@ -78,6 +80,11 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     maintain = sub.add_parser("maintain", help="create partitions ahead and chain heads")
     maintain.add_argument("--months-ahead", type=int, default=3)
     maintain.set_defaults(**{handler_attr: _reported(cmd_maintain)})
+
+    export = sub.add_parser("export", help="write the whole log, its signed checkpoints and "
+                            "the trusted public keys for an independent verifier")
+    export.add_argument("--out", required=True, help="a directory (created if needed)")
+    export.set_defaults(**{handler_attr: _reported(cmd_export)})
 
     init = sub.add_parser("init-signing-key", help="provision the Ed25519 signing key file")
     init.set_defaults(**{handler_attr: _reported(cmd_init_key)})
@@ -187,6 +194,43 @@ def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         database.dispose()
     print(json.dumps({"partitions_created": created, "shards": settings.audit_shards}))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import serialization
+
+    from gateway.audit import repository
+    from gateway.audit.schemas import AuditEntryOut, CheckpointOut
+    from gateway.audit.signing import load_trusted_keys
+
+    out = Path(args.out)
+    (out / "keys").mkdir(parents=True, exist_ok=True)
+    counts = {"entries": 0, "checkpoints": 0}
+    database = _database(settings)
+    try:
+        with database.transaction() as session, \
+                (out / "entries.jsonl").open("w", encoding="utf-8") as entries:
+            for entry in repository.whole_log(session):
+                entries.write(AuditEntryOut.of(entry).model_dump_json() + "\n")
+                counts["entries"] += 1
+        with database.transaction() as session, \
+                (out / "checkpoints.jsonl").open("w", encoding="utf-8") as checkpoints:
+            for cp in repository.checkpoints(session):
+                checkpoints.write(CheckpointOut.of(cp).model_dump_json() + "\n")
+                counts["checkpoints"] += 1
+    finally:
+        database.dispose()
+    trusted = load_trusted_keys(settings)
+    for key_id, raw in zip(trusted.key_ids, trusted.public_bytes(), strict=True):
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        (out / "keys" / f"{key_id}.pub.pem").write_bytes(pem)
+    print(json.dumps({**counts, "out": str(out), "key_ids": trusted.key_ids}))
     return 0
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.canonical import from_micros, micros
 from gateway.audit.errors import InvalidCursor
-from gateway.audit.models import AuditEntry
+from gateway.audit.models import AuditCheckpoint, AuditEntry
 from gateway.kit.timeutil import as_utc
 
 MAX_PAGE = 1000
@@ -123,3 +123,15 @@ def iterate(session: Session, query: AuditFilter, *, batch: int = 1000
             return
         after = (rows[-1].occurred_at, rows[-1].id)
         session.expunge_all()
+
+
+def checkpoints(session: Session) -> Iterator[AuditCheckpoint]:
+    """Every signed checkpoint, by chain and position."""
+    yield from session.scalars(select(AuditCheckpoint).order_by(
+        AuditCheckpoint.shard, AuditCheckpoint.seq).execution_options(yield_per=1000))
+
+
+def whole_log(session: Session, *, batch: int = 1000) -> Iterator[AuditEntry]:
+    """Every entry of every tenant, in storage order (an export for an independent verifier,
+    which sorts by chain position itself)."""
+    yield from session.scalars(select(AuditEntry).execution_options(yield_per=batch))

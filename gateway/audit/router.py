@@ -26,7 +26,14 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.audit import repository
 from gateway.audit.repository import AuditFilter
-from gateway.audit.schemas import AuditEntryOut, AuditPage, VerifyOut, csv_lines, jsonl_lines
+from gateway.audit.schemas import (
+    AuditEntryOut,
+    AuditPage,
+    CheckpointOut,
+    VerifyOut,
+    csv_lines,
+    jsonl_lines,
+)
 from gateway.audit.signing import load_trusted_keys
 from gateway.audit.verify import verify
 from gateway.kit.db import Database
@@ -157,6 +164,19 @@ def export_entries(request: Request, access: AccessDep, filters: FiltersDep,
     return _export(request, access, query, format, "audit-log")
 
 
+def export_checkpoints(request: Request, access: AccessDep) -> StreamingResponse:
+    """Every signed checkpoint (chain positions and hashes only: nothing of any tenant), for an
+    independent verifier (`tools/verify_log.py`)."""
+    database = _database(request)
+
+    def rows() -> Iterator[CheckpointOut]:
+        with database.transaction() as session:
+            for cp in repository.checkpoints(session):
+                yield CheckpointOut.of(cp)
+
+    return StreamingResponse(jsonl_lines(rows()), media_type=_MEDIA["jsonl"])
+
+
 def verify_log(request: Request, access: AccessDep,
                since: Annotated[datetime | None, Query()] = None,
                until: Annotated[datetime | None, Query()] = None) -> VerifyOut:
@@ -213,6 +233,11 @@ router.add("GET", "/audit/entries", list_entries, action=Action.audit_query,
 router.add("GET", "/audit/entries/export", export_entries, action=Action.audit_query,
            resource=tenant_log_resource, response_class=StreamingResponse,
            responses=_EXPORT_RESPONSES, summary="Export the operation log as JSON Lines or CSV")
+router.add("GET", "/audit/checkpoints", export_checkpoints, action=Action.audit_verify,
+           resource=tenant_log_resource, response_class=StreamingResponse,
+           responses={200: {"content": {"application/x-ndjson": {}},
+                            "description": "the signed checkpoints, by chain and position"}},
+           summary="Export the signed checkpoints (JSON Lines) for an independent verifier")
 router.add("GET", "/audit/verify", verify_log, action=Action.audit_verify,
            resource=tenant_log_resource, response_model=VerifyOut,
            summary="Recompute the hash chains and check the signatures")

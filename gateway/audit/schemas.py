@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from gateway.audit.models import AuditEntry
+from gateway.audit.canonical import micros
+from gateway.audit.models import AuditCheckpoint, AuditEntry
 from gateway.kit.timeutil import as_utc
 
 # Fields that describe the terminal and connection of whoever acted: shown to reviewers,
@@ -45,6 +46,7 @@ class AuditEntryOut(BaseModel):
     detail: dict[str, Any]
     shard: int | None
     seq: int | None
+    prev_hash: str | None = Field(description="hex; the predecessor's entry_hash")
     entry_hash: str | None
 
     @classmethod
@@ -60,10 +62,29 @@ class AuditEntryOut(BaseModel):
             tenant_id=entry.tenant_id, mailbox_id=entry.mailbox_id,
             resource_type=entry.resource_type, resource_ids=list(entry.resource_ids or []),
             detail=dict(entry.detail or {}), shard=entry.shard, seq=entry.seq,
+            prev_hash=entry.prev_hash.hex() if entry.prev_hash else None,
             entry_hash=entry.entry_hash.hex() if entry.entry_hash else None)
         if redact_terminal:
             out = out.model_copy(update={**dict.fromkeys(TERMINAL_FIELDS), "detail": {}})
         return out
+
+
+class CheckpointOut(BaseModel):
+    """A signed checkpoint, as `tools/verify_log.py` reads it (docs/audit.md §3)."""
+
+    shard: int
+    seq: int
+    entry_hash: str = Field(description="hex")
+    signed_at: datetime
+    signed_at_us: int = Field(description="signed_at in integer microseconds (the signed form)")
+    key_id: str
+    signature: str = Field(description="hex, Ed25519")
+
+    @classmethod
+    def of(cls, cp: AuditCheckpoint) -> CheckpointOut:
+        return cls(shard=cp.shard, seq=cp.seq, entry_hash=cp.entry_hash.hex(),
+                   signed_at=as_utc(cp.signed_at), signed_at_us=micros(cp.signed_at),
+                   key_id=cp.key_id, signature=cp.signature.hex())
 
 
 class AuditPage(BaseModel):
@@ -110,7 +131,7 @@ def _csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
-def jsonl_lines(entries: Iterable[AuditEntryOut]) -> Iterator[bytes]:
+def jsonl_lines(entries: Iterable[BaseModel]) -> Iterator[bytes]:
     for entry in entries:
         yield (entry.model_dump_json() + "\n").encode()
 
