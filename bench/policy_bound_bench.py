@@ -44,6 +44,7 @@ from bench.policy_measure import (
 )
 from gateway.policy.engines import OpaServerEngine
 from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+from gateway.policy.engines.revision import write_revision_module
 from gateway.policy.engines.table import TableCase, load_decision_table
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
@@ -61,6 +62,7 @@ def explanations_free_dir(root: Path) -> Path:
         raise SystemExit("policies/authz.rego: the `denies` rule is not the one this bench "
                          "replaces; update DENIES_RULE")
     authz.write_text(text.replace(DENIES_RULE, FREE_DENIES), encoding="utf-8")
+    write_revision_module(root)
     return root
 
 
@@ -68,10 +70,11 @@ TWO_CHECKS_POLICY = """package gateway.authz
 
 import data.gateway.tables
 
-decision := {"allow": true, "reasons": ["allow"], "obligations": {}} if {
+decision := {"allow": true, "reasons": ["allow"], "obligations": {},
+\t"revision": policy_revision} if {
 \ttables.actions[input.action].capable[input.actor.kind][input.purpose] == true
 \tinput.resource.tenant == input.actor.tenant
-} else := {"allow": false, "reasons": ["refused"], "obligations": {}}
+} else := {"allow": false, "reasons": ["refused"], "obligations": {}, "revision": policy_revision}
 """
 
 
@@ -79,6 +82,7 @@ def two_checks_dir(root: Path) -> Path:
     """data.json and a two-check decision (TWO_CHECKS_POLICY)."""
     shutil.copy(POLICY_DIR / "data.json", root / "data.json")
     (root / "two_checks.rego").write_text(TWO_CHECKS_POLICY, encoding="utf-8")
+    write_revision_module(root)
     return root
 
 

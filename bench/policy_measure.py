@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.policy.contract import PolicyEngine
+from gateway.policy.engines.revision import write_revision_module
 from gateway.policy.engines.table import TableCase
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -155,11 +156,13 @@ def measure_interleaved(labels: tuple[str, str], fns: tuple[Callable[[Any], obje
 
 CONSTANT_POLICY = """package gateway.authz
 
-decision := {"allow": false, "reasons": ["default_deny"], "obligations": {}}
+decision := {"allow": false, "reasons": ["default_deny"], "obligations": {},
+\t"revision": policy_revision}
 """
 
 
 def constant_policy_dir(root: Path) -> Path:
     """A policy directory whose decision is a constant: an engine on it costs its floor."""
     (root / "constant.rego").write_text(CONSTANT_POLICY, encoding="utf-8")
+    write_revision_module(root)
     return root

@@ -51,11 +51,9 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
-    from gateway.policy.engines import build_engine
+    from gateway.policy.engines import engine_from_settings
 
-    engine: PolicyEngine = build_engine(settings.policy_dir, settings.policy_engine_url,
-                        settings.policy_timeout_seconds)
-    return engine
+    return engine_from_settings(settings)
 
 
 def build_database(settings: Settings) -> Database:

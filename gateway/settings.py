@@ -7,9 +7,11 @@ configured. `environment=prod` refuses every one of those and says why.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +57,15 @@ class UnsafeSettings(Exception):
     """Settings that must not run in this environment; the message lists every problem."""
 
 
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
 
@@ -72,6 +83,19 @@ class Settings(BaseSettings):
         default=None, description="OPA server URL; unset means the embedded engine")
     policy_dir: Path = Path("policies")
     policy_timeout_seconds: float = 2.0
+    # Authentication with the OPA server (docs/operations.md, "The OPA sidecar").
+    policy_engine_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the OPA server (OPA runs with "
+        "--authentication=token --authorization=basic and the same value in its environment "
+        "as GATEWAY_POLICY_ENGINE_TOKEN)")
+    policy_engine_ca_file: Path | None = Field(
+        default=None, description="CA certificate the OPA server's TLS certificate must chain "
+        "to (https OPA URL)")
+    policy_engine_client_cert_file: Path | None = Field(
+        default=None, description="Client certificate (PEM) presented to the OPA server (OPA "
+        "--authentication=tls)")
+    policy_engine_client_key_file: Path | None = Field(
+        default=None, description="The client certificate's private key (PEM)")
     analytics_min_cohort: int = Field(default=50, ge=2)
     consent_grant_max_hours: float = Field(default=4.0, gt=0)
     access_request_ttl_hours: float = Field(default=24.0, gt=0)
@@ -248,6 +272,7 @@ class Settings(BaseSettings):
         if not self.privacy_policy_url:
             problems.append("GATEWAY_PRIVACY_POLICY_URL is unset; the consent page must link the "
                             "privacy policy that discloses the Limited Use of Gmail data")
+        problems.extend(self._policy_engine_problems())
         for name, value in self._secret_values():
             lowered = value.lower()
             if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
@@ -261,6 +286,25 @@ class Settings(BaseSettings):
                 problems.append(f"{name} must be https in production")
         return problems
 
+    def _policy_engine_problems(self) -> list[str]:
+        """An OPA server off this host must be reached over TLS and must know who asks."""
+        if not self.policy_engine_url:
+            return []
+        parts = urlsplit(self.policy_engine_url)
+        if _is_loopback(parts.hostname or ""):
+            return []
+        problems = []
+        if parts.scheme != "https":
+            problems.append("GATEWAY_POLICY_ENGINE_URL points at a non-loopback OPA server over "
+                            "plain http; use https (GATEWAY_POLICY_ENGINE_CA_FILE) or an OPA "
+                            "sidecar on 127.0.0.1")
+        if self.policy_engine_token is None and self.policy_engine_client_cert_file is None:
+            problems.append("GATEWAY_POLICY_ENGINE_URL points at a non-loopback OPA server "
+                            "without authentication; set GATEWAY_POLICY_ENGINE_TOKEN (OPA "
+                            "--authentication=token --authorization=basic) or "
+                            "GATEWAY_POLICY_ENGINE_CLIENT_CERT_FILE (OPA --authentication=tls)")
+        return problems
+
     def _secret_values(self) -> list[tuple[str, str]]:
         pairs: list[tuple[str, str]] = []
         if self.google_client_secret is not None:
@@ -270,6 +314,9 @@ class Settings(BaseSettings):
             pairs.append(("GATEWAY_API_KEY_PEPPER", self.api_key_pepper.get_secret_value()))
         if self.kms_token is not None:
             pairs.append(("GATEWAY_KMS_TOKEN", self.kms_token.get_secret_value()))
+        if self.policy_engine_token is not None:
+            pairs.append(("GATEWAY_POLICY_ENGINE_TOKEN",
+                          self.policy_engine_token.get_secret_value()))
         return pairs
 
     def check_safe(self) -> None:

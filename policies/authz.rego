@@ -25,27 +25,34 @@ package gateway.authz
 
 import data.gateway.tables
 
+# Never reached (the `else` chain ends in an unconditional default_deny); a default value cannot
+# name the revision, so the gateway would refuse this one as policy_revision_mismatch.
 default decision := {"allow": false, "reasons": ["policy_undefined"], "obligations": {}}
 
 # One rule, one path: a permit gives the allow with its obligations; anything else is a refusal
-# explained by `denies`. The usual permits (owner, CRM service, reviewer; fast.rego) are asked
-# first and are exactly `permit` in fast_domain, with no obligations; `permit` decides the rest.
+# explained by `denies`. Every decision carries `revision`, this policy set's own revision
+# (revision.rego): the gateway accepts a decision only when it is the revision it runs. The usual
+# permits (owner, CRM service, reviewer; fast.rego) are asked first and are exactly `permit` in
+# fast_domain, with no obligations; `permit` decides the rest.
 # `permit` implies the three checks after it (every permit requires common_ok, and capabilities
 # name no prohibited purpose); they are repeated so that the allow does not rest on that alone
 # (actor_ok and tenant_ok are cached by then: common_ok read them).
-decision := {"allow": true, "reasons": [reason], "obligations": {}} if {
+decision := {"allow": true, "reasons": [reason], "obligations": {}, "revision": policy_revision} if {
 	tables.fast_kinds[input.actor.kind]
 	reason := fast_permit
-} else := {"allow": true, "reasons": [reason], "obligations": permit_obligations(reason)} if {
+} else := {
+	"allow": true, "reasons": [reason],
+	"obligations": permit_obligations(reason), "revision": policy_revision,
+} if {
 	not fast_domain
 	reason := permit
 	not tables.prohibited_purposes[input.purpose]
 	actor_ok
 	tenant_ok
-} else := {"allow": false, "reasons": explained, "obligations": {}} if {
+} else := {"allow": false, "reasons": explained, "obligations": {}, "revision": policy_revision} if {
 	explained := sort(denies)
 	explained[0]
-} else := {"allow": false, "reasons": ["default_deny"], "obligations": {}}
+} else := {"allow": false, "reasons": ["default_deny"], "obligations": {}, "revision": policy_revision}
 
 # The decision's parts, by name (tests, `opa eval`).
 allow := decision.allow

@@ -1,9 +1,10 @@
 """The one enforcement point. Every access to mailbox data asks the policy engine here, writes the
 decision to the operation log, and only an allow mints the `Access` capability that the encrypted
-store requires to decrypt. A deny (and an allow for an action Google carries out, and a refusal)
-is committed on its own before the call returns, so a rollback cannot erase it
-(`OperationLog.append_committed`: on PostgreSQL concurrent requests of a process share one
-commit); an engine or log failure refuses the request (503)."""
+store requires to decrypt. A decision that does not carry the policy revision the gateway runs is
+refused (503 `policy_revision_mismatch`) and the refusal logged (`decision=error`). A deny (and
+an allow for an action Google carries out, and a refusal) is committed on its own before the call
+returns, so a rollback cannot erase it (`OperationLog.append_committed`: on PostgreSQL concurrent
+requests of a process share one commit); an engine or log failure refuses the request (503)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,12 @@ from gateway.kit.db import Database
 from gateway.kit.errors import PolicyDenied, Unavailable
 from gateway.kit.ids import uuid_or_none
 from gateway.kit.timeutil import now_ns
-from gateway.policy.contract import Decision, PolicyEngine, PolicyEngineUnavailable
+from gateway.policy.contract import (
+    Decision,
+    PolicyEngine,
+    PolicyEngineUnavailable,
+    PolicyRevisionMismatch,
+)
 from gateway.policy.vocabulary import Action
 
 log = logging.getLogger(__name__)
@@ -180,6 +186,16 @@ class Enforcer:
         """Decide, log, and return an Access on allow; raise PolicyDenied or Unavailable."""
         try:
             decision = self.engine.decide(build_policy_input(req, min_cohort=self.min_cohort))
+        except PolicyRevisionMismatch as exc:
+            log.error("refused a decision of policy revision %s (expected %s) for %s",
+                      exc.received, exc.expected, req.action)
+            self._notify("unavailable")
+            self._record_refusal(req, "policy_revision_mismatch", revision="mismatch",
+                                 detail={"received_revision": exc.received or "",
+                                         "engine": exc.engine})
+            raise Unavailable("the policy engine answered with a decision of another policy "
+                              "revision; nothing was served",
+                              code="policy_revision_mismatch") from None
         except PolicyEngineUnavailable:
             log.warning("policy engine unavailable; refusing %s", req.action)
             self._notify("unavailable")
@@ -215,11 +231,14 @@ class Enforcer:
         extra = review_detail(req, decision)
         return replace(record, detail={**record.detail, **extra}) if extra else record
 
-    def _record_refusal(self, req: AccessRequest, reason: str) -> None:
+    def _record_refusal(self, req: AccessRequest, reason: str, *, revision: str = "unavailable",
+                        detail: Mapping[str, Any] | None = None) -> None:
         """Best effort: an engine outage is worth logging, but the refusal stands either way."""
+        record = self._log_record(req, "error", (reason,), revision)
+        if detail:
+            record = replace(record, detail={**record.detail, **detail})
         try:
-            self.oplog.append_committed(self.database,
-                                        self._log_record(req, "error", (reason,), "unavailable"))
+            self.oplog.append_committed(self.database, record)
         except Exception:  # noqa: BLE001 - the request is refused regardless
             log.warning("could not log a refusal for %s", req.action)
 

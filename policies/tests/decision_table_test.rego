@@ -20,7 +20,9 @@ decision_for(c) := d if {
 	d := authz.decision with input as case_input(c)
 }
 
+# Every decision carries the policy set's revision (revision.rego), allow or deny.
 matches(got, expect) if {
+	got.revision == authz.policy_revision
 	got.allow == expect.allow
 	sort(got.reasons) == sort(expect.reasons)
 	obligations_match(got, expect)
@@ -40,6 +42,11 @@ test_decision_table if {
 	count(cases) >= 60
 	print("decision table failures:", failures)
 	count(failures) == 0
+}
+
+test_the_revision_is_a_sha256 if {
+	startswith(authz.policy_revision, "sha256:")
+	count(authz.policy_revision) == 71
 }
 
 test_every_case_has_a_name_rule_and_expectation if {

@@ -10,6 +10,12 @@ import pytest
 from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import EmbeddedEngine, policy_revision
 from gateway.policy.engines import wasm_compile as wc
+from gateway.policy.engines.revision import (
+    declared_revision,
+    load_policy_files,
+    revision_of,
+    write_revision_module,
+)
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
 
@@ -33,7 +39,8 @@ def test_the_committed_module_is_used_without_an_opa_binary(
 
 @pytest.fixture()
 def edited_policies(tmp_path: Path) -> Path:
-    """A copy of policies/ (with its compiled module) where one rule changed."""
+    """A copy of policies/ (with its compiled module) where one rule changed, and revision.rego
+    rewritten for it (what scripts/compile_policy.sh does first)."""
     copy = tmp_path / "policies"
     shutil.copytree(POLICY_DIR, copy)
     authz = copy / "authz.rego"
@@ -42,7 +49,26 @@ def edited_policies(tmp_path: Path) -> Path:
         'owner_ok if {\n', 'owner_ok if {\n\tinput.resource.mailbox == "mb-other"\n')
     assert edited != source, "the rule this fixture edits is gone: pick another"
     authz.write_text(edited)
+    write_revision_module(copy)
     return copy
+
+
+def test_the_committed_revision_module_names_the_files_revision() -> None:
+    """Fails after a policy edit until `scripts/compile_policy.sh` is run and committed."""
+    files = load_policy_files(POLICY_DIR)
+    assert declared_revision(files) == revision_of(files) == policy_revision(POLICY_DIR)
+
+
+def test_edited_policies_with_a_stale_revision_module_are_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "policies"
+    shutil.copytree(POLICY_DIR, copy)
+    (copy / "authz.rego").write_text((copy / "authz.rego").read_text() + "\nextra := true\n")
+    with pytest.raises(PolicyEngineUnavailable, match=r"revision\.rego declares .* run "
+                                                      r"scripts/compile_policy\.sh"):
+        EmbeddedEngine(copy)
+    (copy / "revision.rego").unlink()
+    with pytest.raises(PolicyEngineUnavailable, match="is missing"):
+        EmbeddedEngine(copy)
 
 
 def test_edited_policies_are_compiled_afresh(edited_policies: Path, opa_binary: Path,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.policy.contract import PolicyEngineUnavailable
+from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import EmbeddedEngine, build_engine, policy_revision
+from gateway.policy.engines.revision import write_revision_module
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
 
@@ -58,14 +59,18 @@ def test_missing_policy_directory(tmp_path: Path) -> None:
         EmbeddedEngine(tmp_path / "nowhere")
 
 
-def test_an_undefined_decision_is_a_deny(tmp_path: Path) -> None:
+def test_an_undefined_decision_is_a_revision_mismatch(tmp_path: Path) -> None:
+    """Only a decision document naming the policy's revision is a decision: an undefined one is
+    refused (503), not read as a deny."""
     (tmp_path / "p.rego").write_text(
-        "package gateway.authz\n\ndecision := {\"allow\": true} if input.yes == true\n")
+        "package gateway.authz\n\n"
+        'decision := {"allow": true, "revision": policy_revision} if input.yes == true\n')
+    write_revision_module(tmp_path)
     engine = EmbeddedEngine(tmp_path)
     assert engine.decide({"yes": True}).allow is True
-    decision = engine.decide({})
-    assert decision.allow is False
-    assert decision.reasons == ("policy_undefined",)
+    with pytest.raises(PolicyRevisionMismatch) as refused:
+        engine.decide({})
+    assert (refused.value.expected, refused.value.received) == (engine.revision, None)
 
 
 def test_factory_without_url_is_embedded() -> None:

@@ -18,16 +18,22 @@ from typing import Any, ClassVar
 
 import pytest
 
-from gateway.policy.contract import PolicyEngineUnavailable
+from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import OpaServerEngine, build_engine, policy_revision
 from gateway.policy.engines.opa_process import OpaServerProcess, free_port, run_opa_server
-from gateway.policy.engines.revision import load_policy_files, merged_data, rego_modules
+from gateway.policy.engines.revision import (
+    load_policy_files,
+    merged_data,
+    rego_modules,
+    write_revision_module,
+)
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
 
 FILES = load_policy_files(POLICY_DIR)
 SERVER_MODULES = [{"id": f"/srv/policies/{m.path}", "raw": m.source} for m in rego_modules(FILES)]
 TABLES = merged_data(FILES)["gateway"]["tables"]
+REVISION = policy_revision(POLICY_DIR)
 
 
 class StubOpa(BaseHTTPRequestHandler):
@@ -65,7 +71,8 @@ class StubOpa(BaseHTTPRequestHandler):
         StubOpa.posts.append(json.loads(self.rfile.read(length)))
         mode = StubOpa.mode
         if mode == "allow":  # v0: the value itself, no {"result": ...}
-            self._json(200, {"allow": True, "reasons": ["allow_owner"], "obligations": {}})
+            self._json(200, {"allow": True, "reasons": ["allow_owner"], "obligations": {},
+                             "revision": REVISION})
         elif mode == "undefined":  # OPA v1.22's v0 answer for an undefined document
             self._json(404, {"code": "undefined_document",
                              "message": "document undefined: data.gateway.authz.decision"})
@@ -81,7 +88,8 @@ class StubOpa(BaseHTTPRequestHandler):
         elif mode == "not_an_object":
             self._json(200, "yes")
         elif mode == "v1_envelope":  # a v1-shaped answer is not a decision: no allow at its top
-            self._json(200, {"result": {"allow": True, "reasons": ["allow_owner"]}})
+            self._json(200, {"result": {"allow": True, "reasons": ["allow_owner"],
+                                        "revision": REVISION}})
         elif mode == "error":
             self._json(500, {"code": "internal_error", "message": "eval_conflict_error"})
         elif mode == "bad_request":
@@ -94,7 +102,7 @@ class StubOpa(BaseHTTPRequestHandler):
             self.wfile.write(data)
         elif mode == "slow":
             time.sleep(2.0)
-            self._json(200, {"allow": True})
+            self._json(200, {"allow": True, "revision": REVISION})
 
 
 @pytest.fixture
@@ -130,20 +138,22 @@ def test_posts_the_input_itself_to_v0_and_reads_the_value(stub: str) -> None:
     engine.close()
 
 
-def test_undefined_document_is_none_and_a_deny(stub: str) -> None:
+def test_undefined_document_is_none_and_refused(stub: str) -> None:
+    """Our decision is always defined: an undefined one is not our policy's, so it is refused
+    (503), and the server's modules are checked again before the next decision."""
     StubOpa.mode = "undefined"
     engine = engine_for(stub)
     assert engine.evaluate({}) is None
-    decision = engine.decide({})
-    assert decision.allow is False
-    assert decision.reasons == ("policy_undefined",)
-    assert engine._verified_at is not None  # an answer, not a failure: no re-verification
+    with pytest.raises(PolicyRevisionMismatch):
+        engine.decide({})
+    assert engine._verified_at is None
 
 
 @pytest.mark.parametrize("mode", ["not_an_object", "v1_envelope"])
-def test_a_value_that_is_not_a_decision_is_a_deny(stub: str, mode: str) -> None:
+def test_a_value_that_is_not_a_decision_is_refused(stub: str, mode: str) -> None:
     StubOpa.mode = mode
-    assert engine_for(stub).decide({}).allow is False
+    with pytest.raises(PolicyRevisionMismatch):
+        engine_for(stub).decide({})
 
 
 @pytest.mark.parametrize("mode", ["not_found", "router_404", "error", "bad_request", "garbage"])
@@ -214,23 +224,24 @@ def test_ping_and_revision_against_real_opa(opa_engine: OpaServerEngine) -> None
 
 
 @pytest.mark.opa
-def test_real_opa_undefined_decision_is_a_deny(opa_binary: Path, tmp_path: Path) -> None:
+def test_real_opa_undefined_decision_is_refused(opa_binary: Path, tmp_path: Path) -> None:
     """A real OPA on a one-rule policy whose decision is undefined unless input.ok is true (ours
-    always decides: its `else` chain ends in default_deny): v0's undefined-document 404 is a deny,
-    a defined decision comes back as is."""
+    always decides: its `else` chain ends in default_deny): v0's undefined-document 404 carries
+    no revision and is refused; a defined decision of the policy's revision comes back as is."""
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "authz.rego").write_text(
         "package gateway.authz\n\n"
-        'decision := {"allow": true, "reasons": ["allow_owner"], "obligations": {}} if {\n'
+        'decision := {"allow": true, "reasons": ["allow_owner"], "obligations": {},\n'
+        '\t"revision": policy_revision} if {\n'
         "\tinput.ok == true\n}\n")
+    write_revision_module(policies)
     with run_opa_server(opa_binary, policies) as url:
         engine = OpaServerEngine(url, policies, timeout=2.0)
         try:
             assert engine.evaluate({"ok": False}) is None
-            decision = engine.decide({})
-            assert (decision.allow, decision.reasons) == (False, ("policy_undefined",))
-            assert engine._verified_at is not None  # undefined is an answer, not a failure
+            with pytest.raises(PolicyRevisionMismatch):
+                engine.decide({})
             assert engine.decide({"ok": True}).allow is True
         finally:
             engine.close()

@@ -10,6 +10,7 @@ import pytest
 from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import EmbeddedEngine
 from gateway.policy.engines import rego_input as ri
+from gateway.policy.engines.revision import write_revision_module
 
 
 def test_prune_nulls() -> None:
@@ -22,6 +23,7 @@ def echo_engine(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedEngine:
     """A policy whose decision is its input: what the module received, read back."""
     policy_dir = tmp_path_factory.mktemp("echo")
     (policy_dir / "p.rego").write_text("package gateway.authz\n\ndecision := input\n")
+    write_revision_module(policy_dir)
     return EmbeddedEngine(policy_dir)
 
 
@@ -58,5 +60,6 @@ def test_only_json_values(echo_engine: EmbeddedEngine, bad: dict[str, object]) -
 def test_a_policy_needing_host_builtins_is_refused(tmp_path: Path) -> None:
     (tmp_path / "p.rego").write_text(
         'package gateway.authz\n\ndecision := {"allow": false, "t": time.now_ns()}\n')
+    write_revision_module(tmp_path)
     with pytest.raises(PolicyEngineUnavailable, match="host built-ins"):
         EmbeddedEngine(tmp_path)

@@ -18,7 +18,10 @@ A decision takes about 0.13 ms in all (bench/policy_bench.py; docs/decisions/000
 - The module must need no host built-ins (its `builtins` export is checked at start-up): every
   built-in the policy uses is implemented inside OPA's Wasm runtime.
 - A trap (abort, out of memory, a host call), any error -> `PolicyEngineUnavailable` (503), and
-  that thread's instance is discarded; an undefined or malformed answer is a deny.
+  that thread's instance is discarded.
+- Every answer must carry the revision computed from the policy files (`revision.rego` compiled
+  into the module): an undefined or malformed answer, or a module compiled from other policies
+  (a replaced `decision.wasm`), is `PolicyRevisionMismatch` on every call (503).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import wasmtime
 
 from gateway.policy.contract import Decision, PolicyEngineUnavailable
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.revision import load_policy_files, merged_data, revision_of
+from gateway.policy.engines.revision import checked_revision, load_policy_files, merged_data
 from gateway.policy.engines.wasm_compile import ENTRYPOINT, load_compiled
 
 log = logging.getLogger(__name__)
@@ -111,7 +114,7 @@ class EmbeddedEngine:
     def __init__(self, policy_dir: Path) -> None:
         self._policy_dir = Path(policy_dir)
         files = load_policy_files(self._policy_dir)
-        self._revision = revision_of(files)
+        self._revision = checked_revision(files, self._policy_dir)
         self._data = json.dumps(merged_data(files), separators=(",", ":")).encode("utf-8")
         module_bytes = load_compiled(self._policy_dir, self._revision)
         self._engine = wasmtime.Engine()

@@ -4,9 +4,13 @@
         engine = OpaServerEngine(url, Path("policies"))
 
 The server loads only the policy files (the non-test modules and data.json: what the revision
-covers), listens on a free port of 127.0.0.1, and is killed on exit. `OpaServerProcess` can also
-stop and restart on the same port, for fail-closed tests (stop it mid-run: decisions become
-PolicyEngineUnavailable; start it again: they recover).
+covers), or a signed bundle of them (`bundle=`, with `verification_key=`: what production runs,
+bundle.py), listens on a free port of 127.0.0.1, and is killed on exit. It can run as production
+does: `token=` turns on `--authentication=token --authorization=basic` with that token in OPA's
+environment (policies/system/authz.rego reads it), `tls=` serves https (and, with a client CA,
+requires a client certificate); `decision_log=` writes OPA's console decision log to a file.
+`OpaServerProcess` can also stop and restart on the same port, for fail-closed tests (stop it
+mid-run: decisions become PolicyEngineUnavailable; start it again: they recover).
 
 OPA runs with GOMAXPROCS=1 unless the environment sets GOMAXPROCS (the `gomaxprocs` argument):
 the gateway asks one decision at a time per thread, and with two Go processors on this 2-core
@@ -29,10 +33,14 @@ import http.client
 import os
 import shutil
 import socket
+import ssl
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from gateway.policy.engines.revision import load_policy_files
 
@@ -75,11 +83,32 @@ def policy_file_args(policy_dir: Path) -> list[str]:
     return args
 
 
-def _healthy(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
+@dataclass(frozen=True)
+class OpaTls:
+    """The OPA server's certificate and key; with `client_ca`, it requires client certificates
+    signed by that CA (`--authentication=tls`) and lets in the one whose subject is
+    `client_subject` (policies/system/authz.rego)."""
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+    client_subject: str | None = None
+
+
+def _healthy(port: int, tls: bool = False) -> bool:
+    conn: http.client.HTTPConnection
+    if tls:  # only "is it up?": the engine under test checks the certificate itself
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=0.5, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=0.5)
     try:
         conn.request("GET", "/health")
         return conn.getresponse().status == 200
+    except ssl.SSLError:
+        return True  # it answered the handshake: a server requiring client certificates is up
     except OSError:
         return False
     finally:
@@ -91,18 +120,27 @@ class OpaServerProcess:
 
     def __init__(self, opa_binary: Path, policy_dir: Path | None, *, port: int | None = None,
                  startup_timeout: float = 15.0, gomaxprocs: int | None = 1,
-                 gogc: int | None = 400) -> None:
+                 gogc: int | None = 400, bundle: Path | None = None,
+                 verification_key: Path | None = None, token: str | None = None,
+                 tls: OpaTls | None = None, decision_log: Path | None = None) -> None:
         self.opa_binary = Path(opa_binary)
         self.policy_dir = Path(policy_dir) if policy_dir is not None else None  # None: empty
         self.port = port or free_port()
         self.startup_timeout = startup_timeout
         self.gomaxprocs = gomaxprocs  # None: Go's default (one per CPU)
         self.gogc = gogc  # None: Go's default (100)
+        self.bundle = bundle  # a bundle file instead of the policy directory's files
+        self.verification_key = verification_key
+        self.token = token
+        self.tls = tls
+        self.decision_log = decision_log
         self._proc: subprocess.Popen[bytes] | None = None
+        self._output: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -114,9 +152,23 @@ class OpaServerProcess:
 
     def command(self) -> list[str]:
         args = [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
-                "--log-level", "error", "--skip-version-check",
+                "--log-level", "info" if self.decision_log else "error", "--skip-version-check",
                 "--optimize-store-for-read-speed"]  # data.json is read on every decision
-        if self.policy_dir is not None:
+        if self.token is not None:
+            args += ["--authentication=token", "--authorization=basic"]
+        if self.tls is not None:
+            args += ["--tls-cert-file", str(self.tls.cert),
+                     "--tls-private-key-file", str(self.tls.key)]
+            if self.tls.client_ca is not None:
+                args += ["--tls-ca-cert-file", str(self.tls.client_ca),
+                         "--authentication=tls", "--authorization=basic"]
+        if self.decision_log is not None:
+            args += ["--set", "decision_logs.console=true"]
+        if self.verification_key is not None:
+            args += ["--verification-key", str(self.verification_key)]
+        if self.bundle is not None:
+            args += ["--bundle", str(self.bundle)]
+        elif self.policy_dir is not None:
             args += policy_file_args(self.policy_dir)
         return args
 
@@ -128,16 +180,35 @@ class OpaServerProcess:
             env["GOMAXPROCS"] = str(self.gomaxprocs)
         if self.gogc is not None and "GOGC" not in env:
             env["GOGC"] = str(self.gogc)
-        self._proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
-            self.command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, env=env)
+        env.pop("GATEWAY_POLICY_ENGINE_TOKEN", None)
+        env.pop("GATEWAY_POLICY_ENGINE_CLIENT_SUBJECT", None)
+        if self.token is not None:
+            env["GATEWAY_POLICY_ENGINE_TOKEN"] = self.token
+        if self.tls is not None and self.tls.client_subject:
+            env["GATEWAY_POLICY_ENGINE_CLIENT_SUBJECT"] = self.tls.client_subject
+        # OPA's output (its start-up errors go to stdout or stderr) goes to a file, never a pipe
+        # nobody reads: the decision log file, or a temporary one read back on a failed start.
+        self._close_output()
+        output = (self.decision_log.open("ab") if self.decision_log is not None
+                  else tempfile.TemporaryFile())  # noqa: SIM115 - outlives this method
+        try:
+            self._proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
+                self.command(), stdin=subprocess.DEVNULL, stdout=output,
+                stderr=subprocess.STDOUT, env=env)
+        except BaseException:
+            output.close()
+            raise
+        if self.decision_log is not None:
+            output.close()
+        else:
+            self._output = output
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
                 self._proc = None
+                err = self._read_output()
                 raise RuntimeError(f"OPA exited at start-up: {err.strip()[:2000]}")
-            if _healthy(self.port):
+            if _healthy(self.port, tls=self.tls is not None):
                 return self.url
             time.sleep(0.05)
         self.stop()
@@ -155,8 +226,23 @@ class OpaServerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        if proc.stderr:
-            proc.stderr.close()
+        self._close_output()
+
+    def _read_output(self) -> str:
+        """What OPA wrote (after it exited), and the output file closed."""
+        if self.decision_log is not None:
+            return self.decision_log.read_text(errors="replace")
+        text = ""
+        if self._output is not None:
+            self._output.seek(0)
+            text = self._output.read().decode(errors="replace")
+        self._close_output()
+        return text
+
+    def _close_output(self) -> None:
+        output, self._output = self._output, None
+        if output is not None:
+            output.close()
 
     def __enter__(self) -> OpaServerProcess:
         self.start()

@@ -23,21 +23,31 @@ HTTP/1.1 reader instead of `requests` (~0.07 ms of client CPU per decision inste
   session ignores proxy and .netrc settings from the environment (`trust_env = False`); the
   decision connection never consults them.
 
-Same policies, proven: at first use, on `ping()`, and every `verify_interval` seconds while
-deciding, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
+Our policy, proven on every decision: the decision document carries the revision of the policy
+that produced it (`policies/revision.rego`, compiled into the policy the server loaded; never
+added here), and a decision naming any other revision, or none (a permit-all server put in the
+sidecar's place, another policy version, an undefined decision), raises PolicyRevisionMismatch
+(503 `policy_revision_mismatch`) from the first such answer, with no grace period.
+
+Also, at first use, on `ping()`, after any failed or refused query, and every `verify_interval`
+seconds, the engine reads `GET /v1/policies` and requires the server's non-test modules to be
 exactly the local ones (same sources, as a multiset), and `GET /v1/data/gateway/tables` to equal
-the local data.json; otherwise it is unavailable (a sidecar running other policies must not
-decide). After any failed query the next decision re-verifies first, so a sidecar that comes
-back after an outage is checked before it decides; a restart between two successful queries is
-caught at the next interval. Uploading the policies through the REST API instead is not
-offered: OPA compiles each PUT module on its own, and these modules refer to each other. Feed
-the sidecar with `opa run --server <policy files>` (see opa_process.py) or a bundle built from
-policies/.
+the local data.json; otherwise it is unavailable. Uploading the policies through the REST API
+instead is not offered: OPA compiles each PUT module on its own, and these modules refer to each
+other. Feed the sidecar with a signed bundle (bundle.py, docs/operations.md) or
+`opa run --server <policy files>` (opa_process.py).
+
+Authentication, both ways where OPA offers it: `token` is sent as `Authorization: Bearer` on
+every call (OPA `--authentication=token --authorization=basic`, policies/system/authz.rego);
+with an https URL, `ca_file` is the CA the server's certificate must chain to (the gateway
+authenticates OPA), and `client_cert`/`client_key` the certificate the gateway presents (OPA
+`--authentication=tls`).
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 import time
 from collections import Counter
@@ -53,16 +63,18 @@ from gateway.policy.contract import (
     POLICY_RULE,
     Decision,
     PolicyEngineUnavailable,
+    PolicyRevisionMismatch,
 )
 from gateway.policy.engines.opa_transport import KeepAliveOpaClient, UndefinedDocument
 from gateway.policy.engines.rego_input import prune_nulls
 from gateway.policy.engines.revision import (
     PolicyModule,
+    checked_revision,
+    declared_revision,
     is_test_module,
     load_policy_files,
     merged_data,
     rego_modules,
-    revision_of,
 )
 
 log = logging.getLogger(__name__)
@@ -121,13 +133,27 @@ class OpaServerEngine:
         *,
         timeout: float = 2.0,
         verify_interval: float = 30.0,
+        token: str | None = None,
+        ca_file: Path | None = None,
+        client_cert: Path | None = None,
+        client_key: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self._host, self._port, self._https = _split_url(self.url)
+        if (ca_file or client_cert) and not self._https:
+            raise ValueError(f"a CA file or client certificate needs an https OPA URL, "
+                             f"got {url!r}")
+        if client_key and not client_cert:
+            raise ValueError("a client key needs its client certificate")
         self._timeout = float(timeout)
         self._verify_interval = float(verify_interval)
+        self._token = token or None
+        self._ca_file = str(ca_file) if ca_file else None
+        self._cert: tuple[str, str] | str | None = None
+        if client_cert:
+            self._cert = (str(client_cert), str(client_key)) if client_key else str(client_cert)
         files = load_policy_files(Path(policy_dir))
-        self._revision = revision_of(files)
+        self._revision = checked_revision(files, Path(policy_dir))
         self._modules = rego_modules(files)
         self._data_roots = _data_roots(merged_data(files), self._modules)
         self._local = threading.local()
@@ -152,8 +178,9 @@ class OpaServerEngine:
         if client is None:
             if self._closed:
                 raise PolicyEngineUnavailable("the OPA engine is closed")
-            client = KeepAliveOpaClient(host=self._host, port=self._port, ssl=self._https,
-                                        timeout=self._timeout, retries=1)
+            client = KeepAliveOpaClient(host=self._host, port=self._port,
+                                        ssl=self._ca_file or self._https, cert=self._cert,
+                                        token=self._token, timeout=self._timeout, retries=1)
             session = getattr(client, "_session", None)
             if session is not None:
                 # No proxy or .netrc from the environment for the policy sidecar: the input
@@ -174,7 +201,7 @@ class OpaServerEngine:
             return self._client().query_value(prune_nulls(dict(policy_input)),
                                               POLICY_PACKAGE, POLICY_RULE)
         except UndefinedDocument:
-            return None  # Decision.from_result: deny, policy_undefined
+            return None  # not a decision of our revision: Decision.from_result refuses it
         except Exception as exc:
             self._verified_at = None  # whatever comes back next is verified before it decides
             raise PolicyEngineUnavailable(
@@ -182,7 +209,12 @@ class OpaServerEngine:
 
     def decide(self, policy_input: Mapping[str, Any]) -> Decision:
         result = self.evaluate(policy_input)
-        return Decision.from_result(result, revision=self._revision, engine=self.name)
+        try:
+            return Decision.from_result(result, revision=self._revision, engine=self.name)
+        except PolicyRevisionMismatch:
+            self._verified_at = None  # the next call checks the server's modules first
+            log.error("refused a decision of another policy revision from %s", self.url)
+            raise
 
     # --- the server runs our policies ---------------------------------------------------------
 
@@ -221,9 +253,11 @@ class OpaServerEngine:
 
     def _verify(self) -> None:
         scheme = "https" if self._https else "http"
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
             with httpx.Client(base_url=f"{scheme}://{self._host}:{self._port}",
-                              timeout=max(self._timeout, 1.0), trust_env=False) as http:
+                              timeout=max(self._timeout, 1.0), trust_env=False,
+                              headers=headers, verify=self._tls_context()) as http:
                 server = self._server_modules(http)
                 same = self._matches(server) and self._data_matches(http)
         except Exception as exc:  # any failure to read them: not verified, unavailable
@@ -231,10 +265,24 @@ class OpaServerEngine:
                 f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc
         if not same:
             self._verified_at = None
-            raise PolicyEngineUnavailable(
+            theirs = declared_revision([PolicyModule(Path(str(m.get("id", ""))).name,
+                                                     str(m.get("raw", ""))) for m in server])
+            raise PolicyRevisionMismatch(
+                self._revision, theirs, self.name,
                 f"the OPA server at {self.url} does not run policy revision {self._revision} "
-                f"(its modules: {sorted(str(m.get('id')) for m in server)})")
+                f"(it declares {theirs or 'none'}; its modules: "
+                f"{sorted(str(m.get('id')) for m in server)})")
         self._verified_at = time.monotonic()
+
+    def _tls_context(self) -> ssl.SSLContext | bool:
+        if not self._https:
+            return True
+        context = ssl.create_default_context(cafile=self._ca_file)
+        if isinstance(self._cert, tuple):
+            context.load_cert_chain(*self._cert)
+        elif self._cert:
+            context.load_cert_chain(self._cert)
+        return context
 
     # --- lifecycle ----------------------------------------------------------------------------
 
