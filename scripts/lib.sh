@@ -31,6 +31,16 @@ ensure_venv() {
   fi
 }
 
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright, launched with
+# its executable path: Playwright's own browser download is never used.
+ensure_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    say "installing Chromium from Debian's packages (for the browser tests)"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 pg_bin() {
   local dir
   for dir in /usr/lib/postgresql/*/bin; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on real parts: installs what it needs (idempotent, cached in .venv and
-# .tools), starts a private PostgreSQL on 127.0.0.1:55432, builds OPA once, then runs the
+# .tools), starts a private PostgreSQL on 127.0.0.1:55432, builds OPA once, installs Debian's
+# Chromium for the browser tests (screenshots in artifacts/screenshots/), then runs the
 # linters, the Rego checks and tests, and pytest. Extra arguments go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -8,6 +9,7 @@ cd "$ROOT"
 ensure_venv
 ensure_postgres_running
 ensure_opa
+ensure_chromium
 
 say "ruff"
 "$VENV/bin/ruff" check gateway emulator tests bench migrations tools
@@ -20,9 +22,13 @@ if [ -n "$fmt_diff" ]; then echo "not opa-fmt clean: $fmt_diff" >&2; exit 1; fi
 "$GATEWAY_OPA_BINARY" test policies
 
 say "pytest"
+rm -rf artifacts/screenshots  # only this run's browser screenshots
 set +e
 "$VENV/bin/python" -m pytest "$@"
 status=$?
 set -e
+if compgen -G "artifacts/screenshots/*.png" >/dev/null; then
+  say "browser screenshots in artifacts/screenshots/: $(ls artifacts/screenshots | tr '\n' ' ')"
+fi
 if [ "$status" -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi
 exit "$status"

@@ -9,6 +9,7 @@ under a running suite would be wrong) and imports the copy's code (`PYTHONPATH`)
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -163,3 +164,28 @@ def consent_over_http(consent_url: str, *, untick: tuple[str, ...] = (),
         result = http.get(answer.headers["location"])
         assert result.status_code == 200, result.text
         return result.text
+
+
+def gmail_gateway_demo(demo: Demo, *extra: str) -> dict[str, str]:
+    """`gmail-gateway demo --json` in the demo's directory: a fresh consent link and keys."""
+    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), "demo", "--json",
+                           *extra], cwd=demo.root, env=demo.env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    made: dict[str, str] = json.loads(done.stdout)
+    return made
+
+
+def wait_until_synced(demo: Demo, crm_key: str, timeout: float = 180.0) -> dict[str, object]:
+    """The demo user's mailbox once its full sync is done (phase incremental)."""
+    headers = {"Authorization": f"Bearer {crm_key}", "Gateway-Purpose": "user_facing"}
+    deadline = time.monotonic() + timeout
+    with httpx.Client(base_url=demo.gateway_url, headers=headers, timeout=30) as api:
+        [mailbox] = api.get("/v1/mailboxes").raise_for_status().json()["items"]
+        while time.monotonic() < deadline:
+            sync: dict[str, object] = api.get(f"/v1/mailboxes/{mailbox['id']}/sync"
+                                              ).raise_for_status().json()
+            if sync["phase"] == "incremental":
+                return sync
+            time.sleep(1)
+    raise AssertionError(f"the demo mailbox did not sync within {timeout} s: {sync}")

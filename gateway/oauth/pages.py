@@ -63,13 +63,17 @@ def _document(title: str, body: str) -> str:
 <body><main>{body}</main></body></html>"""
 
 
+def _feature_items(features: list[Feature]) -> str:
+    return "".join(f'<li data-feature="{f.value}"><strong>{escape(FEATURES[f].title)}</strong> '
+                   f'<span class="why">{escape(FEATURES[f].why)}.</span></li>'
+                   for f in features)
+
+
 def consent_page(*, tenant_name: str, account_label: str, features: list[Feature],
                  google_url: str, cancel_url: str, expires_at: datetime,
                  privacy_policy_url: str | None) -> str:
     crm = escape(tenant_name or "your CRM")
-    items = "".join(
-        f"<li><strong>{escape(FEATURES[f].title)}</strong> "
-        f'<span class="why">{escape(FEATURES[f].why)}.</span></li>' for f in features)
+    items = _feature_items(features)
     privacy = (f'<a href="{escape(privacy_policy_url)}" rel="noreferrer noopener">'
                "privacy policy</a>" if privacy_policy_url else "privacy policy")
     body = f"""
@@ -101,12 +105,6 @@ Google</a>
     return _document(f"Connect Gmail to {tenant_name or 'your CRM'}", body)
 
 
-def _feature_items(features: list[Feature]) -> str:
-    return "".join(f'<li data-feature="{f.value}"><strong>{escape(FEATURES[f].title)}</strong> '
-                   f'<span class="why">{escape(FEATURES[f].why)}.</span></li>'
-                   for f in features)
-
-
 def result_page(data: ResultPageData, reason_text: str) -> str:
     """The end of a consent that named no CRM page to return to."""
     crm = escape(data.tenant_name)
@@ -129,15 +127,18 @@ into its encrypted store; the CRM shows it as it arrives.</p>
 <p class="small">You can close this page. You can disconnect at any time from the CRM; your synced
 email is then deleted.</p>"""
         return _document(f"Gmail connected to {data.tenant_name}", body)
+    expiry = (f" The retry link works once and expires at "
+              f"{escape(data.retry_expires_at.strftime('%H:%M UTC'))}."
+              if data.retry_expires_at else "")
     retry = (f'<div class="actions"><a class="button primary" id="retry" '
              f'href="{escape(data.retry_url)}">Try again</a></div>' if data.retry_url else
              '<p>Go back to the CRM to start connecting Gmail again.</p>')
     body = f"""<h1 id="status" data-status="{escape(data.status)}">Gmail was not connected</h1>
 <p id="detail">{escape(reason_text)}</p>
-<p>Nothing was stored: {crm} has no access to your email.</p>
+<p>This attempt stored nothing and gave {crm} no new access to your email.</p>
 {retry}
-<p class="small">Reason code: <code id="code">{escape(data.reason or "error")}</code>. The
-retry link works once and expires within minutes.</p>"""
+<p class="small">Reason code: <code id="code">{escape(data.reason or "error")}</code>.{expiry}
+</p>"""
     return _document("Gmail was not connected", body)
 
 

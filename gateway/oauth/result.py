@@ -9,6 +9,7 @@ The retry link is a new single-use consent link for the same end user, features 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -59,6 +60,7 @@ class ResultPageData:
     missing: list[Feature] = field(default_factory=list)
     reason: str | None = None
     retry_url: str | None = None
+    retry_expires_at: datetime | None = None
 
 
 def result_page_data(session: Session, settings: Settings, crypto: CryptoService,
@@ -68,7 +70,8 @@ def result_page_data(session: Session, settings: Settings, crypto: CryptoService
     if outcome.status != "connected":
         retry = states.retry_link(session, settings, state)
         return ResultPageData(status=outcome.status, tenant_name=tenant_name,
-                              reason=outcome.reason, retry_url=retry.url if retry else None)
+                              reason=outcome.reason, retry_url=retry.url if retry else None,
+                              retry_expires_at=retry.expires_at if retry else None)
     mailbox = session.get(Mailbox, outcome.mailbox_id) if outcome.mailbox_id else None
     granted = features_granted(mailbox.granted_scopes or ()) if mailbox is not None else []
     retry = (states.retry_link(session, settings, state, mailbox.id)
