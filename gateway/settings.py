@@ -154,8 +154,13 @@ class Settings(BaseSettings):
         default=24.0, gt=0, le=24 * 30, description="How long an Idempotency-Key is remembered")
 
     audit_retention_days: int = Field(default=365, ge=365)
-    audit_checkpoint_every: int = Field(default=1000, ge=1)
-    audit_checkpoint_seconds: float = Field(default=60.0, gt=0)
+    # The unsigned tail's bound: entries after a chain's last signed checkpoint can be rewritten
+    # undetectably by someone without the key, so keep the window small (docs/audit.md §3).
+    audit_checkpoint_every: int = Field(
+        default=100, ge=1, le=100_000, description="Sign a chain's head every N entries...")
+    audit_checkpoint_seconds: float = Field(
+        default=10.0, gt=0, le=3600, description="...or T seconds after its last checkpoint "
+        "(the worker's audit-checkpoint task signs idle chains)")
     audit_shards: int = Field(default=8, ge=1, le=256)
     audit_signing_key_file: Path | None = Field(
         default=None, description="Ed25519 key signing checkpoints; generated under data_dir "

@@ -2,7 +2,8 @@
 
     audit verify [--from T] [--to T] [--jobs N] [--json]   exit 0 intact, 1 tampered
     audit purge [--dry-run]                                 retention (≥ 365 days), signed anchor
-    audit checkpoint [--force] [--loop SECONDS]             sign chain heads that are due
+    audit checkpoint [--now] [--loop SECONDS]               sign chain heads that are due
+                                                            (--now: every unsigned head, logged)
     audit maintain [--months-ahead N]                       partitions ahead, chain heads
     audit export --out DIR                                  whole log + checkpoints + public
                                                             keys, for tools/verify_log.py
@@ -71,8 +72,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     purge.set_defaults(**{handler_attr: _reported(cmd_purge)})
 
     checkpoint = sub.add_parser("checkpoint", help="sign the chain heads that are due")
-    checkpoint.add_argument("--force", action="store_true",
-                            help="sign every head with unsigned entries now")
+    checkpoint.add_argument("--now", "--force", dest="now", action="store_true",
+                            help="sign every head with unsigned entries now (logged as "
+                                 "audit:checkpoint:requested)")
     checkpoint.add_argument("--loop", type=float, metavar="SECONDS",
                             help="keep sweeping every SECONDS (a sidecar for idle chains)")
     checkpoint.set_defaults(**{handler_attr: _reported(cmd_checkpoint)})
@@ -123,9 +125,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{scope}: {report.entries} entries in {report.shards} chains, "
               f"{report.checkpoints} checkpoints, {report.anchors} anchors, "
               f"{report.seconds:.2f}s ({report.rate:,.0f} entries/s)")
-        unsigned = sum(report.unsigned.values())
-        if unsigned:
-            print(f"not yet covered by a signed checkpoint: {unsigned} entries")
+        tail = data["unsigned_tail"]
+        print(f"unsigned tail: {tail['entries']} entries in {tail['chains']} chains not yet "
+              f"covered by a signed checkpoint"
+              + (f", the oldest {tail['age_seconds']:.1f}s old ({tail['oldest_at']})"
+                 if tail["entries"] else ""))
         first = report.first
         if first is None:
             print("OK: every chain verifies")
@@ -156,8 +160,9 @@ def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _sweep(settings: Settings, force: bool) -> int:
-    from gateway.audit.chain import CheckpointPolicy, checkpoint_due_shards
+def _sweep(settings: Settings, now: bool) -> int:
+    from gateway.audit.chain import CheckpointPolicy
+    from gateway.audit.checkpoints import sign_now
     from gateway.audit.signing import load_signer
 
     policy = CheckpointPolicy(load_signer(settings), every=settings.audit_checkpoint_every,
@@ -165,7 +170,11 @@ def _sweep(settings: Settings, force: bool) -> int:
     database = _database(settings)
     try:
         with database.transaction() as session:
-            signed: int = checkpoint_due_shards(session, policy, force=force)
+            if now:
+                return sign_now(session, policy, requested_by="system:audit-cli")
+            from gateway.audit.chain import checkpoint_due_shards
+
+            signed: int = checkpoint_due_shards(session, policy)
             return signed
     finally:
         database.dispose()
@@ -173,10 +182,10 @@ def _sweep(settings: Settings, force: bool) -> int:
 
 def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
     if args.loop is None:
-        print(f"signed {_sweep(settings, args.force)} checkpoint(s)")
+        print(f"signed {_sweep(settings, args.now)} checkpoint(s)")
         return 0
     while True:  # pragma: no cover - a long-running sidecar
-        signed = _sweep(settings, args.force)
+        signed = _sweep(settings, args.now)
         if signed:
             print(f"{datetime.now(UTC).isoformat()} signed {signed} checkpoint(s)", flush=True)
         time.sleep(max(args.loop, 0.1))

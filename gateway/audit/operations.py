@@ -38,6 +38,7 @@ class Operation(StrEnum):
     # the log itself
     audit_log_purged = "audit:log:purged"
     audit_signing_key_rotated = "audit:signing_key:rotated"
+    audit_checkpoint_requested = "audit:checkpoint:requested"
 
 
 def is_operation_name(value: str) -> bool:

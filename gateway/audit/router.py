@@ -30,6 +30,7 @@ from gateway.audit.schemas import (
     AuditEntryOut,
     AuditPage,
     CheckpointOut,
+    CheckpointRequestOut,
     VerifyOut,
     csv_lines,
     jsonl_lines,
@@ -177,6 +178,20 @@ def export_checkpoints(request: Request, access: AccessDep) -> StreamingResponse
     return StreamingResponse(jsonl_lines(rows()), media_type=_MEDIA["jsonl"])
 
 
+def request_checkpoint(request: Request, access: AccessDep) -> CheckpointRequestOut:
+    """Sign every chain's unsigned tail now (a reviewer about to verify or export need not wait
+    for the window). Logged twice: this guarded request, and `audit:checkpoint:requested`."""
+    from gateway.audit.checkpoints import sign_now
+    from gateway.kit.errors import Unavailable
+
+    policy = request.app.state.enforcer.oplog.checkpoints
+    if policy is None:
+        raise Unavailable("this gateway signs no checkpoints", code="checkpoints_unavailable")
+    with _database(request).transaction() as session:
+        signed = sign_now(session, policy, requested_by=access.request.actor.id)
+    return CheckpointRequestOut(signed=signed)
+
+
 def verify_log(request: Request, access: AccessDep,
                since: Annotated[datetime | None, Query()] = None,
                until: Annotated[datetime | None, Query()] = None) -> VerifyOut:
@@ -238,6 +253,9 @@ router.add("GET", "/audit/checkpoints", export_checkpoints, action=Action.audit_
            responses={200: {"content": {"application/x-ndjson": {}},
                             "description": "the signed checkpoints, by chain and position"}},
            summary="Export the signed checkpoints (JSON Lines) for an independent verifier")
+router.add("POST", "/audit/checkpoints", request_checkpoint, action=Action.audit_verify,
+           resource=tenant_log_resource, response_model=CheckpointRequestOut,
+           summary="Sign every chain's unsigned tail now (reviewers)")
 router.add("GET", "/audit/verify", verify_log, action=Action.audit_verify,
            resource=tenant_log_resource, response_model=VerifyOut,
            summary="Recompute the hash chains and check the signatures")

@@ -100,6 +100,20 @@ class ProblemOut(BaseModel):
     detail: str
 
 
+class CheckpointRequestOut(BaseModel):
+    signed: int = Field(description="chain heads signed by this request")
+
+
+class UnsignedTailOut(BaseModel):
+    """Entries after their chain's last signed checkpoint: rewritable without the key until
+    the next checkpoint (bounded by `audit_checkpoint_every` / `audit_checkpoint_seconds`)."""
+
+    entries: int
+    chains: int
+    oldest_at: datetime | None
+    age_seconds: float
+
+
 class VerifyOut(BaseModel):
     ok: bool
     entries: int
@@ -107,6 +121,7 @@ class VerifyOut(BaseModel):
     checkpoints: int
     anchors: int
     unsigned_entries: dict[str, int]
+    unsigned_tail: UnsignedTailOut
     since: datetime | None
     until: datetime | None
     seconds: float

@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Text, cast, func, select, tuple_
+from sqlalchemy import ColumnElement, Text, and_, cast, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gateway.audit.canonical import signed_message
@@ -111,10 +111,26 @@ def verify(session: Session, trusted: TrustedKeys, *, since: datetime | None = N
             _check_head(chain, base, heads[shard], report)
         signed = max([base.through(shard), *checkpoints.get(shard, {}).keys()])
         report.unsigned[shard] = max(heads[shard].seq - signed, 0)
+    _unsigned_since(session, heads, report)
     _resolve_ids(session, report)
     report.problems.sort()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _unsigned_since(session: Session, heads: dict[int, AuditChainHead],
+                    report: VerifyReport) -> None:
+    """When each chain's unsigned tail began: the oldest `occurred_at` after its last valid
+    signed position (one pass over the tails; entries are not ordered by time along a chain)."""
+    tails = {shard: heads[shard].seq - count for shard, count in report.unsigned.items()
+             if count > 0}
+    if not tails:
+        return
+    condition = or_(*[and_(_E.c.shard == shard, _E.c.seq > after)
+                      for shard, after in sorted(tails.items())])
+    for shard, oldest in session.execute(select(_E.c.shard, func.min(_E.c.occurred_at))
+                                         .where(condition).group_by(_E.c.shard)):
+        report.unsigned_since[int(shard)] = as_utc(oldest)
 
 
 def _window_ranges(session: Session, shards: set[int], since: datetime | None,

@@ -5,7 +5,7 @@ can share them."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.audit.models import HASH_BYTES
@@ -30,6 +30,8 @@ class VerifyReport:
     checkpoints: int = 0
     anchors: int = 0
     unsigned: dict[int, int] = field(default_factory=dict)
+    # When each chain's unsigned tail began (its oldest entry after the last signed position).
+    unsigned_since: dict[int, datetime] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     since: datetime | None = None
     until: datetime | None = None
@@ -55,11 +57,22 @@ class VerifyReport:
         self.checkpoints += other.checkpoints
         self.anchors = max(self.anchors, other.anchors)  # every job reads every anchor
         self.unsigned.update(other.unsigned)
+        self.unsigned_since.update(other.unsigned_since)
         self.problems = sorted(set(self.problems) | set(other.problems))[:MAX_PROBLEMS]
+
+    def unsigned_tail(self, now: datetime | None = None) -> dict[str, Any]:
+        """The entries no signed checkpoint covers yet, in all, and how old the oldest is."""
+        now = now or datetime.now(UTC)
+        oldest = min(self.unsigned_since.values(), default=None)
+        return {"entries": sum(self.unsigned.values()),
+                "chains": sum(1 for n in self.unsigned.values() if n),
+                "oldest_at": oldest.isoformat() if oldest else None,
+                "age_seconds": round((now - oldest).total_seconds(), 3) if oldest else 0.0}
 
     def to_dict(self) -> dict[str, Any]:
         first = self.first
         return {
+            "unsigned_tail": self.unsigned_tail(),
             "ok": self.ok, "entries": self.entries, "shards": self.shards,
             "checkpoints": self.checkpoints, "anchors": self.anchors,
             "unsigned_entries": {str(k): v for k, v in sorted(self.unsigned.items())},

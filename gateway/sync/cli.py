@@ -12,7 +12,8 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 # Modules whose `install()` registers periodic tasks (gateway.sync.worker.register_periodic).
-PERIODIC_INSTALLERS = ("gateway.push.periodic", "gateway.webhooks.periodic")
+PERIODIC_INSTALLERS = ("gateway.push.periodic", "gateway.webhooks.periodic",
+                       "gateway.audit.periodic")
 
 
 def install_periodic_tasks() -> None:
