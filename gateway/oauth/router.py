@@ -210,7 +210,7 @@ def callback(request: Request, session: SessionDep,
         google=google_oauth(request.app), enforcer=request.app.state.enforcer,
         terminal=terminal_of(request, protocol="https/oauth-callback"))
     outcome = service.complete_callback(session, ctx, found, state, code=code, error=error)
-    if found.return_url != states.OWN_RESULT_PAGE:
+    if outcome.return_url != states.OWN_RESULT_PAGE:
         return RedirectResponse(outcome.redirect_url(), status_code=302,
                                 headers=dict(PAGE_HEADERS))
     data = result.result_page_data(session, _settings(request), _crypto(request), found, outcome)

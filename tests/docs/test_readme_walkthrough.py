@@ -14,6 +14,7 @@ import queue
 import re
 import subprocess
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,8 +114,10 @@ def test_readme_walkthrough_reaches_a_synced_mailbox_reads_searches_sends_and_re
     env = demo_env(root)
     shell = Shell(root, env)
     demo: Demo | None = None
+    timings: list[str] = []
     try:
         for step in walkthrough_steps((root / "README.md").read_text()):
+            started = time.monotonic()
             if step.kind == "server":
                 demo = start_run_sh(root, env, step.script)
                 demo.wait_ready()
@@ -123,12 +126,15 @@ def test_readme_walkthrough_reaches_a_synced_mailbox_reads_searches_sends_and_re
                 assert 'data-status="connected"' in result
             else:
                 shell.run(step.script)
+            first_line = step.script.strip().splitlines()[0] if step.script.strip() else ""
+            timings.append(f"{time.monotonic() - started:7.1f} s  {step.kind:8s} {first_line}")
         out = "\n".join(shell.transcript)
     finally:
         shell.close()
         if demo is not None:
             demo.stop()
 
+    print("README walkthrough, seconds per step:", *timings, sep="\n")  # shown with -s
     # What the reader sees along the way.
     assert "Open this link in a browser" in out
     assert '"phase": "incremental"' in out and '"messages_stored": 300' in out
