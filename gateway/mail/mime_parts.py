@@ -107,8 +107,8 @@ def _located_body(raw: bytes, root: Message, part_id: str) -> bytes | None:
             return None
         node = child
         head = _HEADERS.parsebytes(raw[start:_head(raw, start, end)[0]])
-        if head.get_content_type() != node.get_content_type():
-            return None
+        if "content-type" in head and head.get_content_type() != node.get_content_type():
+            return None  # (without one, the type is the container's default: digest parts)
     return raw[_head(raw, start, end)[1]:end]
 
 
