@@ -5,7 +5,8 @@
 # user's mailbox is seeded with a few hundred generated messages, and `gmail-gateway demo`
 # (printed at the end) sets up a tenant, keys and a consent link.
 # Idempotent: re-running reuses .venv and var/ (the emulator starts afresh each time).
-# GATEWAY_PORT (8000) and GATEWAY_EMULATOR_PORT (8765) move the two servers.
+# GATEWAY_PORT (8000) and GATEWAY_EMULATOR_PORT (8765) move the two servers;
+# GATEWAY_DEMO_EMAIL (dana@example.com) and GATEWAY_DEMO_MESSAGES (300) shape the demo mailbox.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -37,22 +38,31 @@ if [ -z "${GATEWAY_GOOGLE_CLIENT_ID:-}" ] && [ -z "${GATEWAY_EMULATOR_URL:-}" ] 
   # Pushes go to this gateway; the audience is what the gateway expects (public URL + path).
   PUSH_URL="http://127.0.0.1:$PORT/v1/push/gmail"
   PUSH_AUDIENCE="${GATEWAY_PUSH_AUDIENCE:-$GATEWAY_PUBLIC_BASE_URL/v1/push/gmail}"
-  # The emulator's built-in client (the gateway's default with GATEWAY_EMULATOR_URL), with this
-  # gateway's callback as its redirect URI; a seeded mailbox (deterministic: --seed).
+  # A seeded mailbox (deterministic: --seed) for the demo user.
   "$VENV/bin/gmail-emulator" serve --host 127.0.0.1 --port "$EMULATOR_PORT" \
-    --client "emulator-client.apps.googleusercontent.com:emulator-secret:$GATEWAY_PUBLIC_BASE_URL/oauth/callback" \
     --user "$DEMO_EMAIL" --seed-generate "${GATEWAY_DEMO_MESSAGES:-300}" --seed 7 \
     --push-url "$PUSH_URL" --push-audience "$PUSH_AUDIENCE" > var/emulator.log 2>&1 &
   EMULATOR_PID=$!
   export GATEWAY_EMULATOR_URL="http://127.0.0.1:$EMULATOR_PORT"
-  for _ in $(seq 1 150); do
-    if "$VENV/bin/python" -c "import sys, urllib.request as u; u.urlopen(sys.argv[1], timeout=1)" \
-         "$GATEWAY_EMULATOR_URL/.well-known/openid-configuration" 2>/dev/null; then break; fi
-    if ! kill -0 "$EMULATOR_PID" 2>/dev/null; then
-      echo "the emulator did not start; see var/emulator.log" >&2; exit 1
-    fi
-    sleep 0.2
-  done
+  # Once it answers, register the emulator's built-in OAuth client (the gateway's default with
+  # GATEWAY_EMULATOR_URL) again, with this gateway's callback as its redirect URI.
+  "$VENV/bin/python" - "$GATEWAY_EMULATOR_URL" "$GATEWAY_PUBLIC_BASE_URL/oauth/callback" <<'PY'
+import json, sys, time, urllib.request
+base, callback = sys.argv[1:3]
+for _ in range(600):
+    try:
+        urllib.request.urlopen(base + "/.well-known/openid-configuration", timeout=1)
+        break
+    except OSError:
+        time.sleep(0.2)
+else:
+    sys.exit("the emulator did not start; see var/emulator.log")
+client = {"client_id": "emulator-client.apps.googleusercontent.com",
+          "client_secret": "emulator-secret", "redirect_uris": [callback], "name": "Demo CRM"}
+urllib.request.urlopen(urllib.request.Request(
+    base + "/_emulator/clients", data=json.dumps(client).encode(),
+    headers={"Content-Type": "application/json"}), timeout=30)
+PY
 fi
 
 "$VENV/bin/gmail-gateway" migrate

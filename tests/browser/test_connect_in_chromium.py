@@ -44,6 +44,7 @@ def test_send_unticked_connects_without_send_then_the_add_link_grants_it_and_mai
     page.click("#continue")
     page.wait_for_selector("form#consent")
     assert page.url.startswith(demo.emulator_url)
+    assert page.locator("h1").inner_text() == "Demo CRM wants access to your Google Account"
     shot(page, "connect-02-google-consent")
     page.uncheck(f'input[name="scope"][value="{SCOPE_SEND}"]')
     shot(page, "connect-03-google-send-unticked")
