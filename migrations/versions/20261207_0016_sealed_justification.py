@@ -5,8 +5,8 @@
 mail. A migration holds no data key, so it cannot seal text already stored: the clear text of
 existing rows is dropped with the old column and reads as null, as a shredded one does.
 
-Revision ID: 0015_sealed_justification
-Revises: 0014_message_label_index
+Revision ID: 0016_sealed_justification
+Revises: 0015_sync_truth
 Create Date: 2026-12-07 18:00:00
 """
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015_sealed_justification"
-down_revision: str | None = "0014_message_label_index"
+revision: str = "0016_sealed_justification"
+down_revision: str | None = "0015_sync_truth"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
