@@ -132,7 +132,8 @@ def create_app(settings: Settings | None = None, *,
 
 
 def app_from_env() -> FastAPI:
-    """Entry point for `uvicorn --factory gateway.app:app_from_env`."""
+    """Entry point for `uvicorn --factory --no-proxy-headers gateway.app:app_from_env` (the
+    app handles forwarded headers itself, from GATEWAY_TRUSTED_PROXIES only)."""
     settings = Settings()
     configure_logging(settings.log_level)
     return create_app(settings)

@@ -42,6 +42,14 @@ EMULATOR_CLIENT_ID = "emulator-client.apps.googleusercontent.com"
 EMULATOR_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - the emulator's published test client
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[Network, ...]:
+    """`10.0.0.0/8, 192.0.2.7` (commas or whitespace) → networks; a bad entry raises ValueError."""
+    return tuple(ipaddress.ip_network(item, strict=False) for item in raw.replace(",", " ").split())
+
+
 class Environment(StrEnum):
     dev = "dev"
     test = "test"
@@ -135,6 +143,10 @@ class Settings(BaseSettings):
     public_base_url: str = Field(
         default="http://127.0.0.1:8000", description="The URL browsers and Google reach the "
         "gateway at (consent links, the OAuth callback); unset: http://127.0.0.1:PORT")
+    trusted_proxies: str = Field(
+        default="", description="Addresses or networks (comma-separated, e.g. `10.0.0.0/8`) of "
+        "the load balancers whose Forwarded/X-Forwarded-* headers name the client; empty: the "
+        "TCP peer is the client (docs/operations.md)")
     crm_redirect_allowlist: list[str] = Field(default_factory=list)
     privacy_policy_url: str | None = Field(
         default=None, description="The privacy policy linked from the pre-consent page")
@@ -233,6 +245,18 @@ class Settings(BaseSettings):
             if self.push_topic is None:
                 self.push_topic = EMULATOR_PUSH_TOPIC
         return self
+
+    @model_validator(mode="after")
+    def _proxy_networks(self) -> Settings:
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as exc:
+            raise ValueError(f"GATEWAY_TRUSTED_PROXIES: {exc}") from None
+        return self
+
+    @cached_property
+    def trusted_proxy_networks(self) -> tuple[Network, ...]:
+        return parse_networks(self.trusted_proxies)
 
     @property
     def push_expected_audience(self) -> str:

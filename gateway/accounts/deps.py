@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -22,11 +22,13 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.accounts.key_cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
-from gateway.accounts.keys import hash_api_key, looks_like_api_key
+from gateway.accounts.keys import display_prefix, hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
-from gateway.kit.errors import AuthenticationError, BadRequest
+from gateway.kit.errors import AuthenticationError, BadRequest, GatewayError
 from gateway.kit.request_session import session_dependency
 from gateway.kit.timeutil import as_utc
+from gateway.policy.enforcement import Actor
+from gateway.policy.refusals import ANONYMOUS, caller_actor, log_refusal
 from gateway.policy.vocabulary import DECLARED_PURPOSES
 
 PURPOSE_HEADER = "Gateway-Purpose"
@@ -43,6 +45,19 @@ class Caller:
     subject: str
     groups: tuple[str, ...]
     api_key_prefix: str
+
+    def actor(self) -> Actor:
+        return caller_actor(self.principal_id, self.tenant_id, self.kind, self.groups,
+                            self.api_key_prefix)
+
+
+class KeyRefused(AuthenticationError):
+    """A known API key that may not be used (revoked, expired, principal disabled): the
+    refusal is logged under the key's principal."""
+
+    def __init__(self, detail: str, *, code: str, caller: Caller) -> None:
+        super().__init__(detail, code=code)
+        self.caller = caller
 
 
 SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
@@ -84,20 +99,20 @@ def load_key(session: Session, key_hash: bytes, now: datetime) -> CachedKey:
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == key_hash))
     if key is None:
         raise AuthenticationError("the API key is not valid", code="invalid_api_key")
-    if key.revoked_at is not None:
-        raise AuthenticationError("the API key has been revoked", code="api_key_revoked")
-    expires_at = as_utc(key.expires_at) if key.expires_at is not None else None
-    if _expired(expires_at, now):
-        raise AuthenticationError("the API key has expired", code="api_key_expired")
     principal = key.principal
-    if principal.disabled_at is not None:
-        raise AuthenticationError("the principal is disabled", code="principal_disabled")
-    last_used = as_utc(key.last_used_at) if key.last_used_at is not None else None
-    if _used_long_ago(last_used, now):
-        key.last_used_at = last_used = now
     caller = Caller(principal_id=principal.id, tenant_id=principal.tenant_id, kind=principal.kind,
                     subject=principal.subject, groups=tuple(principal.groups or ()),
                     api_key_prefix=key.prefix)
+    if key.revoked_at is not None:
+        raise KeyRefused("the API key has been revoked", code="api_key_revoked", caller=caller)
+    expires_at = as_utc(key.expires_at) if key.expires_at is not None else None
+    if _expired(expires_at, now):
+        raise KeyRefused("the API key has expired", code="api_key_expired", caller=caller)
+    if principal.disabled_at is not None:
+        raise KeyRefused("the principal is disabled", code="principal_disabled", caller=caller)
+    last_used = as_utc(key.last_used_at) if key.last_used_at is not None else None
+    if _used_long_ago(last_used, now):
+        key.last_used_at = last_used = now
     return CachedKey(caller=caller, key_id=key.id, expires_at=expires_at,
                      last_used_at=last_used, loaded=time.monotonic())
 
@@ -107,6 +122,24 @@ def _touch(session: Session, key_id: uuid.UUID, now: datetime) -> None:
 
 
 async def authenticate(request: Request, session: SessionDep) -> Caller:
+    """The caller behind the request's API key; a refusal (401) is logged as a deny."""
+    try:
+        return await _authenticate(request, session)
+    except AuthenticationError as exc:
+        await run_in_threadpool(log_refusal, request, exc, actor=_refused_actor(request, exc))
+        raise
+
+
+def _refused_actor(request: Request, exc: AuthenticationError) -> Actor:
+    if isinstance(exc, KeyRefused):
+        return exc.caller.actor()
+    token = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if looks_like_api_key(token):  # the non-secret prefix only, as for every entry
+        return replace(ANONYMOUS, connection_id=f"api_key:{display_prefix(token)}")
+    return ANONYMOUS
+
+
+async def _authenticate(request: Request, session: SessionDep) -> Caller:
     token = _bearer_token(request)
     pepper: bytes = request.app.state.api_key_pepper
     key_hash = hash_api_key(pepper, token)
@@ -119,7 +152,8 @@ async def authenticate(request: Request, session: SessionDep) -> Caller:
     else:
         if _expired(entry.expires_at, now):
             cache.forget(key_hash)
-            raise AuthenticationError("the API key has expired", code="api_key_expired")
+            raise KeyRefused("the API key has expired", code="api_key_expired",
+                             caller=entry.caller)
         if _used_long_ago(entry.last_used_at, now):
             entry.last_used_at = now  # first: concurrent requests do not all write it
             await run_in_threadpool(_touch, session, entry.key_id, now)
@@ -127,8 +161,14 @@ async def authenticate(request: Request, session: SessionDep) -> Caller:
     return entry.caller
 
 
-async def stated_purpose(request: Request) -> str:
-    purpose = request.headers.get(PURPOSE_HEADER, "").strip()
+def declared_purpose(request: Request) -> str:
+    """The one purpose the request states. Repeated headers or a comma-joined list are
+    ambiguous (which one would the policy decide?): refused without echoing them."""
+    values = request.headers.getlist(PURPOSE_HEADER)
+    if len(values) > 1 or any("," in value for value in values):
+        raise BadRequest(f"state exactly one purpose in one {PURPOSE_HEADER} header",
+                         code="ambiguous_purpose")
+    purpose = values[0].strip() if values else ""
     if not purpose:
         raise BadRequest(f"state the purpose of this request in the {PURPOSE_HEADER} header",
                          code="purpose_required")
@@ -136,6 +176,18 @@ async def stated_purpose(request: Request) -> str:
         raise BadRequest(f"unknown purpose {purpose[:64]!r}; see the purpose registry",
                          code="purpose_unknown",
                          extra={"declared_purposes": sorted(DECLARED_PURPOSES)})
+    return purpose
+
+
+async def stated_purpose(request: Request) -> str:
+    """`declared_purpose`; a refusal of an authenticated caller is logged as a deny."""
+    try:
+        purpose = declared_purpose(request)
+    except GatewayError as exc:
+        caller: Caller | None = getattr(request.state, "caller", None)
+        if caller is not None:
+            await run_in_threadpool(log_refusal, request, exc, actor=caller.actor())
+        raise
     request.state.purpose = purpose
     return purpose
 

@@ -8,9 +8,9 @@ import uuid
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from gateway.accounts.deps import SessionDep
+from gateway.accounts.deps import Caller, SessionDep
 from gateway.consent import service
-from gateway.consent.models import AccessRequest
+from gateway.consent.models import AccessRequest, ConsentGrant
 from gateway.consent.schemas import (
     ConsentOverview,
     GrantCreate,
@@ -21,9 +21,12 @@ from gateway.consent.schemas import (
     RequestOut,
 )
 from gateway.crypto import CryptoService
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.kit.errors import NotFound
+from gateway.kit.ids import uuid_or_none
+from gateway.kit.routing import AccessDep, GuardedRouter, ResourceResolver
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
+from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import Action
 from gateway.settings import Settings
 
@@ -45,6 +48,24 @@ def _request_out(request: Request, session: Session, access_request: AccessReque
     text = service.justification_text(session, crypto, access_request)
     return RequestOut(**{name: getattr(access_request, name) for name in RequestOut.model_fields
                          if name != "justification"}, justification=text)
+
+
+def _row_of_mailbox(model: type[ConsentGrant] | type[AccessRequest], resource_type: str,
+                    param: str, *, what: str, code: str) -> ResourceResolver:
+    """The mailbox in the path and one of its grants or requests, checked before the decision:
+    another mailbox's id is a 404 like an unknown one (logged as a refused access)."""
+    mailbox_of = mailbox_resource(resource_type, id_param=param)
+
+    def resolve(session: Session, caller: Caller, request: Request) -> Resource | Resolved:
+        resolved = mailbox_of(session, caller, request)
+        row_id = uuid_or_none(str(request.path_params[param]))
+        row = session.get(model, row_id) if row_id is not None else None
+        if not isinstance(row, ConsentGrant | AccessRequest) or (
+                row.mailbox_id != _mailbox(request).id):
+            raise NotFound(f"no such {what}", code=code)
+        return resolved
+
+    return resolve
 
 
 def _grant_out(grant: object, status: str) -> GrantOut:
@@ -99,14 +120,16 @@ def list_consent(mailbox_id: str, request: Request, session: SessionDep,
 router.add("POST", "/grants", create_grant, action=Action.consent_grant_create,
            resource=mailbox_resource("consent_grant"), status_code=201, response_model=GrantOut)
 router.add("DELETE", "/grants/{grant_id}", revoke_grant, action=Action.consent_grant_revoke,
-           resource=mailbox_resource("consent_grant", id_param="grant_id"),
+           resource=_row_of_mailbox(ConsentGrant, "consent_grant", "grant_id", what="grant",
+                                    code="grant_not_found"),
            response_model=GrantOut)
 router.add("POST", "/requests", create_request, action=Action.consent_request_create,
            resource=mailbox_resource("consent_request"), status_code=201,
            response_model=RequestOut)
 router.add("POST", "/requests/{request_id}/decision", decide_request,
            action=Action.consent_request_decide,
-           resource=mailbox_resource("consent_request", id_param="request_id"),
+           resource=_row_of_mailbox(AccessRequest, "consent_request", "request_id",
+                                    what="access request", code="request_not_found"),
            response_model=RequestOut)
 router.add("GET", "", list_consent, action=Action.consent_list,
            resource=mailbox_resource("consent"), response_model=ConsentOverview)

@@ -15,22 +15,23 @@ from starlette.routing import BaseRoute
 
 from gateway.accounts.deps import Caller, CallerDep, PurposeDep, SessionDep
 from gateway.kit.db import call_and_commit
+from gateway.kit.errors import NotFound
 from gateway.policy.enforcement import (
     Access,
     AccessRequest,
-    Actor,
     Enforcer,
     Resolved,
     Resource,
-    Terminal,
 )
+from gateway.policy.refusals import POLICY_ACTION_KEY as POLICY_ACTION_KEY
+from gateway.policy.refusals import log_refusal
+from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action
 
 ResourceResolver = Callable[[Session, Caller, Request], Resource | Resolved]
 # A route's own work run by its Guard right after an allow (see `Guard`): (request, the
 # request's session, the Access) -> what the endpoint returns.
 Serve = Callable[[Request, Session, Access], Any]
-POLICY_ACTION_KEY = "x-policy-action"
 PUBLIC_KEY = "x-public"
 
 
@@ -47,19 +48,9 @@ def tenant_resource(resource_type: str) -> ResourceResolver:
     return resolve
 
 
-def terminal_of(request: Request, protocol: str = "https/rest") -> Terminal:
-    client = request.client
-    return Terminal(
-        request_id=getattr(request.state, "request_id", "-"),
-        protocol=f"{protocol} {request.scope.get('http_version', '1.1')}",
-        client_ip=client.host if client else None,
-        user_agent=request.headers.get("user-agent"),
-        device_id=request.headers.get("gateway-device-id"),
-    )
-
-
 class Guard:
     """The dependency every guarded route runs first: authenticate, resolve, decide, log.
+    A resolver's 404 (an id the caller cannot see) is logged as a deny before it is answered.
 
     With `serve` (single-object reads), the route's work runs here too, after the allow and in
     the same thread-pool trip, followed by the commit of the request's transaction; the
@@ -77,12 +68,14 @@ class Guard:
 
     def __call__(self, request: Request, caller: CallerDep, purpose: PurposeDep,
                  session: SessionDep) -> Access:
-        found = self.resolver(session, caller, request)
+        actor = caller.actor()
+        try:
+            found = self.resolver(session, caller, request)
+        except NotFound as exc:  # an id the caller cannot see: refused, and logged as such
+            log_refusal(request, exc, actor=actor, purpose=purpose, action=self.action.value)
+            raise
         resolved = found if isinstance(found, Resolved) else Resolved(found)
         enforcer: Enforcer = request.app.state.enforcer
-        actor = Actor(kind=caller.kind, id=str(caller.principal_id),
-                      tenant=str(caller.tenant_id), groups=caller.groups,
-                      connection_id=f"api_key:{caller.api_key_prefix}")
         access = enforcer.authorize(session, AccessRequest(
             actor=actor, purpose=purpose, action=self.action.value, resource=resolved.resource,
             terminal=terminal_of(request), grant=resolved.grant,

@@ -164,8 +164,13 @@ class PerWorkerSockets(Multiprocess):
 
 
 def serve(app: str, *, host: str, port: int, workers: int = 1, **kwargs: Any) -> None:
-    """`uvicorn.run(app, factory=True, ...)` for an import string, with TcpConfig."""
+    """`uvicorn.run(app, factory=True, ...)` for an import string, with TcpConfig.
+
+    uvicorn's own forwarded-header handling is off (`proxy_headers=False`; uvicorn would
+    otherwise believe `X-Forwarded-For` from 127.0.0.1): the app sees the real TCP peer and
+    trusts forwarded headers only from `GATEWAY_TRUSTED_PROXIES` (gateway/policy/terminal.py)."""
     kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_SECONDS)
+    kwargs["proxy_headers"] = False
     config = TcpConfig(app, factory=True, host=host, port=port, workers=workers, **kwargs)
     server = WorkerServer(config)
     if config.workers > 1:

@@ -63,8 +63,13 @@ def write_mailbox(resource_type: str) -> ResourceResolver:
 
 
 def write_object(resource_type: str, param: str, *, what: str, code: str) -> ResourceResolver:
-    """A Gmail object (message, draft, label) of the mailbox in the path. A message found in
-    the store also names its thread; one not synced yet is left for Gmail to find or not."""
+    """A Gmail object (message, draft, label) of the mailbox in the path.
+
+    A message must be one the store holds for this mailbox, checked before the decision: an id
+    of another mailbox (or of none) is a 404, logged as a refused access, never decided on
+    (so no `allow` names a foreign message). A message not synced yet is a 404 too, until the
+    next sync (`POST /v1/mailboxes/{id}/sync` asks for one). Drafts and labels are Gmail's to
+    find: their ids only mean something within one Gmail account."""
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
         mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
@@ -73,8 +78,10 @@ def write_object(resource_type: str, param: str, *, what: str, code: str) -> Res
         thread_id = None
         if resource_type == "message":
             message = stored_message(session, mailbox, object_id)
+            if message is None:
+                raise NotFound(f"no such {what}", code=code)
             request.state.message = message
-            thread_id = message.thread_id if message is not None else None
+            thread_id = message.thread_id
         return _resource(mailbox, resource_type, (object_id,), thread_id)
 
     return resolve

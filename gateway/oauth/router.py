@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.errors import GatewayError, ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter, terminal_of
+from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.oauth import result, service, states, tokens
@@ -43,6 +43,7 @@ from gateway.oauth.schemas import (
 )
 from gateway.oauth.scopes import Feature, features_granted
 from gateway.policy.enforcement import Resource
+from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action, ActorKind, MailboxState
 from gateway.settings import Settings
 
@@ -208,7 +209,7 @@ def callback(request: Request, session: SessionDep,
     ctx = service.CallbackContext(
         database=request.app.state.database, crypto=_crypto(request),
         google=google_oauth(request.app), enforcer=request.app.state.enforcer,
-        terminal=terminal_of(request, protocol="https/oauth-callback"))
+        terminal=terminal_of(request, channel="oauth-callback"))
     outcome = service.complete_callback(session, ctx, found, state, code=code, error=error)
     if outcome.return_url != states.OWN_RESULT_PAGE:
         return RedirectResponse(outcome.redirect_url(), status_code=302,

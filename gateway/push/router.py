@@ -17,7 +17,8 @@ from fastapi import Depends, FastAPI, Request, Response
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.errors import PayloadTooLarge
-from gateway.kit.routing import GuardedRouter, terminal_of
+from gateway.kit.routing import GuardedRouter
+from gateway.policy.terminal import terminal_of
 from gateway.push.envelope import MAX_BODY_BYTES, parse_envelope
 from gateway.push.lookup import WatchLookup
 from gateway.push.oidc import PushIdentity, PushTokenVerifier
@@ -71,7 +72,7 @@ def receive_gmail_push(request: Request,
     crypto: CryptoService = request.app.state.crypto
     record_push(session, crypto, notification,
                 request_id=getattr(request.state, "request_id", "-"),
-                protocol=terminal_of(request, protocol="https/pubsub-push").protocol,
+                protocol=terminal_of(request, channel="pubsub-push").protocol,
                 oplog=request.app.state.enforcer.oplog, lookup=watch_lookup(request.app))
     return Response(status_code=204)
 

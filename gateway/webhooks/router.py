@@ -40,6 +40,14 @@ def endpoint_resource(session: Session, caller: Caller, request: Request) -> Res
     return Resource(type=RESOURCE_TYPE, tenant=str(endpoint.tenant_id), ids=(str(endpoint.id),))
 
 
+def delivery_resource(session: Session, caller: Caller, request: Request) -> Resource:
+    """One delivery of one endpoint of the caller's tenant, checked before the decision."""
+    found = endpoint_resource(session, caller, request)
+    delivery_id = str(request.path_params["delivery_id"])
+    request.state.delivery = service.get_delivery(session, request.state.endpoint, delivery_id)
+    return Resource(type=found.type, tenant=found.tenant, ids=(*found.ids, delivery_id))
+
+
 def _crypto(request: Request) -> CryptoService:
     crypto: CryptoService = request.app.state.crypto
     return crypto
@@ -118,7 +126,7 @@ def list_deliveries(endpoint_id: str, request: Request, session: SessionDep, acc
 
 def redeliver(endpoint_id: str, delivery_id: str, request: Request, session: SessionDep,
               access: AccessDep) -> DeliveryOut:
-    delivery, event = service.get_delivery(session, request.state.endpoint, delivery_id)
+    delivery, event = request.state.delivery
     return _delivery_out(service.redeliver(session, delivery), event)
 
 
@@ -145,5 +153,5 @@ router.add("GET", "/{endpoint_id}/deliveries", list_deliveries, action=Action.we
            resource=endpoint_resource, response_model=DeliveryList,
            summary="Recent deliveries to this endpoint, newest first")
 router.add("POST", "/{endpoint_id}/deliveries/{delivery_id}/redeliver", redeliver,
-           action=Action.webhook_manage, resource=endpoint_resource,
+           action=Action.webhook_manage, resource=delivery_resource,
            response_model=DeliveryOut, summary="Send a delivery again from its first attempt")

@@ -64,31 +64,35 @@ def test_create_rename_delete_and_list(gw: TestClient, emu: RunningEmulator, db:
 
     # Deleting removes it from Gmail, from the store, and from stored messages.
     gmail_id = deliver(emu)
-    modified = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}/modify",
-                       json={"add_label_ids": [label["id"]]}, headers=headers)
-    assert modified.status_code == 200
     with db.transaction() as s:
         mailbox = s.get(Mailbox, uuid.UUID(mailbox_id))
     assert mailbox is not None
-    store_message(db, crypto, mailbox, gmail_id, "t1", make_raw("x", "y"),
-                  labels=["INBOX", label["id"]])
+    store_message(db, crypto, mailbox, gmail_id, "t1", make_raw("x", "y"), labels=["INBOX"])
+    modified = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}/modify",
+                       json={"add_label_ids": [label["id"]]}, headers=headers)
+    assert modified.status_code == 200
     deleted = gw.delete(f"{url}/{label['id']}", headers=headers)
     assert deleted.status_code == 204, deleted.text
     assert label["id"] not in _gmail_labels(emu)
     assert gw.get(url, headers=headers).json() == {"items": []}
     row_after = stored(db, mailbox_id, gmail_id)
-    assert row_after is not None and row_after.label_ids == ["INBOX"]
+    assert row_after is not None and row_after.label_ids == ["INBOX", "UNREAD"]
     assert len(log_entries(db, "mail:label:modify")) == 3
     assert len(log_entries(db, "mail:label:read")) == 3
     assert gw.delete(f"{url}/{label['id']}", headers=headers).status_code == 404
 
 
 def test_modify_with_a_label_unknown_to_the_store_refreshes_labels_from_gmail(
-        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+        gw: TestClient, emu: RunningEmulator, db: Database, crypto: CryptoService,
+        tenant_a: TenantWorld) -> None:
     mailbox_id = connected(gw, emu, tenant_a)
     # A label made in Gmail's own UI (not through the gateway).
     made = _gmail(emu).labels().create(userId="me", body={"name": "Made in Gmail"}).execute()
     gmail_id = deliver(emu)
+    with db.transaction() as s:
+        mailbox = s.get(Mailbox, uuid.UUID(mailbox_id))
+    assert mailbox is not None
+    store_message(db, crypto, mailbox, gmail_id, "t1", make_raw("x", "y"), labels=["INBOX"])
     response = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}/modify",
                        json={"add_label_ids": [made["id"]]}, headers=tenant_a.crm.headers())
     assert response.status_code == 200, response.text

@@ -76,20 +76,31 @@ def test_modify_read_unread_trash_untrash(gw: TestClient, emu: RunningEmulator, 
     assert delete_entry.resource_ids == [gmail_id]
 
 
-def test_a_message_not_synced_yet_is_changed_in_gmail_only(
-        gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorld) -> None:
+def test_a_message_not_synced_yet_is_404_until_stored_and_never_reaches_gmail(
+        gw: TestClient, emu: RunningEmulator, db: Database, crypto: CryptoService,
+        tenant_a: TenantWorld) -> None:
     mailbox_id = connected(gw, emu, tenant_a)
     gmail_id = deliver(emu)
-    response = gw.post(f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}/mark-read",
-                       headers=tenant_a.crm.headers())
-    assert response.status_code == 200 and response.json()["stored"] is False
+    url = f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}/mark-read"
+    response = gw.post(url, headers=tenant_a.crm.headers())
+    assert response.status_code == 404 and response.json()["code"] == "message_not_found"
+    assert "UNREAD" in _labels_in_gmail(emu, gmail_id)
+    (refused,) = log_entries(db, "mail:message:modify")
+    assert (refused.decision, refused.reasons) == ("deny", ["not_found"])
+
+    thread_id = emu.control.messages(GOOGLE_ALICE)[0]["threadId"]
+    _store_copy(db, crypto, mailbox_id, gmail_id, thread_id)
+    response = gw.post(url, headers=tenant_a.crm.headers())
+    assert response.status_code == 200 and response.json()["stored"] is True
     assert "UNREAD" not in _labels_in_gmail(emu, gmail_id)
 
 
 def test_unknown_labels_and_bad_input_are_4xx(gw: TestClient, emu: RunningEmulator,
+                                              db: Database, crypto: CryptoService,
                                               tenant_a: TenantWorld) -> None:
     mailbox_id = connected(gw, emu, tenant_a)
     gmail_id = deliver(emu)
+    _store_copy(db, crypto, mailbox_id, gmail_id, emu.control.messages(GOOGLE_ALICE)[0]["threadId"])
     base, headers = f"/v1/mailboxes/{mailbox_id}/messages/{gmail_id}", tenant_a.crm.headers()
     unknown = gw.post(f"{base}/modify", json={"add_label_ids": ["Label_999"]}, headers=headers)
     assert unknown.status_code == 422 and unknown.json()["code"] == "unknown_label"
@@ -106,10 +117,11 @@ def test_unknown_labels_and_bad_input_are_4xx(gw: TestClient, emu: RunningEmulat
 
 
 def test_modify_needs_organise_and_stays_in_the_tenant(
-        gw: TestClient, emu: RunningEmulator, tenant_a: TenantWorld,
-        tenant_b: TenantWorld) -> None:
+        gw: TestClient, emu: RunningEmulator, db: Database, crypto: CryptoService,
+        tenant_a: TenantWorld, tenant_b: TenantWorld) -> None:
     mailbox_a = connected(gw, emu, tenant_a, ["read", "send"])
     gmail_id = deliver(emu)
+    _store_copy(db, crypto, mailbox_a, gmail_id, emu.control.messages(GOOGLE_ALICE)[0]["threadId"])
     refused = gw.post(f"/v1/mailboxes/{mailbox_a}/messages/{gmail_id}/trash",
                       headers=tenant_a.crm.headers())
     assert refused.status_code == 403 and refused.json()["code"] == "scope_not_granted"

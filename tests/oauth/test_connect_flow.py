@@ -160,7 +160,7 @@ def test_callback_is_logged_through_the_enforcement_point_as_the_initiator(
     started, completed = rows
     assert started.actor_id == completed.actor_id == tenant_a.crm.id
     assert completed.connection_id.startswith("oauth_callback:api_key:")
-    assert completed.protocol.startswith("https/oauth-callback")
+    assert completed.protocol == "http/1.1 oauth-callback"  # the test client speaks plain HTTP
     assert str(completed.mailbox_id) == result.outcome["mailbox_id"]
     assert '"stage": "oauth_callback"' in completed[6] or '"stage":"oauth_callback"' in completed[6]
     assert GOOGLE_ALICE not in completed[6]
