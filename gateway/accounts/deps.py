@@ -126,8 +126,15 @@ async def authenticate(request: Request, session: SessionDep) -> Caller:
     try:
         return await _authenticate(request, session)
     except AuthenticationError as exc:
-        await run_in_threadpool(log_refusal, request, exc, actor=_refused_actor(request, exc))
+        await run_in_threadpool(_log_refusal, request, session, exc, _refused_actor(request, exc))
         raise
+
+
+def _log_refusal(request: Request, session: Session, exc: GatewayError, actor: Actor) -> None:
+    """The request is failing: its transaction (a `last_used_at` write, perhaps) ends here,
+    before the refusal's own (on SQLite an open write would block it)."""
+    session.rollback()
+    log_refusal(request, exc, actor=actor)
 
 
 def _refused_actor(request: Request, exc: AuthenticationError) -> Actor:
@@ -179,14 +186,14 @@ def declared_purpose(request: Request) -> str:
     return purpose
 
 
-async def stated_purpose(request: Request) -> str:
+async def stated_purpose(request: Request, session: SessionDep) -> str:
     """`declared_purpose`; a refusal of an authenticated caller is logged as a deny."""
     try:
         purpose = declared_purpose(request)
     except GatewayError as exc:
         caller: Caller | None = getattr(request.state, "caller", None)
         if caller is not None:
-            await run_in_threadpool(log_refusal, request, exc, actor=caller.actor())
+            await run_in_threadpool(_log_refusal, request, session, exc, caller.actor())
         raise
     request.state.purpose = purpose
     return purpose

@@ -72,6 +72,7 @@ class Guard:
         try:
             found = self.resolver(session, caller, request)
         except NotFound as exc:  # an id the caller cannot see: refused, and logged as such
+            session.rollback()  # the request fails; its transaction must not block the entry's
             log_refusal(request, exc, actor=actor, purpose=purpose, action=self.action.value)
             raise
         resolved = found if isinstance(found, Resolved) else Resolved(found)
