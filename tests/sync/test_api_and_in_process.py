@@ -39,6 +39,9 @@ def test_in_process_worker_syncs_and_the_api_shows_it(
         assert asked.status_code == 202
         _wait(demo, url, tenant_a, lambda b: b["counts"]["messages_stored"] == 41
               and b["sync_requested_at"] is None)
+        # The in-process worker's runs are in the API's own metrics.
+        scraped = demo.get("/metrics").text
+        assert 'gateway_sync_runs_total{outcome="ok"}' in scraped
     assert stored(db, mailbox_id) == in_gmail(emu)
 
 
