@@ -5,8 +5,8 @@
 mailbox: an owner's `POST /v1/mailboxes/{id}/sync` may cut the mailbox's own backoff short, but
 never this.
 
-Revision ID: 0016_sync_truth
-Revises: 0015_sealed_justification
+Revision ID: 0015_sync_truth
+Revises: 0014_message_label_index
 Create Date: 2026-12-07 17:45:00
 """
 from collections.abc import Sequence
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016_sync_truth"
-down_revision: str | None = "0015_sealed_justification"
+revision: str = "0015_sync_truth"
+down_revision: str | None = "0014_message_label_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
