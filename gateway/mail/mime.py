@@ -17,7 +17,13 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 from gateway.mail.mime_headers import fast_addresses
-from gateway.mail.mime_parts import attachment_bytes, is_container, walk
+from gateway.mail.mime_parts import (
+    REPORT_TYPES,
+    attachment_bytes,
+    is_container,
+    report_fields,
+    walk,
+)
 from gateway.mail.mime_split import TOLERANT_POLICY, split_message
 from gateway.mail.text import snippet, valid_text
 
@@ -30,6 +36,15 @@ class AttachmentInfo:
     filename: str
     mime_type: str
     size: int
+
+
+@dataclass(frozen=True)
+class ReportInfo:
+    """The machine-readable part of a delivery report, a read receipt or a feedback report."""
+
+    part_id: str
+    mime_type: str
+    fields: list[list[tuple[str, str]]]
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class ParsedMessage:
     html: str
     snippet: str
     attachments: list[AttachmentInfo] = field(default_factory=list)
+    reports: list[ReportInfo] = field(default_factory=list)
 
     def addresses(self) -> list[tuple[str, str]]:
         """(role, address) pairs for the blind index."""
@@ -141,11 +157,19 @@ def _extract(raw: bytes, msg: EmailMessage) -> ParsedMessage:
     text_parts: list[str] = []
     html_parts: list[str] = []
     attachments: list[AttachmentInfo] = []
+    reports: list[ReportInfo] = []
     for part_id, part in walk(msg):
         if is_container(part):
             continue
         ctype = part.get_content_type()
-        if is_attachment(part):
+        if ctype in REPORT_TYPES:
+            data = attachment_bytes(raw, msg, part_id or "0", part)
+            reports.append(ReportInfo(part_id or "0", ctype, [
+                [(valid_text(k), valid_text(v)) for k, v in block]
+                for block in report_fields(data)]))
+            attachments.append(AttachmentInfo(part_id or "0", attachment_name(part), ctype,
+                                              len(data)))
+        elif is_attachment(part):
             size = _base64_size(part)
             if size is None:
                 size = len(attachment_bytes(raw, msg, part_id or "0", part))
@@ -170,4 +194,4 @@ def _extract(raw: bytes, msg: EmailMessage) -> ParsedMessage:
         reply_to=_addresses(msg, "reply-to"), date=date,
         message_id_header=valid_text(str(msg.get("message-id", ""))),
         headers=[(valid_text(k), valid_text(str(v))) for k, v in msg.items()], text=text,
-        html=html, snippet=snippet(text, html), attachments=attachments)
+        html=html, snippet=snippet(text, html), attachments=attachments, reports=reports)

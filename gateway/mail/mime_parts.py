@@ -146,3 +146,25 @@ def attachment_bytes(raw: bytes, root: Message, part_id: str, part: Message) -> 
         return message_part_bytes(raw, root, part_id, part)
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
+
+
+REPORT_TYPES = frozenset({"message/delivery-status", "message/global-delivery-status",
+                          "message/disposition-notification",
+                          "message/global-disposition-notification",
+                          "message/feedback-report"})
+_BLANK_LINE = re.compile(rb"\r?\n(?:[ \t]*\r?\n)+")
+
+
+def report_fields(data: bytes) -> list[list[tuple[str, str]]]:
+    """The field blocks of a report part's bytes (RFC 3464 / 8098 / 5965: blocks of header-like
+    fields separated by blank lines; the first is about the message, the others about each
+    recipient), each a list of (name, value) in order, values unfolded."""
+    blocks: list[list[tuple[str, str]]] = []
+    for block in _BLANK_LINE.split(data.strip(b"\r\n")):
+        if not block.strip():
+            continue
+        fields = _HEADERS.parsebytes(block + b"\n")
+        items = [(name, str(value)) for name, value in fields.items()]
+        if items:
+            blocks.append(items)
+    return blocks

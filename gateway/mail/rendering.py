@@ -36,6 +36,7 @@ def render(store: MessageStore, session: Session, access: Access, message: Messa
     if "body" in redact:
         out.pop("text", None)
         out.pop("html", None)
+        out.pop("reports", None)
     if "attachment_names" in redact:
         out["attachments"] = [{k: v for k, v in a.items() if k != "filename"}
                               for a in out.get("attachments", [])]

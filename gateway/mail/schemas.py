@@ -72,6 +72,18 @@ class AttachmentOut(BaseModel):
     size: int = Field(description="Decoded size in bytes")
 
 
+class ReportOut(BaseModel):
+    part_id: str = Field(description="The report part (also listed in `attachments`)")
+    mime_type: str = Field(description="message/delivery-status (a bounce or delay), "
+                                        "message/disposition-notification (a read receipt), "
+                                        "message/feedback-report (an abuse report), or their "
+                                        "message/global-* forms")
+    fields: list[list[Header]] = Field(
+        description="The report's field blocks in order: the first about the message "
+                    "(Reporting-MTA, Arrival-Date...), each next one about a recipient "
+                    "(Final-Recipient, Action, Status, Diagnostic-Code...)")
+
+
 class MessageOut(BaseModel):
     """One message. `view=metadata` carries ids, dates, labels, sizes and the summary fields;
     `view=content` adds headers, bodies and the attachment list."""
@@ -101,6 +113,9 @@ class MessageOut(BaseModel):
     html: str | None = Field(default=None, description="content view only: text/html body")
     attachments: list[AttachmentOut] | None = Field(default=None,
                                                     description="content view only")
+    reports: list[ReportOut] | None = Field(
+        default=None, description="content view only: the machine-readable fields of "
+                                  "delivery reports, read receipts and feedback reports")
     redacted: list[str] = Field(default_factory=list,
                                 description="Fields the policy withheld from this caller")
 

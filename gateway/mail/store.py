@@ -151,6 +151,9 @@ class MessageStore:
             "attachments": [{"part_id": a.part_id, "filename": a.filename,
                              "mime_type": a.mime_type, "size": a.size}
                             for a in parsed.attachments],
+            "reports": [{"part_id": r.part_id, "mime_type": r.mime_type,
+                         "fields": [[{"name": k, "value": v} for k, v in block]
+                                    for block in r.fields]} for r in parsed.reports],
         }
         body = {"text": parsed.text, "html": parsed.html}
         now = datetime.now(UTC)
@@ -250,7 +253,8 @@ class MessageStore:
         view = self._metadata(session, access, message, summary)  # opened once, not twice
         view.update({"headers": [{"name": k, "value": v} for k, v in summary["headers"]],
                      "text": body["text"], "html": body["html"],
-                     "attachments": summary["attachments"]})
+                     "attachments": summary["attachments"],
+                     "reports": summary.get("reports", [])})
         return view
 
     def raw_bytes(self, session: Session, access: Access, message: Message) -> bytes:

@@ -243,6 +243,10 @@ def test_a_bounce_keeps_its_delivery_status_fields(
                           headers=tenant_a.crm.headers())
     assert download.status_code == 200 and download.content == DSN_PART
     assert view["attachments"][0]["size"] == len(DSN_PART)
+    assert view["reports"] == [{"part_id": "1", "mime_type": "message/delivery-status", "fields": [
+        [{"name": "Reporting-MTA", "value": "dns; mx.example.org"}],
+        [{"name": "Final-Recipient", "value": "rfc822; bob@nowhere.example"},
+         {"name": "Action", "value": "failed"}, {"name": "Status", "value": "5.1.1"}]]}]
 
 
 def test_a_display_name_without_an_address_is_not_an_address(

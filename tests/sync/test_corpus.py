@@ -6,6 +6,7 @@ more mail and an incremental sync, then read through the CRM API. Per message:
 - the content view is valid UTF-8 JSON and agrees with Python's own `email` parser (subject,
   addresses, header names, text and HTML bodies, snippet, attachment list) under the rules of
   docs/mail-api.md, computed here independently of the gateway's code;
+- a report (bounce, delay, read receipt) has its fields in `reports`;
 - every attachment downloads with the bytes the parser decodes (an attached message or a report:
   its bytes as they are in the message);
 - the message is in Gmail's thread, and the thread's content view serves it;
@@ -178,9 +179,16 @@ EXPECTED: dict[str, dict[str, Any]] = {
                                       "text_lacks": ["Inline text of the complaint"]},
     "16-bounce-dsn.eml": {"types": ["message/delivery-status", "message/rfc822"],
                           "download_contains": [b"Action: failed", b"Status: 5.1.1",
-                                                b"Reporting-MTA: dns; mx.example.org"]},
-    "17-bounce-headers-only.eml": {"types": ["message/delivery-status", "text/rfc822-headers"]},
-    "18-mdn-read-receipt.eml": {"types": ["message/disposition-notification"]},
+                                                b"Reporting-MTA: dns; mx.example.org"],
+                          "report": [("Reporting-MTA", "dns; mx.example.org"),
+                                     ("Action", "failed"), ("Status", "5.1.1"),
+                                     ("Diagnostic-Code", "smtp; 550 5.1.1 "
+                                      "<nobody@nowhere.example>: Recipient address rejected")]},
+    "17-bounce-headers-only.eml": {"types": ["message/delivery-status", "text/rfc822-headers"],
+                                   "report": [("Action", "delayed"), ("Status", "4.4.7")]},
+    "18-mdn-read-receipt.eml": {"types": ["message/disposition-notification"],
+                                "report": [("Disposition",
+                                            "manual-action/MDN-sent-manually; displayed")]},
     "31-inline-image-cid.eml": {"types": []},
     "36-digest.eml": {"types": ["message/rfc822", "message/rfc822"]},
 }
@@ -250,6 +258,10 @@ def test_the_corpus_through_the_real_sync_path(gw: TestClient, emu: RunningEmula
                 check(key, all(v in view["text"] for v in value), view["text"])
             elif key == "text_lacks":
                 check(key, not any(v in view["text"] + view["snippet"] for v in value))
+            elif key == "report":
+                fields = {(f["name"], f["value"]) for r in view["reports"]
+                          for block in r["fields"] for f in block}
+                check(key, set(value) <= fields, view["reports"])
             elif key == "download_contains":
                 parts = [a["part_id"] for a in view["attachments"]
                          if a["mime_type"] == "message/delivery-status"]
