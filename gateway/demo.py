@@ -152,8 +152,13 @@ an API key for the CRM backend and one for a reviewer.
    Read the gateway's page, press "Continue to Google", keep the boxes ticked on the
    emulator's Google page and press "Continue". The result page lists what was granted.
 
-2. The API keys (shown once), for the CRM backend and for the reviewer, are in
-   {demo.env_file} with the gateway's URL; load them into your shell:
+2. The API keys, shown once (the gateway keeps only their keyed hashes):
+
+   CRM backend  {demo.crm_key}
+   reviewer     {demo.reviewer_key}
+
+   They are also in {demo.env_file} (mode 0600) with the gateway's URL, the end user's id and
+   the link; load them into your shell for the README's commands:
 
    source {demo.env_file}
 """

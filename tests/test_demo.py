@@ -5,12 +5,14 @@ tests/docs/test_readme_walkthrough.py."""
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.accounts.models import ApiKey, Principal, Tenant
 from gateway.cli import main
+from gateway.demo import Demo, describe, write_env
 from gateway.kit.db import Database
 
 
@@ -45,3 +47,22 @@ def test_demo_without_a_running_gateway_says_how_to_start_it_and_reuses_its_prin
     finally:
         db.dispose()
     assert not (tmp_path / "demo.env").exists()  # nothing to source without a link
+
+
+def test_the_env_file_is_private_and_sources_back_to_the_printed_values(tmp_path: Path) -> None:
+    demo = Demo(gateway_url="http://127.0.0.1:8000", tenant="demo", end_user_id="u-1",
+                crm_key="gmgw_crm'key", reviewer_key="gmgw_reviewer", expires_at="soon",
+                consent_url="http://127.0.0.1:8000/connect/abc?x=1&y=2", features=["read"],
+                env_file=str(tmp_path / "demo.env"))
+    write_env(Path(demo.env_file), demo)
+
+    assert Path(demo.env_file).stat().st_mode & 0o777 == 0o600
+    echoed = subprocess.run(
+        ["bash", "-c", f'source {demo.env_file} && printf "%s\\n" "$GW" "$CRM_KEY" '
+                       '"$REVIEWER_KEY" "$END_USER_ID" "$CONNECT_URL"'],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    assert echoed == [demo.gateway_url, demo.crm_key, demo.reviewer_key, demo.end_user_id,
+                      demo.consent_url]
+    guide = describe(demo)
+    assert demo.consent_url in guide and demo.crm_key in guide and demo.reviewer_key in guide
+    assert f"source {demo.env_file}" in guide
