@@ -17,8 +17,10 @@ from gateway.crypto import CryptoService
 from gateway.crypto.pg import psycopg_binary_results
 from gateway.justifications.router import router as justifications_router
 from gateway.kit.db import Database
+from gateway.kit.edge import BodyReadTimeout
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
+from gateway.kit.openapi import document_contract
 from gateway.kit.problem import install_problem_handlers
 from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.mail.body_limit import BodyLimit, body_limit_for
@@ -35,6 +37,7 @@ from gateway.ops import PUBLIC_PATHS
 from gateway.ops import router as ops_router
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
+from gateway.policy.purposes import purposes_by_action
 from gateway.push.router import router as push_router
 from gateway.settings import Settings
 from gateway.sync.router import router as sync_router
@@ -123,10 +126,12 @@ def create_app(settings: Settings | None = None, *,
     app.state.metrics = metrics
     install_problem_handlers(app)
     install_oauth_problems(app)
+    document_contract(app, purposes_by_action(settings.policy_dir))
     for guarded in ROUTERS:
         app.include_router(guarded.router)
     assert_all_routes_guarded(app, PUBLIC_PATHS)
     app.add_middleware(BodyLimit, limit=lambda: body_limit_for(settings.mail_max_message_bytes))
+    app.add_middleware(BodyReadTimeout, seconds=settings.http_body_read_timeout_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     return app
 

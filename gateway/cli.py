@@ -57,7 +57,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         cmd_migrate(args, settings)
     # Not uvicorn.run: with --workers > 1 it loses TCP_NODELAY (40 ms stalls; kit/serving.py).
     serve("gateway.app:app_from_env", host=args.host, port=args.port or settings.port,
-          log_config=None, access_log=False, workers=args.workers)
+          log_config=None, access_log=False, workers=args.workers,
+          max_connections=settings.http_max_connections)
     return 0
 
 

@@ -220,6 +220,14 @@ class Settings(BaseSettings):
         "keeps claiming due deliveries")
     webhook_retention_days: int = Field(default=7, ge=1)
 
+    # The HTTP edge (docs/operations.md, "The HTTP edge").
+    http_body_read_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="Longest wait for the next part of a request "
+        "body; a client that stalls longer gets 408 request_timeout and the connection closes")
+    http_max_connections: int = Field(
+        default=1000, ge=1, description="Open connections one server process accepts; one more "
+        "is answered 503 connection_limit and closed")
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -180,7 +180,7 @@ def declared_purpose(request: Request) -> str:
         raise BadRequest(f"state the purpose of this request in the {PURPOSE_HEADER} header",
                          code="purpose_required")
     if purpose not in DECLARED_PURPOSES:
-        raise BadRequest(f"unknown purpose {purpose[:64]!r}; see the purpose registry",
+        raise BadRequest("the purpose is not one of the registry's; see declared_purposes",
                          code="purpose_unknown",
                          extra={"declared_purposes": sorted(DECLARED_PURPOSES)})
     return purpose

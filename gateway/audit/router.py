@@ -39,6 +39,7 @@ from gateway.audit.signing import load_trusted_keys
 from gateway.audit.verify import verify
 from gateway.kit.db import Database
 from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.kit.strict import Instant, QueryFlag, QueryInt
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.vocabulary import Action, ActorKind
@@ -83,9 +84,9 @@ class _Filters:
         operation: Annotated[str | None, Query(max_length=64)] = None,
         decision: Annotated[Decision | None, Query()] = None,
         purpose: Annotated[str | None, Query(max_length=64)] = None,
-        since: Annotated[datetime | None, Query(description="inclusive, ISO 8601")] = None,
-        until: Annotated[datetime | None, Query(description="exclusive, ISO 8601")] = None,
-        flagged: Annotated[bool | None, Query(
+        since: Annotated[Instant | None, Query(description="inclusive, ISO 8601")] = None,
+        until: Annotated[Instant | None, Query(description="exclusive, ISO 8601")] = None,
+        flagged: Annotated[QueryFlag | None, Query(
             description="true: only entries flagged for review (security/legal access)")] = None,
     ) -> None:
         self.actor_id = actor_id
@@ -113,7 +114,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 FiltersDep = Annotated[_Filters, Depends()]
-Limit = Annotated[int, Query(ge=1, le=repository.MAX_PAGE)]
+Limit = Annotated[QueryInt, Query(ge=1, le=repository.MAX_PAGE)]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 
@@ -193,8 +194,8 @@ def request_checkpoint(request: Request, access: AccessDep) -> CheckpointRequest
 
 
 def verify_log(request: Request, access: AccessDep,
-               since: Annotated[datetime | None, Query()] = None,
-               until: Annotated[datetime | None, Query()] = None) -> VerifyOut:
+               since: Annotated[Instant | None, Query()] = None,
+               until: Annotated[Instant | None, Query()] = None) -> VerifyOut:
     settings: Settings = request.app.state.settings
     with _database(request).transaction() as session:
         report = verify(session, load_trusted_keys(settings), since=_utc(since),

@@ -8,12 +8,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from gateway.kit.strict import Uuid
+
 GmailId = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z_-]{1,64}$")]
 IdList = Annotated[list[GmailId], Field(max_length=500)]
 
 
 class Scope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     message_ids: IdList = Field(default_factory=list)
     thread_ids: IdList = Field(default_factory=list)
@@ -26,7 +28,7 @@ class Scope(BaseModel):
 
 
 class GrantCreate(Scope):
-    operator_id: uuid.UUID | None = None
+    operator_id: Uuid | None = None
     operator_group: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     purpose: Annotated[str, StringConstraints(pattern=r"^support$")] = "support"
     expires_in_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
@@ -44,7 +46,7 @@ class RequestCreate(Scope):
 
 
 class RequestDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     approve: bool
     expires_in_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)

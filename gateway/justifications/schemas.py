@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from gateway.kit.strict import Uuid
+
 # Uppercase ticket-style identifier: a prefix, then 1-4 dash-separated alphanumeric parts.
 CASE_REF_PATTERN = r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,24}){1,4}$"
 CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN, max_length=64)]
@@ -22,13 +24,13 @@ MAX_MINUTES_ACCEPTED = 366 * 24 * 60
 
 
 class JustificationCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     kind: Kind
     case_ref: CaseRef
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10,
                                              max_length=4000)]
-    operator_id: uuid.UUID | None = None
+    operator_id: Uuid | None = None
     # Printable: it is stored as text and compared with principals' groups (no control bytes,
     # which PostgreSQL text refuses).
     operator_group: Annotated[str, StringConstraints(

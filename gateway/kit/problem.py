@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 
 from gateway.kit.errors import PROBLEM_BASE, GatewayError
 
@@ -23,6 +24,7 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS_CODES = {400: "bad_request", 401: "authentication_required", 403: "forbidden",
                  404: "not_found", 405: "method_not_allowed", 406: "not_acceptable",
+                 408: "request_timeout",
                  409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
                  422: "validation_failed", 429: "rate_limited"}
 
@@ -61,13 +63,44 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
                             extra={"errors": errors})
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method served at the path template this request's path matches (Starlette's own
+    405 names only the methods of the first route matching the path, and each method here is a
+    route of its own). A path several templates match (`/messages/send` and
+    `/messages/{message_id}`) is the most specific one (fewest parameters), as documented."""
+    scope = {**request.scope, "type": "http"}
+    candidates = [c for route in request.app.router.routes for c in _expanded(route)]
+    matching = [c for c in candidates if c.matches(scope)[0] is not Match.NONE]
+    if not matching:
+        return ""
+    template = min((str(getattr(c, "path", "")) for c in matching), key=lambda p: p.count("{"))
+    methods: set[str] = set()
+    for candidate in matching:
+        if getattr(candidate, "path", None) == template:
+            methods |= set(getattr(candidate, "methods", None) or ())
+    order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+    return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else 99, m)))
+
+
+def _expanded(route: BaseRoute) -> list[BaseRoute]:
+    try:
+        from fastapi.routing import _iter_included_route_candidates
+    except ImportError:  # older FastAPI copies included routes into app.routes
+        return [route]
+    return list(_iter_included_route_candidates([route]))
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "http_error")
     detail = exc.detail if isinstance(exc.detail, str) else code
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request) or headers.get("Allow", "")
+        detail = f"{request.method} is not served here; see the Allow header"
     return problem_response(request, status=exc.status_code, code=code,
                             title=code.replace("_", " ").capitalize(), detail=detail,
-                            headers=dict(exc.headers or {}))
+                            headers=headers)
 
 
 async def _storage_error(request: Request, exc: Exception) -> JSONResponse:

@@ -46,11 +46,18 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 from uvicorn.supervisors.multiprocess import Process
 
+from gateway.kit.edge import EdgeProtocol
+
 log = logging.getLogger("uvicorn.error")
 
 
 class TcpConfig(uvicorn.Config):
-    """A uvicorn Config whose bound socket says IPPROTO_TCP, so connections get TCP_NODELAY."""
+    """A uvicorn Config whose bound socket says IPPROTO_TCP, so connections get TCP_NODELAY,
+    carrying `max_connections` for `gateway.kit.edge.EdgeProtocol` (None: no limit)."""
+
+    def __init__(self, app: Any, *, max_connections: int | None = None, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.max_connections = max_connections
 
     def bind_socket(self) -> socket.socket:
         sock = super().bind_socket()
@@ -171,6 +178,7 @@ def serve(app: str, *, host: str, port: int, workers: int = 1, **kwargs: Any) ->
     trusts forwarded headers only from `GATEWAY_TRUSTED_PROXIES` (gateway/policy/terminal.py)."""
     kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_SECONDS)
     kwargs["proxy_headers"] = False
+    kwargs.setdefault("http", EdgeProtocol)
     config = TcpConfig(app, factory=True, host=host, port=port, workers=workers, **kwargs)
     server = WorkerServer(config)
     if config.workers > 1:

@@ -5,7 +5,6 @@ decide `mail.message.read_content`."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Query, Request, Response
@@ -16,6 +15,7 @@ from gateway.accounts.deps import SessionDep
 from gateway.kit.errors import PolicyDenied
 from gateway.kit.request_session import run_and_commit
 from gateway.kit.routing import AccessDep, GuardedRouter, served
+from gateway.kit.strict import Instant, QueryFlag, QueryInt
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import (
@@ -36,13 +36,13 @@ from gateway.policy.vocabulary import Action
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages", tags=["messages"])
 MAX_PAGE = 200
 
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size (1-200)")]
+Limit = Annotated[QueryInt, Query(ge=1, le=MAX_PAGE, description="Page size (1-200)")]
 Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the "
                                                                  "previous page")]
 LabelId = Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="A Gmail label id "
                                       "(INBOX, UNREAD, Label_12, ...)")]
 GmailIdQuery = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_\-]{1,64}$")]
-DateQuery = Annotated[datetime | None, Query(description="ISO 8601 with a timezone")]
+DateQuery = Annotated[Instant | None, Query(description="ISO 8601 with a timezone")]
 
 
 def store_of(request: Request) -> MessageStore:
@@ -54,7 +54,7 @@ async def list_messages(
     mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
     limit: Limit = 50, cursor: Cursor = None, label: LabelId = None,
     thread_id: GmailIdQuery = None,
-    unread: Annotated[bool | None, Query(description="Only unread (true) or read (false)")]
+    unread: Annotated[QueryFlag | None, Query(description="Only unread (true) or read (false)")]
     = None,
     has_attachment: bool | None = None,
     after: DateQuery = None, before: DateQuery = None,

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from gateway.kit.strict import Instant
 from gateway.oauth.scopes import Feature
 
 _MESSAGE_EXAMPLE: dict[str, Any] = {
@@ -173,7 +174,7 @@ PageToken = Annotated[str, StringConstraints(min_length=1, max_length=512,
 
 
 class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
         {"q": "from:carol@customer.example has:attachment newer_than:30d", "limit": 25}]})
 
     q: SearchQuery = Field(description="Gmail search syntax, passed to Gmail as is "
@@ -204,16 +205,16 @@ Address = Annotated[str, StringConstraints(min_length=3, max_length=320, strip_w
 
 
 class TimelineRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
         {"address": "carol@customer.example", "limit": 50}]})
 
     address: Address = Field(description="The contact's address (matched however it was "
                                          "written: case, display name, Gmail dots and +tags)")
     limit: int = Field(default=50, ge=1, le=200)
     cursor: Annotated[str, StringConstraints(max_length=400)] | None = None
-    after: datetime | None = Field(default=None, description="Only messages at or after "
+    after: Instant | None = Field(default=None, description="Only messages at or after "
                                                              "(timezone required)")
-    before: datetime | None = Field(default=None, description="Only messages before")
+    before: Instant | None = Field(default=None, description="Only messages before")
 
 
 class TimelineItem(MessageOut):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.kit.strict import QueryFlag, QueryInt
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import LABEL_ID_PATTERN, has_label
@@ -50,11 +51,11 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def list_threads(
     mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
-    limit: Annotated[int, Query(ge=1, le=THREAD_LIST_MAX)] = 25,
+    limit: Annotated[QueryInt, Query(ge=1, le=THREAD_LIST_MAX)] = 25,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     label: Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="Threads with at "
                                        "least one message carrying this label id")] = None,
-    unread: Annotated[bool | None, Query(description="Threads with (true) or without (false) "
+    unread: Annotated[QueryFlag | None, Query(description="Threads with (true) or without (false) "
                                          "unread messages")] = None,
     has_attachment: bool | None = None,
 ) -> dict[str, Any]:
@@ -136,7 +137,7 @@ def _summary(row: Any, recent: list[dict[str, Any]], access: Access) -> dict[str
 def get_thread(
     mailbox_id: str, thread_id: str, request: Request, session: SessionDep, access: AccessDep,
     view: ViewQuery = View.metadata,
-    limit: Annotated[int, Query(ge=1, le=THREAD_PAGE_MAX,
+    limit: Annotated[QueryInt, Query(ge=1, le=THREAD_PAGE_MAX,
                                 description="Messages per page, oldest first")] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:

@@ -100,7 +100,7 @@ AddrSpec = Annotated[str, Field(max_length=254), AfterValidator(addr_spec)]
 class Recipient(BaseModel):
     """An address, optionally with a display name. A bare string is read as the address."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
         "examples": [{"email": "carol@customer.example", "name": "Carol Customer"}]})
 
     email: AddrSpec
@@ -113,7 +113,7 @@ class Recipient(BaseModel):
 
 
 class AttachmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
     filename: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(file_name)]
     content_type: Annotated[str, Field(max_length=255),
@@ -125,7 +125,7 @@ class ComposeIn(BaseModel):
     """A message the gateway builds (RFC 5322, UTF-8, MIME) and Gmail sends or keeps as a draft.
     `From` is always the mailbox's own Google account (Gmail sets it)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [{
         "to": [{"email": "carol@customer.example", "name": "Carol Customer"}],
         "cc": ["sales@acme.example"],
         "subject": "Your quote",
@@ -203,7 +203,7 @@ class DraftContent(DraftOut):
 
 
 class ModifyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
         "examples": [{"add_label_ids": ["Label_7"], "remove_label_ids": ["INBOX"]}]})
 
     add_label_ids: list[Annotated[str, Field(pattern=LABEL_ID_PATTERN)]] = Field(
@@ -235,7 +235,7 @@ LabelName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_NAME_CHARS),
 
 
 class LabelIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
         "examples": [{"name": "Clients/Acme", "label_list_visibility": "labelShow"}]})
 
     name: LabelName
@@ -244,7 +244,7 @@ class LabelIn(BaseModel):
 
 
 class LabelPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
         "examples": [{"name": "Clients/Acme Corp"}]})
 
     name: LabelName | None = None

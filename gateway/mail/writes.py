@@ -127,6 +127,10 @@ class Gmail:
                     conflict=conflict)
 
 
+# What Gmail answers (400 invalidArgument) for an id not of its format, e.g. `True` for a message.
+INVALID_ID = "Invalid id value"
+
+
 def call(client: GmailClient, request: HttpRequest, *, what: str, not_found: str,
          conflict: str = "conflict") -> Any:
     """Execute one Gmail request; Gmail's answers about the caller's input become 4xx problems
@@ -137,6 +141,8 @@ def call(client: GmailClient, request: HttpRequest, *, what: str, not_found: str
     except GmailNotFound:
         raise NotFound(f"no such {what}", code=not_found) from None
     except GmailRejected as exc:
+        if exc.detail.endswith(": " + INVALID_ID):  # an id no Gmail object can have
+            raise NotFound(f"no such {what}", code=not_found) from None
         raise ValidationFailed(f"Gmail refused the {what}: {exc.detail}",
                                code="gmail_rejected") from None
     except GmailError as exc:

@@ -21,6 +21,7 @@ from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.errors import GatewayError, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.kit.strict import QueryFlag
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.oauth import result, service, states, tokens
@@ -143,7 +144,7 @@ def connection_status(mailbox_id: str, request: Request, session: SessionDep,
 
 
 def disconnect(mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
-               delete_data: Annotated[bool, Query(description="Delete the synced data and "
+               delete_data: Annotated[QueryFlag, Query(description="Delete the synced data and "
                                                   "crypto-shred the mailbox")] = True
                ) -> DisconnectOut:
     mailbox: Mailbox = request.state.mailbox

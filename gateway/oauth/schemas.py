@@ -6,20 +6,23 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
+from gateway.kit.strict import Uuid
 from gateway.oauth.scopes import Feature
 
 ReturnUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
 
+FeatureText = Annotated[Feature, Strict(False)]
+
 
 class ConnectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
-    end_user_id: uuid.UUID | None = Field(
+    end_user_id: Uuid | None = Field(
         default=None, description="The end user whose Gmail is connected; omit when the caller "
                                   "is that end user")
-    features: list[Feature] = Field(min_length=1, max_length=len(Feature),
+    features: list[FeatureText] = Field(min_length=1, max_length=len(Feature),
                                     description="What the CRM wants to do with the mailbox")
     return_url: ReturnUrl | None = Field(
         default=None, description="Where the user's browser goes back to, with the outcome in "
@@ -28,9 +31,9 @@ class ConnectRequest(BaseModel):
 
 
 class ReconnectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(strict=True, extra="forbid")
 
-    features: list[Feature] = Field(default_factory=list, max_length=len(Feature),
+    features: list[FeatureText] = Field(default_factory=list, max_length=len(Feature),
                                     description="Features to add; the mailbox's current ones "
                                                 "are asked for again anyway")
     return_url: ReturnUrl | None = Field(

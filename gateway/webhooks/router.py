@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
+from gateway.kit.strict import QueryInt
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
 from gateway.settings import Settings
@@ -119,7 +120,7 @@ def rotate_secret(endpoint_id: str, request: Request, session: SessionDep,
 
 def list_deliveries(endpoint_id: str, request: Request, session: SessionDep, access: AccessDep,
                     status: DeliveryStatus | None = None,
-                    limit: Annotated[int, Query(ge=1, le=200)] = 50) -> DeliveryList:
+                    limit: Annotated[QueryInt, Query(ge=1, le=200)] = 50) -> DeliveryList:
     found = service.deliveries(session, request.state.endpoint, status=status, limit=limit)
     return DeliveryList(items=[_delivery_out(d, e) for d, e in found])
 

@@ -7,21 +7,21 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
 from gateway.webhooks.models import EventType
 from gateway.webhooks.urls import MAX_URL_LENGTH
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH)]
 Description = Annotated[str, StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{0,200}$")]
-EventTypes = Annotated[list[EventType], Field(
+EventTypes = Annotated[list[Annotated[EventType, Strict(False)]], Field(
     max_length=len(EventType), description="Event types to receive; empty: all of them")]
 
 _EXAMPLE_URL = "https://crm.example.com/hooks/gmail"
 
 
 class EndpointCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
         {"url": _EXAMPLE_URL, "event_types": ["message.created", "mailbox.state_changed"],
          "description": "CRM inbox sync"}]})
 
@@ -32,7 +32,7 @@ class EndpointCreate(BaseModel):
 
 
 class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
         {"active": False}]})
 
     url: Url | None = None

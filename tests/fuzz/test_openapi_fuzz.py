@@ -47,29 +47,23 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.core.parameters import ParameterLocation
 
 from gateway.app import create_app
 from gateway.policy.vocabulary import DECLARED_PURPOSES
 from gateway.settings import Environment, Settings
 from tests.conftest import TEST_PEPPER
-from tests.fuzz.checks import Finding, harvest, response_violations
-from tests.fuzz.world import FuzzTarget, new_request_id
+from tests.fuzz.checks import Finding, harvest, response_violations, schemathesis_violations
+from tests.fuzz.world import Caller, FuzzTarget, capable_caller, new_request_id
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 
 EXAMPLES = int(os.environ.get("GATEWAY_FUZZ_EXAMPLES", "20"))
 SECONDS = float(os.environ.get("GATEWAY_FUZZ_SECONDS", "70"))
 SEED = int(os.environ.get("GATEWAY_FUZZ_SEED", "9122026"))
+COVERAGE_CASES = int(os.environ.get("GATEWAY_FUZZ_COVERAGE_CASES", "40"))
 MIN_SENT = 3
 METHOD_ORDER = {"post": 0, "put": 1, "patch": 2, "get": 3, "head": 4, "options": 5, "delete": 6}
-SCHEMA_CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance,
-                 response_schema_conformance]
 
 
 def documented_operations() -> list[tuple[str, str]]:
@@ -134,67 +128,117 @@ class _OutOfTime(Exception):
     """Stops hypothesis early once an operation has used its share of the time budget."""
 
 
-def fuzz(operation: Any, mode: GenerationMode, target: FuzzTarget, http: requests.Session,
-         seconds: float, statuses: Counter[int]) -> list[Finding]:
-    findings: list[Finding] = []
+@dataclass
+class Run:
+    """One operation's share of the run: where it sends, what it saw, what failed."""
+
+    operation: Any
+    target: FuzzTarget
+    http: requests.Session
+    statuses: Counter[int]
+    findings: list[Finding] = field(default_factory=list)
+
+    def fill_path(self, case: Any, pick: int) -> None:
+        """Path parameters naming one real row (a coherent record: a message of that mailbox)."""
+        names = set(case.path_parameters or {})
+        records = self.target.records
+        fitting = ([r for r in records if names <= set(r)]
+                   or [r for r in records if names & set(r)])
+        if fitting:
+            record = fitting[pick % len(fitting)]
+            case.path_parameters.update({k: v for k, v in record.items() if k in names})
+
+    def send(self, case: Any, caller: Caller, purpose: str | None, mode: str) -> None:
+        request_id = new_request_id()
+        headers = {**caller.headers, "X-Request-Id": request_id}
+        if purpose is not None:
+            headers["Gateway-Purpose"] = purpose
+        if case.meta is not None and case.meta.generation.mode.is_negative:
+            # A header the case itself violates is sent as generated, not replaced by a valid one.
+            own = {name.lower() for name in case.headers or {}}
+            headers = {k: v for k, v in headers.items() if k.lower() not in own}
+        response = case.call(base_url=self.target.base_url, session=self.http, headers=headers,
+                             timeout=30, allow_redirects=False)
+        self.statuses[response.status_code] += 1
+        flat = {k.lower(): v[0] if isinstance(v, list) else v
+                for k, v in response.headers.items()}
+        violations = response_violations(response.status_code, flat, response.content,
+                                         self.target.secrets)
+        violations += schemathesis_violations(case, response, headers)
+        if (200 <= response.status_code < 300
+                and flat.get("content-type", "").startswith("application/json")):
+            sent_params = {k: str(v) for k, v in (case.path_parameters or {}).items()}
+            with contextlib.suppress(ValueError):  # e.g. an empty body
+                for found in harvest(self.operation.path, json.loads(response.content)):
+                    self.target.remember({**sent_params, **found})
+        if violations:
+            sent = {**headers, **{k: str(v) for k, v in (case.headers or {}).items()
+                                  if k.lower() not in {h.lower() for h in headers}}}
+            self.findings.append(Finding(
+                operation=f"{self.operation.method.upper()} {self.operation.path}", mode=mode,
+                caller=caller.name, purpose=sent.get("Gateway-Purpose"),
+                status=response.status_code, request_id=request_id, violations=violations,
+                reproduce=_masked_curl(case, headers, self.target.base_url, caller.name),
+                server_log=self.target.server_errors.get(request_id, [])))
+
+
+def fuzz(run: Run, mode: GenerationMode, seconds: float) -> None:
+    """Hypothesis-generated requests of one mode, from callers of every kind."""
     stop_at = time.monotonic() + seconds
     sent = [0]
-    callers = [c for c in target.callers for _ in range(CALLER_WEIGHTS.get(c.name, 1))]
-    label = f"{operation.method.upper()} {operation.path}"
+    callers = [c for c in run.target.callers for _ in range(CALLER_WEIGHTS.get(c.name, 1))]
 
     @hypothesis.settings(max_examples=EXAMPLES, deadline=None, database=None,
                          phases=[Phase.explicit, Phase.generate],
                          suppress_health_check=list(HealthCheck),
                          verbosity=hypothesis.Verbosity.quiet)
     @hypothesis.seed(SEED)
-    @hypothesis.given(case=operation.as_strategy(generation_mode=mode), data=st.data())
-    def run(case: Any, data: st.DataObject) -> None:
+    @hypothesis.given(case=run.operation.as_strategy(generation_mode=mode), data=st.data())
+    def generated(case: Any, data: st.DataObject) -> None:
         # Draws never depend on state that changes during the run (the pools of known ids grow),
         # so hypothesis sees the same choices when it replays an example.
         caller = callers[data.draw(st.integers(0, len(callers) - 1))]
         purpose = PURPOSES[data.draw(st.integers(0, len(PURPOSES) - 1))]
+        if mode is GenerationMode.POSITIVE:
+            purpose = None  # one the document lists for the operation, drawn by schemathesis
         real, pick = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 9999))
-        names = set(case.path_parameters or {})
-        fitting = ([r for r in target.records if names <= set(r)]
-                   or [r for r in target.records if names & set(r)])
-        if real > 0 and fitting:
-            record = fitting[pick % len(fitting)]
-            case.path_parameters.update({k: v for k, v in record.items() if k in names})
+        if real > 0:
+            run.fill_path(case, pick)
         if sent[0] >= MIN_SENT and time.monotonic() > stop_at:
             raise _OutOfTime
         sent[0] += 1
-        request_id = new_request_id()
-        headers = {**caller.headers, "X-Request-Id": request_id}
-        if purpose is not None:
-            headers["Gateway-Purpose"] = purpose
-        response = case.call(base_url=target.base_url, session=http, headers=headers,
-                             timeout=30, allow_redirects=False)
-        statuses[response.status_code] += 1
-        flat = {k.lower(): v[0] if isinstance(v, list) else v
-                for k, v in response.headers.items()}
-        violations = response_violations(response.status_code, flat, response.content,
-                                         target.secrets)
-        try:
-            case.validate_response(response, checks=SCHEMA_CHECKS, headers=headers)
-        except (Exception, BaseExceptionGroup) as exc:  # a group of check failures
-            violations.append("OpenAPI: " + " ".join(str(exc).split())[:600])
-        if (200 <= response.status_code < 300
-                and flat.get("content-type", "").startswith("application/json")):
-            sent_params = {k: str(v) for k, v in (case.path_parameters or {}).items()}
-            with contextlib.suppress(ValueError):  # e.g. an empty body
-                for found in harvest(operation.path, json.loads(response.content)):
-                    target.remember({**sent_params, **found})
-        if violations:
-            findings.append(Finding(
-                operation=label, mode=mode.value, caller=caller.name, purpose=purpose,
-                status=response.status_code, request_id=request_id, violations=violations,
-                reproduce=_masked_curl(case, headers, target.base_url, caller.name),
-                server_log=target.server_errors.get(request_id, [])))
+        run.send(case, caller, purpose, mode.value)
 
     # Unsatisfiable: e.g. no way to violate the schema of an operation without parameters.
     with contextlib.suppress(hypothesis.errors.Unsatisfiable, _OutOfTime):
-        run()
-    return findings
+        generated()
+
+
+def cover(run: Run, seconds: float) -> None:
+    """schemathesis's coverage phase: each parameter and property at its bounds and just past
+    them, each required one missing, wrong types, undocumented methods on the path (405 and
+    `Allow`). Sent by a caller the policy lets perform the operation, with the purpose the case
+    carries (the document declares the header), on real rows unless a path parameter is what
+    the case violates."""
+    operation = run.operation
+    config = operation.schema.config.generation_for(operation=operation, phase="coverage")
+    cases = list(operation.schema.iter_coverage_cases(
+        operation, generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=config))
+    methods = [c for c in cases if c.method.lower() != operation.method.lower()]
+    rest = [c for c in cases if c.method.lower() == operation.method.lower()]
+    step = max(1, len(rest) // max(1, COVERAGE_CASES))
+    chosen = methods + rest[::step][:COVERAGE_CASES]
+    caller = capable_caller(run.target, operation.definition.raw.get("x-policy-action"))
+    stop_at = time.monotonic() + seconds
+    for n, case in enumerate(chosen):
+        if n >= MIN_SENT and time.monotonic() > stop_at:
+            break
+        data = case.meta.phase.data if case.meta is not None else None
+        negated_path = getattr(data, "parameter_location", None) == ParameterLocation.PATH
+        if not negated_path:
+            run.fill_path(case, n)
+        run.send(case, caller, None, "coverage")
 
 
 def test_seeded_rows_are_reachable(fuzz_target: FuzzTarget, http: requests.Session) -> None:
@@ -216,9 +260,11 @@ def test_operation_answers_without_5xx_and_with_problems(
     operation = schema[path][method.upper()]
     seconds = clock.share()
     statuses: Counter[int] = clock.statuses.setdefault(f"{method.upper()} {path}", Counter())
-    findings: list[Finding] = []
+    run = Run(operation, fuzz_target, http, statuses)
+    cover(run, seconds / 3)
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-        findings += fuzz(operation, mode, fuzz_target, http, seconds / 2, statuses)
+        fuzz(run, mode, seconds / 3)
+    findings = run.findings
     assert sum(statuses.values()) > 0, "no request was sent (time budget exhausted?)"
     if findings:
         shown = "\n".join(f.render() for f in findings[:6])

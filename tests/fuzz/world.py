@@ -6,6 +6,7 @@ rows that exist."""
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -14,6 +15,7 @@ import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -220,3 +222,17 @@ def fuzz_target(database: Database, oauth_settings: Settings,
 
 def new_request_id() -> str:
     return "fuzz-" + uuid.uuid4().hex[:20]
+
+
+# The caller of each actor kind, in the order tried: the first kind the policy lets perform an
+# action (policies/data.json, `capable`) is the one the coverage phase sends as.
+KIND_CALLERS = {"crm_service": "a.crm", "end_user": "a.end_user", "reviewer": "a.reviewer",
+                "operator": "a.operator", "analytics": "a.analytics"}
+POLICY_DATA = Path(__file__).resolve().parents[2] / "policies" / "data.json"
+
+
+def capable_caller(target: FuzzTarget, action: str | None) -> Caller:
+    actions = json.loads(POLICY_DATA.read_text())["gateway"]["tables"]["actions"]
+    capable = actions.get(action or "", {}).get("capable", {})
+    name = next((n for kind, n in KIND_CALLERS.items() if kind in capable), "a.crm")
+    return next(c for c in target.callers if c.name == name)

@@ -1,0 +1,53 @@
+"""Request values are taken as the document types them, never coerced.
+
+FastAPI validates a request body as Python objects (the JSON already parsed), in pydantic's lax
+mode, which turns `"yes"` into `true`, `true` into `1` and `0` into 1970-01-01. Request models use
+`STRICT_REQUEST` instead: a JSON boolean, integer or string is required where the document says
+so. Types JSON carries as strings (UUIDs, enums, instants) say `Strict(False)` to be parsed from
+their text, and an instant must be ISO 8601 text with a timezone (`Instant`), in a body or a
+query alike. A query flag is `true` or `false` (`QueryFlag`), a query integer decimal digits
+(`QueryInt`)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Strict
+
+STRICT_REQUEST = ConfigDict(extra="forbid", strict=True)
+
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+_DIGITS = re.compile(r"^[+-]?\d{1,18}$")
+
+
+def _iso_text(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_INSTANT.match(value):
+        raise ValueError("an ISO 8601 date and time with a timezone, e.g. 2026-11-10T10:00:00Z")
+    return value
+
+
+def _flag_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if value not in ("true", "false"):
+        raise ValueError("true or false")
+    return value == "true"
+
+
+def _digits(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not _DIGITS.match(value):
+        raise ValueError("an integer in decimal digits")
+    return int(value)
+
+
+Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text)]
+Uuid = Annotated[uuid.UUID, Strict(False)]
+QueryFlag = Annotated[bool, BeforeValidator(_flag_text)]
+QueryInt = Annotated[int, BeforeValidator(_digits)]
