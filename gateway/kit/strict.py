@@ -2,11 +2,11 @@
 
 FastAPI validates a request body as Python objects (the JSON already parsed), in pydantic's lax
 mode, which turns `"yes"` into `true`, `true` into `1` and `0` into 1970-01-01. Request models use
-`STRICT_REQUEST` instead: a JSON boolean, integer or string is required where the document says
-so. Types JSON carries as strings (UUIDs, enums, instants) say `Strict(False)` to be parsed from
-their text, and an instant must be ISO 8601 text with a timezone (`Instant`), in a body or a
-query alike. A query flag is `true` or `false` (`QueryFlag`), a query integer decimal digits
-(`QueryInt`)."""
+`strict=True` instead: a JSON boolean, integer or string is required where the document says so.
+Types JSON carries as strings (UUIDs, enums, instants) say `Strict(False)` to be parsed from
+their text, and an instant must be ISO 8601 text (`Instant`), never a number, in a body or a
+query alike (a route that needs its timezone says so with its own code, `invalid_date`). A query
+flag is `true` or `false` (`QueryFlag`), a query integer decimal digits (`QueryInt`)."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Strict
-
-STRICT_REQUEST = ConfigDict(extra="forbid", strict=True)
+from pydantic import BeforeValidator, Strict
 
 _ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _DIGITS = re.compile(r"^[+-]?\d{1,18}$")
@@ -27,7 +25,7 @@ def _iso_text(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str) or not _ISO_INSTANT.match(value):
-        raise ValueError("an ISO 8601 date and time with a timezone, e.g. 2026-11-10T10:00:00Z")
+        raise ValueError("an ISO 8601 date and time, e.g. 2026-11-10T10:00:00Z")
     return value
 
 
@@ -47,7 +45,7 @@ def _digits(value: Any) -> Any:
     return int(value)
 
 
-Instant = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_text)]
+Instant = Annotated[datetime, Strict(False), BeforeValidator(_iso_text)]
 Uuid = Annotated[uuid.UUID, Strict(False)]
 QueryFlag = Annotated[bool, BeforeValidator(_flag_text)]
 QueryInt = Annotated[int, BeforeValidator(_digits)]
