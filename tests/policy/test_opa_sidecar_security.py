@@ -18,14 +18,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from gateway.app import create_app
 from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import OpaServerEngine, engine_from_settings, policy_revision
 from gateway.policy.engines.bundle import build_bundle, bundle_manifest_revision
 from gateway.policy.engines.opa_process import OpaServerProcess, OpaTls
 from gateway.policy.engines.table import TableCase
 from gateway.settings import Settings, UnsafeSettings
+from tests.conftest import TenantWorld
 from tests.policy.conftest import POLICY_DIR, ROOT
 from tests.test_settings import GOOD
 
@@ -73,6 +76,22 @@ def test_a_token_sidecar_answers_only_the_gateways_token(
                            json={"query": "x := opa.runtime().env"})
         assert query.status_code == 401
         assert TOKEN not in query.text
+
+
+def test_the_gateway_serves_through_a_token_sidecar_only_with_the_token(
+        settings: Settings, opa_binary: Path, tenant_a: TenantWorld) -> None:
+    with OpaServerProcess(opa_binary, POLICY_DIR, token=TOKEN) as server:
+        with_token = settings.model_copy(update={"policy_engine_url": server.url,
+                                                 "policy_engine_token": SecretStr(TOKEN)})
+        with TestClient(create_app(with_token), raise_server_exceptions=False) as client:
+            assert client.get("/v1/mailboxes", headers=tenant_a.crm.headers()).status_code == 200
+            assert client.get("/readyz").status_code == 200
+        without = settings.model_copy(update={"policy_engine_url": server.url})
+        with TestClient(create_app(without), raise_server_exceptions=False) as client:
+            refused = client.get("/v1/mailboxes", headers=tenant_a.crm.headers())
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "policy_engine_unavailable"
+            assert client.get("/readyz").status_code == 503
 
 
 # --- TLS, both ways ------------------------------------------------------------------------------
