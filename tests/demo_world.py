@@ -146,6 +146,14 @@ def consent_over_http(consent_url: str, *, untick: tuple[str, ...] = (),
                       deny: bool = False) -> str:
     """Read the gateway's page, press Continue, answer Google's (the emulator's) form, follow
     the callback: the HTML of the gateway's result page."""
+    result = consent_answer(consent_url, untick=untick, deny=deny)
+    assert result.status_code == 200, result.text
+    return result.text
+
+
+def consent_answer(consent_url: str, *, untick: tuple[str, ...] = (),
+                   deny: bool = False) -> httpx.Response:
+    """As consent_over_http, up to the gateway's answer to the callback (not followed)."""
     with httpx.Client(follow_redirects=False, timeout=60,
                       headers={"Accept": "text/html"}) as http:
         page = http.get(consent_url)
@@ -161,9 +169,7 @@ def consent_over_http(consent_url: str, *, untick: tuple[str, ...] = (),
         answer = http.post(urljoin(google_url, form.form_action), content=urlencode(fields),
                            headers={"Content-Type": "application/x-www-form-urlencoded"})
         assert answer.status_code == 302, answer.text
-        result = http.get(answer.headers["location"])
-        assert result.status_code == 200, result.text
-        return result.text
+        return http.get(answer.headers["location"])
 
 
 def gmail_gateway_demo(demo: Demo, *extra: str) -> dict[str, str]:

@@ -1,6 +1,7 @@
 """The connect flow of the demo in a real browser (Debian's Chromium): the gateway's pre-consent
 page, the emulator's Google consent page (send unticked, everything ticked, denied), the
-gateway's result page and its retry links, then the mailbox synced; and the API docs pages.
+gateway's result page and its retry links, then the mailbox synced; a local CRM as the return
+URL (over HTTP: nothing listens there); and the API docs pages.
 
 Screenshots (artifacts/screenshots/): connect-01-gateway-consent, connect-02-google-consent,
 connect-03-google-send-unticked, connect-04-result-send-missing, connect-05-result-connected,
@@ -15,7 +16,7 @@ import httpx
 import pytest
 
 from gateway.policy.vocabulary import SCOPE_SEND
-from tests.demo_world import Demo, gmail_gateway_demo, wait_until_synced
+from tests.demo_world import Demo, consent_answer, gmail_gateway_demo, wait_until_synced
 
 pytestmark = [pytest.mark.demo, pytest.mark.browser]
 
@@ -96,6 +97,21 @@ def test_denied_on_googles_page_says_why_and_the_retry_link_connects(
     page.click("#approve")
     page.wait_for_selector("#status")
     assert status(page) == "connected"
+
+
+def test_a_local_crm_may_be_the_return_url_in_the_demo(demo: Demo) -> None:
+    crm = "http://127.0.0.1:3000/settings/gmail"
+    link = gmail_gateway_demo(demo, "--return-url", crm)
+
+    back = consent_answer(link["consent_url"], deny=True)
+    assert back.status_code == 302
+    assert back.headers["location"] == crm + "?status=denied&reason=access_denied"
+    refused = httpx.post(f"{demo.gateway_url}/v1/connect", timeout=30, json={
+        "end_user_id": link["end_user_id"], "features": ["read"],
+        "return_url": "http://127.0.0.1:3001/elsewhere"},
+        headers={"Authorization": f"Bearer {link['crm_key']}", "Gateway-Purpose": "user_facing"})
+    assert refused.status_code == 400
+    assert refused.json()["code"] == "return_url_not_allowed"
 
 
 @pytest.mark.parametrize(("path", "ready", "name"), [
