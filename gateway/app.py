@@ -16,6 +16,7 @@ from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
 from gateway.crypto.pg import psycopg_binary_results
 from gateway.justifications.router import router as justifications_router
+from gateway.kit.api_docs import install_api_docs
 from gateway.kit.db import Database
 from gateway.kit.edge import BodyReadTimeout
 from gateway.kit.logs import configure_logging
@@ -120,7 +121,9 @@ def create_app(settings: Settings | None = None, *,
 
     app = FastAPI(title="Gmail integration gateway", version="0.1.0", lifespan=lifespan,
                   description="Gmail for your CRM, with Google's Limited Use rules enforced "
-                              "on every access, encrypted at rest and audited.")
+                              "on every access, encrypted at rest and audited.",
+                  docs_url=None, redoc_url=None)  # served offline: install_api_docs
+    install_api_docs(app)
     metrics = Metrics()
     app.state.settings = settings
     app.state.metrics = metrics

@@ -1,5 +1,10 @@
-"""Shared fixtures: a real PostgreSQL database with the migrations applied (tables truncated after
-each test), a real OPA server process, and an app wired to both.
+"""Shared fixtures: a real database with the migrations applied (emptied after each test), a real
+OPA server process, and an app wired to both.
+
+The database is PostgreSQL, or with `--db sqlite` a SQLite file (the embedded default): CI runs
+the API-level and black-box suites on both (scripts/test.sh). A test that needs PostgreSQL
+itself (roles, partitions, a second database) asks for `pg_admin_url` or carries the
+`postgres_only` marker, and is skipped on SQLite.
 
 Why truncation rather than a rolled-back outer transaction: the enforcement point deliberately
 writes denials in their own transaction so a request rollback cannot erase them; nesting every
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,6 +41,26 @@ pytest_plugins = ["tests.google_world"]  # the emulator, an app on it, a scripte
 ROOT = Path(__file__).resolve().parents[1]
 PG_ENV = "GATEWAY_TEST_DATABASE_URL"
 TEST_PEPPER = "test-pepper-0123456789abcdef"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=("postgresql", "sqlite"),
+                     default=os.environ.get("GATEWAY_TEST_DB", "postgresql"),
+                     help="the database the `database_url` fixture provides (default "
+                          "postgresql; GATEWAY_TEST_DB sets it too)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres_only: runs only with --db postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--db") != "sqlite":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only (this run is --db sqlite)")
+    for item in items:
+        if "postgres_only" in item.keywords or "pg_admin_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(skip)
 
 
 def _require(what: str) -> None:
@@ -82,8 +108,21 @@ def migrated_database(admin_url: str, prefix: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def database_url(pg_admin_url: str) -> Iterator[str]:
-    with migrated_database(pg_admin_url, "gw_test") as url:
+def test_backend(request: pytest.FixtureRequest) -> str:
+    """`postgresql` or `sqlite`: the database this run's `database_url` is on."""
+    backend: str = request.config.getoption("--db")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def database_url(test_backend: str, request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if test_backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'gateway.db'}"
+        upgrade(url)
+        yield url
+        return
+    with migrated_database(request.getfixturevalue("pg_admin_url"), "gw_test") as url:
         yield url
 
 
@@ -98,9 +137,18 @@ def database(database_url: str) -> Iterator[Database]:
 def db(database: Database) -> Iterator[Database]:
     """The test database, emptied after the test."""
     yield database
-    tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
+    empty_tables(database)
+
+
+def empty_tables(database: Database) -> None:
+    tables = load_all_models().sorted_tables
     with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        if conn.dialect.name == "sqlite":
+            for table in reversed(tables):  # children first: foreign keys are enforced
+                conn.execute(table.delete())
+            return
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(scope="session")
@@ -205,3 +253,20 @@ def tenant_a(db: Database) -> TenantWorld:
 @pytest.fixture
 def tenant_b(db: Database) -> TenantWorld:
     return build_tenant(db, "tenant-b")
+
+
+def rows_as_text(conn: Any, table: Any) -> list[str]:
+    """Each row of `table` as stored (no column types applied: ciphertext stays ciphertext),
+    as one string, alike on PostgreSQL and SQLite: every value, bytes both as they are
+    (Latin-1) and in hex, so a plaintext secret stored anywhere in the row shows in it."""
+    texts = []
+    for row in conn.execute(text(f'SELECT * FROM "{table.name}"')).all():
+        parts = []
+        for value in row:
+            if isinstance(value, bytes | bytearray | memoryview):
+                raw = bytes(value)
+                parts += [raw.decode("latin-1"), raw.hex()]
+            else:
+                parts.append(str(value))
+        texts.append(" | ".join(parts))
+    return texts

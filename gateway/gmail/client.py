@@ -295,7 +295,7 @@ def gmail_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService,
         # Like credentials_for: committed on its own when a database is given (the caller's
         # transaction may be gone or rolled back), else left in the caller's session.
         if database is not None:
-            with database.transaction() as own:
+            with database.independent_session() as own:
                 box = own.get(Mailbox, mailbox_id)
                 if box is None:
                     raise LookupError("the mailbox is gone")

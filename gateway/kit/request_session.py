@@ -12,7 +12,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gateway.kit.db import Database, call_and_commit
+from gateway.kit.db import Database, call_and_commit, enter_unit, leave_unit
 
 T = TypeVar("T")
 
@@ -49,12 +49,16 @@ async def session_dependency(request: Request) -> AsyncIterator[Session]:
     began a transaction is closed without one."""
     session = get_database(request).sessions()
     request.state.db_session = session
+    token = enter_unit(session)
     try:
-        yield session
-    except BaseException:
-        await run_in_threadpool(_end, session, False)
-        raise
-    if session.in_transaction() or session.new or session.dirty or session.deleted:
-        await run_in_threadpool(_end, session, True)
-    else:
-        session.close()
+        try:
+            yield session
+        except BaseException:
+            await run_in_threadpool(_end, session, False)
+            raise
+        if session.in_transaction() or session.new or session.dirty or session.deleted:
+            await run_in_threadpool(_end, session, True)
+        else:
+            session.close()
+    finally:
+        leave_unit(token)

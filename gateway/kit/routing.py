@@ -171,8 +171,10 @@ def route_guard(route: APIRoute) -> Guard | None:
     return None
 
 
-# FastAPI's own documentation routes are plain Starlette routes, not APIRoutes.
-FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# The schema and the documentation pages (gateway/kit/api_docs.py) are plain Starlette routes,
+# not APIRoutes; they serve no mailbox data.
+FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+                             "/docs/assets"})
 
 
 def all_routes(app: FastAPI) -> list[BaseRoute]:

@@ -1,4 +1,5 @@
-"""Time helpers. SQLite hands back naive datetimes even for timezone-aware columns."""
+"""Time helpers. Columns return aware UTC datetimes on both databases (`UtcDateTime`,
+gateway/kit/models.py); `as_utc` is for values from raw SQL and other sources."""
 
 from __future__ import annotations
 
@@ -15,3 +16,8 @@ def to_ns(value: datetime) -> int:
 
 def now_ns() -> int:
     return to_ns(datetime.now(UTC))
+
+
+def utc_text(value: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, microseconds kept: `2026-03-01T09:30:00.123456Z`."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")

@@ -15,6 +15,7 @@ import uuid
 from datetime import datetime
 
 from gateway.kit.errors import BadRequest
+from gateway.kit.timeutil import utc_text
 
 MAX_CURSOR_CHARS = 400
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a row UUID or a Gmail id, nothing else
@@ -26,7 +27,7 @@ def _invalid() -> BadRequest:
 
 
 def encode_key(kind: str, when: datetime, key: str) -> str:
-    raw = json.dumps([kind, when.isoformat(), key], separators=(",", ":")).encode()
+    raw = json.dumps([kind, utc_text(when), key], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

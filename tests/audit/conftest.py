@@ -68,7 +68,7 @@ def append_each(database: Database, log: OperationLog, records: list[LogRecord])
 def single_chain(database: Database) -> None:
     """Make chain 0 the only chain, so positions in a test are predictable."""
     with database.transaction() as session:
-        session.execute(text("TRUNCATE audit_chain_heads"))
+        session.execute(text("DELETE FROM audit_chain_heads"))
         ensure_heads(session, 1)
 
 
@@ -78,9 +78,11 @@ def run_verify(database: Database, trusted: TrustedKeys, **kwargs: Any) -> Verif
 
 
 def as_dba(database: Database, sql: str, params: Mapping[str, Any] | None = None) -> int:
-    """Run SQL the way a database administrator could: with the append-only trigger off."""
+    """Run SQL the way a database administrator could: with PostgreSQL's append-only trigger
+    off (SQLite has none)."""
     with database.engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         result = conn.execute(text(sql), dict(params or {}))
         return int(result.rowcount)
 

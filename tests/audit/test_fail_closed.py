@@ -16,6 +16,8 @@ from gateway.kit.db import Database
 from gateway.settings import Settings
 from tests.conftest import TenantWorld
 
+pytestmark = pytest.mark.postgres_only  # database roles without INSERT on the log: PostgreSQL only
+
 
 @pytest.fixture
 def app_role(db: Database) -> Iterator[str]:

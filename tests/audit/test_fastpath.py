@@ -23,6 +23,8 @@ from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
 from tests.audit.conftest import RecordFactory, append_each, as_dba, rows_by_position, run_verify
 
+pytestmark = pytest.mark.postgres_only  # psycopg's fast path: PostgreSQL only
+
 PG_EPOCH = 946_684_800_000_000  # 2000-01-01, where PostgreSQL's binary timestamps count from
 ODD_VALUES = ['say "hi"', "back\\slash", "caf\u00e9 \u2713", "tab\there", "del\x7f", "",
               "\U0001f600"]

@@ -22,6 +22,8 @@ from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
 from tests.audit.conftest import RecordFactory, as_dba, run_verify
 
+pytestmark = pytest.mark.postgres_only  # the group commit runs on PostgreSQL through psycopg only
+
 
 @pytest.fixture
 def appender(db: Database) -> Iterator[group_commit.GroupAppender]:

@@ -29,6 +29,8 @@ from gateway.settings import Settings
 from tests.audit.conftest import RecordFactory, append_each, as_dba, run_verify, single_chain
 from tests.conftest import TenantWorld
 
+pytestmark = pytest.mark.postgres_only  # monthly partitions and their retention: PostgreSQL only
+
 NOW = datetime.now(UTC)
 
 

@@ -26,7 +26,13 @@ from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
 from gateway.settings import Environment, Settings
-from tests.audit.conftest import RecordFactory, append_each, rows_by_position, run_verify
+from tests.audit.conftest import (
+    RecordFactory,
+    append_each,
+    as_dba,
+    rows_by_position,
+    run_verify,
+)
 
 NOW = datetime.now(UTC)
 
@@ -81,10 +87,7 @@ def test_cli_verify_reports_tampering_with_exit_code_1(
     assert "OK: every chain verifies" in capsys.readouterr().out
 
     victim = rows_by_position(db)[2]
-    with db.engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text("UPDATE audit_entries SET actor_id = 'x' WHERE id = :id"),
-                     {"id": victim.id})
+    as_dba(db, "UPDATE audit_entries SET actor_id = 'x' WHERE id = :id", {"id": victim.id})
     assert main(["audit", "verify"]) == 1
     out = capsys.readouterr().out
     assert f"shard {victim.shard} seq {victim.seq} id {victim.id}" in out
@@ -113,10 +116,8 @@ def test_verify_over_a_window(db: Database, oplog: OperationLog, record: RecordF
     append_each(db, oplog, [record() for _ in range(4)])
     window = run_verify(db, trusted, since=NOW - timedelta(days=6), until=NOW - timedelta(days=1))
     assert window.ok and 1 <= window.entries <= 3
-    with db.engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
-        conn.execute(text("UPDATE audit_entries SET actor_id = 'x' "
-                          "WHERE occurred_at < :t"), {"t": NOW - timedelta(days=1)})
+    as_dba(db, "UPDATE audit_entries SET actor_id = 'x' WHERE occurred_at < :t",
+           {"t": NOW - timedelta(days=1)})
     assert not run_verify(db, trusted, since=NOW - timedelta(days=6)).ok
 
 

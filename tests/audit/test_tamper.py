@@ -24,6 +24,10 @@ from tests.audit.conftest import (
     single_chain,
 )
 
+# Tampering as PostgreSQL's DBA could (trigger off, interval arithmetic, ANY); the same
+# detections on SQLite: tests/audit/test_sqlite_and_cli.py.
+pytestmark = pytest.mark.postgres_only
+
 
 @pytest.fixture
 def log10(db: Database, oplog: OperationLog, record: RecordFactory) -> list[uuid.UUID]:

@@ -17,6 +17,8 @@ from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
 from tests.audit.conftest import RecordFactory, append_each, as_dba, rows_by_position, run_verify
 
+pytestmark = pytest.mark.postgres_only  # the server-side scan of the verifier: PostgreSQL only
+
 
 def _first(report: VerifyReport) -> tuple[int, int, str, str | None] | None:
     first = report.first

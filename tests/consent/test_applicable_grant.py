@@ -23,6 +23,8 @@ from gateway.mail.models import Mailbox
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """The suite's PostgreSQL database, and a migrated SQLite file (the demo's store)."""
     if request.param == "postgresql":
+        if request.config.getoption("--db") == "sqlite":
+            pytest.skip("this run is --db sqlite; the sqlite case covers it")
         yield request.getfixturevalue("db")
         return
     url = f"sqlite:///{tmp_path / 'gateway.db'}"

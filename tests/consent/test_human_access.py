@@ -3,6 +3,7 @@ specific messages; grants expire and can be revoked; the owner sees every human 
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -87,7 +88,7 @@ def test_revoked_and_expired_grants_stop_working(client: TestClient, db: Databas
 
     second = grant(client, mail, message_ids=["18c0a1"])
     with db.transaction() as s:
-        s.execute(update(ConsentGrant).where(ConsentGrant.id == second["id"]).values(
+        s.execute(update(ConsentGrant).where(ConsentGrant.id == uuid.UUID(second["id"])).values(
             expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     expired = read_content(client, mail, "18c0a1")
     assert expired.status_code == 403

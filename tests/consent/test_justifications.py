@@ -5,6 +5,7 @@ reviewers with the case reference, and the owner sees them."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -177,7 +178,7 @@ def test_revoked_and_expired_justifications_stop_working(client: TestClient, db:
     second = record(client, mail, case_ref="SEC-2026-0043")
     assert read(client, mail, "18c0a1").status_code == 200
     with db.transaction() as s:
-        s.execute(update(Justification).where(Justification.id == second["id"]).values(
+        s.execute(update(Justification).where(Justification.id == uuid.UUID(second["id"])).values(
             expires_at=datetime.now(UTC) - timedelta(seconds=1)))
     expired = read(client, mail, "18c0a1")
     assert expired.status_code == 403

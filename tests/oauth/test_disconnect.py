@@ -8,9 +8,10 @@ import uuid
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from emulator.testing import RunningEmulator
+from gateway.audit.models import AuditEntry
 from gateway.crypto import CryptoService, KeyDestroyed
 from gateway.crypto.models import MailboxDataKey
 from gateway.kit.db import Database
@@ -41,8 +42,8 @@ def _seed(db: Database, crypto: CryptoService, mailbox_id: uuid.UUID) -> None:
 
 def _audit_count(db: Database, mailbox_id: uuid.UUID) -> int:
     with db.transaction() as s:
-        return int(s.execute(text("SELECT count(*) FROM audit_entries WHERE mailbox_id = :m"),
-                             {"m": mailbox_id}).scalar_one())
+        return int(s.scalar(select(func.count()).select_from(AuditEntry)
+                            .where(AuditEntry.mailbox_id == mailbox_id)) or 0)
 
 
 def test_disconnect_revokes_deletes_tokens_and_shreds_the_data(
@@ -85,9 +86,9 @@ def test_disconnect_revokes_deletes_tokens_and_shreds_the_data(
     # The operation log keeps everything it had, plus the disconnect itself.
     assert _audit_count(db, mailbox_id) == logged_before + 1
     with db.transaction() as s:
-        last = s.execute(text("SELECT operation, decision FROM audit_entries WHERE mailbox_id "
-                              "= :m ORDER BY occurred_at DESC LIMIT 1"),
-                         {"m": mailbox_id}).one()
+        last = s.execute(select(AuditEntry.operation, AuditEntry.decision)
+                         .where(AuditEntry.mailbox_id == mailbox_id)
+                         .order_by(AuditEntry.occurred_at.desc()).limit(1)).one()
     assert tuple(last) == ("oauth:disconnect", "allow")
 
     shown = gw.get(f"/v1/mailboxes/{mailbox_id}", headers=headers).json()

@@ -5,14 +5,13 @@ any of the plaintext fed in (subjects, bodies, addresses, tokens), in text or he
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.schema import load_all_models
 from gateway.mail.models import Mailbox
-from tests.conftest import TenantWorld
+from tests.conftest import TenantWorld, rows_as_text
 from tests.mail.factories import make_raw, store_message
 from tests.oauth.conftest import GOOGLE_ALICE, connect
 
@@ -25,8 +24,7 @@ def _all_rows_as_text(db: Database) -> str:
     chunks: list[str] = []
     with db.engine.connect() as conn:
         for table in load_all_models().sorted_tables:
-            rows = conn.execute(text(f'SELECT t::text FROM "{table.name}" t')).scalars()
-            chunks.extend(rows)
+            chunks.extend(rows_as_text(conn, table))
     return "\n".join(chunks)
 
 
