@@ -22,16 +22,15 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from emulator.testing import RunningEmulator
 from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.kit.logs import request_id_var
-from gateway.kit.schema import load_all_models
 from gateway.mail.models import Mailbox
 from gateway.settings import Settings
-from tests.conftest import TenantWorld, build_tenant
+from tests.conftest import TenantWorld, build_tenant, empty_tables
 from tests.google_world import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -163,9 +162,7 @@ def _callers(a: TenantWorld, b: TenantWorld) -> list[Caller]:
 
 
 def truncate_all(database: Database) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in load_all_models().sorted_tables)
-    with database.engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_tables(database)
 
 
 @pytest.fixture(scope="module")
