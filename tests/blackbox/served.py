@@ -84,10 +84,10 @@ class Served:
 
 @contextmanager
 def serve_gateway(settings: Settings, extra_env: Mapping[str, str] | None = None,
-                  *, migrate: bool = False) -> Iterator[Served]:
+                  *, migrate: bool = False, workers: int = 1) -> Iterator[Served]:
     port = free_port()
     command = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(port)]
+               "--port", str(port), "--workers", str(workers)]
     if migrate:
         command.append("--migrate")
     process = subprocess.Popen(command, env=gateway_env(settings, extra_env), cwd=ROOT,
