@@ -7,10 +7,18 @@ without a flood of cross-tenant probes, measured in one run. Numbers, not pass/f
 The gateway runs as shipped (`python -m gateway.cli serve`, one worker unless --workers) on a
 database of its own (created from GATEWAY_TEST_DATABASE_URL, dropped after) with the OPA
 server. Normal traffic: --clients keep-alive connections reading a message's metadata in a
-closed loop (each an allow, group-committed before the read). The flood: tenant B's key asking
-for tenant A's mailbox at --flood-rate requests/s, open loop over 16 connections (each a 404
-and a `deny` entry, `not_found`, group-committed like any denial). Phases alternate, baseline
-then flood, --repeat times; the log's growth per phase is counted in the database.
+closed loop (each an allow, group-committed before the read). Three phases, alternated
+--repeat times:
+
+- `baseline`: normal traffic alone;
+- `unlogged`: normal traffic and a flood of 404s the gateway does not log (a path no route
+  matches), at --flood-rate requests/s over 16 connections: what any flood of that rate costs;
+- `refusals`: normal traffic and the same flood as cross-tenant probes (tenant B's key asking
+  for tenant A's message: a 404 and a `deny` entry, `not_found`, group-committed like any
+  denial).
+
+`refusals` against `unlogged` is the cost of logging the refusals. The log's growth per phase
+is counted in the database, the server's CPU from /proc (one worker: the serving process).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ class Phase:
     seconds: float = 0.0
     allows: int = 0
     denies: int = 0
+    cpu: float = 0.0
 
 
 def _request(path: str, key: str) -> bytes:
@@ -100,6 +109,11 @@ async def _flood(port: int, request: bytes, stop: float, rate: float, phase: Pha
         writer.close()
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _log_counts(db: Database) -> tuple[int, int]:
     with db.transaction() as s:
         rows = dict(s.execute(select(AuditEntry.decision, func.count())
@@ -148,18 +162,23 @@ def main() -> int:
                           world.a.crm.key)
         probe = _request(f"/v1/mailboxes/{world.a.mailbox.id}/messages/{uuid.uuid4().hex[:16]}",
                          world.b.crm.key)
+        unrouted = _request(f"/v1/mailboxes/{world.a.mailbox.id}/no-such-route",
+                            world.b.crm.key)
         phases: list[Phase] = []
         with serve_gateway(settings, workers=args.workers) as server:
             asyncio.run(_run_phase(server.port, Phase("warm-up"), normal, probe, args.clients,
                                    2.0, args.flood_rate))
             for _ in range(args.repeat):
-                for name, rate in (("baseline", 0.0), ("flood", args.flood_rate)):
+                for name, flood, rate in (("baseline", probe, 0.0),
+                                          ("unlogged", unrouted, args.flood_rate),
+                                          ("refusals", probe, args.flood_rate)):
                     phase = Phase(name)
-                    before = _log_counts(db)
+                    before, cpu = _log_counts(db), _cpu_seconds(server.process.pid)
                     started = time.monotonic()
-                    asyncio.run(_run_phase(server.port, phase, normal, probe, args.clients,
+                    asyncio.run(_run_phase(server.port, phase, normal, flood, args.clients,
                                            args.seconds, rate))
                     phase.seconds = time.monotonic() - started
+                    phase.cpu = _cpu_seconds(server.process.pid) - cpu
                     after = _log_counts(db)
                     phase.allows, phase.denies = after[0] - before[0], after[1] - before[1]
                     phases.append(phase)
@@ -173,21 +192,32 @@ def _report(phases: list[Phase], args: argparse.Namespace) -> None:
           f"over {FLOOD_CONNECTIONS} connections, {args.workers} worker(s), "
           f"{args.repeat} x {args.seconds:.0f} s per phase, cores: {os.cpu_count()}")
     print(f"{'phase':9} {'normal/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
-          f"{'probes/s':>9} {'allow/s':>8} {'deny/s':>7} {'appends/s':>9} {'errors':>6}")
-    summary: dict[str, list[tuple[float, float, float, float]]] = {}
+          f"{'flood/s':>8} {'allow/s':>8} {'deny/s':>7} {'appends/s':>9} {'cpu ms/req':>10} "
+          f"{'errors':>6}")
+    summary: dict[str, list[tuple[float, ...]]] = {}
     for p in phases:
         rate = len(p.latencies) / p.seconds
-        row = (rate, _pct(p.latencies, .5), _pct(p.latencies, .95), _pct(p.latencies, .99))
+        served = len(p.latencies) + p.probes_sent
+        row = (rate, _pct(p.latencies, .5), _pct(p.latencies, .95), _pct(p.latencies, .99),
+               p.probes_sent / p.seconds, (p.allows + p.denies) / p.seconds,
+               p.denies / p.seconds, 1000 * p.cpu / max(1, served))
         summary.setdefault(p.name, []).append(row)
         print(f"{p.name:9} {rate:9.0f} {row[1]:7.1f} {row[2]:7.1f} {row[3]:7.1f} "
-              f"{p.probes_sent / p.seconds:9.0f} {p.allows / p.seconds:8.0f} "
-              f"{p.denies / p.seconds:7.0f} {(p.allows + p.denies) / p.seconds:9.0f} "
-              f"{p.normal_errors:6d}  probe statuses {p.probe_statuses or '-'}")
-    base = [statistics.median(col) for col in zip(*summary["baseline"], strict=True)]
-    flood = [statistics.median(col) for col in zip(*summary["flood"], strict=True)]
-    print(f"medians: normal {base[0]:.0f}/s -> {flood[0]:.0f}/s (x{flood[0] / base[0]:.2f}), "
-          f"p50 {base[1]:.1f} -> {flood[1]:.1f} ms (x{flood[1] / base[1]:.2f}), "
-          f"p95 {base[2]:.1f} -> {flood[2]:.1f} ms (x{flood[2] / base[2]:.2f})")
+              f"{row[4]:8.0f} {p.allows / p.seconds:8.0f} {row[6]:7.0f} {row[5]:9.0f} "
+              f"{row[7]:10.2f} {p.normal_errors:6d}  flood statuses {p.probe_statuses or '-'}")
+    med = {name: [statistics.median(col) for col in zip(*rows, strict=True)]
+           for name, rows in summary.items()}
+    for name in ("unlogged", "refusals"):
+        base, other = med["baseline"], med[name]
+        print(f"medians, {name} vs baseline: normal {base[0]:.0f}/s -> {other[0]:.0f}/s "
+              f"(x{other[0] / base[0]:.2f}), p50 {base[1]:.1f} -> {other[1]:.1f} ms "
+              f"(x{other[1] / base[1]:.2f}), p95 {base[2]:.1f} -> {other[2]:.1f} ms")
+    unlogged, refusals = med["unlogged"], med["refusals"]
+    print(f"medians, refusals vs unlogged flood: normal x{refusals[0] / unlogged[0]:.2f}, "
+          f"p50 x{refusals[1] / unlogged[1]:.2f}, p95 x{refusals[2] / unlogged[2]:.2f}, "
+          f"flood served {unlogged[4]:.0f}/s vs {refusals[4]:.0f}/s, "
+          f"CPU per request {unlogged[7]:.2f} vs {refusals[7]:.2f} ms; "
+          f"log appends {refusals[5]:.0f}/s of which refusals {refusals[6]:.0f}/s")
 
 
 if __name__ == "__main__":
