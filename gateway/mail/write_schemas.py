@@ -245,7 +245,7 @@ class LabelIn(BaseModel):
 
 class LabelPatch(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
-        "examples": [{"name": "Clients/Acme Corp"}]})
+        "minProperties": 1, "examples": [{"name": "Clients/Acme Corp"}]})
 
     name: LabelName | None = None
     message_list_visibility: MessageListVisibility | None = None

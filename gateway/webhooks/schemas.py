@@ -32,8 +32,8 @@ class EndpointCreate(BaseModel):
 
 
 class EndpointUpdate(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={"examples": [
-        {"active": False}]})
+    model_config = ConfigDict(strict=True, extra="forbid", json_schema_extra={
+        "minProperties": 1, "examples": [{"active": False}]})
 
     url: Url | None = None
     event_types: EventTypes | None = None

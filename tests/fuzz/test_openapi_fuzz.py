@@ -138,6 +138,13 @@ class Run:
     statuses: Counter[int]
     findings: list[Finding] = field(default_factory=list)
 
+    def allowed_purposes(self) -> list[str]:
+        """The `Gateway-Purpose` values the document lists for this operation."""
+        for parameter in self.operation.definition.raw.get("parameters", []):
+            if parameter.get("name") == "Gateway-Purpose":
+                return list(parameter.get("schema", {}).get("enum", []))
+        return []
+
     def fill_path(self, case: Any, pick: int) -> None:
         """Path parameters naming one real row (a coherent record: a message of that mailbox)."""
         names = set(case.path_parameters or {})
@@ -199,7 +206,7 @@ def fuzz(run: Run, mode: GenerationMode, seconds: float) -> None:
         # so hypothesis sees the same choices when it replays an example.
         caller = callers[data.draw(st.integers(0, len(callers) - 1))]
         purpose = PURPOSES[data.draw(st.integers(0, len(PURPOSES) - 1))]
-        if mode is GenerationMode.POSITIVE:
+        if mode is GenerationMode.POSITIVE and purpose not in run.allowed_purposes():
             purpose = None  # one the document lists for the operation, drawn by schemathesis
         real, pick = data.draw(st.integers(0, 3)), data.draw(st.integers(0, 9999))
         if real > 0:
