@@ -104,6 +104,9 @@ class Settings(BaseSettings):
         "--authentication=tls)")
     policy_engine_client_key_file: Path | None = Field(
         default=None, description="The client certificate's private key (PEM)")
+    policy_engine_require_bundle: bool | None = Field(
+        default=None, description="The OPA server must report a bundle carrying the gateway's "
+        "policy revision (the signed bundle of scripts/build_bundle.sh); unset: required in prod")
     analytics_min_cohort: int = Field(default=50, ge=2)
     consent_grant_max_hours: float = Field(default=4.0, gt=0)
     access_request_ttl_hours: float = Field(default=24.0, gt=0)
@@ -279,6 +282,13 @@ class Settings(BaseSettings):
     @cached_property
     def uses_emulator(self) -> bool:
         return self.emulator_url is not None
+
+    @property
+    def policy_engine_bundle_required(self) -> bool:
+        """Whether the OPA server must prove it loaded the policy as a bundle."""
+        if self.policy_engine_require_bundle is not None:
+            return self.policy_engine_require_bundle
+        return self.environment is Environment.prod
 
     @property
     def is_sqlite(self) -> bool:

@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:10b64b91f34de72e4541e9c9a923407667ea8f9a174375d3ad633e43c179317d"
+policy_revision := "sha256:0cb9f3e30728db5be74f66871f4ca30db3b54d319181ecddc0d1ea1643b21054"

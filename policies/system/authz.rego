@@ -4,8 +4,8 @@
 # GATEWAY_POLICY_ENGINE_TOKEN in OPA's own environment, the same secret the gateway sends (its
 # setting of that name). Unset or empty: nobody is let in but the health probe.
 #
-# The gateway is let in for what it does, and nothing else: ask the decision, list the policies
-# and read the tables it compares with its own copy. No policy or data writes, no ad-hoc queries.
+# The gateway is let in for what it does, and nothing else: ask the decision, list the policies,
+# read the tables it compares with its own copy and the bundles' manifests. No policy or data writes, no ad-hoc queries.
 package system.authz
 
 default allow := false
@@ -48,6 +48,12 @@ gateway_request if {
 gateway_request if {
 	input.method == "GET"
 	input.path == ["v1", "policies"]
+}
+
+# The bundles OPA activated, with their manifest revisions (production checks one is ours).
+gateway_request if {
+	input.method == "GET"
+	input.path == ["v1", "data", "system", "bundles"]
 }
 
 gateway_request if {

@@ -20,6 +20,8 @@ test_the_gateway_may_read_what_it_verifies if {
 		with opa.runtime as runtime
 	authz.allow with input as {"method": "GET", "path": ["v1", "data", "gateway", "tables"], "identity": "t0ken-for-tests"}
 		with opa.runtime as runtime
+	authz.allow with input as {"method": "GET", "path": ["v1", "data", "system", "bundles"], "identity": "t0ken-for-tests"}
+		with opa.runtime as runtime
 }
 
 test_another_token_is_refused if {

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from gateway.app import create_app
-from gateway.policy.contract import PolicyEngineUnavailable
+from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import OpaServerEngine, engine_from_settings, policy_revision
 from gateway.policy.engines.bundle import build_bundle, bundle_manifest_revision
 from gateway.policy.engines.opa_process import OpaServerProcess, OpaTls
@@ -223,10 +223,26 @@ def test_opa_loads_the_signed_bundle_and_the_gateway_accepts_its_decisions(
         bundles = httpx.get(server.url + "/v1/data/system/bundles").json()["result"]
         assert [b["manifest"]["revision"] for b in bundles.values()] == [
             policy_revision(POLICY_DIR)]
-        gateway = engine(server.url)
+        gateway = engine(server.url, require_bundle=True)
         gateway.ping()
         decides_the_table(gateway, table_cases)
         gateway.close()
+
+
+def test_production_requires_the_policy_as_a_bundle(opa_binary: Path) -> None:
+    """A sidecar started on the policy files (not the bundle) runs our modules, but cannot show
+    a bundle of our revision: with the bundle required (production's default) it is refused."""
+    prod = Settings(**{**GOOD, "policy_engine_url": "http://127.0.0.1:8181"})
+    assert prod.policy_engine_bundle_required is True
+    assert Settings(policy_engine_url="http://127.0.0.1:8181").policy_engine_bundle_required \
+        is False
+    with OpaServerProcess(opa_binary, POLICY_DIR, token=TOKEN) as server:
+        files_only = engine(server.url, token=TOKEN, require_bundle=True)
+        with pytest.raises(PolicyRevisionMismatch, match="from a bundle"):
+            files_only.ping()
+        with pytest.raises(PolicyRevisionMismatch):
+            files_only.decide({})
+        files_only.close()
 
 
 def test_opa_refuses_a_tampered_or_foreign_bundle(

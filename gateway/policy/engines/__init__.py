@@ -22,16 +22,19 @@ __all__ = ["EmbeddedEngine", "OpaServerEngine", "build_engine", "engine_from_set
 def build_engine(policy_dir: Path, opa_url: str | None, timeout: float, *,
                  token: str | None = None, ca_file: Path | None = None,
                  client_cert: Path | None = None,
-                 client_key: Path | None = None) -> PolicyEngine:
+                 client_key: Path | None = None,
+                 require_bundle: bool = False) -> PolicyEngine:
     """OPA server when `opa_url` is set, else the embedded engine; both on `policy_dir`.
 
     `timeout` bounds each HTTP call to OPA (seconds); the embedded engine evaluates in-process
     and cannot be interrupted, so it ignores it. `token`, `ca_file`, `client_cert` and
-    `client_key` authenticate the gateway and the OPA server to each other (OpaServerEngine).
+    `client_key` authenticate the gateway and the OPA server to each other; `require_bundle`
+    makes the OPA server prove it loaded our revision as a bundle (OpaServerEngine).
     """
     if opa_url:
         return OpaServerEngine(opa_url, Path(policy_dir), timeout=timeout, token=token,
-                               ca_file=ca_file, client_cert=client_cert, client_key=client_key)
+                               ca_file=ca_file, client_cert=client_cert, client_key=client_key,
+                               require_bundle=require_bundle)
     return EmbeddedEngine(Path(policy_dir))
 
 
@@ -43,4 +46,5 @@ def engine_from_settings(settings: Settings) -> PolicyEngine:
                         token=token.get_secret_value() if token is not None else None,
                         ca_file=settings.policy_engine_ca_file,
                         client_cert=settings.policy_engine_client_cert_file,
-                        client_key=settings.policy_engine_client_key_file)
+                        client_key=settings.policy_engine_client_key_file,
+                        require_bundle=settings.policy_engine_bundle_required)

@@ -41,7 +41,9 @@ Authentication, both ways where OPA offers it: `token` is sent as `Authorization
 every call (OPA `--authentication=token --authorization=basic`, policies/system/authz.rego);
 with an https URL, `ca_file` is the CA the server's certificate must chain to (the gateway
 authenticates OPA), and `client_cert`/`client_key` the certificate the gateway presents (OPA
-`--authentication=tls`).
+`--authentication=tls`). With `require_bundle` (production's default), the server must also
+report a bundle whose manifest revision is ours (`GET /v1/data/system/bundles`): the policy
+reached it as a bundle (scripts/build_bundle.sh signs it; OPA's `--verification-key` checks it).
 """
 
 from __future__ import annotations
@@ -137,6 +139,7 @@ class OpaServerEngine:
         ca_file: Path | None = None,
         client_cert: Path | None = None,
         client_key: Path | None = None,
+        require_bundle: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         self._host, self._port, self._https = _split_url(self.url)
@@ -148,6 +151,7 @@ class OpaServerEngine:
         self._timeout = float(timeout)
         self._verify_interval = float(verify_interval)
         self._token = token or None
+        self._require_bundle = require_bundle
         self._ca_file = str(ca_file) if ca_file else None
         self._cert: tuple[str, str] | str | None = None
         if client_cert:
@@ -260,6 +264,7 @@ class OpaServerEngine:
                               headers=headers, verify=self._tls_context()) as http:
                 server = self._server_modules(http)
                 same = self._matches(server) and self._data_matches(http)
+                bundles = self._bundle_revisions(http) if self._require_bundle else {}
         except Exception as exc:  # any failure to read them: not verified, unavailable
             raise PolicyEngineUnavailable(
                 f"cannot read the OPA server's policies: {type(exc).__name__}: {exc}") from exc
@@ -272,7 +277,23 @@ class OpaServerEngine:
                 f"the OPA server at {self.url} does not run policy revision {self._revision} "
                 f"(it declares {theirs or 'none'}; its modules: "
                 f"{sorted(str(m.get('id')) for m in server)})")
+        if self._require_bundle and self._revision not in bundles.values():
+            raise PolicyRevisionMismatch(
+                self._revision, None, self.name,
+                f"the OPA server at {self.url} did not load policy revision {self._revision} "
+                f"from a bundle (its bundles: {bundles or 'none'}); production sidecars load "
+                "the signed bundle built by scripts/build_bundle.sh")
         self._verified_at = time.monotonic()
+
+    def _bundle_revisions(self, http: httpx.Client) -> dict[str, str]:
+        """The bundles the server activated: name -> manifest revision."""
+        response = http.get("/v1/data/system/bundles")
+        response.raise_for_status()
+        result = response.json().get("result") or {}
+        if not isinstance(result, dict):
+            return {}
+        return {str(name): str((info.get("manifest") or {}).get("revision", ""))
+                for name, info in result.items() if isinstance(info, dict)}
 
     def _tls_context(self) -> ssl.SSLContext | bool:
         if not self._https:
