@@ -14,9 +14,8 @@ RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --system --uid 10001 gateway \
     && mkdir -p /app/var && chown gateway /app/var
 
-USER gateway
+USER 10001
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; \
-sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz').status == 200 else 1)"
+HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/readyz').status == 200 else 1)"]
 # Migrations run as a separate step per deploy: `docker run IMAGE gmail-gateway migrate`.
 CMD ["gmail-gateway", "serve", "--host", "0.0.0.0", "--port", "8000"]

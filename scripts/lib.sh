@@ -95,3 +95,25 @@ ensure_opa() {
   GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION"
   export GATEWAY_OPA_BINARY="$opa"
 }
+
+KUBECONFORM_VERSION="v0.8.0"
+K8S_SCHEMA_VERSION="1.33.0"
+
+# kubeconform (from its Go module) and standalone Kubernetes schemas for it (from the
+# kubernetes-validate package in .venv), both cached in .tools: deployment files are validated
+# offline.
+ensure_kubeconform() {
+  local bin="$TOOLS/bin/kubeconform"
+  if [ ! -x "$bin" ] || [[ "$("$bin" -v 2>/dev/null)" != "$KUBECONFORM_VERSION" ]]; then
+    command -v go >/dev/null || { echo "Go is needed to build kubeconform" >&2; exit 1; }
+    say "building kubeconform $KUBECONFORM_VERSION from its Go module into .tools/bin (once)"
+    mkdir -p "$TOOLS/bin"
+    GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install \
+      "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+  fi
+  if [ ! -d "$TOOLS/k8s-schemas/v$K8S_SCHEMA_VERSION-standalone-strict" ]; then
+    "$VENV/bin/python" "$ROOT/scripts/k8s_schemas.py" "$K8S_SCHEMA_VERSION" "$TOOLS/k8s-schemas" >/dev/null
+  fi
+  export GATEWAY_KUBECONFORM_BINARY="$bin" GATEWAY_K8S_SCHEMAS="$TOOLS/k8s-schemas"
+  export GATEWAY_K8S_VERSION="$K8S_SCHEMA_VERSION"
+}

@@ -10,6 +10,7 @@ ensure_venv
 ensure_postgres_running
 ensure_opa
 ensure_chromium
+ensure_kubeconform
 
 say "ruff"
 "$VENV/bin/ruff" check gateway emulator tests bench migrations tools
@@ -20,6 +21,9 @@ fmt_diff="$("$GATEWAY_OPA_BINARY" fmt --list policies)"
 if [ -n "$fmt_diff" ]; then echo "not opa-fmt clean: $fmt_diff" >&2; exit 1; fi
 "$GATEWAY_OPA_BINARY" check --strict policies
 "$GATEWAY_OPA_BINARY" test policies
+
+say "deployment files (compose schema, kubeconform, hadolint)"
+bash "$ROOT/scripts/check_deploy.sh"
 
 say "pytest (PostgreSQL)"
 rm -rf artifacts/screenshots  # only this run's browser screenshots

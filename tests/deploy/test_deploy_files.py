@@ -1,0 +1,118 @@
+"""The deployment files are valid and name only settings the gateway has.
+
+scripts/check_deploy.sh validates them in CI (Compose schema, kubeconform, hadolint); these tests
+run the same validators on deliberately broken copies, so a validator that stopped checking would
+be noticed, and check what no schema knows: every GATEWAY_* variable is a real setting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gateway.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+VENV_BIN = Path(sys.executable).parent
+ENV_NAME = re.compile(r"\bGATEWAY_[A-Z0-9_]+\b")
+# Variables the deployment passes to something other than the gateway's settings.
+NOT_SETTINGS = {
+    "GATEWAY_HOSTNAME",  # the proxy's public name
+    "GATEWAY_OWNER_DB_PASSWORD", "GATEWAY_APP_DB_PASSWORD", "GATEWAY_PURGE_DB_PASSWORD",
+    "GATEWAY_MIGRATION_DATABASE_URL", "GATEWAY_PURGE_DATABASE_URL",  # roles' connection strings
+}
+
+
+def kubeconform() -> list[str]:
+    binary = os.environ.get("GATEWAY_KUBECONFORM_BINARY", str(ROOT / ".tools/bin/kubeconform"))
+    schemas = os.environ.get("GATEWAY_K8S_SCHEMAS", str(ROOT / ".tools/k8s-schemas"))
+    version = os.environ.get("GATEWAY_K8S_VERSION", "1.33.0")
+    if not Path(binary).exists():
+        pytest.fail("kubeconform is missing: scripts/test.sh installs it (ensure_kubeconform)")
+    location = (schemas + "/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/"
+                "{{.ResourceKind}}{{.KindSuffix}}.json")
+    return [binary, "-strict", "-summary", "-kubernetes-version", version,
+            "-schema-location", location]
+
+
+def run(*command: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=120,
+                          check=False)
+
+
+def setting_names() -> set[str]:
+    return {f"GATEWAY_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_the_compose_file_matches_the_compose_specification(tmp_path: Path) -> None:
+    ok = run(VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec",
+             DEPLOY / "compose.yaml")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    broken = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    broken["services"]["gateway"]["replicaz"] = 2  # not a Compose key
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(broken))
+    refused = run(VENV_BIN / "check-jsonschema", "--builtin-schema", "vendor.compose-spec",
+                  tmp_path / "compose.yaml")
+    assert refused.returncode != 0
+
+
+def test_the_kubernetes_manifests_validate_strictly(tmp_path: Path) -> None:
+    ok = run(*kubeconform(), DEPLOY / "kubernetes")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "Invalid: 0, Errors: 0, Skipped: 0" in ok.stdout
+    text = (DEPLOY / "kubernetes" / "gateway.yaml").read_text()
+    broken = text.replace("containerPort: 8000", "containerPort: 8000\n              hostPorts: 1")
+    (tmp_path / "gateway.yaml").write_text(broken)
+    refused = run(*kubeconform(), tmp_path / "gateway.yaml")
+    assert refused.returncode != 0 and "hostPorts" in refused.stdout
+
+
+def test_the_dockerfile_passes_hadolint(tmp_path: Path) -> None:
+    ok = run(VENV_BIN / "hadolint", "--failure-threshold", "warning", ROOT / "Dockerfile")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (tmp_path / "Dockerfile").write_text("FROM python\nRUN cd /app && pip install x\n")
+    assert run(VENV_BIN / "hadolint", "--failure-threshold", "warning",
+               tmp_path / "Dockerfile").returncode != 0
+
+
+@pytest.mark.parametrize("path", [
+    "compose.yaml", "compose/env.example", "kubernetes/config.yaml",
+    "kubernetes/secret.example.yaml", "kubernetes/gateway.yaml", "kubernetes/worker.yaml",
+    "kubernetes/migrate-job.yaml",
+])
+def test_every_gateway_variable_is_a_setting(path: str) -> None:
+    named = set(ENV_NAME.findall((DEPLOY / path).read_text()))
+    unknown = named - setting_names() - NOT_SETTINGS
+    assert not unknown, f"{path} sets variables the gateway does not read: {sorted(unknown)}"
+
+
+def test_the_opa_sidecar_authorizes_only_the_token_holder(tmp_path: Path) -> None:
+    opa = os.environ.get("GATEWAY_OPA_BINARY") or shutil.which("opa") or str(
+        ROOT / ".tools/bin/opa")
+    policy = DEPLOY / "compose" / "system-authz.rego"
+    env = {**os.environ, "GATEWAY_POLICY_ENGINE_TOKEN": "s3cret"}
+
+    def allowed(identity: str) -> bool:
+        request = {"identity": identity, "path": ["v0", "data"]}
+        (tmp_path / "input.json").write_text(json.dumps(request))
+        result = subprocess.run([opa, "eval", "-f", "raw", "-d", str(policy), "-i",
+                                 str(tmp_path / "input.json"), "data.system.authz.allow"],
+                                capture_output=True, text=True, env=env, check=True, timeout=60)
+        return result.stdout.strip() == "true"
+
+    assert allowed("s3cret")
+    assert not allowed("guess")
+    assert not allowed("")
+    k8s = yaml.safe_load_all((DEPLOY / "kubernetes" / "policy-bundles.yaml").read_text())
+    inline = next(d for d in k8s if d["metadata"]["name"] == "opa-system-authz")
+    assert inline["data"]["system-authz.rego"].split("package", 1)[1] == \
+        policy.read_text().split("package", 1)[1]
