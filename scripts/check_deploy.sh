@@ -4,11 +4,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 ensure_venv
-ensure_opa
 ensure_kubeconform
 "$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose.yaml
 "$GATEWAY_KUBECONFORM_BINARY" -strict -summary -kubernetes-version "$GATEWAY_K8S_VERSION" \
   -schema-location "$GATEWAY_K8S_SCHEMAS/{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}/{{.ResourceKind}}{{.KindSuffix}}.json" \
   deploy/kubernetes/
 "$VENV/bin/hadolint" --failure-threshold warning Dockerfile
-"$GATEWAY_OPA_BINARY" check --strict deploy/compose/system-authz.rego

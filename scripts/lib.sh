@@ -104,12 +104,14 @@ K8S_SCHEMA_VERSION="1.33.0"
 # offline.
 ensure_kubeconform() {
   local bin="$TOOLS/bin/kubeconform"
-  if [ ! -x "$bin" ] || [[ "$("$bin" -v 2>/dev/null)" != "$KUBECONFORM_VERSION" ]]; then
+  # A binary built from the module reports no version: a stamp beside it names the one built.
+  if [ ! -x "$bin" ] || [ "$(cat "$bin.version" 2>/dev/null)" != "$KUBECONFORM_VERSION" ]; then
     command -v go >/dev/null || { echo "Go is needed to build kubeconform" >&2; exit 1; }
     say "building kubeconform $KUBECONFORM_VERSION from its Go module into .tools/bin (once)"
     mkdir -p "$TOOLS/bin"
     GOBIN="$TOOLS/bin" GOFLAGS=-mod=mod go install \
       "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+    echo "$KUBECONFORM_VERSION" > "$bin.version"
   fi
   if [ ! -d "$TOOLS/k8s-schemas/v$K8S_SCHEMA_VERSION-standalone-strict" ]; then
     "$VENV/bin/python" "$ROOT/scripts/k8s_schemas.py" "$K8S_SCHEMA_VERSION" "$TOOLS/k8s-schemas" >/dev/null

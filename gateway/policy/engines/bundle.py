@@ -45,8 +45,10 @@ def build_bundle(policy_dir: Path, output: Path, *, signing_key: Path, opa_binar
         argv = [str(Path(opa_binary).resolve()), "build", "--bundle", ".",
                 "--revision", revision, "--signing-key", str(Path(signing_key).resolve()),
                 "--signing-alg", signing_alg, "--output", str(Path(output).resolve())]
-        if key_id:
-            argv += ["--signing-key-id", key_id]
+        if key_id:  # OPA picks the verification key by the `keyid` claim of the signature
+            claims = Path(tmp) / "claims.json"
+            claims.write_text(json.dumps({"keyid": key_id}))
+            argv += ["--claims-file", str(claims)]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=300,  # noqa: S603
                                 cwd=root)
     if result.returncode != 0:
