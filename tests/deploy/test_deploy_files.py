@@ -25,7 +25,7 @@ ENV_NAME = re.compile(r"\bGATEWAY_[A-Z0-9_]+\b")
 # Variables the deployment passes to something other than the gateway's settings.
 NOT_SETTINGS = {
     "GATEWAY_HOSTNAME",  # the proxy's public name
-    "GATEWAY_OWNER_DB_PASSWORD", "GATEWAY_APP_DB_PASSWORD", "GATEWAY_PURGE_DB_PASSWORD",
+    "GATEWAY_POSTGRES_PASSWORD", "GATEWAY_OWNER_DB_PASSWORD", "GATEWAY_APP_DB_PASSWORD", "GATEWAY_PURGE_DB_PASSWORD",
     "GATEWAY_MIGRATION_DATABASE_URL", "GATEWAY_PURGE_DATABASE_URL",  # roles' connection strings
 }
 
@@ -91,3 +91,9 @@ def test_every_gateway_variable_is_a_setting(path: str) -> None:
     named = set(ENV_NAME.findall((DEPLOY / path).read_text()))
     unknown = named - setting_names() - NOT_SETTINGS
     assert not unknown, f"{path} sets variables the gateway does not read: {sorted(unknown)}"
+
+
+def test_the_compose_roles_are_what_db_roles_prints() -> None:
+    from gateway.kit.roles import roles_sql
+
+    assert (DEPLOY / "compose" / "roles.sql").read_text() == roles_sql()
