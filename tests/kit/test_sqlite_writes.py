@@ -1,4 +1,4 @@
-"""SQLite's one writer (docs/decisions/sqlite-writes.md): an independent commit inside a unit
+"""SQLite's one writer (docs/decisions/0008-sqlite-one-writer.md): an independent commit inside a unit
 of work that holds the write lock joins it instead of waiting for it; writers of different
 contexts queue in arrival order; datetimes come back aware UTC on both databases."""
 
