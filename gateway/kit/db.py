@@ -11,8 +11,8 @@ until `busy_timeout` and fail. So on SQLite an independent unit of work joins th
 the unit of work already open in the same context when that one holds the write lock: it runs
 in a savepoint of it (an error undoes only the block) and commits it, on the same connection.
 The entry is then durable before the call returns, as on PostgreSQL; what the request wrote
-before that point is committed with it (docs/decisions/0008-sqlite-one-writer.md). Connections use WAL
-(readers never wait on the writer), and units of work in different contexts (requests, the
+before that point is committed with it (docs/decisions/0008-sqlite-one-writer.md).
+Connections use WAL (readers never wait on the writer), and units of work in different contexts (requests, the
 in-process worker) queue for the write lock in arrival order (gateway/kit/sqlite_writer.py)
 instead of polling for it until `busy_timeout`.
 

@@ -1,6 +1,6 @@
-"""SQLite's one writer (docs/decisions/0008-sqlite-one-writer.md): an independent commit inside a unit
-of work that holds the write lock joins it instead of waiting for it; writers of different
-contexts queue in arrival order; datetimes come back aware UTC on both databases."""
+"""SQLite's one writer (docs/decisions/0008-sqlite-one-writer.md): an independent commit
+inside a unit of work that holds the write lock joins it instead of waiting for it; writers of
+different contexts queue in arrival order; datetimes come back aware UTC on both databases."""
 
 from __future__ import annotations
 
