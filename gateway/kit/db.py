@@ -12,9 +12,9 @@ the unit of work already open in the same context when that one holds the write 
 in a savepoint of it (an error undoes only the block) and commits it, on the same connection.
 The entry is then durable before the call returns, as on PostgreSQL; what the request wrote
 before that point is committed with it (docs/decisions/0008-sqlite-one-writer.md).
-Connections use WAL (readers never wait on the writer), and units of work in different contexts (requests, the
-in-process worker) queue for the write lock in arrival order (gateway/kit/sqlite_writer.py)
-instead of polling for it until `busy_timeout`.
+Connections use WAL (readers never wait on the writer), and units of work in different
+contexts (requests, the in-process worker) queue for the write lock in arrival order
+(gateway/kit/sqlite_writer.py) instead of polling for it until `busy_timeout`.
 
 Connections are checked for liveness only when they have sat idle in the pool for more than
 `IDLE_PING_SECONDS` (not on every checkout, as `pool_pre_ping` does: one extra round trip per
