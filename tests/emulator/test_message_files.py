@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from emulator import seed
 from emulator.cli import build_parser, seed_mailbox
 from emulator.mime import parse_message
 from emulator.render import message_resource
 from emulator.state import EmulatorState
+from tests.mail.test_text_fidelity import hostile_messages
 
 from .conftest import ALICE
 from .discovery_schema import validate
@@ -101,3 +103,19 @@ def test_seed_eml_glob_is_recursive_with_double_star(tmp_path: Path) -> None:
     assert sorted(p.name for p in files) == ["one.mail", "two.mail"]
     args = build_parser().parse_args(["serve", "--seed-eml", "a/**/*", "--seed-eml", "b"])
     assert args.seed_eml == ["a/**/*", "b"]
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(raw=hostile_messages())
+def test_any_message_gets_a_valid_unicode_full_format(raw: bytes) -> None:
+    state = EmulatorState()
+    stored = state.add_user(ALICE).mailbox.add_message(raw, {"INBOX"})
+    for fmt in ("full", "metadata", "minimal", "raw"):
+        resource = message_resource(stored, fmt)
+        json.dumps(resource, ensure_ascii=False).encode("utf-8")  # strict: no surrogate
+    full = message_resource(stored, "full")
+    validate(full, "Message")
+    ids = [p["body"]["attachmentId"] for p in _parts(full["payload"])
+           if "attachmentId" in p.get("body", {})]
+    assert sorted(ids) == sorted(stored.parsed.attachments)
