@@ -185,7 +185,7 @@ def _extract(raw: bytes, msg: EmailMessage) -> ParsedMessage:
             date = parsedate_to_datetime(str(msg["date"]))
             if date.tzinfo is None:
                 date = date.replace(tzinfo=UTC)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             date = None
     html = "\n".join(html_parts)
     return ParsedMessage(
