@@ -188,7 +188,7 @@ def request_checkpoint(request: Request, access: AccessDep) -> CheckpointRequest
     policy = request.app.state.enforcer.oplog.checkpoints
     if policy is None:
         raise Unavailable("this gateway signs no checkpoints", code="checkpoints_unavailable")
-    with _database(request).transaction() as session:
+    with _database(request).independent_session() as session:  # SQLite: joins the request's
         signed = sign_now(session, policy, requested_by=access.request.actor.id)
     return CheckpointRequestOut(signed=signed)
 

@@ -73,7 +73,7 @@ def test_verify_reports_the_tail_and_checkpoint_now_closes_it_logged(
     assert report["unsigned_tail"]["entries"] == 1
     with db.engine.connect() as conn:
         logged = conn.execute(text(
-            "SELECT actor_id, detail::text FROM audit_entries "
+            "SELECT actor_id, CAST(detail AS TEXT) FROM audit_entries "
             "WHERE operation = 'audit:checkpoint:requested'")).all()
     assert len(logged) == 1 and logged[0][0] == "system:audit-checkpoint"
     assert json.loads(logged[0][1])["signed"] == 1
@@ -113,6 +113,6 @@ def test_a_reviewer_requests_a_checkpoint_through_the_api(
                                                      "age_seconds"}
     with db.engine.connect() as conn:
         requested = conn.execute(text(
-            "SELECT detail::text FROM audit_entries "
+            "SELECT CAST(detail AS TEXT) FROM audit_entries "
             "WHERE operation = 'audit:checkpoint:requested'")).scalar_one()
     assert json.loads(requested)["requested_by"] == tenant_a.reviewer.id
