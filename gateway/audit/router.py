@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session
@@ -39,7 +40,7 @@ from gateway.audit.signing import load_trusted_keys
 from gateway.audit.verify import verify
 from gateway.kit.db import Database
 from gateway.kit.routing import AccessDep, GuardedRouter
-from gateway.kit.strict import Instant, QueryFlag, QueryInt
+from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.vocabulary import Action, ActorKind
@@ -114,7 +115,7 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 FiltersDep = Annotated[_Filters, Depends()]
-Limit = Annotated[QueryInt, Query(ge=1, le=repository.MAX_PAGE)]
+Limit = Annotated[int, Ge(1), Le(repository.MAX_PAGE), DIGITS, Query()]
 Cursor = Annotated[str | None, Query(max_length=512)]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from fastapi import Query, Request
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from gateway.justifications.schemas import (
 from gateway.justifications.service import Status
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
-from gateway.kit.strict import QueryInt
+from gateway.kit.strict import DIGITS
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access, Resource
@@ -105,7 +106,7 @@ def list_justifications(
     request: Request, session: SessionDep, access: AccessDep,
     mailbox_id: uuid.UUID | None = None, operator_id: uuid.UUID | None = None,
     case_ref: Annotated[str | None, Query(pattern=CASE_REF_PATTERN, max_length=64)] = None,
-    status: Status | None = None, limit: Annotated[QueryInt, Query(ge=1, le=500)] = 200,
+    status: Status | None = None, limit: Annotated[int, Ge(1), Le(500), DIGITS, Query()] = 200,
 ) -> JustificationList:
     """Reviewers: the tenant's justifications, newest first."""
     found = service.listing(session, uuid.UUID(access.request.actor.tenant),

@@ -6,7 +6,7 @@ mode, which turns `"yes"` into `true`, `true` into `1` and `0` into 1970-01-01. 
 Types JSON carries as strings (UUIDs, enums, instants) say `Strict(False)` to be parsed from
 their text, and an instant must be ISO 8601 text (`Instant`), never a number, in a body or a
 query alike (a route that needs its timezone says so with its own code, `invalid_date`). A query
-flag is `true` or `false` (`QueryFlag`), a query integer decimal digits (`QueryInt`)."""
+flag is `true` or `false` (`QueryFlag`), a query integer decimal digits (`DIGITS`)."""
 
 from __future__ import annotations
 
@@ -48,4 +48,7 @@ def _digits(value: Any) -> Any:
 Instant = Annotated[datetime, Strict(False), BeforeValidator(_iso_text)]
 Uuid = Annotated[uuid.UUID, Strict(False)]
 QueryFlag = Annotated[bool, BeforeValidator(_flag_text)]
-QueryInt = Annotated[int, BeforeValidator(_digits)]
+# Before the bounds in the annotation (`Annotated[int, Ge(1), Le(200), DIGITS, Query()]`), so that
+# the document keeps them as `minimum`/`maximum`: Query(ge=..., le=...) would wrap them outside
+# the validator, where they are enforced but not documented.
+DIGITS = BeforeValidator(_digits)

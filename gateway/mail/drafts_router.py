@@ -14,12 +14,13 @@ import dataclasses
 import logging
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.routing import AccessDep, GuardedRouter
-from gateway.kit.strict import QueryInt
+from gateway.kit.strict import DIGITS
 from gateway.mail.mime import parse_message
 from gateway.mail.models import Mailbox
 from gateway.mail.send_router import IdempotencyKeyHeader, compose_for, idempotent, sent_out
@@ -62,7 +63,7 @@ def create_draft(mailbox_id: str, body: ComposeIn, request: Request, session: Se
 
 
 def list_drafts(mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
-                limit: Annotated[QueryInt, Query(ge=1, le=MAX_PAGE)] = 50,
+                limit: Annotated[int, Ge(1), Le(MAX_PAGE), DIGITS, Query()] = 50,
                 page_token: Annotated[str | None, Query(max_length=200,
                                                         pattern=r"^[0-9A-Za-z_\-=.]+$")] = None,
                 ) -> DraftList:

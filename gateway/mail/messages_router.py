@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from fastapi import Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
@@ -15,7 +16,7 @@ from gateway.accounts.deps import SessionDep
 from gateway.kit.errors import PolicyDenied
 from gateway.kit.request_session import run_and_commit
 from gateway.kit.routing import AccessDep, GuardedRouter, served
-from gateway.kit.strict import Instant, QueryFlag, QueryInt
+from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import (
@@ -36,7 +37,7 @@ from gateway.policy.vocabulary import Action
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages", tags=["messages"])
 MAX_PAGE = 200
 
-Limit = Annotated[QueryInt, Query(ge=1, le=MAX_PAGE, description="Page size (1-200)")]
+Limit = Annotated[int, Ge(1), Le(MAX_PAGE), DIGITS, Query(description="Page size (1-200)")]
 Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` of the "
                                                                  "previous page")]
 LabelId = Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="A Gmail label id "

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from fastapi import Query, Request
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.routing import AccessDep, GuardedRouter
-from gateway.kit.strict import QueryFlag, QueryInt
+from gateway.kit.strict import DIGITS, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import LABEL_ID_PATTERN, has_label
@@ -51,7 +52,7 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def list_threads(
     mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
-    limit: Annotated[QueryInt, Query(ge=1, le=THREAD_LIST_MAX)] = 25,
+    limit: Annotated[int, Ge(1), Le(THREAD_LIST_MAX), DIGITS, Query()] = 25,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
     label: Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="Threads with at "
                                        "least one message carrying this label id")] = None,
@@ -137,7 +138,7 @@ def _summary(row: Any, recent: list[dict[str, Any]], access: Access) -> dict[str
 def get_thread(
     mailbox_id: str, thread_id: str, request: Request, session: SessionDep, access: AccessDep,
     view: ViewQuery = View.metadata,
-    limit: Annotated[QueryInt, Query(ge=1, le=THREAD_PAGE_MAX,
+    limit: Annotated[int, Ge(1), Le(THREAD_PAGE_MAX), DIGITS, Query(
                                 description="Messages per page, oldest first")] = 50,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from fastapi import Query, Request, Response
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
 from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
-from gateway.kit.strict import QueryInt
+from gateway.kit.strict import DIGITS
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
 from gateway.settings import Settings
@@ -120,7 +121,7 @@ def rotate_secret(endpoint_id: str, request: Request, session: SessionDep,
 
 def list_deliveries(endpoint_id: str, request: Request, session: SessionDep, access: AccessDep,
                     status: DeliveryStatus | None = None,
-                    limit: Annotated[QueryInt, Query(ge=1, le=200)] = 50) -> DeliveryList:
+                    limit: Annotated[int, Ge(1), Le(200), DIGITS, Query()] = 50) -> DeliveryList:
     found = service.deliveries(session, request.state.endpoint, status=status, limit=limit)
     return DeliveryList(items=[_delivery_out(d, e) for d, e in found])
 
