@@ -54,9 +54,10 @@ def page(chromium: Any) -> Iterator[Any]:
 def shot() -> Any:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
-    def take(page: Any, name: str) -> Path:
+    def take(page: Any, name: str, *, full_page: bool = True) -> Path:
+        """`full_page=False` for long documents (ReDoc's page is tens of screens)."""
         path = SCREENSHOTS / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         assert path.stat().st_size > 1000
         return path
 

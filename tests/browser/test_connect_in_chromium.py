@@ -21,6 +21,7 @@ from tests.demo_world import Demo, consent_answer, gmail_gateway_demo, wait_unti
 pytestmark = [pytest.mark.demo, pytest.mark.browser]
 
 DEMO_MESSAGES = 300  # scripts/run.sh's seeded mailbox
+BLOCKED_BY_CSP = ("csp", "net::ERR_BLOCKED_BY_CSP")  # how Playwright reports such a request
 
 
 def features(page: Any, list_id: str) -> list[str]:
@@ -123,12 +124,19 @@ def test_api_docs_render_from_the_gateway_alone(demo: Demo, page: Any, shot: Any
     html = httpx.get(demo.gateway_url + path, timeout=30).text
     if "cdn.jsdelivr.net" in html or "unpkg.com" in html:
         pytest.skip(f"{path} loads its assets from a CDN, which this machine cannot reach")
+    # Requests that left for another host: finished, or failed for any reason but the page's
+    # Content-Security-Policy stopping them in the browser (offline, a CDN fetch fails too).
     elsewhere: list[str] = []
-    page.on("request", lambda request: None if request.url.startswith(
-        (demo.gateway_url, "data:", "blob:")) else elsewhere.append(request.url))
+
+    def external(request: Any) -> bool:
+        return not str(request.url).startswith((demo.gateway_url, "data:", "blob:"))
+
+    page.on("requestfinished", lambda r: elsewhere.append(r.url) if external(r) else None)
+    page.on("requestfailed", lambda r: elsewhere.append(f"{r.url} ({r.failure})")
+            if external(r) and str(r.failure) not in BLOCKED_BY_CSP else None)
 
     page.goto(demo.gateway_url + path)
     page.wait_for_selector(ready)
     assert "Gmail" in page.locator(ready).inner_text()
-    shot(page, name)
+    shot(page, name, full_page=False)
     assert elsewhere == []

@@ -107,11 +107,9 @@ def test_the_walkthrough_steps_are_where_the_test_expects_them() -> None:
     assert kinds.count("shell") >= 4
 
 
-@pytest.mark.demo
-def test_readme_walkthrough_reaches_a_synced_mailbox_reads_searches_sends_and_reviews(
-        tmp_path: Path) -> None:
-    root = fresh_clone(tmp_path)
-    env = demo_env(root)
+def walk(root: Path, env: dict[str, str]) -> tuple[str, list[str]]:
+    """Every step of the section, as a reader does them: the transcript of the second
+    terminal and how long each step took."""
     shell = Shell(root, env)
     demo: Demo | None = None
     timings: list[str] = []
@@ -128,17 +126,35 @@ def test_readme_walkthrough_reaches_a_synced_mailbox_reads_searches_sends_and_re
                 shell.run(step.script)
             first_line = step.script.strip().splitlines()[0] if step.script.strip() else ""
             timings.append(f"{time.monotonic() - started:7.1f} s  {step.kind:8s} {first_line}")
-        out = "\n".join(shell.transcript)
+        return "\n".join(shell.transcript), timings
     finally:
         shell.close()
         if demo is not None:
             demo.stop()
 
-    print("README walkthrough, seconds per step:", *timings, sep="\n")  # shown with -s
-    # What the reader sees along the way.
+
+def assert_reader_sees_it_work(out: str, stored: str) -> None:
     assert "Open this link in a browser" in out
-    assert '"phase": "incremental"' in out and '"messages_stored": 300' in out
+    assert '"phase": "incremental"' in out and f'"messages_stored": {stored}' in out
     assert '"text":' in out  # a message read in full
     assert '"matched":' in out  # a search
     assert '"mail.message.send"' in out  # the send, as the reviewer finds it in the log
     assert re.search(r'"ok": true', out)  # the log's hash chains verify
+
+
+@pytest.mark.demo
+def test_readme_walkthrough_reaches_a_synced_mailbox_reads_searches_sends_and_reviews(
+        tmp_path: Path) -> None:
+    root = fresh_clone(tmp_path)
+    env = demo_env(root)
+
+    out, timings = walk(root, env)
+    print("README walkthrough, seconds per step:", *timings, sep="\n")  # shown with -s
+    assert_reader_sees_it_work(out, "300")
+
+    # Again in the same directory (run.sh is idempotent; the emulator starts afresh, so the
+    # mailbox's old grant is dead until the new consent): the send of the first round is
+    # now in the mailbox too.
+    out, timings = walk(root, env)
+    print("Again, seconds per step:", *timings, sep="\n")
+    assert_reader_sees_it_work(out, "301")
