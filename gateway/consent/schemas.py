@@ -6,12 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from gateway.kit.strict import Uuid
+from gateway.kit.strict import JSON_INTEGER, Uuid
 
 GmailId = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z_-]{1,64}$")]
 IdList = Annotated[list[GmailId], Field(max_length=500)]
+Minutes = Annotated[int, Ge(1), Le(7 * 24 * 60), *JSON_INTEGER]
 
 
 class Scope(BaseModel):
@@ -31,7 +33,7 @@ class GrantCreate(Scope):
     operator_id: Uuid | None = None
     operator_group: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
     purpose: Annotated[str, StringConstraints(pattern=r"^support$")] = "support"
-    expires_in_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    expires_in_minutes: Minutes = 60
 
     @model_validator(mode="after")
     def _one_grantee(self) -> GrantCreate:
@@ -42,14 +44,14 @@ class GrantCreate(Scope):
 
 class RequestCreate(Scope):
     justification: Annotated[str, StringConstraints(min_length=10, max_length=2000)]
-    requested_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+    requested_minutes: Minutes = 60
 
 
 class RequestDecision(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     approve: bool
-    expires_in_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    expires_in_minutes: Minutes | None = None
 
 
 class GrantOut(BaseModel):

@@ -8,9 +8,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from gateway.kit.strict import Uuid
+from gateway.kit.strict import JSON_INTEGER, Uuid
 
 # Uppercase ticket-style identifier: a prefix, then 1-4 dash-separated alphanumeric parts.
 CASE_REF_PATTERN = r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,24}){1,4}$"
@@ -38,7 +39,7 @@ class JustificationCreate(BaseModel):
     message_ids: IdList = Field(default_factory=list,
                                 description="empty with thread_ids empty: the whole mailbox")
     thread_ids: IdList = Field(default_factory=list)
-    expires_in_minutes: int = Field(ge=1, le=MAX_MINUTES_ACCEPTED)
+    expires_in_minutes: Annotated[int, Ge(1), Le(MAX_MINUTES_ACCEPTED), *JSON_INTEGER]
 
     @model_validator(mode="after")
     def _one_operator(self) -> JustificationCreate:

@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
+from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from gateway.kit.strict import Instant
+from gateway.kit.strict import JSON_INTEGER, Instant
 from gateway.oauth.scopes import Feature
 
 _MESSAGE_EXAMPLE: dict[str, Any] = {
@@ -179,7 +180,8 @@ class SearchRequest(BaseModel):
 
     q: SearchQuery = Field(description="Gmail search syntax, passed to Gmail as is "
                                        "(https://support.google.com/mail/answer/7190)")
-    limit: int = Field(default=25, ge=1, le=100, description="Ids asked of Gmail per page")
+    limit: Annotated[int, Ge(1), Le(100), *JSON_INTEGER] = Field(
+        default=25, description="Ids asked of Gmail per page")
     page_token: PageToken | None = Field(default=None,
                                          description="`next_page_token` of the previous page")
     include_spam_trash: bool = Field(default=False, description="Also match SPAM and TRASH")
@@ -210,7 +212,7 @@ class TimelineRequest(BaseModel):
 
     address: Address = Field(description="The contact's address (matched however it was "
                                          "written: case, display name, Gmail dots and +tags)")
-    limit: int = Field(default=50, ge=1, le=200)
+    limit: Annotated[int, Ge(1), Le(200), *JSON_INTEGER] = 50
     cursor: Annotated[str, StringConstraints(max_length=400)] | None = None
     after: Instant | None = Field(default=None, description="Only messages at or after "
                                                              "(timezone required)")

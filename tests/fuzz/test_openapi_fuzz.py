@@ -178,6 +178,8 @@ class Run:
             with contextlib.suppress(ValueError):  # e.g. an empty body
                 for found in harvest(self.operation.path, json.loads(response.content)):
                     self.target.remember({**sent_params, **found})
+        if violations and response.status_code >= 400:
+            violations.append("answered: " + response.text[:400])
         if violations:
             sent = {**headers, **{k: str(v) for k, v in (case.headers or {}).items()
                                   if k.lower() not in {h.lower() for h in headers}}}
