@@ -27,7 +27,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield running
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs an event loop in this thread while it is open, and
+# tests outside this package call asyncio.run(), which refuses to start inside a running loop.
+@pytest.fixture(scope="package")
 def chromium() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is not installed: scripts/test.sh installs it "

@@ -25,8 +25,11 @@ ENV_NAME = re.compile(r"\bGATEWAY_[A-Z0-9_]+\b")
 # Variables the deployment passes to something other than the gateway's settings.
 NOT_SETTINGS = {
     "GATEWAY_HOSTNAME",  # the proxy's public name
-    "GATEWAY_POSTGRES_PASSWORD", "GATEWAY_OWNER_DB_PASSWORD", "GATEWAY_APP_DB_PASSWORD", "GATEWAY_PURGE_DB_PASSWORD",
-    "GATEWAY_MIGRATION_DATABASE_URL", "GATEWAY_PURGE_DATABASE_URL",  # roles' connection strings
+    # the database's passwords (superuser, owner, app, purge)
+    "GATEWAY_POSTGRES_PASSWORD", "GATEWAY_OWNER_DB_PASSWORD", "GATEWAY_APP_DB_PASSWORD",
+    "GATEWAY_PURGE_DB_PASSWORD",
+    # the roles' connection strings
+    "GATEWAY_MIGRATION_DATABASE_URL", "GATEWAY_PURGE_DATABASE_URL",
 }
 
 
