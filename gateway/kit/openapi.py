@@ -20,7 +20,7 @@ SECURITY_SCHEME_SPEC: dict[str, Any] = {
     "type": "http",
     "scheme": "bearer",
     "bearerFormat": "gmgw_...",
-    "description": "An API key of the tenant's principal (docs/mail-api.md#authentication), "
+    "description": "An API key of one of the tenant's principals (docs/mail-api.md), "
                    "sent as `Authorization: Bearer <key>`.",
 }
 PURPOSE_DESCRIPTION = (

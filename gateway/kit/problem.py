@@ -14,9 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute, Match
+from starlette.routing import Match
 
 from gateway.kit.errors import PROBLEM_BASE, GatewayError
+from gateway.kit.routing import all_routes
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,7 @@ def allowed_methods(request: Request) -> str:
     route of its own). A path several templates match (`/messages/send` and
     `/messages/{message_id}`) is the most specific one (fewest parameters), as documented."""
     scope = {**request.scope, "type": "http"}
-    candidates = [c for route in request.app.router.routes for c in _expanded(route)]
-    matching = [c for c in candidates if c.matches(scope)[0] is not Match.NONE]
+    matching = [c for c in all_routes(request.app) if c.matches(scope)[0] is not Match.NONE]
     if not matching:
         return ""
     template = min((str(getattr(c, "path", "")) for c in matching), key=lambda p: p.count("{"))
@@ -80,14 +80,6 @@ def allowed_methods(request: Request) -> str:
             methods |= set(getattr(candidate, "methods", None) or ())
     order = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
     return ", ".join(sorted(methods, key=lambda m: (order.index(m) if m in order else 99, m)))
-
-
-def _expanded(route: BaseRoute) -> list[BaseRoute]:
-    try:
-        from fastapi.routing import _iter_included_route_candidates
-    except ImportError:  # older FastAPI copies included routes into app.routes
-        return [route]
-    return list(_iter_included_route_candidates([route]))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
