@@ -88,6 +88,8 @@ class Demo:
         raise AssertionError("the demo did not become ready:\n" + self.log)
 
     def stop(self) -> None:
+        """Stop run.sh and everything it started, and wait until all of them are gone (a
+        gateway still shutting down would answer the next run's readiness check)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -95,6 +97,19 @@ class Demo:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        deadline = time.monotonic() + 30
+        while _group_alive(self.process.pid):
+            if time.monotonic() > deadline:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            time.sleep(0.2)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def start_run_sh(root: Path, env: dict[str, str], command: str = "scripts/run.sh") -> Demo:
