@@ -7,10 +7,10 @@ session's zone), so what the API serves, cursors and hashes are the same on eith
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, Uuid
+from sqlalchemy import DateTime, Dialect, Interval, MetaData, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -46,6 +46,12 @@ class UtcDateTime(TypeDecorator[datetime]):
         except OverflowError:  # within a day of year 1 or 9999: past every stored moment
             bound = datetime.max if value.year > 1 else datetime.min
             return bound.replace(tzinfo=UTC)
+
+    def coerce_compared_value(self, op: Any, value: Any) -> Any:
+        """`column - timedelta(...)` in SQL is date arithmetic: the interval binds as one."""
+        if isinstance(value, timedelta):
+            return Interval()
+        return self
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
