@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -123,37 +122,12 @@ def sharding_report() -> list[str]:
 
 def measure(messages: int, reads: int, m: Measured) -> Measured:
     """Sync `messages` emulator messages into a fresh database and size what they occupy."""
-    import tempfile
     import time
-    from contextlib import ExitStack
 
-    from fastapi.testclient import TestClient
-    from pydantic import SecretStr
+    from bench.sync_world import bench_world
 
-    from bench.sync_world import (
-        PEPPER,
-        Bench,
-        database,
-        emulator_process,
-        policy_server,
-    )
-    from gateway.app import create_app
-    from gateway.settings import Environment, Settings
-
-    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
-    if not admin:
-        sys.exit("--measure needs GATEWAY_TEST_DATABASE_URL (an admin URL of PostgreSQL)")
-    with ExitStack() as stack:
-        url = stack.enter_context(database(admin))
-        opa_url = stack.enter_context(policy_server())
-        emu = stack.enter_context(emulator_process())
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        settings = Settings(environment=Environment.test, database_url=url, data_dir=tmp,
-                            key_file=tmp / "keys" / "kek.json", policy_engine_url=opa_url,
-                            policy_dir=ROOT / "policies", api_key_pepper=SecretStr(PEPPER),
-                            emulator_url=emu.base_url)
-        api = stack.enter_context(TestClient(create_app(settings)))
-        bench = Bench(settings, emu, api)
+    with bench_world() as bench:
+        emu = bench.emu
         emu.set_settings(quota_enabled=False)
         # A first, small mailbox fills each table's and index's first pages, so the sizes
         # measured below grow with the data, not with an empty table's fixed overhead.

@@ -48,38 +48,30 @@ import base64
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
 
 from bench.sync_quota import pct, phase_budget, utilisation, whole_run, window_fill  # noqa: E402
 from bench.sync_world import (  # noqa: E402
     EMULATOR_PID,
     GOOGLE_RATE,
-    PEPPER,
     Bench,
+    bench_world,
     cpu_seconds,
-    database,
-    emulator_process,
     load_average,
-    policy_server,
 )
 from emulator.control import EmulatorControl  # noqa: E402
-from gateway.app import create_app  # noqa: E402
 from gateway.kit.db import Database  # noqa: E402
 from gateway.mail.models import Mailbox  # noqa: E402
 from gateway.mail.store import IncomingMessage, MessageStore  # noqa: E402
 from gateway.policy.vocabulary import SCOPE_READONLY  # noqa: E402
-from gateway.settings import EMULATOR_CLIENT_ID, Environment, Settings  # noqa: E402
+from gateway.settings import EMULATOR_CLIENT_ID  # noqa: E402
 
 
 def newest_threads(emu: EmulatorControl, email: str, count: int) -> list[str]:
@@ -362,23 +354,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=300.0,
                         help="cap per phase, seconds")
     args = parser.parse_args()
-    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
-    if not admin:
-        sys.exit("set GATEWAY_TEST_DATABASE_URL (an admin URL of a PostgreSQL server)")
-    with ExitStack() as stack:
-        url = stack.enter_context(database(admin))
-        opa_url = stack.enter_context(policy_server())
-        emu = stack.enter_context(emulator_process())
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        settings = Settings(environment=Environment.test, database_url=url, data_dir=tmp,
-                            key_file=tmp / "keys" / "kek.json", policy_engine_url=opa_url,
-                            policy_dir=ROOT / "policies", api_key_pepper=SecretStr(PEPPER),
-                            emulator_url=emu.base_url)
-        api = stack.enter_context(TestClient(create_app(settings)))
-        print(f"PostgreSQL, policy engine {'OPA server' if opa_url else 'embedded'}, "
-              f"emulator process at {emu.base_url}; {os.cpu_count()} CPUs (shared), load "
+    with bench_world() as bench:
+        print(f"PostgreSQL, policy engine "
+              f"{'OPA server' if bench.settings.policy_engine_url else 'embedded'}, "
+              f"emulator process at {bench.emu.base_url}; {os.cpu_count()} CPUs (shared), load "
               f"average {load_average()}")
-        bench = Bench(settings, emu, api)
         if args.phase in ("all", "first"):
             phase_first(bench, args)
         if args.phase in ("all", "many"):

@@ -27,7 +27,6 @@ import os
 import signal
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
@@ -38,21 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fastapi.testclient import TestClient  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
 
 from bench.sync_world import (  # noqa: E402
-    PEPPER,
-    Bench,
-    database,
-    emulator_process,
+    bench_world,
     free_port,
     load_average,
-    policy_server,
 )
-from gateway.app import create_app  # noqa: E402
 from gateway.kit.timeutil import as_utc  # noqa: E402
-from gateway.settings import Environment, Settings  # noqa: E402
+from gateway.settings import Settings  # noqa: E402
 
 POLL = 0.02
 
@@ -84,19 +76,8 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=Settings().sync_lease_seconds)
     parser.add_argument("--heartbeat", type=float, default=Settings().sync_heartbeat_seconds)
     args = parser.parse_args()
-    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
-    if not admin:
-        sys.exit("set GATEWAY_TEST_DATABASE_URL (an admin URL of a PostgreSQL server)")
-    with ExitStack() as stack:
-        url = stack.enter_context(database(admin))
-        opa_url = stack.enter_context(policy_server())
-        emu = stack.enter_context(emulator_process())
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        settings = Settings(environment=Environment.test, database_url=url, data_dir=tmp,
-                            key_file=tmp / "keys" / "kek.json", policy_engine_url=opa_url,
-                            policy_dir=ROOT / "policies", api_key_pepper=SecretStr(PEPPER),
-                            emulator_url=emu.base_url)
-        bench = Bench(settings, emu, stack.enter_context(TestClient(create_app(settings))))
+    with bench_world() as bench, ExitStack() as stack:
+        emu = bench.emu
         emu.set_settings(quota_enabled=False)
         mailbox_id = bench.mailbox("takeover@example.com", args.messages, seed=5)
         emu.set_faults(latency_ms=args.latency_ms)

@@ -102,6 +102,33 @@ def policy_server() -> Iterator[str | None]:
         yield url
 
 
+@contextmanager
+def bench_world() -> Iterator[Bench]:
+    """The sync benches' world: a fresh migrated PostgreSQL database (GATEWAY_TEST_DATABASE_URL
+    names the server), an OPA server when the binary is built, the emulator in its own process,
+    and the gateway app on them; exits if no PostgreSQL is named."""
+    import tempfile
+
+    from pydantic import SecretStr
+
+    from gateway.app import create_app
+    from gateway.settings import Environment
+
+    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if not admin:
+        sys.exit("set GATEWAY_TEST_DATABASE_URL (an admin URL of a PostgreSQL server)")
+    with ExitStack() as stack:
+        url = stack.enter_context(database(admin))
+        opa_url = stack.enter_context(policy_server())
+        emu = stack.enter_context(emulator_process())
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        settings = Settings(environment=Environment.test, database_url=url, data_dir=tmp,
+                            key_file=tmp / "keys" / "kek.json", policy_engine_url=opa_url,
+                            policy_dir=ROOT / "policies", api_key_pepper=SecretStr(PEPPER),
+                            emulator_url=emu.base_url)
+        yield Bench(settings, emu, stack.enter_context(TestClient(create_app(settings))))
+
+
 class Bench:
     def __init__(self, settings: Settings, emu: EmulatorControl, api: TestClient) -> None:
         self.settings = settings
