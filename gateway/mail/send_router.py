@@ -38,6 +38,8 @@ router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}", tags=["send"])
 
 IdempotencyKeyHeader = Annotated[str | None, Header(
     alias="Idempotency-Key", max_length=MAX_KEY_CHARS,
+    # Documented, checked by `check_key` (its own code, invalid_idempotency_key).
+    json_schema_extra={"pattern": "^[ -~]+$", "minLength": 1},
     description="Any unique string per intended send (a UUID): a retry with the same key and "
                 "body gets the first answer and sends nothing again")]
 

@@ -112,11 +112,12 @@ def harvest(path: str, body: Any) -> list[dict[str, str]]:
 # express (docs/mail-api.md#what-the-document-cannot-say): a cursor or page token that is not
 # one this API handed out, `after` not before `before`, a return URL outside the tenant's
 # allow-list, a webhook URL that is not https, an id in the body naming nothing of this mailbox,
-# an address a service caller must name. Checked by their stable problem code.
+# an address a service caller must name, an Idempotency-Key sent again with another body.
+# Checked by their stable problem code.
 SEMANTIC_CODES = frozenset({
     "invalid_cursor", "invalid_date_range", "return_url_not_allowed", "end_user_required",
     "webhook_url_invalid", "reply_to_message_not_found", "unknown_label", "invalid_address",
-    "gmail_rejected",
+    "gmail_rejected", "idempotency_key_reused",
 })
 
 

@@ -160,10 +160,16 @@ class Run:
         headers = {**caller.headers, "X-Request-Id": request_id}
         if purpose is not None:
             headers["Gateway-Purpose"] = purpose
-        if case.meta is not None and case.meta.generation.mode.is_negative:
-            # A header the case itself violates is sent as generated, not replaced by a valid one.
+        meta = case.meta
+        if meta is not None and meta.generation.mode.is_negative:
+            # Headers the case violates (a value, or a required one left out) are sent as
+            # generated: ours would make the request valid again.
+            header = meta.components.get(ParameterLocation.HEADER)
             own = {name.lower() for name in case.headers or {}}
-            headers = {k: v for k, v in headers.items() if k.lower() not in own}
+            if header is not None and header.mode.is_negative:
+                headers = {"X-Request-Id": request_id}
+            else:
+                headers = {k: v for k, v in headers.items() if k.lower() not in own}
         response = case.call(base_url=self.target.base_url, session=self.http, headers=headers,
                              timeout=30, allow_redirects=False)
         self.statuses[response.status_code] += 1
