@@ -112,12 +112,15 @@ def harvest(path: str, body: Any) -> list[dict[str, str]]:
 # express (docs/mail-api.md#what-the-document-cannot-say): a cursor or page token that is not
 # one this API handed out, `after` not before `before`, a return URL outside the tenant's
 # allow-list, a webhook URL that is not https, an id in the body naming nothing of this mailbox,
-# an address a service caller must name, an Idempotency-Key sent again with another body.
+# an address a service caller must name, an Idempotency-Key sent again with another body, a
+# duration beyond the deployment's configured maximum (the document states the absolute one), a
+# justification's kind that is not the stated purpose.
 # Checked by their stable problem code.
 SEMANTIC_CODES = frozenset({
     "invalid_cursor", "invalid_date_range", "return_url_not_allowed", "end_user_required",
     "webhook_url_invalid", "reply_to_message_not_found", "unknown_label", "invalid_address",
-    "gmail_rejected", "idempotency_key_reused",
+    "gmail_rejected", "idempotency_key_reused", "grant_too_long", "justification_too_long",
+    "justification_kind_mismatch",
 })
 
 
