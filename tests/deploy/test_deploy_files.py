@@ -100,3 +100,9 @@ def test_the_compose_roles_are_what_db_roles_prints() -> None:
     from gateway.kit.roles import roles_sql
 
     assert (DEPLOY / "compose" / "roles.sql").read_text() == roles_sql()
+
+
+def test_the_deployment_guide_names_every_setting() -> None:
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    missing = sorted(name for name in setting_names() if f"`{name}`" not in guide)
+    assert not missing, f"docs/deploy.md, Settings, lacks {missing}"
