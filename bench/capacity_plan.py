@@ -122,8 +122,6 @@ def sharding_report() -> list[str]:
 
 def measure(messages: int, reads: int, m: Measured) -> Measured:
     """Sync `messages` emulator messages into a fresh database and size what they occupy."""
-    import time
-
     from bench.sync_world import bench_world
 
     with bench_world() as bench:
@@ -131,25 +129,10 @@ def measure(messages: int, reads: int, m: Measured) -> Measured:
         emu.set_settings(quota_enabled=False)
         # A first, small mailbox fills each table's and index's first pages, so the sizes
         # measured below grow with the data, not with an empty table's fixed overhead.
-        mailbox_id = bench.mailbox("warm-up@example.com", 50, seed=3)
-        with bench.workers(1, 1, {}) as workers:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                state = bench.states().get(mailbox_id)
-                if state is not None and state.last_success_at is not None:
-                    break
-                time.sleep(0.5)
-            workers.close()
+        synced_fully(bench, bench.mailbox("warm-up@example.com", 50, seed=3))
         before = sizes_now(bench)
         mailbox_id = bench.mailbox("capacity@example.com", messages, seed=11)
-        with bench.workers(1, 1, {}) as workers:
-            deadline = time.monotonic() + 600
-            while time.monotonic() < deadline:
-                state = bench.states().get(mailbox_id)
-                if state is not None and state.last_success_at is not None:
-                    break
-                time.sleep(0.5)
-            workers.close()
+        synced_fully(bench, mailbox_id)
         synced = sizes_now(bench)
         listing = bench.api.get(f"/v1/mailboxes/{mailbox_id}/messages", params={"limit": 200},
                                 headers=bench.headers).json()["items"]
@@ -169,6 +152,20 @@ def measure(messages: int, reads: int, m: Measured) -> Measured:
     return replace(m, bytes_per_message=mail / max(stored, 1),
                    bytes_per_log_entry=audit / max(read_entries, 1),
                    log_entries_per_synced_message=sync_entries / max(stored, 1))
+
+
+def synced_fully(bench: Any, mailbox_id: Any, timeout: float = 600) -> None:
+    """Run one worker until the mailbox's full sync has succeeded (or `timeout` passed)."""
+    import time
+
+    with bench.workers(1, 1, {}) as workers:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = bench.states().get(mailbox_id)
+            if state is not None and state.last_success_at is not None:
+                break
+            time.sleep(0.5)
+        workers.close()
 
 
 def sizes_now(bench: Any) -> dict[str, int]:
