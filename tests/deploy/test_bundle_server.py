@@ -18,13 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import OpaServerEngine, policy_revision
 from gateway.policy.engines.bundle import build_bundle
 from gateway.policy.engines.opa_process import find_opa_binary, free_port
+from tests.support.signing_keys import rsa_pem_pair
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policies"
@@ -32,17 +31,6 @@ TOKEN = "deploy-test-token-5b1d"
 KEY_ID = "gateway"  # the key id deploy/compose/opa.yaml and the manifests name
 
 pytestmark = pytest.mark.opa
-
-
-def key_pair(tmp_path: Path, name: str) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private, public = tmp_path / f"{name}.pem", tmp_path / f"{name}.pub"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
 
 
 @contextmanager
@@ -108,7 +96,7 @@ def opa() -> Path:
 
 def test_the_sidecar_loads_the_served_bundle_and_the_gateway_accepts_it(
         opa: Path, tmp_path: Path) -> None:
-    private, public = key_pair(tmp_path, "release")
+    private, public = rsa_pem_pair(tmp_path, "release")
     served = tmp_path / "www" / "bundles"
     served.mkdir(parents=True)
     revision = build_bundle(POLICY_DIR, served / "gateway.tar.gz", signing_key=private,
@@ -127,8 +115,8 @@ def test_the_sidecar_loads_the_served_bundle_and_the_gateway_accepts_it(
 
 
 def test_a_bundle_signed_by_another_key_is_never_activated(opa: Path, tmp_path: Path) -> None:
-    _, public = key_pair(tmp_path, "release")
-    impostor, _ = key_pair(tmp_path, "impostor")
+    _, public = rsa_pem_pair(tmp_path, "release")
+    impostor, _ = rsa_pem_pair(tmp_path, "impostor")
     served = tmp_path / "www" / "bundles"
     served.mkdir(parents=True)
     build_bundle(POLICY_DIR, served / "gateway.tar.gz", signing_key=impostor, opa_binary=opa,

@@ -30,6 +30,7 @@ from gateway.policy.engines.table import TableCase
 from gateway.settings import Settings, UnsafeSettings
 from tests.conftest import TenantWorld
 from tests.policy.conftest import POLICY_DIR, ROOT
+from tests.support.signing_keys import rsa_pem_pair
 from tests.test_settings import GOOD
 
 pytestmark = pytest.mark.opa
@@ -177,18 +178,6 @@ def test_tls_settings_need_an_https_url() -> None:
 
 # --- the signed bundle ---------------------------------------------------------------------------
 
-def _keypair(directory: Path, name: str) -> tuple[Path, Path]:
-    key = _key()
-    private = directory / f"{name}.pem"
-    public = directory / f"{name}.pub.pem"
-    private.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    public.write_bytes(key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return private, public
-
-
 def _rewrite(bundle: Path, out: Path, name: str, content: bytes) -> Path:
     """A copy of `bundle` with file `name` replaced (the signature left as it was)."""
     with tarfile.open(bundle, "r:gz") as src, tarfile.open(out, "w:gz") as dst:
@@ -204,7 +193,7 @@ def _rewrite(bundle: Path, out: Path, name: str, content: bytes) -> Path:
 
 @pytest.fixture
 def signed_bundle(opa_binary: Path, tmp_path: Path) -> tuple[Path, Path]:
-    private, public = _keypair(tmp_path, "policy-signing")
+    private, public = rsa_pem_pair(tmp_path, "policy-signing")
     bundle = tmp_path / "bundle.tar.gz"
     revision = build_bundle(POLICY_DIR, bundle, signing_key=private, opa_binary=opa_binary)
     assert revision == policy_revision(POLICY_DIR) == bundle_manifest_revision(bundle)
@@ -254,7 +243,7 @@ def test_opa_refuses_a_tampered_or_foreign_bundle(
     with pytest.raises(RuntimeError, match="digest mismatch"):
         OpaServerProcess(opa_binary, None, bundle=tampered, verification_key=public).start()
 
-    _, other_public = _keypair(tmp_path, "someone-else")
+    _, other_public = rsa_pem_pair(tmp_path, "someone-else")
     with pytest.raises(RuntimeError, match="verif"):
         OpaServerProcess(opa_binary, None, bundle=bundle, verification_key=other_public).start()
 
@@ -266,7 +255,7 @@ def test_opa_refuses_a_tampered_or_foreign_bundle(
 
 
 def test_the_operator_script_builds_the_signed_bundle(opa_binary: Path, tmp_path: Path) -> None:
-    private, public = _keypair(tmp_path, "policy-signing")
+    private, public = rsa_pem_pair(tmp_path, "policy-signing")
     out = tmp_path / "from-script.tar.gz"
     result = subprocess.run(["bash", str(ROOT / "scripts" / "build_bundle.sh"),
                              "--signing-key", str(private), "--output", str(out)],
