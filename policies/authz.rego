@@ -37,6 +37,20 @@ default decision := {"allow": false, "reasons": ["policy_undefined"], "obligatio
 # `permit` implies the three checks after it (every permit requires common_ok, and capabilities
 # name no prohibited purpose); they are repeated so that the allow does not rest on that alone
 # (actor_ok and tenant_ok are cached by then: common_ok read them).
+# METADATA
+# title: Deny by default; never for a prohibited purpose
+# description: >-
+#   An access is allowed only by a permit, and never for a prohibited purpose (data.json
+#   prohibited_purposes): advertising, retargeting, personalised ads and transfer to ad
+#   platforms; sale and transfer to data brokers; credit scoring and lending; training or
+#   improving AI models. Every action is decided here, those on aggregated or derived data
+#   included.
+# custom:
+#   clauses:
+#     - lu.advertising
+#     - lu.sale
+#     - lu.credit
+#     - lu.ai_training
 decision := {"allow": true, "reasons": [reason], "obligations": {}, "revision": policy_revision} if {
 	tables.fast_kinds[input.actor.kind]
 	reason := fast_permit
@@ -132,6 +146,15 @@ base_ok if {
 # tables.capabilities (tests/tables_test.rego and tests/policy/test_vocabulary_sync.py keep the
 # two equal). data.json's capabilities name only known kinds, known actions and permitted purposes
 # (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
+# METADATA
+# title: The actor kind may serve this purpose with this action
+# description: >-
+#   The capabilities (data.json) bind each actor kind and action to the purposes it may serve:
+#   the owner and the CRM service act on mail for user-facing features only (user_facing,
+#   contact_linking); no capability names a prohibited purpose. Every permit requires it.
+# custom:
+#   clauses:
+#     - lu.user_facing
 capable if tables.actions[input.action].capable[input.actor.kind][input.purpose] == true
 
 # --- tenant, resource, ownership --------------------------------------------------------------
@@ -199,6 +222,17 @@ gmail_action if action.gmail == true
 
 state_allows if action.states[input.mailbox_state] == true
 
+# METADATA
+# title: The mailbox's state allows the action
+# description: >-
+#   A mailbox whose owner restricted processing (restricted), or disconnected it, allows only
+#   export, deletion, lifting the restriction, listing and revoking human access, the mailbox's
+#   status and key rotation (data.json actions.*.states): export and deletion are allowed in
+#   every state.
+# custom:
+#   clauses:
+#     - pp.user_rights
+#     - pp.deletion
 state_ok if {
 	tables.actions[input.action].states[input.mailbox_state] == true
 } else if {
@@ -232,6 +266,17 @@ common_ok if {
 	special_ok
 }
 
+# METADATA
+# title: Transfers and aggregates pass their own checks
+# description: >-
+#   A transfer needs a valid ground (transfer.rego); an aggregate, a cohort of at least k users
+#   and non-identifying group keys (analytics.rego). Data derived from mail is judged like the
+#   mail.
+# custom:
+#   clauses:
+#     - lu.transfer
+#     - lu.analytics
+#     - lu.derived
 special_ok if {
 	action := tables.actions[input.action]
 	not action.special
@@ -248,6 +293,16 @@ special_ok if {
 
 # One value: the kinds are disjoint, and so are the operator permits (operators.rego).
 # The owner, the CRM service, reviewers, analytics jobs and the system: allowed by the table.
+# METADATA
+# title: The permits by actor kind, and the operator's
+# description: >-
+#   The owner, the CRM service, reviewers, analytics jobs and the system are allowed by their
+#   kind's permit when every common check holds (capabilities, tenant, resource, mailbox state,
+#   scopes, special checks) and an end user owns the mailbox; human operators only by
+#   operator_permit.
+# custom:
+#   clauses:
+#     - lu.user_facing
 permit := reason if {
 	reason := tables.kind_permits[input.actor.kind]
 	common_ok
@@ -269,6 +324,17 @@ denies := judged_problems if {
 	base_ok
 } else := malformed
 
+# METADATA
+# title: A prohibited purpose is refused with its reason
+# description: >-
+#   The refusal names the prohibited purpose's class: purpose_prohibited_advertising,
+#   purpose_prohibited_sale, purpose_prohibited_credit or purpose_prohibited_ai_training.
+# custom:
+#   clauses:
+#     - lu.advertising
+#     - lu.sale
+#     - lu.credit
+#     - lu.ai_training
 malformed contains reason if {
 	reason := tables.prohibited_purposes[input.purpose]
 }
@@ -329,6 +395,15 @@ state_expected if {
 	state_present
 }
 
+# METADATA
+# title: Why the mailbox's state refuses the action
+# description: >-
+#   A restricted mailbox refuses everything but the user's rights (mailbox_restricted); a
+#   disconnected one likewise (mailbox_disconnected); dead tokens refuse what calls Gmail
+#   (mailbox_reauth_required).
+# custom:
+#   clauses:
+#     - pp.user_rights
 state_problem := "mailbox_state_unknown" if {
 	state_expected
 	not known_state
@@ -346,6 +421,15 @@ state_problem := "mailbox_state_unknown" if {
 
 # --- obligations (only on an allow, by its permit) -------------------------------------------------
 
+# METADATA
+# title: The obligations that come with an allow
+# description: >-
+#   An analytics allow carries the minimum cohort the caller must enforce; an operator's allow
+#   carries its human-access obligations (operator_obligations).
+# custom:
+#   clauses:
+#     - lu.analytics
+#     - lu.human_reading
 permit_obligations(reason) := {"min_cohort": input.settings.min_cohort} if {
 	reason == "allow_analytics"
 } else := operator_obligations(reason) if {

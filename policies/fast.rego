@@ -24,6 +24,14 @@ fast_domain if {
 	not action.special
 }
 
+# METADATA
+# title: The usual permit of the owner, the CRM service and reviewers
+# description: >-
+#   Exactly `permit` for these kinds on actions without special checks: capabilities, actor,
+#   tenant, resource, mailbox state, scopes and ownership.
+# custom:
+#   clauses:
+#     - lu.user_facing
 fast_permit := reason if {
 	actor := input.actor
 	tables.fast_kinds[actor.kind]

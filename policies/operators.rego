@@ -27,6 +27,19 @@ justified_purpose if {
 # consent_management; the transfer is not a mail action), so the first that holds is the only one.
 
 # Metadata or content of the messages/thread the owner's grant covers.
+# METADATA
+# title: A human operator reads mail only under one of the exceptions
+# description: >-
+#   Content and metadata of the messages or threads the owner's grant covers (support); metadata
+#   views without a grant, redacted to ids, dates, labels and sizes; security or legal access
+#   with a recorded justification; consent endpoints; a transfer on a valid ground. Nothing
+#   else.
+# custom:
+#   clauses:
+#     - lu.human_reading
+#     - lu.human_reading.consent
+#     - lu.human_reading.security
+#     - lu.human_reading.legal
 operator_permit := "allow_operator_grant" if {
 	input.purpose == "support"
 	common_ok
@@ -100,6 +113,13 @@ grant_for_mailbox if {
 
 # Every requested message is named by the grant, or the message's thread (resource.thread_id,
 # taken from the store by the enforcement point) is.
+# METADATA
+# title: The grant names the specific messages
+# description: >-
+#   Every requested message is named by the grant, or the message's thread (from the store) is.
+# custom:
+#   clauses:
+#     - lu.human_reading.consent
 grant_covers_items if {
 	tables.actions[input.action].message_scoped == true
 	ids := input.resource.ids
@@ -138,6 +158,15 @@ grant_for_resource if {
 	grant_covers_items
 }
 
+# METADATA
+# title: The owner agreed to this operator reading these messages
+# description: >-
+#   A consent grant that is present, not revoked, unexpired, for this operator (or a group of
+#   theirs), for this purpose, this mailbox and its owner, and covering every requested message
+#   or its thread.
+# custom:
+#   clauses:
+#     - lu.human_reading.consent
 grant_valid if {
 	grant_present
 	grant_not_revoked
@@ -170,6 +199,14 @@ present_grant_problems contains "grant_not_for_resource" if not grant_for_resour
 # to the purpose, a case reference, until an expiry; message_ids/thread_ids both empty means the
 # whole mailbox, otherwise only the named messages/threads (message- and thread-scoped actions).
 
+# METADATA
+# title: A security or legal case is recorded
+# description: >-
+#   The justification's kind is the purpose (security or legal) and it names a case reference.
+# custom:
+#   clauses:
+#     - lu.human_reading.security
+#     - lu.human_reading.legal
 justification_recorded if {
 	justified_purpose
 	justification := input.justification
@@ -243,6 +280,15 @@ justification_for_resource if {
 	justification_covers_items
 }
 
+# METADATA
+# title: A recorded justification covers this access
+# description: >-
+#   Recorded by a reviewer, unexpired, not revoked, for this operator (or a group of theirs),
+#   this mailbox, and the requested messages or threads unless it is mailbox-wide.
+# custom:
+#   clauses:
+#     - lu.human_reading.security
+#     - lu.human_reading.legal
 justification_ok if {
 	justification_recorded
 	justification_unexpired
@@ -283,14 +329,38 @@ operator_problems contains reason if {
 # --- obligations (only on an allow): by the one operator permit ---------------------------------
 # Obligations echo no input string but the actor's id (a server-issued principal id).
 
+# METADATA
+# title: Access under a grant is human access
+# description: >-
+#   The enforcement point records the access as human access authorised by the owner's grant.
+# custom:
+#   clauses:
+#     - lu.human_reading.consent
 operator_obligations("allow_operator_grant") := {"human_access": true, "authorised_by": "grant"}
 
+# METADATA
+# title: Without a grant an operator sees no content
+# description: >-
+#   Metadata views are redacted of every content field (data.json operator_redacted_fields):
+#   bodies, subjects, snippets, addresses, headers and attachment names.
+# custom:
+#   clauses:
+#     - lu.human_reading
 operator_obligations("allow_operator_metadata_redacted") := {
 	"human_access": true,
 	"redact": tables.operator_redacted_fields,
 }
 
 # Security and legal access is flagged for the reviewers (with the justification's case_ref).
+# METADATA
+# title: Security and legal access is flagged for review
+# description: >-
+#   Human access under a justification is flagged for the reviewers, with the justification's
+#   case reference.
+# custom:
+#   clauses:
+#     - lu.human_reading.security
+#     - lu.human_reading.legal
 operator_obligations("allow_operator_justified") := {
 	"human_access": true,
 	"authorised_by": "justification",

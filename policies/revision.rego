@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:0cb9f3e30728db5be74f66871f4ca30db3b54d319181ecddc0d1ea1643b21054"
+policy_revision := "sha256:f5ef0a2f20d02b15902020529900d93da9dd5884ce29d60b9d7ace89128aeba4"

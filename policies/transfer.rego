@@ -20,6 +20,14 @@ justification_ground if {
 
 # The ground fits the stated purpose and the actor (capabilities bind purposes to actors:
 # user_facing to the owner and the CRM service; security, legal and merger to operators).
+# METADATA
+# title: A transfer's ground fits its purpose and names a recipient
+# description: >-
+#   The four grounds: a user-facing feature (purpose user_facing), security, legal compliance,
+#   or a merger (purpose merger); a recipient is named.
+# custom:
+#   clauses:
+#     - lu.transfer
 transfer_ground_fits if {
 	ground := input.transfer.ground
 	ground == "user_feature_consent"
@@ -35,6 +43,16 @@ transfer_ground_fits if {
 	transfer_recipient_ok
 }
 
+# METADATA
+# title: Transfers only on the four grounds
+# description: >-
+#   A user-facing feature or a merger needs the user's recorded consent; security or legal
+#   compliance a recorded, unexpired justification for this operator and mailbox. No other
+#   transfer, so none to advertisers, data brokers or resellers.
+# custom:
+#   clauses:
+#     - lu.transfer
+#     - lu.sale
 valid_transfer if {
 	transfer_ground_fits
 	consent_ground
