@@ -140,10 +140,6 @@ class KeyProvider(Protocol):
         ...
 
 
-def pack_outer(kek_version: int, sealed: bytes) -> bytes:
-    return _WRAP_HEADER.pack(_WRAP_FORMAT_V1, kek_version) + sealed
-
-
 def unpack_outer(blob: bytes) -> tuple[int, bytes, bytes]:
     """(kek version, header bytes, sealed rest) of a locally wrapped key."""
     if len(blob) <= _WRAP_HEADER.size:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from gateway.gmail.errors import GmailError, GmailRateLimited
+from gateway.gmail.errors import GmailError
 
 T = TypeVar("T")
 RetryHook = Callable[[GmailError, float, int], None]  # (error, delay seconds, attempt number)
@@ -53,6 +53,3 @@ class RetryPolicy:
                     on_retry(exc, wait, attempt)
                 self.sleep(wait)
 
-
-def is_rate_limit(exc: GmailError) -> bool:
-    return isinstance(exc, GmailRateLimited)

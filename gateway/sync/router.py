@@ -32,7 +32,6 @@ from gateway.sync.schemas import (
     SyncCountsOut,
     SyncQuotaOut,
     SyncStateOut,
-    SyncSummaryOut,
 )
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/sync", tags=["sync"])
@@ -54,15 +53,6 @@ def _running(row: MailboxSync | None) -> bool:
     return (row is not None and row.lease_token is not None
             and row.lease_expires_at is not None
             and as_utc(row.lease_expires_at) > datetime.now(UTC))
-
-
-def sync_summary(session: Session, mailbox: Mailbox) -> SyncSummaryOut:
-    """For the mailbox view (`GET /v1/mailboxes/{id}`)."""
-    row = session.get(MailboxSync, mailbox.id)
-    return SyncSummaryOut(phase=_phase(mailbox, row), running=_running(row),
-                          last_success_at=row.last_success_at if row else None,
-                          last_error=row.last_error if row else None,
-                          next_attempt_at=row.next_attempt_at if row else None)
 
 
 def sync_view(session: Session, mailbox: Mailbox) -> SyncStateOut:

@@ -53,13 +53,3 @@ class SyncStateOut(BaseModel):
     full_sync: FullSyncOut
     counts: SyncCountsOut
     quota: SyncQuotaOut
-
-
-class SyncSummaryOut(BaseModel):
-    """A short version for the mailbox view."""
-
-    phase: str
-    running: bool
-    last_success_at: datetime | None
-    last_error: str | None
-    next_attempt_at: datetime | None
