@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 
 from emulator.testing import RunningEmulator
+from gateway.cli import main as gateway_main
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.oauth import states
-from gateway.oauth.__main__ import main as oauth_main
 from gateway.oauth.flow import GoogleNotConfigured, GoogleOAuth, TokenGrant, derive_pkce_key
 from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.tokens import open_refresh_token, store_tokens
@@ -139,12 +139,11 @@ def test_keep_alive_command(monkeypatch: pytest.MonkeyPatch, db: Database,
                        ("KEY_FILE", str(oauth_settings.key_file)),
                        ("EMULATOR_URL", str(oauth_settings.emulator_url))):
         monkeypatch.setenv(f"GATEWAY_{key}", value)
-    monkeypatch.setattr("gateway.oauth.__main__.configure_logging", lambda level: None)
-    assert oauth_main(["keep-alive"]) == 0
+    assert gateway_main(["oauth", "keep-alive"]) == 0
     assert '"refreshed": 0' in capsys.readouterr().out
     with db.transaction() as s:
         assert s.scalars(select(OAuthToken)).all() == []
-    assert oauth_main(["purge-states"]) == 0
+    assert gateway_main(["oauth", "purge-states"]) == 0
     assert '"purged": 0' in capsys.readouterr().out
 
 
