@@ -88,7 +88,9 @@ class Settings(BaseSettings):
     kms_token: SecretStr | None = None
 
     policy_engine_url: str | None = Field(
-        default=None, description="OPA server URL; unset means the embedded engine")
+        default=None, description="OPA server URL: http(s)://host:port, or unix:///path for a "
+        "sidecar listening on a Unix domain socket (OPA --addr unix:///path); unset means the "
+        "embedded engine")
     policy_dir: Path = Path("policies")
     policy_timeout_seconds: float = 2.0
     # Authentication with the OPA server (docs/operations.md, "The OPA sidecar").
@@ -335,8 +337,8 @@ class Settings(BaseSettings):
 
     def _policy_engine_problems(self) -> list[str]:
         """An OPA server off this host must be reached over TLS and must know who asks."""
-        if not self.policy_engine_url:
-            return []
+        if not self.policy_engine_url or self.policy_engine_url.startswith("unix://"):
+            return []  # none, or a socket on this host's file system
         parts = urlsplit(self.policy_engine_url)
         if _is_loopback(parts.hostname or ""):
             return []

@@ -8,7 +8,9 @@ covers), or a signed bundle of them (`bundle=`, with `verification_key=`: what p
 bundle.py), listens on a free port of 127.0.0.1, and is killed on exit. It can run as production
 does: `token=` turns on `--authentication=token --authorization=basic` with that token in OPA's
 environment (policies/system/authz.rego reads it), `tls=` serves https (and, with a client CA,
-requires a client certificate); `decision_log=` writes OPA's console decision log to a file.
+requires a client certificate); `decision_log=` writes OPA's console decision log to a file;
+`unix_socket=` listens on that Unix domain socket instead of TCP (`url` is then `unix:///path`),
+`also_tcp=True` on both (one server, two transports, for bench/opa_socket_bench.py).
 `OpaServerProcess` can also stop and restart on the same port, for fail-closed tests (stop it
 mid-run: decisions become PolicyEngineUnavailable; start it again: they recover).
 
@@ -95,9 +97,22 @@ class OpaTls:
     client_subject: str | None = None
 
 
-def _healthy(port: int, tls: bool = False) -> bool:
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def _healthy(port: int, tls: bool = False, unix_socket: Path | None = None) -> bool:
     conn: http.client.HTTPConnection
-    if tls:  # only "is it up?": the engine under test checks the certificate itself
+    if unix_socket is not None:
+        conn = _UnixHTTPConnection(str(unix_socket), timeout=0.5)
+    elif tls:  # only "is it up?": the engine under test checks the certificate itself
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -122,7 +137,8 @@ class OpaServerProcess:
                  startup_timeout: float = 15.0, gomaxprocs: int | None = 1,
                  gogc: int | None = 400, bundle: Path | None = None,
                  verification_key: Path | None = None, token: str | None = None,
-                 tls: OpaTls | None = None, decision_log: Path | None = None) -> None:
+                 tls: OpaTls | None = None, decision_log: Path | None = None,
+                 unix_socket: Path | None = None, also_tcp: bool = False) -> None:
         self.opa_binary = Path(opa_binary)
         self.policy_dir = Path(policy_dir) if policy_dir is not None else None  # None: empty
         self.port = port or free_port()
@@ -134,11 +150,22 @@ class OpaServerProcess:
         self.token = token
         self.tls = tls
         self.decision_log = decision_log
+        self.unix_socket = Path(unix_socket).resolve() if unix_socket is not None else None
+        self.also_tcp = also_tcp
+        if self.unix_socket is not None and tls is not None:
+            raise ValueError("OPA on a Unix socket serves plain HTTP here")
         self._proc: subprocess.Popen[bytes] | None = None
         self._output: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
+        """Where the gateway reaches it: `unix:///path` on a socket, else http(s)://."""
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket}"
+        return self.tcp_url
+
+    @property
+    def tcp_url(self) -> str:
         scheme = "https" if self.tls is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
 
@@ -151,7 +178,12 @@ class OpaServerProcess:
         return self._proc is not None and self._proc.poll() is None
 
     def command(self) -> list[str]:
-        args = [str(self.opa_binary), "run", "--server", "--addr", f"127.0.0.1:{self.port}",
+        addrs = []
+        if self.unix_socket is not None:
+            addrs += ["--addr", f"unix://{self.unix_socket}", "--unix-socket-perm", "700"]
+        if self.unix_socket is None or self.also_tcp:
+            addrs += ["--addr", f"127.0.0.1:{self.port}"]
+        args = [str(self.opa_binary), "run", "--server", *addrs,
                 "--log-level", "info" if self.decision_log else "error", "--skip-version-check",
                 "--optimize-store-for-read-speed"]  # data.json is read on every decision
         if self.token is not None:
@@ -208,11 +240,11 @@ class OpaServerProcess:
                 self._proc = None
                 err = self._read_output()
                 raise RuntimeError(f"OPA exited at start-up: {err.strip()[:2000]}")
-            if _healthy(self.port, tls=self.tls is not None):
+            if _healthy(self.port, tls=self.tls is not None, unix_socket=self.unix_socket):
                 return self.url
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"OPA did not answer /health on port {self.port} "
+        raise RuntimeError(f"OPA did not answer /health on {self.url} "
                            f"within {self.startup_timeout}s")
 
     def stop(self) -> None:

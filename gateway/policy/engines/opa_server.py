@@ -41,9 +41,12 @@ Authentication, both ways where OPA offers it: `token` is sent as `Authorization
 every call (OPA `--authentication=token --authorization=basic`, policies/system/authz.rego);
 with an https URL, `ca_file` is the CA the server's certificate must chain to (the gateway
 authenticates OPA), and `client_cert`/`client_key` the certificate the gateway presents (OPA
-`--authentication=tls`). With `require_bundle` (production's default), the server must also
-report a bundle whose manifest revision is ours (`GET /v1/data/system/bundles`): the policy
-reached it as a bundle (scripts/build_bundle.sh signs it; OPA's `--verification-key` checks it).
+`--authentication=tls`). A `unix:///path` URL reaches a sidecar listening on a Unix domain socket
+(OPA `--addr unix:///path`, a volume shared within the pod): plain HTTP on a socket only processes
+with file access to it can open; the token still applies. With `require_bundle` (production's
+default), the server must also report a bundle whose manifest revision is ours
+(`GET /v1/data/system/bundles`): the policy reached it as a bundle (scripts/build_bundle.sh signs
+it; OPA's `--verification-key` checks it).
 """
 
 from __future__ import annotations
@@ -112,10 +115,21 @@ def _data_roots(document: dict[str, Any],
     return roots
 
 
+def unix_socket_path(url: str) -> str | None:
+    """The socket path of a `unix:///path` URL (OPA's own `--addr unix://<path>` syntax), else
+    None."""
+    if not url.startswith("unix://"):
+        return None
+    path = url[len("unix://"):]
+    if not path.startswith("/"):
+        raise ValueError(f"an OPA Unix socket URL must name an absolute path, got {url!r}")
+    return path
+
+
 def _split_url(url: str) -> tuple[str, int, bool]:
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ValueError(f"OPA URL must be http(s)://host[:port], got {url!r}")
+        raise ValueError(f"OPA URL must be http(s)://host[:port] or unix:///path, got {url!r}")
     if parts.path not in {"", "/"}:
         raise ValueError(f"OPA URL must not carry a path, got {url!r}")
     https = parts.scheme == "https"
@@ -141,8 +155,12 @@ class OpaServerEngine:
         client_key: Path | None = None,
         require_bundle: bool = False,
     ) -> None:
-        self.url = url.rstrip("/")
-        self._host, self._port, self._https = _split_url(self.url)
+        self._unix_socket = unix_socket_path(url)
+        self.url = url if self._unix_socket is not None else url.rstrip("/")
+        if self._unix_socket is not None:
+            self._host, self._port, self._https = "localhost", 80, False
+        else:
+            self._host, self._port, self._https = _split_url(self.url)
         if (ca_file or client_cert) and not self._https:
             raise ValueError(f"a CA file or client certificate needs an https OPA URL, "
                              f"got {url!r}")
@@ -184,7 +202,8 @@ class OpaServerEngine:
                 raise PolicyEngineUnavailable("the OPA engine is closed")
             client = KeepAliveOpaClient(host=self._host, port=self._port,
                                         ssl=self._ca_file or self._https, cert=self._cert,
-                                        token=self._token, timeout=self._timeout, retries=1)
+                                        token=self._token, timeout=self._timeout, retries=1,
+                                        unix_socket=self._unix_socket)
             session = getattr(client, "_session", None)
             if session is not None:
                 # No proxy or .netrc from the environment for the policy sidecar: the input
@@ -259,9 +278,12 @@ class OpaServerEngine:
         scheme = "https" if self._https else "http"
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
         try:
+            transport = (httpx.HTTPTransport(uds=self._unix_socket)
+                         if self._unix_socket is not None else None)
             with httpx.Client(base_url=f"{scheme}://{self._host}:{self._port}",
                               timeout=max(self._timeout, 1.0), trust_env=False,
-                              headers=headers, verify=self._tls_context()) as http:
+                              headers=headers, verify=self._tls_context(),
+                              transport=transport) as http:
                 server = self._server_modules(http)
                 same = self._matches(server) and self._data_matches(http)
                 bundles = self._bundle_revisions(http) if self._require_bundle else {}

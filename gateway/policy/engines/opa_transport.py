@@ -42,6 +42,10 @@ Both raise the same exception types `requests` would:
 
 One instance holds one connection and must be used by one thread at a time (the engine keeps
 one client per thread). The connection honours `Connection: close` and reconnects lazily.
+
+With `unix_socket=<path>` the decision connection is a Unix domain socket (OPA `--addr
+unix://<path>`, a sidecar sharing a volume with the gateway): no TCP handshake, no loopback TCP
+stack, no Nagle; the HTTP on it is the same (Host: localhost). docs/decisions/0009 measures it.
 """
 
 from __future__ import annotations
@@ -163,11 +167,18 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
     """An `OpaClient` whose decision queries (`query_rule`, v1; `query_value`, v0) POST over one
     persistent HTTP/1.1 connection."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, unix_socket: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._conn: _Connection | None = None
+        self.unix_socket = unix_socket
         host = f"[{self.host}]" if ":" in str(self.host) else self.host  # an IPv6 literal
-        headers = {"Host": f"{host}:{self.port}", "Content-Type": "application/json",
+        if unix_socket is not None:
+            if self.schema != "http://":
+                raise ValueError("a Unix socket to OPA carries plain HTTP (no TLS)")
+            host_header = "localhost"
+        else:
+            host_header = f"{host}:{self.port}"
+        headers = {"Host": host_header, "Content-Type": "application/json",
                    "Accept": "application/json", **(self.headers or {})}
         for name, value in headers.items():
             if any(c in f"{name}{value}" for c in "\r\n\0") or ":" in name:
@@ -179,6 +190,15 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
     # --- the connection -----------------------------------------------------------------------
 
     def _new_connection(self) -> _Connection:
+        if self.unix_socket is not None:
+            unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                unix.settimeout(self.timeout)
+                unix.connect(self.unix_socket)
+            except BaseException:
+                unix.close()
+                raise
+            return _Connection(unix)
         sock = socket.create_connection((self.host, int(self.port)), timeout=self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -206,7 +226,7 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
 
     def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         """POST on the kept-alive connection; on a connection failure, once more on a new one."""
-        url = f"{self.schema}{self.host}:{self.port}{path}"
+        url = self._where(path)
         request = (f"POST {path} HTTP/1.1\r\n{self._head_lines}"
                    f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
         for attempt in (1, 2):
@@ -279,10 +299,15 @@ class KeepAliveOpaClient(OpaClient):  # type: ignore[misc]  # opa_client is unty
             raise self._http_error(status, path, data)
         return _json_body(data)
 
+    def _where(self, path: str) -> str:
+        if self.unix_socket is not None:
+            return f"unix://{self.unix_socket}:{path}"
+        return f"{self.schema}{self.host}:{self.port}{path}"
+
     def _http_error(self, status: int, path: str, data: bytes) -> requests.HTTPError:
         kind = "Client" if status < 500 else "Server"
         return requests.HTTPError(
-            f"{status} {kind} Error for url {self.schema}{self.host}:{self.port}{path}: "
+            f"{status} {kind} Error for url {self._where(path)}: "
             f"{data[:500].decode('utf-8', 'replace')}")
 
 
