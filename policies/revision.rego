@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:f5ef0a2f20d02b15902020529900d93da9dd5884ce29d60b9d7ace89128aeba4"
+policy_revision := "sha256:c0850ff02dc3e82240af9665b2c016ab8d50765fa63491064f9f967e8e4ed73f"

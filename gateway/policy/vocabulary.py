@@ -93,6 +93,9 @@ class Action(StrEnum):
     audit_purge = "audit.purge"
     webhook_manage = "webhook.manage"  # the CRM: create, change, delete endpoints; redeliver
     webhook_read = "webhook.read"      # the CRM: list endpoints and their deliveries
+    session_create = "session.create"  # a one-time link to a person's pages (docs/pages.md)
+    session_open = "session.open"      # the person opens that link: the session begins
+    session_revoke = "session.revoke"  # logout, or the CRM ending a person's session
 
 
 class MailboxState(StrEnum):
