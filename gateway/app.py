@@ -36,10 +36,13 @@ from gateway.oauth.problems import install_problem_handlers as install_oauth_pro
 from gateway.oauth.router import router as oauth_router
 from gateway.ops import PUBLIC_PATHS
 from gateway.ops import router as ops_router
+from gateway.pages import PAGE_ROUTERS
+from gateway.pages.security import PageHeaders, install_page_errors
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
 from gateway.policy.purposes import purposes_by_action
 from gateway.push.router import router as push_router
+from gateway.sessions.router import router as sessions_router
 from gateway.settings import Settings
 from gateway.sync.router import router as sync_router
 from gateway.webhooks.router import router as webhooks_router
@@ -51,7 +54,7 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       consent_router, justifications_router,
                                       analytics_router,
                                       audit_router, oauth_router, push_router, sync_router,
-                                      webhooks_router)
+                                      webhooks_router, sessions_router, *PAGE_ROUTERS)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:
@@ -129,6 +132,7 @@ def create_app(settings: Settings | None = None, *,
     app.state.metrics = metrics
     install_problem_handlers(app)
     install_oauth_problems(app)
+    install_page_errors(app)
     document_contract(app, purposes_by_action(settings.policy_dir))
     for guarded in ROUTERS:
         app.include_router(guarded.router)
@@ -136,6 +140,7 @@ def create_app(settings: Settings | None = None, *,
     app.add_middleware(BodyLimit, limit=lambda: body_limit_for(settings.mail_max_message_bytes))
     app.add_middleware(BodyReadTimeout, seconds=settings.http_body_read_timeout_seconds)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_middleware(PageHeaders)
     return app
 
 

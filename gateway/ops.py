@@ -53,4 +53,9 @@ PUBLIC_PATHS = frozenset({
     # Google's Pub/Sub push subscription, no API key: its Google-signed OIDC token (signature,
     # audience, issuer, service account) is verified before anything is read (gateway.push).
     "/v1/push/gmail",
+    # A person's browser opening the one-time link their CRM asked for: the link's single-use
+    # secret is the credential; the opening is decided and logged (gateway.pages.sessions).
+    "/session/{token}",
+    # The pages' stylesheet and scripts: files shipped with the gateway, no data.
+    "/pages/static/{name}",
 })

@@ -37,7 +37,8 @@ _LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated principal behind a request."""
+    """The authenticated principal behind a request: by an API key, or by a page session's
+    cookie (`credential="session"`, `api_key_prefix` then holds the session's id)."""
 
     principal_id: uuid.UUID
     tenant_id: uuid.UUID
@@ -45,10 +46,11 @@ class Caller:
     subject: str
     groups: tuple[str, ...]
     api_key_prefix: str
+    credential: str = "api_key"
 
     def actor(self) -> Actor:
         return caller_actor(self.principal_id, self.tenant_id, self.kind, self.groups,
-                            self.api_key_prefix)
+                            self.api_key_prefix, credential=self.credential)
 
 
 class KeyRefused(AuthenticationError):

@@ -19,6 +19,7 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _SECRET_PATTERNS = [
     re.compile(r"gmgw_[A-Za-z0-9_\-]{8,}"),             # our API keys
+    re.compile(r"gwl_[A-Za-z0-9_\-]{8,}"),              # one-time page session links
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._\-~+/=]{8,}"),  # any bearer credential
     re.compile(r"ya29\.[A-Za-z0-9._\-]+"),              # Google access tokens
     re.compile(r"1//[A-Za-z0-9._\-]{10,}"),             # Google refresh tokens
@@ -29,7 +30,7 @@ _SECRET_PATTERNS = [
 
 # Every pattern above needs one of these substrings: one scan decides whether to run them at all
 # (an access line is redacted on every request).
-_MAYBE_SECRET = re.compile(r"(?i)gmgw_|bearer|ya29\.|1//|token|secret|verifier|password")
+_MAYBE_SECRET = re.compile(r"(?i)gmgw_|gwl_|bearer|ya29\.|1//|token|secret|verifier|password")
 
 
 def redact(text: str) -> str:

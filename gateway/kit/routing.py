@@ -68,6 +68,12 @@ class Guard:
 
     def __call__(self, request: Request, caller: CallerDep, purpose: PurposeDep,
                  session: SessionDep) -> Access:
+        return self.decide(request, caller, purpose, session)
+
+    def decide(self, request: Request, caller: Caller, purpose: str,
+               session: Session) -> Access:
+        """Resolve, decide, log (and serve): the same for an API key's caller and a page
+        session's (gateway/pages/kit.py's `PageGuard`)."""
         actor = caller.actor()
         try:
             found = self.resolver(session, caller, request)

@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "gateway.push.models",
     "gateway.sync.models",
     "gateway.webhooks.models",
+    "gateway.sessions.models",
 )
 
 

@@ -113,7 +113,9 @@ def log_refusal(request: Request, error: GatewayError, *, actor: Actor | None,
 
 
 def caller_actor(principal_id: uuid.UUID, tenant_id: uuid.UUID, kind: str,
-                 groups: tuple[str, ...], api_key_prefix: str) -> Actor:
-    """The log's actor for an identified caller (as the enforcement point names it)."""
+                 groups: tuple[str, ...], api_key_prefix: str, *,
+                 credential: str = "api_key") -> Actor:
+    """The log's actor for an identified caller (as the enforcement point names it): the
+    connection is `api_key:<prefix>` or, for a page session, `session:<session id>`."""
     return Actor(kind=kind, id=str(principal_id), tenant=str(tenant_id), groups=groups,
-                 connection_id=f"api_key:{api_key_prefix}")
+                 connection_id=f"{credential}:{api_key_prefix}")

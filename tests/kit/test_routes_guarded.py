@@ -27,6 +27,8 @@ EXPECTED_PUBLIC = {
     "/connect/{token}",  # the pre-consent page: the single-use link secret is the credential
     "/oauth/callback",   # Google's redirect: the single-use state is the credential
     "/v1/push/gmail",    # Pub/Sub push: the Google-signed OIDC token is the credential
+    "/session/{token}",  # a page session's one-time link: its single-use secret is the credential
+    "/pages/static/{name}",  # the pages' stylesheet and scripts, no data
 }
 
 
