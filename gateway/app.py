@@ -105,18 +105,22 @@ def create_app(settings: Settings | None = None, *,
             log.warning("Google is not configured: set GATEWAY_GOOGLE_CLIENT_ID/SECRET, or "
                         "GATEWAY_EMULATOR_URL for the local emulator")
         log.info("gateway started", extra={"route": f"google={app.state.google_mode}"})
-        sync_worker = None
+        sync_worker = scheduler = None
         if settings.sync_in_process_worker:
+            from gateway.scheduler.runner import start_in_process_scheduler
             from gateway.sync.worker import start_in_process_worker
 
             sync_worker = start_in_process_worker(settings, database, crypto, enforcer,
                                                   app.state.message_store,
                                                   registry=metrics.registry)
+            scheduler = start_in_process_scheduler(sync_worker.worker.services,
+                                                   registry=metrics.registry)
         try:
             yield
         finally:
-            if sync_worker is not None:
-                sync_worker.stop()
+            for background in (scheduler, sync_worker):
+                if background is not None:
+                    background.stop()
             if engine is None:
                 policy.close()
             crypto.close()

@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                        "security/legal justifications for operator access"),
     "worker": ("gateway.sync.cli", "sync mailboxes from Gmail (run any number of these)"),
     "webhooks": ("gateway.webhooks.cli", "webhooks to the CRM: deliver"),
+    "scheduler": ("gateway.scheduler.cli", "run every periodic job on its cadence (checkpoints, "
+                  "purges, keep-alive, watches, webhooks); status"),
     "demo": ("gateway.demo", "set up a demo tenant, API keys and a consent link (needs the "
              "gateway running: scripts/run.sh)"),
 }

@@ -225,6 +225,25 @@ class Settings(BaseSettings):
         "keeps claiming due deliveries")
     webhook_retention_days: int = Field(default=7, ge=1)
 
+    # The scheduler of periodic jobs (docs/deploy.md, "The scheduler").
+    scheduler_purge_database_url: str | None = Field(
+        default=None, description="The purge role's database URL, for the daily `audit-purge` "
+        "job alone; unset: GATEWAY_DATABASE_URL")
+    scheduler_owner_database_url: str | None = Field(
+        default=None, description="The owner role's database URL, for the monthly "
+        "`audit-maintain` job (partitions); unset: GATEWAY_DATABASE_URL")
+    scheduler_cadences: dict[str, float] = Field(
+        default_factory=dict, description='Seconds between runs per job, replacing the '
+        'documented cadence (JSON, e.g. {"oauth-keep-alive": 43200})')
+    scheduler_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A run's hold on its job after the last heartbeat: a "
+        "dead scheduler's run is taken over this long after it stopped")
+    scheduler_tick_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often a scheduler looks for due jobs")
+    scheduler_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve the scheduler's /metrics, /status and "
+        "/healthz on this port (`gmail-gateway scheduler`); unset: not served")
+
     # The HTTP edge (docs/operations.md, "The HTTP edge").
     http_body_read_timeout_seconds: float = Field(
         default=30.0, gt=0, le=600, description="Longest wait for the next part of a request "

@@ -143,17 +143,11 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.audit.retention import purge
-    from gateway.audit.signing import load_signer, load_trusted_keys
+    from gateway.audit.periodic import purge_log
 
     database = _database(settings)
     try:
-        with database.transaction() as session:
-            report = purge(session, retention_days=settings.audit_retention_days,
-                           signer=load_signer(settings), trusted=load_trusted_keys(settings),
-                           dry_run=args.dry_run)
-            if args.dry_run:
-                session.rollback()
+        report = purge_log(database, settings, dry_run=args.dry_run)
     finally:
         database.dispose()
     print(json.dumps(report.to_dict(), indent=2))
@@ -192,17 +186,14 @@ def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.audit.chain import ensure_heads
-    from gateway.audit.partitions import ensure_partitions
+    from gateway.audit.periodic import maintain_log
 
     database = _database(settings)
     try:
-        with database.transaction() as session:
-            created = ensure_partitions(session, months_ahead=args.months_ahead)
-            ensure_heads(session, settings.audit_shards)
+        report = maintain_log(database, settings, months_ahead=args.months_ahead)
     finally:
         database.dispose()
-    print(json.dumps({"partitions_created": created, "shards": settings.audit_shards}))
+    print(json.dumps(report))
     return 0
 
 

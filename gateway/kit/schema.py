@@ -21,6 +21,7 @@ MODEL_MODULES = (
     "gateway.sync.models",
     "gateway.webhooks.models",
     "gateway.sessions.models",
+    "gateway.scheduler.models",
 )
 
 

@@ -3,48 +3,49 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from gateway.settings import Settings
+from gateway.sync.steps import SyncServices
 
 log = logging.getLogger(__name__)
 
-# Modules whose `install()` registers periodic tasks (gateway.sync.worker.register_periodic).
-PERIODIC_INSTALLERS = ("gateway.push.periodic", "gateway.webhooks.periodic",
-                       "gateway.audit.periodic")
 
-
-def install_periodic_tasks() -> None:
-    for name in PERIODIC_INSTALLERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError:
-            log.warning("periodic tasks of %s not available", name)
-            continue
-        module.install()
-
-
-def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool = False) -> int:
-    """Sync until SIGTERM/SIGINT (or, with `once`, until no mailbox is due)."""
+@contextmanager
+def open_services(settings: Settings) -> Iterator[SyncServices]:
+    """The database, policy engine, crypto and enforcer a worker or the scheduler runs on,
+    closed on exit."""
     from gateway.app import build_database, build_policy_engine
     from gateway.audit.writer import OperationLog
     from gateway.crypto import CryptoService
-    from gateway.kit.logs import configure_logging
     from gateway.mail.store import MessageStore
     from gateway.policy.enforcement import Enforcer
-    from gateway.sync.worker import SyncWorker, build_services
+    from gateway.sync.worker import build_services
 
-    settings.check_safe()
-    configure_logging(settings.log_level)
     database = build_database(settings)
     engine = build_policy_engine(settings)
     crypto = CryptoService.from_settings(settings)
     try:
         enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
                             min_cohort=settings.analytics_min_cohort)
-        services = build_services(settings, database, crypto, enforcer, MessageStore(crypto))
+        yield build_services(settings, database, crypto, enforcer, MessageStore(crypto))
+    finally:
+        engine.close()
+        crypto.close()
+        database.dispose()
+
+
+def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool = False) -> int:
+    """Sync until SIGTERM/SIGINT (or, with `once`, until no mailbox is due)."""
+    from gateway.kit.logs import configure_logging
+    from gateway.sync.worker import SyncWorker
+
+    settings.check_safe()
+    configure_logging(settings.log_level)
+    with open_services(settings) as services:
         if settings.sync_metrics_port is not None:
             from prometheus_client import start_http_server
 
@@ -56,13 +57,8 @@ def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool
             runs = worker.run_until_idle()
             log.info("sync worker: %d runs %s", runs, worker.outcomes)
             return 0
-        install_periodic_tasks()
         worker.run_forever()
         return 0
-    finally:
-        engine.close()
-        crypto.close()
-        database.dispose()
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,5 +1,6 @@
 """The sync worker: claims due mailboxes with leases and syncs each on a thread of its pool,
-keeps the leases alive with a heartbeat, and runs registered periodic tasks.
+and keeps the leases alive with a heartbeat. Periodic jobs (watch renewal, webhook delivery,
+checkpoints, ...) are the scheduler's (gateway/scheduler), not the worker's.
 
 Run any number of them (`gmail-gateway worker`, on any number of machines): claims use
 `FOR UPDATE SKIP LOCKED` and lease tokens (gateway.sync.repository). A worker killed with SIGKILL
@@ -7,11 +8,6 @@ simply stops heart-beating (every `sync_heartbeat_seconds`); its leases expire
 `sync_lease_seconds` after the last beat and another worker resumes each mailbox from its
 checkpoint (bench/sync_takeover.py measures how long that takes). SIGTERM/SIGINT stop
 gracefully: running syncs stop at the next step boundary and give their mailboxes back.
-
-Periodic tasks: `register_periodic(name, interval_seconds, fn)` with `fn(services)` makes every
-worker call `fn` about every `interval_seconds` (first call at start-up). Every worker runs it, so
-a task must be safe to run concurrently (claim its rows with `SKIP LOCKED`, as
-`gateway.oauth.tokens.keep_alive` does). Push uses it to renew `users.watch` daily.
 """
 
 from __future__ import annotations
@@ -21,11 +17,9 @@ import os
 import signal
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
@@ -51,29 +45,6 @@ log = logging.getLogger(__name__)
 
 # A mailbox the policy refuses to sync (e.g. no read scope) is looked at again after this long.
 POLICY_DENIED_RETRY_SECONDS = 3600.0
-
-
-@dataclass
-class PeriodicTask:
-    name: str
-    interval_seconds: float
-    fn: Callable[[SyncServices], Any]
-
-
-_PERIODIC: dict[str, PeriodicTask] = {}
-
-
-def register_periodic(name: str, interval_seconds: float,
-                      fn: Callable[[SyncServices], Any]) -> None:
-    """Run `fn(services)` about every `interval_seconds` in every worker (replaces a task of
-    the same name)."""
-    if interval_seconds <= 0:
-        raise ValueError("interval_seconds must be positive")
-    _PERIODIC[name] = PeriodicTask(name, interval_seconds, fn)
-
-
-def periodic_tasks() -> list[PeriodicTask]:
-    return list(_PERIODIC.values())
 
 
 def build_services(settings: Settings, database: Database, crypto: CryptoService,
@@ -165,7 +136,6 @@ class SyncWorker:
         self.stopping = threading.Event()
         self._active: dict[uuid.UUID, tuple[Claim, Future[str]]] = {}
         self._lock = threading.Lock()
-        self._next_periodic: dict[str, float] = {}
         self.outcomes: dict[str, int] = {}
 
     # -- one pass (tests, the in-process worker) -------------------------------------------------
@@ -189,7 +159,6 @@ class SyncWorker:
         log.info("sync worker %s started (concurrency %d)", self.owner, self.concurrency)
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="sync") as pool:
             while not self.stopping.is_set():
-                self._run_periodic()
                 claimed = self._fill(pool)
                 if not claimed:
                     self.stopping.wait(self.settings.sync_idle_sleep_seconds)
@@ -242,18 +211,6 @@ class SyncWorker:
                 except Exception:  # the step's fence decides; keep beating
                     log.exception("sync:heartbeat failed")
 
-    def _run_periodic(self) -> None:
-        now = time.monotonic()
-        for task in periodic_tasks():
-            due = self._next_periodic.get(task.name, 0.0)
-            if now < due:
-                continue
-            self._next_periodic[task.name] = now + task.interval_seconds
-            try:
-                task.fn(self.services)
-            except Exception:  # one task's failure must not stop syncing
-                log.exception("periodic task %s failed", task.name)
-
 
 class InProcessWorker:
     """A worker thread inside the API process, for the single-process SQLite demo
@@ -277,9 +234,6 @@ def start_in_process_worker(settings: Settings, database: Database, crypto: Cryp
                             enforcer: Enforcer, store: MessageStore, *,
                             registry: CollectorRegistry | None = None) -> InProcessWorker:
     """The demo's worker thread; its metrics go to `registry` (the API's `/metrics`)."""
-    from gateway.sync.cli import install_periodic_tasks
-
-    install_periodic_tasks()
     services = build_services(settings, database, crypto, enforcer, store,
                               metrics=SyncMetrics(registry))
     return InProcessWorker(services).start()

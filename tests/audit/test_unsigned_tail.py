@@ -15,15 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from gateway.audit.chain import CheckpointPolicy
-from gateway.audit.periodic import CHECKPOINT_TASK, sign_due_heads
+from gateway.audit.periodic import sign_due_heads
 from gateway.audit.signing import AuditSigner, write_signing_key
 from gateway.audit.writer import OperationLog
 from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.kit.models import utcnow
+from gateway.scheduler.jobs import JOBS
 from gateway.settings import Settings
-from gateway.sync.cli import install_periodic_tasks
-from gateway.sync.worker import periodic_tasks
 from tests.audit.conftest import RecordFactory, append_each, single_chain
 from tests.conftest import TenantWorld
 
@@ -79,15 +78,15 @@ def test_verify_reports_the_tail_and_checkpoint_now_closes_it_logged(
     assert json.loads(logged[0][1])["signed"] == 1
 
 
-def test_the_worker_signs_idle_chains_once_due(db: Database, signer: AuditSigner,
-                                              record: RecordFactory) -> None:
-    install_periodic_tasks()
-    assert CHECKPOINT_TASK in {task.name for task in periodic_tasks()}
+def test_the_scheduler_signs_idle_chains_once_due(db: Database, signer: AuditSigner,
+                                                 record: RecordFactory) -> None:
+    [job] = [job for job in JOBS if job.name == "audit-checkpoint"]
+    assert job.cadence_seconds <= 5  # the unsigned tail's bound is the checkpoint time plus this
     single_chain(db)
     append_each(db, OperationLog(), [record() for _ in range(3)])
     oplog = OperationLog(checkpoints=CheckpointPolicy(signer, every=100, seconds=3600))
 
-    class Services:  # what the task reads of the worker's services
+    class Services:  # what the job reads of the scheduler's services
         database = db
         enforcer = type("E", (), {"oplog": oplog})
 

@@ -237,3 +237,31 @@ def test_a_lost_answer_on_a_send_only_mailbox_is_never_sent_again(
     fresh = _send(gw, mailbox_id, headers, str(uuid.uuid4()))  # the caller's decision
     assert fresh.status_code == 200, fresh.text
     assert len(emulator_messages(emu, GOOGLE_BOB)) == 2
+
+
+def test_the_scheduler_purges_expired_keys_and_keeps_live_ones(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
+    from gateway.scheduler.jobs import JobContext, configured_jobs
+    from gateway.scheduler.runner import Scheduler
+    from gateway.sync.worker import build_services
+
+    mailbox_id = connected(gw, emu, tenant_a)
+    headers = tenant_a.crm.headers()
+    expired, live = str(uuid.uuid4()), str(uuid.uuid4())
+    assert _send(gw, mailbox_id, headers, expired).status_code == 200
+    assert _send(gw, mailbox_id, headers, live).status_code == 200
+    [first, second] = sorted(_records(db), key=lambda record: record.created_at)
+    with db.transaction() as s:  # the first key's TTL ran out a second ago
+        s.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == first.id).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    state = gw.app.state  # type: ignore[attr-defined]
+    services = build_services(state.settings, state.database, state.crypto, state.enforcer)
+    scheduler = Scheduler(JobContext(services),
+                          configured_jobs(state.settings, ["idempotency-purge"]))
+    assert scheduler.run_due() == {"idempotency-purge": "ok"}
+    assert [record.id for record in _records(db)] == [second.id]
+    assert scheduler.run_due() == {}  # once per period: the next run is an hour away
+    # The live key still answers with the first response; Gmail got two messages in all.
+    replay = _send(gw, mailbox_id, headers, live)
+    assert replay.status_code == 200 and replay.json()["idempotent_replay"] is True
+    assert len(emulator_messages(emu, GOOGLE_BOB)) == 2

@@ -159,20 +159,19 @@ def test_stop_and_disconnect_forget_the_watch(
         assert session.get(MailboxWatch, other.mailbox_id) is None
 
 
-def test_the_sync_worker_renews_watches_periodically(
+def test_the_scheduler_renews_watches_periodically(
         gw: TestClient, emu: RunningEmulator, oauth_app: FastAPI, db: Database,
         tenant_a: TenantWorld) -> None:
-    from gateway.push import periodic
-    from gateway.sync.worker import build_services, periodic_tasks
+    from gateway.scheduler.jobs import JOBS, JobContext
+    from gateway.sync.worker import build_services
 
-    periodic.install()
-    [task] = [t for t in periodic_tasks() if t.name == periodic.RENEWAL_TASK]
-    assert task.interval_seconds <= 3600  # a new mailbox gets its watch well within a day
+    [job] = [job for job in JOBS if job.name == "push-renew-watches"]
+    assert job.cadence_seconds <= 3600  # a new mailbox gets its watch well within a day
     result = connect(gw, emu, tenant_a, ["read"])
     state = oauth_app.state
     services = build_services(state.settings, state.database, state.crypto, state.enforcer)
-    report = task.fn(services)
-    assert report.renewed == 1
+    report = job.run(JobContext(services))
+    assert report["renewed"] == 1
     assert emu.control.mailbox(GOOGLE_ALICE)["watch"] is not None
     assert _watch(db, Watched(result.mailbox_id, GOOGLE_ALICE, tenant_a)).renewed_at is not None
     # the units went to the mailbox's budget, the one its sync spends from

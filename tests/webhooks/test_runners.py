@@ -1,5 +1,5 @@
-"""The two ways delivery runs: the sync worker's periodic task and `gmail-gateway webhooks
-deliver`."""
+"""The two ways delivery runs: the scheduler's `webhooks-deliver` job and `gmail-gateway
+webhooks deliver`."""
 
 from __future__ import annotations
 
@@ -11,25 +11,26 @@ from fastapi.testclient import TestClient
 from gateway.cli import main
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
+from gateway.scheduler.jobs import JobContext, configured_jobs
+from gateway.scheduler.runner import Scheduler
 from gateway.settings import Settings
-from gateway.sync.cli import install_periodic_tasks
-from gateway.sync.worker import SyncWorker, build_services, periodic_tasks
+from gateway.sync.worker import build_services
 from tests.conftest import TEST_PEPPER, TenantWorld
 
 from .conftest import Receiver
 from .helpers import deliveries, register, store_one
 
 
-def test_the_sync_worker_delivers_as_a_periodic_task(
+def test_the_scheduler_delivers_as_a_periodic_job(
         client: TestClient, db: Database, tenant_a: TenantWorld, app_crypto: CryptoService,
         hook_settings: Settings, receiver: Receiver) -> None:
-    install_periodic_tasks()
-    assert "webhook-delivery" in {task.name for task in periodic_tasks()}
     endpoint = register(client, tenant_a, receiver.url)
     store_one(db, app_crypto, tenant_a, "18e001")
     enforcer = client.app.state.enforcer  # type: ignore[attr-defined]
-    worker = SyncWorker(build_services(hook_settings, db, app_crypto, enforcer))
-    worker._run_periodic()  # what run_forever does on every tick
+    services = build_services(hook_settings, db, app_crypto, enforcer)
+    jobs = configured_jobs(hook_settings, ["webhooks-deliver"])
+    assert jobs[0].cadence_seconds <= 5
+    assert Scheduler(JobContext(services), jobs).run_due() == {"webhooks-deliver": "ok"}
     assert len(receiver.received) == 1
     (delivery,) = deliveries(db, endpoint["id"])
     assert delivery.status == "delivered"
