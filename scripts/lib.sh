@@ -96,6 +96,22 @@ ensure_opa() {
   export GATEWAY_OPA_BINARY="$opa"
 }
 
+AXE_CORE_VERSION="4.14.1"
+
+# axe-core (the npm package, pinned) for the pages' accessibility checks in the browser tests:
+# tests/browser/accessibility.py injects its axe.min.js into each page. Cached in .tools/.
+ensure_axe_core() {
+  local dir="$TOOLS/axe-core/$AXE_CORE_VERSION"
+  if [ ! -f "$dir/node_modules/axe-core/axe.min.js" ]; then
+    command -v npm >/dev/null || { echo "npm is needed to install axe-core" >&2; exit 1; }
+    say "installing axe-core $AXE_CORE_VERSION from npm into .tools/axe-core (once)"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts \
+      "axe-core@$AXE_CORE_VERSION" >/dev/null
+  fi
+  export GATEWAY_AXE_CORE_JS="$dir/node_modules/axe-core/axe.min.js"
+}
+
 KUBECONFORM_VERSION="v0.8.0"
 K8S_SCHEMA_VERSION="1.33.0"
 

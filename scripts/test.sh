@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on real parts: installs what it needs (idempotent, cached in .venv and
 # .tools), starts a private PostgreSQL on 127.0.0.1:55432, builds OPA once, installs Debian's
-# Chromium for the browser tests (screenshots in artifacts/screenshots/), then runs the
-# linters, the Rego checks and tests, and pytest. Extra arguments go to pytest.
+# Chromium and axe-core for the browser tests (screenshots in artifacts/screenshots/), then runs
+# the linters, the Rego checks and tests, and pytest. Extra arguments go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -10,6 +10,7 @@ ensure_venv
 ensure_postgres_running
 ensure_opa
 ensure_chromium
+ensure_axe_core
 ensure_kubeconform
 
 say "ruff"

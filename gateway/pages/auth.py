@@ -67,9 +67,14 @@ PageCallerDep = Annotated[Caller, Depends(page_caller)]
 
 
 def _same_origin(request: Request) -> bool:
-    """A browser names the page a form was posted from; it must be this gateway's."""
+    """A browser says where a form was posted from: `Sec-Fetch-Site` (Chromium, Firefox,
+    Safari) must be `same-origin`; else an `Origin` other than `null` (sent as `null` under
+    `Referrer-Policy: no-referrer`) must be this gateway's. Without either the token decides."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
     origin = request.headers.get("origin")
-    if origin is None:  # not a browser's cross-site form (browsers send it on every POST)
+    if origin is None or origin == "null":
         return True
     settings = request.app.state.settings
     mine = {f"{request.url.scheme}://{request.url.netloc}",

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.personas import open_persona
 from tests.demo_world import REPO, Demo, running_demo
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,3 +65,36 @@ def shot() -> Any:
         return path
 
     return take
+
+
+@pytest.fixture
+def persona(chromium: Any, demo: Demo) -> Iterator[Any]:
+    """`persona(principal_id, path=None)` → a new page (its own context and cookie) signed in as
+    that principal through a session link the demo's CRM key mints (tests/browser/personas.py).
+    Several personas can be open at once, each in its own context."""
+    contexts: list[Any] = []
+    crm_key = demo_crm_key(demo)
+
+    def open_as(principal_id: str, path: str | None = None) -> Any:
+        context = chromium.new_context(viewport={"width": 1000, "height": 900})
+        context.set_default_timeout(30_000)
+        contexts.append(context)
+        page = context.new_page()
+        open_persona(page, demo.gateway_url, crm_key, principal_id, path)
+        return page
+
+    yield open_as
+    for context in contexts:
+        context.close()
+
+
+_CRM_KEYS: dict[str, str] = {}
+
+
+def demo_crm_key(demo: Demo) -> str:
+    """One CRM key per demo (`gmail-gateway demo` issues a fresh one each time it runs)."""
+    from tests.demo_world import gmail_gateway_demo
+
+    if demo.gateway_url not in _CRM_KEYS:
+        _CRM_KEYS[demo.gateway_url] = gmail_gateway_demo(demo)["crm_key"]
+    return _CRM_KEYS[demo.gateway_url]

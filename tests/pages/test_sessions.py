@@ -110,11 +110,15 @@ def test_logout_needs_the_forms_csrf_token_then_ends_the_session(
     cross_site = browser.post("/session/logout", data={"csrf_token": token},
                               headers={"Origin": "https://evil.example"})
     assert cross_site.status_code == 403
+    other_site = browser.post("/session/logout", data={"csrf_token": token},
+                              headers={"Sec-Fetch-Site": "cross-site", "Origin": "null"})
+    assert other_site.status_code == 403
     assert browser.get("/me").status_code == 200  # still signed in
     refusals = log_entries(db, "session.revoke")
-    assert [(e.decision, e.reasons) for e in refusals] == [("deny", ["csrf_failed"])] * 2
+    assert [(e.decision, e.reasons) for e in refusals] == [("deny", ["csrf_failed"])] * 3
 
-    out = browser.post("/session/logout", data={"csrf_token": token})
+    out = browser.post("/session/logout", data={"csrf_token": token},
+                       headers={"Sec-Fetch-Site": "same-origin", "Origin": "null"})
     assert out.status_code == 200 and "You are signed out" in out.text
     assert 'gw_session=""' in out.headers["set-cookie"] or "max-age=0" in out.headers[
         "set-cookie"].lower()
