@@ -43,7 +43,7 @@ from gateway.oauth.schemas import (
     TokenStatus,
 )
 from gateway.oauth.scopes import Feature, features_granted
-from gateway.policy.enforcement import Resource
+from gateway.policy.enforcement import Access, Resource
 from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action, ActorKind, MailboxState
 from gateway.settings import Settings
@@ -112,18 +112,23 @@ def connect(body: ConnectRequest, request: Request, session: SessionDep,
     return _link_out(link)
 
 
-def reconnect(mailbox_id: str, body: ReconnectRequest, request: Request, session: SessionDep,
-              access: AccessDep) -> ConsentLinkOut:
-    mailbox: Mailbox = request.state.mailbox
+def reconnect_link(request: Request, session: Session, access: Access, mailbox: Mailbox,
+                   body: ReconnectRequest) -> states.ConsentLink:
+    """A fresh consent link for the mailbox's owner (the API's reconnect, and the privacy
+    center's reconnect button): Google's consent screen again unless the tokens still work."""
     shredded = mailbox.data_deleted_at is not None
     live = (mailbox.state == MailboxState.active and not shredded
             and tokens.has_usable_token(session, mailbox))
-    link = states.start_connect(
+    return states.start_connect(
         session, _settings(request), _initiator(access), end_user_id=mailbox.owner_principal_id,
         features=states.reconnect_features(mailbox, list(body.features)),
         return_url=body.return_url, mailbox=None if shredded else mailbox,
         force_consent=not live)
-    return _link_out(link)
+
+
+def reconnect(mailbox_id: str, body: ReconnectRequest, request: Request, session: SessionDep,
+              access: AccessDep) -> ConsentLinkOut:
+    return _link_out(reconnect_link(request, session, access, request.state.mailbox, body))
 
 
 def connection_status(mailbox_id: str, request: Request, session: SessionDep,
@@ -147,13 +152,20 @@ def disconnect(mailbox_id: str, request: Request, session: SessionDep, access: A
                delete_data: Annotated[QueryFlag, Query(description="Delete the synced data and "
                                                   "crypto-shred the mailbox")] = True
                ) -> DisconnectOut:
-    mailbox: Mailbox = request.state.mailbox
-    _stop_watch(request, session, mailbox)
-    result = service.disconnect(session, _crypto(request), google_oauth(request.app), mailbox,
+    result = disconnect_mailbox(request, session, request.state.mailbox,
                                 delete_data=delete_data)
     return DisconnectOut(mailbox_id=result.mailbox_id, state=result.state,
                          revoked_at_google=result.revoked_at_google,
                          tokens_deleted=result.tokens_deleted, data_deleted=result.data_deleted)
+
+
+def disconnect_mailbox(request: Request, session: Session, mailbox: Mailbox, *,
+                       delete_data: bool) -> service.DisconnectResult:
+    """Stop Google's push, then `service.disconnect` (the API's disconnect and the privacy
+    center's disconnect and delete)."""
+    _stop_watch(request, session, mailbox)
+    return service.disconnect(session, _crypto(request), google_oauth(request.app), mailbox,
+                              delete_data=delete_data)
 
 
 def _stop_watch(request: Request, session: Session, mailbox: Mailbox) -> None:

@@ -28,6 +28,7 @@ class Confirmation:
     button: str
     action: Action       # the policy action the step is decided as (the API's)
     destructive: bool
+    path: str  # the form posts to /me/mailboxes/{id}/<path> (gateway/pages/privacy/actions.py)
 
 
 CONFIRMATIONS: dict[Step, Confirmation] = {
@@ -39,20 +40,20 @@ CONFIRMATIONS: dict[Step, Confirmation] = {
          "it."),
         ("Your Gmail account itself is not changed.",
          "You can still export, delete, manage human access and lift the restriction."),
-        "Restrict processing", Action.data_restrict, True),
+        "Restrict processing", Action.data_restrict, True, "restriction"),
     Step.lift: Confirmation(
         Step.lift, "Lift the restriction",
         ("The CRM may process this mailbox again as you allowed when you connected it.",
          "A sync starts to catch up with what arrived in the meantime (or, if Google no "
          "longer accepts the CRM's access, the mailbox asks you to reconnect)."),
-        (), "Lift the restriction", Action.data_restrict, False),
+        (), "Lift the restriction", Action.data_restrict, False, "restriction/lift"),
     Step.disconnect: Confirmation(
         Step.disconnect, "Disconnect this mailbox",
         ("The CRM's access is revoked at Google and its tokens are deleted.",
          "Syncing stops; the CRM's email features stop working for this mailbox."),
         ("The mail already copied is kept, encrypted; delete it separately if you wish.",
          "The access log keeps its entries for a year, as the law requires."),
-        "Disconnect", Action.oauth_disconnect, True),
+        "Disconnect", Action.oauth_disconnect, True, "disconnect"),
     Step.delete: Confirmation(
         Step.delete, "Delete this mailbox's data",
         ("The CRM's access is revoked at Google and its tokens are deleted.",
@@ -62,7 +63,7 @@ CONFIRMATIONS: dict[Step, Confirmation] = {
          "This cannot be undone: connecting again starts a new, empty mailbox."),
         ("Your mail in Gmail itself is not touched.",
          "The access log keeps its entries (ids, never content) for a year."),
-        "Delete my data", Action.oauth_disconnect, True),
+        "Delete my data", Action.oauth_disconnect, True, "delete"),
 }
 
 
