@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from gateway.pages.homes import router as homes_router
 from gateway.pages.kit import PageRouter
+from gateway.pages.privacy import router as privacy_router
 from gateway.pages.sessions import router as sessions_router
 
-PAGE_ROUTERS: tuple[PageRouter, ...] = (sessions_router, homes_router)
+PAGE_ROUTERS: tuple[PageRouter, ...] = (sessions_router, homes_router, privacy_router)

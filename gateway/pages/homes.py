@@ -1,6 +1,7 @@
-"""A first page for each persona, /me (end user), /desk (operator) and /console (reviewer):
-who is signed in and where to go. A persona's own package takes over its path by removing its
-line here. Each is a guarded read of the persona's own consent or log view."""
+"""A first page for the operator (/desk) and the reviewer (/console): who is signed in and where
+to go (/me is the privacy center's, gateway/pages/privacy/routes.py). A persona's own package
+takes over its path by removing its line here. Each is a guarded read of the persona's own
+consent or log view."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ def home(request: Request) -> Response:
     return render(request, "home.html")
 
 
-router.add("GET", "/me", home, action=Action.consent_list, resource=own_resource("consent"),
-           purpose="consent_management")
 router.add("GET", "/desk", home, action=Action.consent_list, resource=own_resource("consent"),
            purpose="consent_management")
 router.add("GET", "/console", home, action=Action.audit_query,

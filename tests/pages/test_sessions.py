@@ -50,7 +50,7 @@ def test_the_crm_link_opens_the_persons_home(browser: TestClient, db: Database,
     assert (opened_entry.decision, opened_entry.actor_id) == ("allow", person.id)
     assert opened_entry.connection_id == f"session:{link['id']}"
     home_entries = [e for e in log_entries(db, "consent.list") + log_entries(db, "audit.query")
-                    if e.actor_id == person.id]
+                    + log_entries(db, "mail.mailbox.list") if e.actor_id == person.id]
     assert [(e.decision, e.connection_id) for e in home_entries] == [
         ("allow", f"session:{link['id']}")]
 
@@ -90,7 +90,7 @@ def test_a_page_without_a_session_is_a_logged_401_page(browser: TestClient, db: 
     assert refused.status_code == 401 and "<h1>Session required</h1>" in refused.text
     assert refused.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "www-authenticate" not in refused.headers
-    denied, = log_entries(db, "consent.list")
+    denied, = log_entries(db, "mail.mailbox.list")
     assert (denied.decision, denied.reasons) == ("deny", ["session_required"])
     as_json = browser.get("/me", headers={"Accept": "application/problem+json"})
     assert as_json.status_code == 401 and as_json.json()["code"] == "session_required"

@@ -2,14 +2,16 @@
 decided as the API route doing the same thing and calls that route's service, then sends the
 browser back to a page (303) that says what happened:
 
-| form | policy action (purpose) | the API's route and service |
-|---|---|---|
-| approve / refuse a request | consent.request.decide (consent_management) | POST .../consent/requests/{id}/decision, `consent.service.decide_request` |
-| revoke a grant | consent.grant.revoke (consent_management) | DELETE .../consent/grants/{id}, `consent.service.revoke_grant` |
-| reconnect | oauth.connect (user_facing) | POST .../reconnect, `oauth.router.reconnect_link` |
-| sync now | mail.mailbox.read (user_facing) | POST .../sync, `sync.router.request_sync` |
-| restrict / lift | data.restrict (user_rights) | PUT / DELETE .../restriction, `mail.restriction` |
-| disconnect / delete | oauth.disconnect (user_rights) | DELETE .../connection(?delete_data), `oauth.router.disconnect_mailbox` |
+- approve / refuse a request: consent.request.decide (consent_management), as
+  POST .../consent/requests/{id}/decision, `consent.service.decide_request`;
+- revoke a grant: consent.grant.revoke (consent_management), as DELETE .../consent/grants/{id},
+  `consent.service.revoke_grant`;
+- reconnect: oauth.connect (user_facing), as POST .../reconnect, `oauth.router.reconnect_link`;
+- sync now: mail.mailbox.read (user_facing), as POST .../sync, `sync.router.request_sync`;
+- restrict / lift: data.restrict (user_rights), as PUT / DELETE .../restriction,
+  `mail.restriction`;
+- disconnect / delete: oauth.disconnect (user_rights), as DELETE .../connection with
+  delete_data false / true, `oauth.router.disconnect_mailbox`.
 """
 
 from __future__ import annotations
