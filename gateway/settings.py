@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     gmail_api_endpoint: str = GMAIL_API_ENDPOINT
     emulator_url: str | None = Field(
         default=None, description="Base URL of the local Google emulator (dev/test only)")
+    test_only_allow_emulator_in_prod: bool = Field(
+        default=False, description="TEST ONLY: lets environment=prod run against the local "
+        "emulator (its plain-http loopback endpoints, its client) and nothing else unsafe; the "
+        "production-shaped test runs with it (tests/deploy/test_production_shape.py). Never "
+        "set in a deployment")
 
     push_topic: str | None = Field(
         default=None, description="Pub/Sub topic users.watch publishes to (projects/P/topics/T); "
@@ -305,6 +310,21 @@ class Settings(BaseSettings):
         return self.emulator_url is not None
 
     @property
+    def emulator_allowed(self) -> bool:
+        """The emulator is configured and this environment may use it: dev and test, or prod
+        under the test-only switch (a loopback emulator only)."""
+        if not self.uses_emulator:
+            return False
+        if self.environment is not Environment.prod:
+            return True
+        return (self.test_only_allow_emulator_in_prod
+                and _is_loopback(urlsplit(self.emulator_url or "").hostname or ""))
+
+    def _is_emulator_endpoint(self, url: str) -> bool:
+        base = (self.emulator_url or "").rstrip("/")
+        return bool(base) and (url == base or url.startswith(base + "/"))
+
+    @property
     def policy_engine_bundle_required(self) -> bool:
         """Whether the OPA server must prove it loaded the policy as a bundle."""
         if self.policy_engine_require_bundle is not None:
@@ -322,7 +342,7 @@ class Settings(BaseSettings):
             return problems
         if self.is_sqlite:
             problems.append("GATEWAY_DATABASE_URL points at SQLite; production needs PostgreSQL")
-        if self.uses_emulator:
+        if self.uses_emulator and not self.emulator_allowed:
             problems.append("GATEWAY_EMULATOR_URL is set; production must talk to real Google")
         if not self.google_client_id or self.google_client_secret is None:
             problems.append("GATEWAY_GOOGLE_CLIENT_ID/SECRET are not configured")
@@ -350,7 +370,11 @@ class Settings(BaseSettings):
                           ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url),
                           ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri),
                           ("GATEWAY_PRIVACY_POLICY_URL", self.privacy_policy_url)):
-            if url is not None and not url.startswith("https://"):  # unset: reported above
+            if url is None:  # unset: reported above
+                continue
+            if self.emulator_allowed and self._is_emulator_endpoint(url):
+                continue  # the loopback emulator under the test-only switch
+            if not url.startswith("https://"):
                 problems.append(f"{name} must be https in production")
         return problems
 

@@ -66,3 +66,29 @@ def test_the_public_url_follows_the_port_unless_it_is_set(monkeypatch: pytest.Mo
     assert derived.push_expected_audience == "http://127.0.0.1:9123/v1/push/gmail"
     monkeypatch.setenv("GATEWAY_PUBLIC_BASE_URL", "https://gw.example.test")
     assert Settings().public_base_url == "https://gw.example.test"
+
+
+EMULATED = {**GOOD, "emulator_url": "http://127.0.0.1:8765",
+            "push_certs_uri": "http://127.0.0.1:8765/oauth2/v1/certs"}
+
+
+def test_prod_refuses_the_emulator_without_the_test_only_switch() -> None:
+    with pytest.raises(UnsafeSettings, match="real Google"):
+        Settings(**EMULATED).check_safe()
+    allowed = Settings(**EMULATED, test_only_allow_emulator_in_prod=True)
+    allowed.check_safe()
+    assert allowed.emulator_allowed and allowed.google_token_uri.startswith("http://127.0.0.1")
+
+
+@pytest.mark.parametrize(("change", "complaint"), [
+    ({"emulator_url": "http://emulator.internal:8765"}, "real Google"),  # not on loopback
+    ({"public_base_url": "http://gateway.crm.example"}, "PUBLIC_BASE_URL must be https"),
+    ({"gmail_api_endpoint": "http://127.0.0.2:9000"}, "GMAIL_API_ENDPOINT must be https"),
+    ({"google_client_secret": SecretStr("changeme-please-123")}, "placeholder"),
+    ({"database_url": "sqlite:///var/gateway.db"}, "SQLite"),
+])
+def test_the_switch_allows_the_loopback_emulator_and_nothing_else(
+        change: dict[str, object], complaint: str) -> None:
+    settings = Settings(**{**EMULATED, "test_only_allow_emulator_in_prod": True, **change})
+    with pytest.raises(UnsafeSettings, match=complaint):
+        settings.check_safe()

@@ -34,7 +34,7 @@ from oauthlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 
 from gateway.kit.errors import Unavailable
 from gateway.oauth.scopes import REVIEWED_SCOPES, UnreviewedScope
-from gateway.settings import Environment, Settings
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +97,12 @@ def _is_loopback(url: str) -> bool:
 
 
 def _check_transport(settings: Settings, url: str) -> None:
-    """oauthlib refuses http:// token endpoints; allow it only for a local emulator in dev/test
-    (production refuses GATEWAY_EMULATOR_URL and non-https endpoints at start-up)."""
+    """oauthlib refuses http:// token endpoints; allow it only for a local emulator in dev/test,
+    or in prod under GATEWAY_TEST_ONLY_ALLOW_EMULATOR_IN_PROD (production refuses
+    GATEWAY_EMULATOR_URL and non-https endpoints at start-up otherwise)."""
     if url.startswith("https://"):
         return
-    if (settings.uses_emulator and settings.environment is not Environment.prod
-            and _is_loopback(url)):
+    if settings.emulator_allowed and _is_loopback(url):
         os.environ.setdefault("OAUTHLIB_INSECURE_TRANSPORT", "1")
         return
     raise GoogleNotConfigured(f"refusing a non-https Google endpoint: {urlsplit(url).netloc}")
