@@ -140,7 +140,8 @@ def start(topology: Topology, work: Path, db_url: str, roles: dict[str, str], op
     built = subprocess.run(
         ["bash", str(ROOT / "scripts" / "build_bundle.sh"), "--signing-key", str(private),
          "--key-id", "gateway", "--output", str(work / "www" / "bundles" / "gateway.tar.gz")],
-        cwd=ROOT, env=python_env(), capture_output=True, text=True, timeout=180, check=False)
+        cwd=ROOT, env={**python_env(), "GATEWAY_SKIP_INSTALL": "1"}, capture_output=True,
+        text=True, timeout=180, check=False)
     assert built.returncode == 0, built.stdout + built.stderr
     bundles_port = free_port()
     topology.start("bundle-server", [sys.executable, "-m", "http.server", str(bundles_port),
