@@ -12,6 +12,7 @@ from gateway.accounts.pepper import load_pepper
 from gateway.analytics.router import router as analytics_router
 from gateway.audit.router import router as audit_router
 from gateway.audit.writer import OperationLog
+from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
 from gateway.crypto.pg import psycopg_binary_results
@@ -53,8 +54,9 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       send_router, drafts_router, modify_router, labels_router,
                                       consent_router, justifications_router,
                                       analytics_router,
-                                      audit_router, oauth_router, push_router, sync_router,
-                                      webhooks_router, sessions_router, *PAGE_ROUTERS)
+                                      audit_router, compliance_router, oauth_router,
+                                      push_router, sync_router, webhooks_router,
+                                      sessions_router, *PAGE_ROUTERS)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:

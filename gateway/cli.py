@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kek": ("gateway.crypto.cli",
             "key-encryption keys: rotate, list versions, retire, init the key file"),
     "audit": ("gateway.audit.cli", "the operation log: verify, purge, checkpoints"),
+    "compliance": ("gateway.compliance.cli",
+                   "the signed Limited Use evidence report: build, verify"),
     "db": ("gateway.kit.roles", "database roles: owner, app, purge (prints the SQL)"),
     "oauth": ("gateway.cli", "token upkeep: keep-alive, purge-states"),
     "push": ("gateway.push.cli", "Gmail push: watch upkeep"),

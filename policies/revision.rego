@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:c0850ff02dc3e82240af9665b2c016ab8d50765fa63491064f9f967e8e4ed73f"
+policy_revision := "sha256:877a42009055a2fc0e63c9aa6e4f728d28bffcfbd392b32a472e665f968307e2"

@@ -55,6 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The clauses a test proves reach the JUnit XML as properties (the compliance report reads
+    # them from there, with each test's result).
+    for item in items:
+        for mark in item.iter_markers("clause"):
+            item.user_properties += [("clause", str(clause)) for clause in mark.args]
     if config.getoption("--db") != "sqlite":
         return
     skip = pytest.mark.skip(reason="PostgreSQL only (this run is --db sqlite)")

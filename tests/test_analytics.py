@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
@@ -12,6 +13,7 @@ from tests.mail.factories import make_raw, store_message
 URL = "/v1/analytics/message-volume"
 
 
+@pytest.mark.clause("lu.analytics", "lu.human_reading.aggregated")
 def test_small_cohort_is_refused(client: TestClient, db: Database,
                                  tenant_a: TenantWorld) -> None:
     store_message(db, client.app.state.crypto, tenant_a.mailbox, "a1", "t1", make_raw("s", "b"))
@@ -21,6 +23,7 @@ def test_small_cohort_is_refused(client: TestClient, db: Database,
     assert "cohort_too_small" in response.json()["reasons"]
 
 
+@pytest.mark.clause("lu.analytics", "lu.human_reading.aggregated", "lu.derived")
 def test_cohort_of_k_is_served_and_identifying_keys_are_not(
         client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
     crypto = client.app.state.crypto

@@ -72,6 +72,7 @@ def _plant(db: Database, client: TestClient, world: TenantWorld
     return [(box, _facets(when, size, labels)) for box, when, size, labels in plan]
 
 
+@pytest.mark.clause("lu.analytics", "lu.derived")
 def test_every_allowed_grouping_hides_groups_below_k(
         k4_client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
     planted = _plant(db, k4_client, tenant_a)

@@ -5,8 +5,9 @@
     audit checkpoint [--now] [--loop SECONDS]               sign chain heads that are due
                                                             (--now: every unsigned head, logged)
     audit maintain [--months-ahead N]                       partitions ahead, chain heads
-    audit export --out DIR                                  whole log + checkpoints + public
-                                                            keys, for tools/verify_log.py
+    audit export --out DIR                                  whole log + checkpoints + purge
+                                                            anchors + public keys, for
+                                                            tools/verify_log.py
     audit init-signing-key | rotate-signing-key             provision / rotate the Ed25519 key
 
 The main CLI (`gateway/cli.py`) calls `add_commands(subparsers, keys_subparsers)`.
@@ -221,6 +222,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             for cp in repository.checkpoints(session):
                 checkpoints.write(CheckpointOut.of(cp).model_dump_json() + "\n")
                 counts["checkpoints"] += 1
+        counts["anchors"] = _export_anchors(database, out / "anchors.jsonl")
     finally:
         database.dispose()
     trusted = load_trusted_keys(settings)
@@ -232,6 +234,25 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         (out / "keys" / f"{key_id}.pub.pem").write_bytes(pem)
     print(json.dumps({**counts, "out": str(out), "key_ids": trusted.key_ids}))
     return 0
+
+
+def _export_anchors(database: Any, path: Any) -> int:
+    """The retention purge's signed anchors: `fields` is what the signature covers
+    (`signed_message("anchor", fields)`), so an export whose chains start after position 1
+    shows which positions were purged."""
+    from sqlalchemy import select
+
+    from gateway.audit.models import AuditAnchor
+    from gateway.audit.retention import anchor_fields
+
+    written = 0
+    with database.transaction() as session, path.open("w", encoding="utf-8") as anchors:
+        for anchor in session.scalars(select(AuditAnchor).order_by(AuditAnchor.created_at)):
+            anchors.write(json.dumps({"fields": anchor_fields(anchor),
+                                      "signature": anchor.signature.hex()},
+                                     sort_keys=True) + "\n")
+            written += 1
+    return written
 
 
 def cmd_init_key(args: argparse.Namespace, settings: Settings) -> int:
@@ -255,5 +276,17 @@ def cmd_rotate_key(args: argparse.Namespace, settings: Settings) -> int:
     except SigningKeyUnavailable as exc:
         print(f"audit rotate-signing-key: {exc}", file=sys.stderr)
         return 1
+    from gateway.audit.operations import Operation
+    from gateway.audit.writer import log_system_operation
+
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            log_system_operation(session, Operation.audit_signing_key_rotated,
+                                 job="audit-signing-key", purpose="security",
+                                 action="keys.rotate", resource_type="audit_signing_key",
+                                 resource_ids=(old, new))
+    finally:
+        database.dispose()
     print(json.dumps({"retired_key_id": old, "key_id": new}))
     return 0

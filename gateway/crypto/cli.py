@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -69,12 +70,27 @@ def cmd_rotate(args: argparse.Namespace, settings: Settings) -> int:
     except CryptoError as exc:
         print(f"kek rotate: {exc}", file=sys.stderr)
         return 1
+    _log_rotation(sessions, report)
     print(f"primary KEK version: {report.new_version}")
     print(f"data keys re-wrapped: {report.rewrapped}")
     print(f"still on older versions: {report.remaining}")
     for key_id in report.failed:
         print(f"FAILED to re-wrap data key {key_id}", file=sys.stderr)
     return 1 if report.failed or report.remaining else 0
+
+
+def _log_rotation(sessions: sessionmaker[Session], report: Any) -> None:
+    """The rotation in the operation log (`keys:kek:rotated`): versions and counts only."""
+    from gateway.audit.operations import Operation
+    from gateway.audit.writer import log_system_operation
+
+    with sessions() as session, session.begin():
+        log_system_operation(session, Operation.keys_kek_rotated, job="key-rotation",
+                             purpose="security", action="keys.rotate", resource_type="kek",
+                             detail={"version": report.new_version,
+                                     "rewrapped": report.rewrapped,
+                                     "remaining": report.remaining,
+                                     "failed": len(report.failed)})
 
 
 def cmd_list_versions(args: argparse.Namespace, settings: Settings) -> int:

@@ -293,6 +293,18 @@ class DisconnectResult:
     data_deleted: bool
 
 
+def _log_shredded(session: Session, mailbox: Mailbox) -> None:
+    """The crypto-shredding itself, as an entry of its own (`keys:data_key:shredded`), committed
+    with the erasure: the evidence that the mailbox's data key is gone."""
+    from gateway.audit.operations import Operation
+    from gateway.audit.writer import log_system_operation
+
+    log_system_operation(session, Operation.keys_data_key_shredded, job="erasure",
+                         purpose="user_rights", tenant_id=mailbox.tenant_id,
+                         mailbox_id=mailbox.id, resource_type="mailbox",
+                         resource_ids=(str(mailbox.id),))
+
+
 def disconnect(session: Session, crypto: CryptoService, google: GoogleOAuth, mailbox: Mailbox,
                *, delete_data: bool = True) -> DisconnectResult:
     """Revoke at Google, delete the tokens, stop sync and, by default, delete the synced data
@@ -319,6 +331,7 @@ def disconnect(session: Session, crypto: CryptoService, google: GoogleOAuth, mai
     session.flush()
     if shred:
         crypto.destroy_mailbox(session, mailbox.tenant_id, mailbox.id)
+        _log_shredded(session, mailbox)
     log.info("oauth:grant:disconnected mailbox=%s revoked=%s data_deleted=%s", mailbox.id,
              revoked, shred)
     return DisconnectResult(mailbox_id=mailbox.id, state=mailbox.state,

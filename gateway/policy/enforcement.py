@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from gateway.audit.writer import LogRecord, OperationLog, OperationLogUnavailabl
 from gateway.kit.db import Database
 from gateway.kit.errors import PolicyDenied, Unavailable
 from gateway.kit.ids import uuid_or_none
-from gateway.kit.timeutil import now_ns
+from gateway.kit.timeutil import now_ns, utc_text
 from gateway.policy.contract import (
     Decision,
     PolicyEngine,
@@ -134,16 +135,33 @@ def build_policy_input(req: AccessRequest, *, min_cohort: int) -> dict[str, Any]
     }
 
 
-def review_detail(req: AccessRequest, decision: Decision) -> dict[str, Any]:
+def _expiry(basis: Mapping[str, Any]) -> str | None:
+    """When a grant or justification ends (ISO 8601 UTC), from its `expires_at_ns`."""
+    ns = basis.get("expires_at_ns")
+    if type(ns) is not int:
+        return None
+    return utc_text(datetime.fromtimestamp(ns // 1_000_000_000, UTC)
+                    + timedelta(microseconds=(ns % 1_000_000_000) // 1000))
+
+
+def review_detail(req: AccessRequest, decision: Decision, *,
+                  min_cohort: int | None = None) -> dict[str, Any]:
     """What reviewers need in the log entry of a human access: the justification (id, kind, case
-    reference) or grant it was decided under, and the policy's `flag_for_review` obligation
-    (docs/policy.md, obligations). Ids and case references only, never the reason text."""
+    reference) or grant it was decided under and when it ends, and the policy's
+    `flag_for_review` obligation (docs/policy.md, obligations); for an aggregate, its cohort
+    size, grouping and k. Ids, case references and counts only, never the reason text."""
     detail: dict[str, Any] = {}
     if req.justification is not None:
         detail["justification"] = {key: str(req.justification.get(key) or "")
                                    for key in ("id", "kind", "case_ref")}
+        detail["justification_expires_at"] = _expiry(req.justification)
     if req.grant is not None:
         detail["grant_id"] = str(req.grant.get("id") or "")
+        detail["grant_expires_at"] = _expiry(req.grant)
+    if req.aggregate is not None:
+        detail["aggregate"] = {"cohort_size": req.aggregate.get("cohort_size"),
+                               "group_keys": list(req.aggregate.get("group_keys") or []),
+                               "min_cohort": min_cohort}
     if decision.allow and decision.obligations.get("flag_for_review") is True:
         detail["flag_for_review"] = True
     return detail
@@ -170,7 +188,9 @@ STORE_READ_ACTIONS = frozenset({
     Action.attachment_read.value, Action.contact_timeline.value,
 })
 
-OWN_COMMIT_ACTIONS = UPSTREAM_EFFECT_ACTIONS | STORE_READ_ACTIONS
+# A compliance report reads the whole period's log: its allow is durable before it starts.
+OWN_COMMIT_ACTIONS = (UPSTREAM_EFFECT_ACTIONS | STORE_READ_ACTIONS
+                      | frozenset({Action.compliance_report.value}))
 
 
 class Enforcer:
@@ -228,7 +248,7 @@ class Enforcer:
     def _record(self, req: AccessRequest, decision: Decision) -> LogRecord:
         record = self._log_record(req, "allow" if decision.allow else "deny", decision.reasons,
                                   decision.revision)
-        extra = review_detail(req, decision)
+        extra = review_detail(req, decision, min_cohort=self.min_cohort)
         return replace(record, detail={**record.detail, **extra}) if extra else record
 
     def _record_refusal(self, req: AccessRequest, reason: str, *, revision: str = "unavailable",

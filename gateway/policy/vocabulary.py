@@ -85,6 +85,7 @@ class Action(StrEnum):
     analytics_aggregate = "analytics.aggregate"
     audit_query = "audit.query"
     audit_verify = "audit.verify"
+    compliance_report = "compliance.report"  # reviewers: the signed Limited Use evidence report
     data_export = "data.export"
     data_delete = "data.delete"
     data_restrict = "data.restrict"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts import service
 from gateway.accounts.models import ApiKey
 from gateway.kit.db import Database
+from gateway.policy.vocabulary import PROHIBITED_PURPOSES
 from tests.conftest import TEST_PEPPER, TenantWorld
 
 PROBLEM = "application/problem+json"
@@ -73,6 +75,7 @@ def test_revoked_and_expired_keys(client: TestClient, db: Database,
     assert_problem(client.get("/v1/mailboxes", headers=expired), 401, "api_key_expired")
 
 
+@pytest.mark.clause("lu.user_facing")
 def test_purpose_is_required_and_must_be_declared(client: TestClient,
                                                   tenant_a: TenantWorld) -> None:
     assert_problem(client.get("/v1/mailboxes", headers=tenant_a.crm.headers(purpose=None)),
@@ -83,13 +86,15 @@ def test_purpose_is_required_and_must_be_declared(client: TestClient,
     assert "user_facing" in body["declared_purposes"]
 
 
+@pytest.mark.clause("lu.advertising", "lu.sale", "lu.credit", "lu.ai_training")
 def test_prohibited_purpose_is_denied_by_policy(client: TestClient,
                                                 tenant_a: TenantWorld) -> None:
-    for actor in (tenant_a.crm, tenant_a.end_user, tenant_a.operator):
-        body = assert_problem(
-            client.get("/v1/mailboxes", headers=actor.headers(purpose="advertising")),
-            403, "policy_denied")
-        assert any(r.startswith("purpose_prohibited") for r in body["reasons"]), body
+    for purpose in sorted(PROHIBITED_PURPOSES):
+        for actor in (tenant_a.crm, tenant_a.end_user, tenant_a.operator):
+            body = assert_problem(
+                client.get("/v1/mailboxes", headers=actor.headers(purpose=purpose)),
+                403, "policy_denied")
+            assert any(r.startswith("purpose_prohibited") for r in body["reasons"]), body
 
 
 def test_another_tenants_mailbox_is_not_found(client: TestClient, tenant_a: TenantWorld,

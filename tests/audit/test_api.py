@@ -9,6 +9,7 @@ import io
 import json
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import TenantWorld
@@ -162,6 +163,7 @@ def test_other_principals_cannot_read_the_log(audit_client: TestClient,
                 assert "items" not in response.json()
 
 
+@pytest.mark.clause("pp.user_rights", "pp.operation_log")
 def test_an_end_user_reads_who_accessed_their_own_mailbox(
         audit_client: TestClient, tenant_a: TenantWorld) -> None:
     _calls(audit_client, tenant_a)

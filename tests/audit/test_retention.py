@@ -50,6 +50,7 @@ def _count(db: Database, *where: object) -> int:
                                   .where(*where)) or 0)  # type: ignore[arg-type]
 
 
+@pytest.mark.clause("pp.operation_log")
 def test_retention_below_a_year_is_refused(db: Database, signer: AuditSigner) -> None:
     with pytest.raises(ValidationError):
         Settings(audit_retention_days=364)

@@ -44,6 +44,7 @@ def test_an_untouched_log_verifies(db: Database, log10: list[uuid.UUID],
     assert (report.entries, report.checkpoints, report.first) == (10, 4, None)
 
 
+@pytest.mark.clause("pp.operation_log")
 def test_an_edited_row_is_detected_at_its_position(db: Database, log10: list[uuid.UUID],
                                                     trusted: TrustedKeys) -> None:
     as_dba(db, "UPDATE audit_entries SET actor_id = 'someone-else' WHERE id = :id",

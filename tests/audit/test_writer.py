@@ -32,6 +32,7 @@ from tests.audit.conftest import (
 )
 
 
+@pytest.mark.clause("pp.operation_log")
 def test_an_entry_holds_the_required_fields_and_is_chained(
         db: Database, oplog: OperationLog, record: RecordFactory, trusted: TrustedKeys) -> None:
     rec = record(upstream_protocol="gmail-api/v1 https", device_id="dev-7",

@@ -47,6 +47,7 @@ def read_content(client: TestClient, world: TenantWorld, message_id: str,
                       headers=world.operator.headers(purpose))
 
 
+@pytest.mark.clause("lu.human_reading", "lu.human_reading.consent")
 def test_operator_needs_a_grant_for_that_message(client: TestClient, mail: TenantWorld) -> None:
     denied = read_content(client, mail, "18c0a1")
     assert denied.status_code == 403
@@ -75,6 +76,7 @@ def test_group_grant_and_other_operators(client: TestClient, mail: TenantWorld) 
     assert read_content(client, mail, "18c0a1").status_code == 200
 
 
+@pytest.mark.clause("lu.human_reading.consent")
 def test_revoked_and_expired_grants_stop_working(client: TestClient, db: Database,
                                                  mail: TenantWorld) -> None:
     created = grant(client, mail, message_ids=["18c0a1"])

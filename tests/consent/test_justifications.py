@@ -84,6 +84,7 @@ def flagged_entries(client: TestClient, world: TenantWorld, **params: str) -> li
     return items
 
 
+@pytest.mark.clause("lu.human_reading.security", "lu.human_reading.legal")
 def test_security_read_needs_a_recorded_justification(client: TestClient,
                                                       mail: TenantWorld) -> None:
     denied = read(client, mail, "18c0a1")
@@ -162,6 +163,7 @@ def test_the_owner_sees_justifications_and_what_was_read(client: TestClient,
         "consent_management")).status_code == 403
 
 
+@pytest.mark.clause("lu.human_reading.security", "lu.human_reading.legal")
 def test_revoked_and_expired_justifications_stop_working(client: TestClient, db: Database,
                                                          mail: TenantWorld) -> None:
     first = record(client, mail)

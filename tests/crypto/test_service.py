@@ -214,6 +214,7 @@ def _dump(engine: Engine) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(select(MailboxDataKey.__table__))]
 
 
+@pytest.mark.clause("pp.deletion", "pp.encryption")
 def test_shredded_mailbox_dump_is_unreadable(key_file: Path, sqlite_engine: Engine,
                                              sessions: sessionmaker[Session]) -> None:
     crypto = CryptoService(LocalFileKeyProvider(key_file, production=False))

@@ -32,6 +32,7 @@ EXPECTED_PUBLIC = {
 }
 
 
+@pytest.mark.clause("lu.user_facing", "lu.derived")
 def test_every_route_is_guarded_or_explicitly_public(settings: Settings) -> None:
     app = create_app(settings)
     guarded, public = [], []

@@ -28,6 +28,7 @@ def _seed(client: TestClient, db: Database, world: TenantWorld) -> dict[str, byt
     return raws
 
 
+@pytest.mark.clause("pp.user_rights")
 def test_the_owner_exports_everything_byte_for_byte(
         client: TestClient, db: Database, tenant_a: TenantWorld,
         monkeypatch: pytest.MonkeyPatch) -> None:

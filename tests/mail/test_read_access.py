@@ -109,6 +109,7 @@ def test_an_operator_without_grant_gets_redacted_metadata(client: TestClient, se
 
 @pytest.mark.parametrize(("method", "path", "body", "reason"), OPERATOR_DENIED,
                          ids=[f"{m} {p}" for m, p, _, _ in OPERATOR_DENIED])
+@pytest.mark.clause("lu.human_reading", "pp.encryption")
 def test_an_operator_without_grant_never_gets_content(client: TestClient, seeded: Seeded,
                                                       method: str, path: str,
                                                       body: dict[str, Any] | None,

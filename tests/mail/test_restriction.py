@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -24,6 +25,7 @@ def _url(world: TenantWorld, suffix: str = "") -> str:
     return f"/v1/mailboxes/{world.mailbox.id}{suffix}"
 
 
+@pytest.mark.clause("pp.user_rights")
 def test_the_owner_restricts_and_lifts(client: TestClient, db: Database,
                                        tenant_a: TenantWorld) -> None:
     store_message(db, client.app.state.crypto, tenant_a.mailbox, "r1", "t1",

@@ -48,6 +48,7 @@ def test_an_access_is_minted_only_by_the_enforcement_point(tenant_a: TenantWorld
         Access(object(), request, forged)
 
 
+@pytest.mark.clause("pp.encryption")
 def test_the_store_opens_only_what_the_decision_allowed(
         client: TestClient, db: Database, tenant_a: TenantWorld, tenant_b: TenantWorld) -> None:
     crypto = client.app.state.crypto

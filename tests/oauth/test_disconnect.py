@@ -46,6 +46,7 @@ def _audit_count(db: Database, mailbox_id: uuid.UUID) -> int:
                             .where(AuditEntry.mailbox_id == mailbox_id)) or 0)
 
 
+@pytest.mark.clause("pp.deletion", "pp.user_rights")
 def test_disconnect_revokes_deletes_tokens_and_shreds_the_data(
         gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld,
         crypto: CryptoService) -> None:
@@ -83,13 +84,14 @@ def test_disconnect_revokes_deletes_tokens_and_shreds_the_data(
         with pytest.raises(KeyDestroyed):
             crypto.keyring.current_key(s, str(tenant_a.tenant.id), str(mailbox_id))
         assert mailbox_email(s, crypto, mailbox) is None
-    # The operation log keeps everything it had, plus the disconnect itself.
-    assert _audit_count(db, mailbox_id) == logged_before + 1
+    # The operation log keeps everything it had, plus the disconnect and the shredding.
+    assert _audit_count(db, mailbox_id) == logged_before + 2
     with db.transaction() as s:
         last = s.execute(select(AuditEntry.operation, AuditEntry.decision)
                          .where(AuditEntry.mailbox_id == mailbox_id)
-                         .order_by(AuditEntry.occurred_at.desc()).limit(1)).one()
-    assert tuple(last) == ("oauth:disconnect", "allow")
+                         .order_by(AuditEntry.occurred_at.desc()).limit(2)).all()
+    assert [tuple(r) for r in last] == [("keys:data_key:shredded", "allow"),
+                                        ("oauth:disconnect", "allow")]
 
     shown = gw.get(f"/v1/mailboxes/{mailbox_id}", headers=headers).json()
     assert shown["state"] == "disconnected" and shown["reconnect_url"]

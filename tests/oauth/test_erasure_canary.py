@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -46,6 +47,7 @@ def _hits(db: Database, needle: str = CANARY) -> list[str]:
     return found
 
 
+@pytest.mark.clause("pp.deletion")
 def test_nothing_written_about_the_user_survives_erasure(
         gw: TestClient, db: Database, emu: RunningEmulator, crypto: CryptoService,
         tenant_a: TenantWorld) -> None:

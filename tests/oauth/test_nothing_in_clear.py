@@ -4,6 +4,7 @@ any of the plaintext fed in (subjects, bodies, addresses, tokens), in text or he
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from emulator.testing import RunningEmulator
@@ -33,6 +34,7 @@ def _forms(secret: str) -> list[str]:
     return [secret, secret.encode().hex()]
 
 
+@pytest.mark.clause("pp.encryption")
 def test_no_plaintext_anywhere_in_the_database(gw: TestClient, db: Database,
                                                emu: RunningEmulator, crypto: CryptoService,
                                                tenant_a: TenantWorld) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from gateway.policy import vocabulary as v
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
@@ -18,6 +20,7 @@ def test_actor_kinds() -> None:
     assert set(TABLES["capabilities"]) == {k.value for k in v.ActorKind}
 
 
+@pytest.mark.clause("lu.advertising", "lu.sale", "lu.credit", "lu.ai_training")
 def test_purposes() -> None:
     assert set(TABLES["permitted_purposes"]) == set(v.PERMITTED_PURPOSES)
     assert set(TABLES["prohibited_purposes"]) == set(v.PROHIBITED_PURPOSES)

@@ -49,6 +49,7 @@ def assert_no_content(payload: dict[str, Any]) -> None:
         assert forbidden not in text
 
 
+@pytest.mark.clause("lu.transfer")
 def test_store_put_emits_message_created_with_ids_only(
         client: TestClient, db: Database, tenant_a: TenantWorld, app_crypto: CryptoService
 ) -> None:

@@ -1,0 +1,84 @@
+"""The settings that matter for the Limited Use rules, and what weakens them (shown in red).
+
+Values only where they are not secrets: a database is named by its kind, an OPA URL by its
+scheme and host, a key by its id; never a password, token or path to a secret.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.settings import Environment, KeyProviderKind, Settings
+
+
+def _item(name: str, value: Any, *, weakens: bool = False, note: str = "") -> dict[str, Any]:
+    return {"setting": name, "value": value, "weakens": weakens, "note": note}
+
+
+def _policy_engine(settings: Settings) -> list[dict[str, Any]]:
+    url = settings.policy_engine_url
+    if not url:
+        return [_item("GATEWAY_POLICY_ENGINE_URL", "embedded (compiled Wasm of the policy)")]
+    parts = urlsplit(url)
+    authenticated = (settings.policy_engine_token is not None
+                     or settings.policy_engine_client_cert_file is not None)
+    items = [_item("GATEWAY_POLICY_ENGINE_URL", f"{parts.scheme}://{parts.hostname}",
+                   weakens=not authenticated,
+                   note="" if authenticated else
+                   "the OPA sidecar is unauthenticated: anything on its network path could "
+                   "answer for it (no GATEWAY_POLICY_ENGINE_TOKEN or client certificate)"),
+             _item("policy bundle required", settings.policy_engine_bundle_required,
+                   weakens=not settings.policy_engine_bundle_required,
+                   note="" if settings.policy_engine_bundle_required else
+                   "the sidecar need not prove it runs the signed policy bundle")]
+    return items
+
+
+def posture(settings: Settings, *, signing_key_id: str) -> dict[str, Any]:
+    prod = settings.environment is Environment.prod
+    items = [
+        _item("GATEWAY_ENVIRONMENT", settings.environment.value, weakens=not prod,
+              note="" if prod else "not production: unsafe settings are not refused"),
+        _item("database", "sqlite" if settings.is_sqlite else "postgresql",
+              weakens=settings.is_sqlite,
+              note="SQLite: no append-only triggers or separate roles on the log"
+              if settings.is_sqlite else ""),
+        _item("GATEWAY_EMULATOR_URL", "set" if settings.uses_emulator else "unset",
+              weakens=settings.uses_emulator,
+              note="Google is the local emulator, not Google" if settings.uses_emulator
+              else ""),
+        _item("GATEWAY_KEY_PROVIDER", settings.key_provider.value,
+              weakens=settings.key_provider is KeyProviderKind.local and prod,
+              note="a local key file: one host, no separate key custody"
+              if settings.key_provider is KeyProviderKind.local else ""),
+        *_policy_engine(settings),
+        _item("GATEWAY_ANALYTICS_MIN_COHORT (k)", settings.analytics_min_cohort,
+              weakens=settings.analytics_min_cohort < 50,
+              note="below the default of 50" if settings.analytics_min_cohort < 50 else ""),
+        _item("GATEWAY_CONSENT_GRANT_MAX_HOURS", settings.consent_grant_max_hours,
+              weakens=settings.consent_grant_max_hours > 4,
+              note="longer than the default of 4 hours"
+              if settings.consent_grant_max_hours > 4 else ""),
+        _item("GATEWAY_JUSTIFICATION_MAX_HOURS", settings.justification_max_hours,
+              weakens=settings.justification_max_hours > 72,
+              note="longer than the default of 72 hours"
+              if settings.justification_max_hours > 72 else ""),
+        _item("GATEWAY_AUDIT_RETENTION_DAYS", settings.audit_retention_days),
+        _item("GATEWAY_AUDIT_CHECKPOINT_EVERY", settings.audit_checkpoint_every,
+              weakens=settings.audit_checkpoint_every > 100,
+              note="a longer unsigned tail than the default of 100"
+              if settings.audit_checkpoint_every > 100 else ""),
+        _item("GATEWAY_AUDIT_CHECKPOINT_SECONDS", settings.audit_checkpoint_seconds,
+              weakens=settings.audit_checkpoint_seconds > 10,
+              note="a longer unsigned tail than the default of 10 s"
+              if settings.audit_checkpoint_seconds > 10 else ""),
+        _item("audit signing key id", signing_key_id),
+        _item("GATEWAY_TRUSTED_PROXIES", settings.trusted_proxies or "none",
+              note="these hosts may name the client address logged as the terminal"
+              if settings.trusted_proxies else ""),
+    ]
+    as_prod = settings.model_copy(update={"environment": Environment.prod})
+    refused = as_prod.problems_for_production()
+    return {"items": items, "weakening": sum(1 for i in items if i["weakens"]),
+            "refused_in_production": refused}
