@@ -1,11 +1,19 @@
-"""The clauses a report has a section for: Google's Limited Use rules and the privacy-policy
-clauses the gateway serves (requirements §1, §2, §3, §5). The ids are the ones the Rego
-`# METADATA` annotations (`custom.clauses`) and the pytest marker `clause` name; which rules and
-tests belong to a clause is read from those, never listed here."""
+"""The clauses a report has a section for: Google's Limited Use rules (`lu.*`) and the privacy
+policies' promises (`pp.*`), read from `policies/clauses.yaml`, the list the Rego `# METADATA`
+annotations (`custom.clauses`) and the pytest marker `clause` name. Which rules and tests
+belong to a clause is read from those, never listed here. A clause no policy rule can carry
+names the code that implements it (`outside_rego`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CLAUSES_FILE = "clauses.yaml"
+GROUPS = {"lu": "Google API Services User Data Policy: Limited Use",
+          "pp": "Privacy policy"}
 
 
 @dataclass(frozen=True)
@@ -13,40 +21,16 @@ class Clause:
     id: str
     group: str
     title: str
+    outside_rego: str | None = None
 
 
-LIMITED_USE = "Google API Services User Data Policy: Limited Use"
-PRIVACY_POLICY = "Privacy policy"
-
-CLAUSES: tuple[Clause, ...] = (
-    Clause("lu.user_facing", LIMITED_USE, "1. Only for user-facing features"),
-    Clause("lu.transfer", LIMITED_USE,
-           "2. No transfer except for a feature with consent, security, law, or a merger"),
-    Clause("lu.advertising", LIMITED_USE, "3. Never used for advertising"),
-    Clause("lu.sale", LIMITED_USE,
-           "3. Never sold or given to ad platforms, data brokers or resellers"),
-    Clause("lu.credit", LIMITED_USE, "4. Never for credit-worthiness or lending"),
-    Clause("lu.ai_training", LIMITED_USE, "5. Never to create, train or improve AI/ML models"),
-    Clause("lu.human_reading", LIMITED_USE, "6. No human reads the data, except:"),
-    Clause("lu.human_reading.consent", LIMITED_USE,
-           "6a. the user's affirmative agreement for specific messages"),
-    Clause("lu.human_reading.security", LIMITED_USE,
-           "6b. security (a bug or abuse), with a recorded justification"),
-    Clause("lu.human_reading.legal", LIMITED_USE,
-           "6c. to comply with applicable law, with a recorded justification"),
-    Clause("lu.human_reading.aggregated", LIMITED_USE,
-           "6d. aggregated and anonymised for internal operations"),
-    Clause("lu.analytics", LIMITED_USE,
-           "Aggregated-only analytics, over cohorts of at least k users"),
-    Clause("lu.derived", LIMITED_USE, "7. The rules cover derived and aggregated data too"),
-    Clause("pp.operation_log", PRIVACY_POLICY,
-           "A one-year operation log of the six fields, with decision and purpose"),
-    Clause("pp.encryption", PRIVACY_POLICY,
-           "Encryption at rest; content only reachable through an allow"),
-    Clause("pp.user_rights", PRIVACY_POLICY,
-           "Access and portability, restriction, objection, each logged"),
-    Clause("pp.deletion", PRIVACY_POLICY,
-           "Erasure within the log obligation (crypto-shredding)"),
-)
-
-CLAUSE_IDS = frozenset(c.id for c in CLAUSES)
+def load_clauses(policy_dir: Path) -> tuple[Clause, ...]:
+    data = yaml.safe_load((policy_dir / CLAUSES_FILE).read_text(encoding="utf-8"))
+    clauses = []
+    for clause_id, spec in (data.get("clauses") or {}).items():
+        prefix = str(clause_id).split(".")[0]
+        clauses.append(Clause(str(clause_id), GROUPS.get(prefix, prefix),
+                              " ".join(str(spec.get("text", "")).split()),
+                              " ".join(str(spec["outside_rego"]).split())
+                              if spec.get("outside_rego") else None))
+    return tuple(clauses)

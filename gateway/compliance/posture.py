@@ -23,7 +23,8 @@ def _policy_engine(settings: Settings) -> list[dict[str, Any]]:
     parts = urlsplit(url)
     authenticated = (settings.policy_engine_token is not None
                      or settings.policy_engine_client_cert_file is not None)
-    items = [_item("GATEWAY_POLICY_ENGINE_URL", f"{parts.scheme}://{parts.hostname}",
+    where = "unix socket" if parts.scheme == "unix" else f"{parts.scheme}://{parts.hostname}"
+    items = [_item("GATEWAY_POLICY_ENGINE_URL", where,
                    weakens=not authenticated,
                    note="" if authenticated else
                    "the OPA sidecar is unauthenticated: anything on its network path could "

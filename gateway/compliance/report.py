@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.audit.signing import AuditSigner, TrustedKeys
-from gateway.compliance.clauses import CLAUSES
+from gateway.compliance.clauses import load_clauses
 from gateway.compliance.figures import LIST_LIMIT
 from gateway.compliance.live import figures_from_database, verification
 from gateway.compliance.posture import posture
@@ -68,15 +68,18 @@ def build_report(session: Session, settings: Settings, period: Period, *,
     checked = verification(session, trusted)
     rules = policy_rules(Path(settings.policy_dir), os.environ.get("GATEWAY_OPA_BINARY"))
     run, tests = tests_by_clause(_tests_dir(settings), junit)
+    known = load_clauses(Path(settings.policy_dir))
     clauses = []
-    for clause in CLAUSES:
+    for clause in known:
         live = clause_figures(clause.id, figures, checked)
         clause_tests = tests.get(clause.id, [])
         clause_rules = rules["by_clause"].get(clause.id, [])
         failed = any(t["outcome"] in ("failed", "error") for t in clause_tests)
         clauses.append({"id": clause.id, "group": clause.group, "title": clause.title,
+                        "outside_rego": clause.outside_rego,
                         "rules": clause_rules, "tests": clause_tests, "live": live,
-                        "complete": bool(clause_rules and clause_tests and live),
+                        "complete": bool((clause_rules or clause.outside_rego)
+                                         and clause_tests and live),
                         "alarm": failed or any(f["alarm"] for f in live)})
     return {
         "format": FORMAT,
@@ -91,7 +94,7 @@ def build_report(session: Session, settings: Settings, period: Period, *,
         "settings": posture(settings, signing_key_id=signing_key_id),
         "verification": checked,
         "figures": figures,
-        "clause_groups": list(dict.fromkeys(c.group for c in CLAUSES)),
+        "clause_groups": list(dict.fromkeys(c.group for c in known)),
         "clauses": clauses,
         "prohibited_purposes": sorted(PROHIBITED_PURPOSES),
         "list_limit": LIST_LIMIT,
