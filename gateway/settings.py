@@ -188,6 +188,11 @@ class Settings(BaseSettings):
         default=None, description="Ed25519 key signing checkpoints; generated under data_dir "
                                   "in dev/test, provisioned with `audit init-signing-key` in prod")
 
+    # The compliance report (docs/compliance.md).
+    compliance_junit_file: Path | None = Field(
+        default=None, description="The pytest JUnit XML of the test run the deployed revision "
+        "passed; the review console's report names it and shows each clause's test results")
+
     # Mailbox sync (docs/sync.md).
     sync_poll_interval_seconds: float = Field(
         default=300.0, gt=0, description="Sync a mailbox at least this often even without a "

@@ -51,7 +51,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
                         help="period end, exclusive (a bare date includes that day)")
     report.add_argument("--out", required=True, type=Path, help="directory (created if needed)")
     report.add_argument("--junit", type=Path,
-                        help="a pytest JUnit XML (pytest --junitxml) naming the test run")
+                        help="a pytest JUnit XML (pytest --junitxml) naming the test run; "
+                             "default GATEWAY_COMPLIANCE_JUNIT_FILE")
     report.add_argument("--no-pdf", action="store_true", help="skip the PDF")
     report.set_defaults(handler=cmd_report)
 
@@ -77,13 +78,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     report = report_from_cli(settings, CliRequest(
         tenant=args.tenant, reviewer=args.reviewer, since=args.since, until=args.until,
         out=args.out, junit=args.junit, pdf=not args.no_pdf))
-    incomplete = [c["id"] for c in report["clauses"] if not c["complete"]]
-    alarms = [c["id"] for c in report["clauses"] if c["alarm"]]
+    status: dict[str, list[str]] = {}
+    for clause in report["clauses"]:
+        status.setdefault(clause["status"], []).append(clause["id"])
     print(json.dumps({"out": str(args.out), "entries": report["figures"]["entries"],
                       "log_verifies": report["verification"]["ok"],
-                      "pdf": report["outputs"]["pdf"], "incomplete_clauses": incomplete,
-                      "alarms": alarms, "weakening_settings": report["settings"]["weakening"]},
-                     indent=2))
+                      "pdf": report["outputs"]["pdf"], "clauses": status,
+                      "weakening_settings": report["settings"]["weakening"]}, indent=2))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,13 @@ def pdf_unavailable() -> str | None:
 
 
 def render_pdf(html_path: Path, pdf_path: Path) -> None:
+    """Print in a thread of its own: Playwright's sync API refuses to start in a thread that
+    already runs an event loop (a caller's, or another Playwright session's)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(_print_pdf, html_path, pdf_path).result()
+
+
+def _print_pdf(html_path: Path, pdf_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []

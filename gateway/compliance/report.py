@@ -75,12 +75,15 @@ def build_report(session: Session, settings: Settings, period: Period, *,
         clause_tests = tests.get(clause.id, [])
         clause_rules = rules["by_clause"].get(clause.id, [])
         failed = any(t["outcome"] in ("failed", "error") for t in clause_tests)
+        passed = any(t["outcome"] == "passed" for t in clause_tests)
+        complete = bool((clause_rules or clause.outside_rego) and clause_tests and live)
+        alarm = failed or any(f["alarm"] for f in live)
         clauses.append({"id": clause.id, "group": clause.group, "title": clause.title,
                         "outside_rego": clause.outside_rego,
                         "rules": clause_rules, "tests": clause_tests, "live": live,
-                        "complete": bool((clause_rules or clause.outside_rego)
-                                         and clause_tests and live),
-                        "alarm": failed or any(f["alarm"] for f in live)})
+                        "complete": complete, "alarm": alarm,
+                        "status": "alarm" if alarm else "incomplete" if not complete
+                        else "evidenced" if passed else "untested"})
     return {
         "format": FORMAT,
         "generated_at": utc_text(generated_at),

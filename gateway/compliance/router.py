@@ -46,6 +46,11 @@ def report_resource(_session: Any, caller: Caller, _request: Request) -> Resourc
     return Resource(type="audit_log", tenant=str(caller.tenant_id))
 
 
+def _junit(settings: Settings) -> Path | None:
+    path = settings.compliance_junit_file
+    return path if path is not None and path.is_file() else None
+
+
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -68,7 +73,8 @@ def compliance_report(request: Request, access: AccessDep,
             session, settings, Period(uuid.UUID(actor.tenant), since, until),
             requester=Requester(actor.kind, actor.id, access.request.terminal.request_id,
                                 access.request.terminal.protocol),
-            trusted=load_trusted_keys(settings), signing_key_id=signer.key_id, pdf=PDF_NOTE)
+            trusted=load_trusted_keys(settings), signing_key_id=signer.key_id, pdf=PDF_NOTE,
+            junit=_junit(settings))
     with tempfile.TemporaryDirectory(prefix="compliance-") as tmp:
         names = write_report(Path(tmp), report, signer)
         files = {name: (Path(tmp) / name).read_text(encoding="utf-8") for name in names}

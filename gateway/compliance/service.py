@@ -73,7 +73,8 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
                 requester=Requester(ActorKind.reviewer.value, str(principal.id), request_id,
                                     "cli"),
                 trusted=load_trusted_keys(settings), signing_key_id=signer.key_id,
-                junit=req.junit, pdf=pdf_plan(req.pdf), generated_at=generated_at)
+                junit=req.junit or settings.compliance_junit_file, pdf=pdf_plan(req.pdf),
+                generated_at=generated_at)
         write_report(req.out, report, signer)
         return report
     finally:

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
-from tests.conftest import TenantWorld
+from gateway.settings import Settings
+from tests.conftest import ROOT, TEST_PEPPER, TenantWorld
 from tests.mail.factories import make_raw, store_message
 
 PROHIBITED = ("advertising", "credit_scoring", "ai_training", "data_sale")
@@ -77,3 +78,12 @@ def play(client: TestClient, db: Database, world: TenantWorld) -> Scenario:
     # Every chain's tail signed now, so the report's verification shows no unsigned tail.
     _ok(client.post("/v1/audit/checkpoints", headers=world.reviewer.headers("audit_review")))
     return scenario
+
+
+def cli_environment(settings: Settings) -> dict[str, str]:
+    """`gmail-gateway` run in-process on the test app's database, keys and OPA server."""
+    return {"GATEWAY_DATABASE_URL": settings.database_url,
+            "GATEWAY_DATA_DIR": str(settings.data_dir), "GATEWAY_ENVIRONMENT": "test",
+            "GATEWAY_KEY_FILE": str(settings.key_file),
+            "GATEWAY_POLICY_ENGINE_URL": settings.policy_engine_url or "",
+            "GATEWAY_POLICY_DIR": str(ROOT / "policies"), "GATEWAY_API_KEY_PEPPER": TEST_PEPPER}
