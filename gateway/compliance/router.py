@@ -21,7 +21,7 @@ from gateway.accounts.deps import Caller
 from gateway.audit.signing import load_signer, load_trusted_keys
 from gateway.compliance.report import Period, Requester, build_report, write_report
 from gateway.kit.db import Database
-from gateway.kit.errors import BadRequest
+from gateway.kit.errors import ValidationFailed
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import Instant
 from gateway.policy.enforcement import Resource
@@ -63,7 +63,7 @@ def compliance_report(request: Request, access: AccessDep,
                       format: Literal["json", "html"] = "json") -> Any:
     since, until = _utc(since), _utc(until)
     if until <= since:
-        raise BadRequest("`to` must be after `from`", code="invalid_parameter")
+        raise ValidationFailed("`to` must be after `from`", code="invalid_date_range")
     settings: Settings = request.app.state.settings
     database: Database = request.app.state.database
     actor = access.request.actor
