@@ -128,8 +128,9 @@ def _is_reviewer(access: Access) -> bool:
     return access.request.actor.kind == ActorKind.reviewer.value
 
 
-def _page(request: Request, access: AccessDep, query: AuditFilter, limit: int,
-          cursor: str | None) -> AuditPage:
+def entries_page(request: Request, access: Access, query: AuditFilter, limit: int,
+                 cursor: str | None) -> AuditPage:
+    """One page of the entries `query` selects, newest first, read in its own transaction."""
     with _database(request).transaction() as session:
         rows, next_cursor = repository.page(session, query, limit=limit, cursor=cursor)
         redact = not _is_reviewer(access)
@@ -137,8 +138,10 @@ def _page(request: Request, access: AccessDep, query: AuditFilter, limit: int,
                          next_cursor=next_cursor)
 
 
-def _export(request: Request, access: Access, query: AuditFilter, fmt: ExportFormat,
-            name: str) -> StreamingResponse:
+def export_response(request: Request, access: Access, query: AuditFilter, fmt: ExportFormat,
+                    name: str) -> StreamingResponse:
+    """The entries `query` selects, streamed as a JSON Lines or CSV download (the terminal
+    fields withheld from anyone but a reviewer)."""
     database = _database(request)
     redact = not _is_reviewer(access)
 
@@ -157,14 +160,14 @@ def list_entries(request: Request, access: AccessDep, filters: FiltersDep,
                  mailbox_id: uuid.UUID | None = None, limit: Limit = 100,
                  cursor: Cursor = None) -> AuditPage:
     query = filters.build(access.request.actor.tenant, mailbox_id)
-    return _page(request, access, query, limit, cursor)
+    return entries_page(request, access, query, limit, cursor)
 
 
 def export_entries(request: Request, access: AccessDep, filters: FiltersDep,
                    mailbox_id: uuid.UUID | None = None,
                    format: ExportFormat = "jsonl") -> StreamingResponse:
     query = filters.build(access.request.actor.tenant, mailbox_id)
-    return _export(request, access, query, format, "audit-log")
+    return export_response(request, access, query, format, "audit-log")
 
 
 def export_checkpoints(request: Request, access: AccessDep) -> StreamingResponse:
@@ -230,7 +233,7 @@ def mailbox_access_log(mailbox_id: str, request: Request, access: AccessDep,
                        cursor: Cursor = None) -> AuditPage:
     mailbox = uuid.UUID(str(access.request.resource.mailbox))
     query = filters.build(access.request.actor.tenant, mailbox)
-    return _page(request, access, query, limit, cursor)
+    return entries_page(request, access, query, limit, cursor)
 
 
 def mailbox_access_log_export(mailbox_id: str, request: Request, access: AccessDep,
@@ -238,7 +241,7 @@ def mailbox_access_log_export(mailbox_id: str, request: Request, access: AccessD
                               format: ExportFormat = "jsonl") -> StreamingResponse:
     mailbox = uuid.UUID(str(access.request.resource.mailbox))
     query = filters.build(access.request.actor.tenant, mailbox)
-    return _export(request, access, query, format, f"access-log-{mailbox}")
+    return export_response(request, access, query, format, f"access-log-{mailbox}")
 
 
 _EXPORT_RESPONSES = {200: {"content": {"application/x-ndjson": {}, "text/csv": {}},

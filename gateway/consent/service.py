@@ -259,3 +259,33 @@ def grant_input(grant: ConsentGrant) -> dict[str, Any]:
             "mailbox": str(grant.mailbox_id), "message_ids": list(grant.message_ids),
             "thread_ids": list(grant.thread_ids), "purpose": grant.purpose,
             "expires_at_ns": to_ns(grant.expires_at), "revoked": grant.revoked_at is not None}
+
+
+def operator_requests(session: Session, tenant_id: uuid.UUID, operator_id: uuid.UUID, *,
+                      limit: int = 200) -> list[AccessRequest]:
+    """An operator's own access requests across the tenant's mailboxes, newest first (the
+    operator's access desk); a pending request past its expiry reads as expired, as in
+    `overview`."""
+    now = _now()
+    found = list(session.scalars(
+        select(AccessRequest).where(AccessRequest.tenant_id == tenant_id,
+                                    AccessRequest.operator_principal_id == operator_id)
+        .order_by(AccessRequest.created_at.desc()).limit(limit)))
+    for request in found:
+        _expire_if_due(request, now)
+    return found
+
+
+def operator_grants(session: Session, tenant_id: uuid.UUID, operator_id: uuid.UUID,
+                    groups: Iterable[str], *, limit: int = 200
+                    ) -> list[tuple[ConsentGrant, str]]:
+    """The grants naming an operator or one of their groups across the tenant's mailboxes,
+    newest first, with their status."""
+    now = _now()
+    names = ConsentGrant.operator_principal_id == operator_id
+    group_list = list(groups)
+    if group_list:
+        names = or_(names, ConsentGrant.operator_group.in_(group_list))
+    found = session.scalars(select(ConsentGrant).where(ConsentGrant.tenant_id == tenant_id, names)
+                            .order_by(ConsentGrant.created_at.desc()).limit(limit))
+    return [(grant, grant_status(grant, now)) for grant in found]
