@@ -4,13 +4,24 @@ API's own body model, and validation errors placed on the fields they concern.""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 from gateway.kit.errors import ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+async def form_data(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (read once: the CSRF check read it before the
+    decision; Starlette keeps it)."""
+    form = await request.form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+FormDep = Annotated[dict[str, str], Depends(form_data)]
 
 
 def split_ids(raw: str | None) -> list[str]:
