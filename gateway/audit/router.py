@@ -206,12 +206,22 @@ def verify_log(request: Request, access: AccessDep,
                         until=_utc(until))
     out = report.to_dict()
     tenant = access.request.actor.tenant
+    problems = [p for p in [out["first_problem"], *out["problems"]] if p]
+    for problem in problems:  # as the API spells an id (SQLite's scan reads 32 hex digits)
+        problem["entry_id"] = _canonical_id(problem["entry_id"])
     # Entry ids of other tenants are not this reviewer's to see: positions are enough.
     allowed_ids = _ids_in_tenant(request, tenant, [p["entry_id"] for p in out["problems"]])
-    for problem in [out["first_problem"], *out["problems"]]:
-        if problem and problem["entry_id"] not in allowed_ids:
+    for problem in problems:
+        if problem["entry_id"] not in allowed_ids:
             problem["entry_id"] = None
     return VerifyOut.model_validate(out)
+
+
+def _canonical_id(raw: str | None) -> str | None:
+    try:
+        return str(uuid.UUID(raw)) if raw else None
+    except ValueError:
+        return None
 
 
 def _ids_in_tenant(request: Request, tenant: str, ids: list[str | None]) -> set[str]:
