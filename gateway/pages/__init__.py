@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
-from gateway.pages.homes import router as homes_router
+from gateway.pages.console.router import router as console_router
+from gateway.pages.desk.router import router as desk_router
 from gateway.pages.kit import PageRouter
 from gateway.pages.privacy import router as privacy_router
 from gateway.pages.sessions import router as sessions_router
 
-PAGE_ROUTERS: tuple[PageRouter, ...] = (sessions_router, homes_router, privacy_router)
+PAGE_ROUTERS: tuple[PageRouter, ...] = (sessions_router, privacy_router, desk_router,
+                                        console_router)
