@@ -5,7 +5,8 @@
 # checks each of its conditions *positively*: a missing or malformed input field makes it
 # undefined, hence no permit, hence deny. `denies` explains a refusal with stable reason codes; a
 # permit requires their conditions not to hold (tests/decision_table_test.rego checks that no
-# case has both), so they are evaluated only when the request is refused.
+# case has both), so they are evaluated only when the request is refused, and in stages, so a
+# malformed request is not judged on its particulars.
 #
 # The vocabulary and the tables (actions and their classes, which actor kind may do what for
 # which purpose, required scopes, allowed mailbox states) are in data.json (data.gateway.tables).
@@ -15,12 +16,8 @@
 # scripts/compile_policy.sh after any edit), which has no host built-ins, so times are integers
 # in nanoseconds computed by the caller.
 #
-# The shape is chosen for OPA's evaluator, the slower of the two
-# (docs/decisions/0003-policy-shaped-for-opa.md): there a reference to a rule costs several times
-# an expression, even when the rule's value is cached, and a built-in call about three. So the
-# decision is one rule; the checks every permit needs (common_ok) are flat rules reading input and
-# data.json directly, never through helper rules such as `action` or `actor_id_set`, which serve the explanations only;
-# and the explanations come in stages, so a malformed request is not judged on its particulars.
+# Each rule that implements a Limited Use rule or a privacy-policy clause names it in its
+# `# METADATA` annotation (custom.clauses, ids in clauses.yaml).
 package gateway.authz
 
 import data.gateway.tables
@@ -31,12 +28,9 @@ default decision := {"allow": false, "reasons": ["policy_undefined"], "obligatio
 
 # One rule, one path: a permit gives the allow with its obligations; anything else is a refusal
 # explained by `denies`. Every decision carries `revision`, this policy set's own revision
-# (revision.rego): the gateway accepts a decision only when it is the revision it runs. The usual
-# permits (owner, CRM service, reviewer; fast.rego) are asked first and are exactly `permit` in
-# fast_domain, with no obligations; `permit` decides the rest.
+# (revision.rego): the gateway accepts a decision only when it is the revision it runs.
 # `permit` implies the three checks after it (every permit requires common_ok, and capabilities
-# name no prohibited purpose); they are repeated so that the allow does not rest on that alone
-# (actor_ok and tenant_ok are cached by then: common_ok read them).
+# name no prohibited purpose); they are repeated so that the allow does not rest on that alone.
 # METADATA
 # title: Deny by default; never for a prohibited purpose
 # description: >-
@@ -51,16 +45,12 @@ default decision := {"allow": false, "reasons": ["policy_undefined"], "obligatio
 #     - lu.sale
 #     - lu.credit
 #     - lu.ai_training
-decision := {"allow": true, "reasons": [reason], "obligations": {}, "revision": policy_revision} if {
-	tables.fast_kinds[input.actor.kind]
-	reason := fast_permit
-} else := {
+decision := {
 	"allow": true, "reasons": [reason],
 	"obligations": permit_obligations(reason), "revision": policy_revision,
 } if {
-	not fast_domain
 	reason := permit
-	not tables.prohibited_purposes[input.purpose]
+	not prohibited_purpose
 	actor_ok
 	tenant_ok
 } else := {"allow": false, "reasons": explained, "obligations": {}, "revision": policy_revision} if {
@@ -82,34 +72,18 @@ non_empty_string(x) if {
 	not x == ""
 }
 
-# Non-empty input strings, for the explanations (the permits' rules check them inline).
-actor_id_set if {
-	id := input.actor.id
-	is_string(id)
-	not id == ""
-}
+actor_id_set if non_empty_string(input.actor.id)
 
-actor_tenant_set if {
-	tenant := input.actor.tenant
-	is_string(tenant)
-	not tenant == ""
-}
+actor_tenant_set if non_empty_string(input.actor.tenant)
 
-mailbox_set if {
-	mailbox := input.resource.mailbox
-	is_string(mailbox)
-	not mailbox == ""
-}
+mailbox_set if non_empty_string(input.resource.mailbox)
+
+owner_set if non_empty_string(input.resource.owner)
 
 actor_ok if {
-	actor := input.actor
-	tables.actor_kinds[actor.kind]
-	id := actor.id
-	is_string(id)
-	not id == ""
-	tenant := actor.tenant
-	is_string(tenant)
-	not tenant == ""
+	tables.actor_kinds[input.actor.kind]
+	actor_id_set
+	actor_tenant_set
 } else if {
 	# The system actor may carry no tenant (null or ""): global maintenance. tenant_ok still
 	# binds every tenant's resource to an actor of that tenant.
@@ -138,14 +112,13 @@ purpose_declared if {
 # A request good enough to be judged on its merits.
 base_ok if {
 	actor_ok
-	tables.actions[input.action] # action_known
-	tables.permitted_purposes[input.purpose] # purpose_permitted
+	action_known
+	purpose_permitted
 }
 
-# Read through the action's own `capable` entry (data.json), the by-action view of
-# tables.capabilities (tests/tables_test.rego and tests/policy/test_vocabulary_sync.py keep the
-# two equal). data.json's capabilities name only known kinds, known actions and permitted purposes
-# (tests/policy/test_vocabulary_sync.py checks it), so `capable` implies all three.
+# data.json's capabilities (actor kind -> action -> purposes) name only known kinds, known
+# actions and permitted purposes (tests/policy/test_vocabulary_sync.py checks it), so `capable`
+# implies all three.
 # METADATA
 # title: The actor kind may serve this purpose with this action
 # description: >-
@@ -155,18 +128,19 @@ base_ok if {
 # custom:
 #   clauses:
 #     - lu.user_facing
-capable if tables.actions[input.action].capable[input.actor.kind][input.purpose] == true
+capable if tables.capabilities[input.actor.kind][input.action][input.purpose] == true
+
+# The actor's kind may do the action, for some purpose.
+action_capable if tables.capabilities[input.actor.kind][input.action]
 
 # --- tenant, resource, ownership --------------------------------------------------------------
 
 tenant_ok if {
-	tenant := input.actor.tenant
-	is_string(tenant)
-	not tenant == ""
-	input.resource.tenant == tenant
+	actor_tenant_set
+	input.resource.tenant == input.actor.tenant
 } else if {
 	input.actor.kind == "system"
-	tables.actions[input.action].system_global == true
+	action.system_global == true
 	not resource_tenant_set
 }
 
@@ -176,24 +150,17 @@ mailbox_bound if action.mailbox_bound == true
 
 # A mailbox-bound action names its mailbox and the mailbox's owner (a principal id).
 resource_ok if {
-	tables.actions[input.action].mailbox_bound == true
-	resource := input.resource
-	mailbox := resource.mailbox
-	is_string(mailbox)
-	not mailbox == ""
-	owner := resource.owner
-	is_string(owner)
-	not owner == ""
+	mailbox_bound
+	mailbox_set
+	owner_set
 } else if {
-	action := tables.actions[input.action]
-	not action.mailbox_bound == true
+	action_known
+	not mailbox_bound
 }
 
 is_owner if {
-	id := input.actor.id
-	input.resource.owner == id
-	is_string(id)
-	not id == ""
+	actor_id_set
+	input.resource.owner == input.actor.id
 }
 
 # An end user acts only on their own mailbox; the other kinds are bound by tenant (operators:
@@ -234,28 +201,26 @@ state_allows if action.states[input.mailbox_state] == true
 #     - pp.user_rights
 #     - pp.deletion
 state_ok if {
-	tables.actions[input.action].states[input.mailbox_state] == true
+	state_allows
 } else if {
-	action := tables.actions[input.action]
-	not action.mailbox_bound == true
+	action_known
+	not mailbox_bound
 	not state_present
 }
 
 # --- scopes (any one of action.scopes must be granted) -----------------------------------------
 
+scopes_required if action.scopes
+
 scope_ok if {
-	tables.actions[input.action].scopes[_] == input.scopes[_]
+	action.scopes[_] == input.scopes[_]
 } else if {
-	action := tables.actions[input.action]
-	not action.scopes
+	action_known
+	not scopes_required
 }
 
 # --- the checks every permit needs ------------------------------------------------------------
 
-# The first branch is the usual request, flat (three rules instead of seven): a mailbox-bound
-# action needing a scope, in an allowed state, with no special checks. Each of its lines implies
-# the first branch of the named rule in the comment, so it holds only where the second does; tests/decision_table_test.rego checks on every case that
-# common_ok is exactly the conjunction of the named rules.
 common_ok if {
 	capable
 	actor_ok
@@ -278,16 +243,19 @@ common_ok if {
 #     - lu.analytics
 #     - lu.derived
 special_ok if {
-	action := tables.actions[input.action]
-	not action.special
+	action_known
+	not special
 } else if {
-	tables.actions[input.action].special == "transfer"
+	special == "transfer"
 	valid_transfer
 } else if {
-	tables.actions[input.action].special == "aggregate"
+	special == "aggregate"
 	cohort_ok
 	group_keys_ok
 }
+
+# The action's special checks, if any: "transfer" or "aggregate".
+special := action.special
 
 # --- the permit -----------------------------------------------------------------------------------
 
@@ -345,15 +313,11 @@ malformed contains "action_unknown" if not action_known
 
 malformed contains "purpose_unknown" if not purpose_declared
 
-# base_ok holds here, so input.action, the actor's kind and the purpose are defined: the negated
-# lookups below cannot meet the trap of authoring rule 2 (and enter no rule, as the permits).
-judged_problems contains "action_not_permitted" if {
-	not tables.actions[input.action].capable[input.actor.kind]
-}
+judged_problems contains "action_not_permitted" if not action_capable
 
 judged_problems contains "purpose_not_permitted" if {
-	purposes := tables.actions[input.action].capable[input.actor.kind]
-	not purposes[input.purpose] == true
+	action_capable
+	not capable
 }
 
 judged_problems contains "tenant_mismatch" if not tenant_ok
@@ -380,12 +344,12 @@ particulars contains reason if {
 }
 
 particulars contains reason if {
-	tables.actions[input.action].special == "transfer"
+	special == "transfer"
 	some reason in transfer_problems
 }
 
 particulars contains reason if {
-	tables.actions[input.action].special == "aggregate"
+	special == "aggregate"
 	some reason in aggregate_problems
 }
 

@@ -4,9 +4,9 @@ package gateway.authz
 
 import data.gateway.tables
 
-operator_metadata_action if tables.actions[input.action].operator_metadata == true
+operator_metadata_action if action.operator_metadata == true
 
-operator_content_action if tables.actions[input.action].operator_content == true
+operator_content_action if action.operator_content == true
 
 operator_mail_action if {
 	operator_metadata_action
@@ -65,54 +65,89 @@ operator_permit := "allow_operator_grant" if {
 	common_ok
 }
 
+# --- what a grant and a justification have in common -----------------------------------------
+
+# Valid strictly before expires_at_ns: at expires_at_ns the grant or justification has expired.
+unexpired(expires_at_ns) if {
+	now := input.now_ns
+	is_number(now)
+	is_number(expires_at_ns)
+	now < expires_at_ns
+}
+
+# The record (grant or justification) names this operator (a non-empty id), or a group of theirs.
+for_this_operator(record) if {
+	record.operator == input.actor.id
+	actor_id_set
+} else if {
+	group := record.operator_group
+	non_empty_string(group)
+	some member in input.actor.groups
+	member == group
+}
+
+# The requested messages (resource.ids): a non-empty array.
+requested_ids_set if {
+	ids := input.resource.ids
+	is_array(ids)
+	not ids == []
+}
+
+message_or_thread_scoped if {
+	action.message_scoped == true
+} else if {
+	action.thread_scoped == true
+}
+
+# Every requested message is named by the record, or the message's thread (resource.thread_id,
+# taken from the store by the enforcement point) is.
+covers_items(record) if {
+	action.message_scoped == true
+	requested_ids_set
+	is_array(record.message_ids)
+	not some_id_not_listed(record.message_ids)
+} else if {
+	message_or_thread_scoped
+	thread := input.resource.thread_id
+	non_empty_string(thread)
+	thread_ids := record.thread_ids
+	is_array(thread_ids)
+	some listed in thread_ids
+	listed == thread
+}
+
+some_id_not_listed(message_ids) if {
+	some id in input.resource.ids
+	not id_listed(id, message_ids)
+}
+
+id_listed(id, message_ids) if {
+	some listed in message_ids
+	listed == id
+}
+
 # --- the consent grant (the one applicable grant, filled in by the enforcement point) ---------
 
 grant_present if is_object(input.grant)
 
 grant_not_revoked if input.grant.revoked == false
 
-# Valid strictly before expires_at_ns: at expires_at_ns the grant has expired.
-grant_unexpired if {
-	now := input.now_ns
-	expires := input.grant.expires_at_ns
-	is_number(now)
-	is_number(expires)
-	now < expires
-}
+grant_unexpired if unexpired(input.grant.expires_at_ns)
 
-# `== input.actor.id` with actor_id_set: the grant names a non-empty operator id, this one.
-grant_for_actor if {
-	input.grant.operator == input.actor.id
-	actor_id_set
-} else if {
-	group := input.grant.operator_group
-	non_empty_string(group)
-	some member in input.actor.groups
-	member == group
-}
+grant_for_actor if for_this_operator(input.grant)
 
 grant_purpose_ok if {
-	purpose := input.grant.purpose
-	purpose == input.purpose
-	is_string(purpose)
-	not purpose == ""
+	non_empty_string(input.grant.purpose)
+	input.grant.purpose == input.purpose
 }
 
 grant_for_mailbox if {
-	grant := input.grant
-	resource := input.resource
-	mailbox := resource.mailbox
-	grant.mailbox == mailbox
-	is_string(mailbox)
-	not mailbox == ""
-	owner := resource.owner
-	grant.owner == owner
-	is_string(owner)
-	not owner == ""
+	mailbox_set
+	owner_set
+	input.grant.mailbox == input.resource.mailbox
+	input.grant.owner == input.resource.owner
 }
 
-# Every requested message is named by the grant, or the message's thread (resource.thread_id,
-# taken from the store by the enforcement point) is.
 # METADATA
 # title: The grant names the specific messages
 # description: >-
@@ -120,38 +155,7 @@ grant_for_mailbox if {
 # custom:
 #   clauses:
 #     - lu.human_reading.consent
-grant_covers_items if {
-	tables.actions[input.action].message_scoped == true
-	ids := input.resource.ids
-	is_array(ids)
-	not ids == []
-	is_array(input.grant.message_ids)
-	not some_id_not_granted
-} else if {
-	message_or_thread_scoped
-	thread := input.resource.thread_id
-	non_empty_string(thread)
-	thread_ids := input.grant.thread_ids
-	is_array(thread_ids)
-	some granted in thread_ids
-	granted == thread
-}
-
-message_or_thread_scoped if {
-	tables.actions[input.action].message_scoped == true
-} else if {
-	tables.actions[input.action].thread_scoped == true
-}
-
-some_id_not_granted if {
-	some id in input.resource.ids
-	not message_granted(id)
-}
-
-message_granted(id) if {
-	some granted in input.grant.message_ids
-	granted == id
-}
+grant_covers_items if covers_items(input.grant)
 
 grant_for_resource if {
 	grant_for_mailbox
@@ -214,25 +218,11 @@ justification_recorded if {
 	non_empty_string(justification.case_ref)
 }
 
-justification_unexpired if {
-	now := input.now_ns
-	expires := input.justification.expires_at_ns
-	is_number(now)
-	is_number(expires)
-	now < expires
-}
+justification_unexpired if unexpired(input.justification.expires_at_ns)
 
 justification_not_revoked if input.justification.revoked == false
 
-justification_for_actor if {
-	input.justification.operator == input.actor.id
-	actor_id_set
-} else if {
-	group := input.justification.operator_group
-	non_empty_string(group)
-	some member in input.actor.groups
-	member == group
-}
+justification_for_actor if for_this_operator(input.justification)
 
 justification_for_mailbox if {
 	input.justification.mailbox == input.resource.mailbox
@@ -249,30 +239,7 @@ justification_mailbox_wide if {
 justification_covers_items if {
 	justification_mailbox_wide
 } else if {
-	tables.actions[input.action].message_scoped == true
-	ids := input.resource.ids
-	is_array(ids)
-	not ids == []
-	is_array(input.justification.message_ids)
-	not some_id_not_justified
-} else if {
-	message_or_thread_scoped
-	thread := input.resource.thread_id
-	non_empty_string(thread)
-	thread_ids := input.justification.thread_ids
-	is_array(thread_ids)
-	some justified in thread_ids
-	justified == thread
-}
-
-some_id_not_justified if {
-	some id in input.resource.ids
-	not message_justified(id)
-}
-
-message_justified(id) if {
-	some justified in input.justification.message_ids
-	justified == id
+	covers_items(input.justification)
 }
 
 justification_for_resource if {

@@ -1,5 +1,5 @@
 """Which purposes an API caller may state for each action, read from the policy's own tables
-(`gateway.tables.actions[action].capable[kind]` in the policy directory's data.json), so the
+(`gateway.tables.capabilities[kind][action]` in the policy directory's data.json), so the
 OpenAPI document can list them per operation. The policy still decides each request: a purpose
 listed here can be refused for this caller or this mailbox, never the other way round."""
 
@@ -17,10 +17,12 @@ def purposes_by_action(policy_dir: Path) -> dict[str, list[str]]:
     tables cannot be read (the document then lists every permitted purpose)."""
     tables = _tables(Path(policy_dir))
     found: dict[str, list[str]] = {}
-    for action, rules in (tables.get("actions") or {}).items():
-        capable = rules.get("capable") or {} if isinstance(rules, dict) else {}
-        purposes = {purpose for kind, allowed in capable.items() if kind in API_KEY_KINDS
-                    for purpose in (allowed or {}) if purpose in PERMITTED_PURPOSES}
+    capabilities = tables.get("capabilities")
+    by_kind = capabilities if isinstance(capabilities, dict) else {}
+    for action in tables.get("actions") or {}:
+        purposes = {purpose for kind, actions in by_kind.items()
+                    if kind in API_KEY_KINDS and isinstance(actions, dict)
+                    for purpose in (actions.get(action) or {}) if purpose in PERMITTED_PURPOSES}
         found[str(action)] = sorted(purposes)
     return found
 

@@ -1,24 +1,7 @@
-# data.json: each action's `capable` entry is exactly the by-action view of `capabilities`
-# (kind -> action -> purposes), which the rules read through the already looked-up action.
+# data.json: facts about the tables that the rules rely on.
 package gateway.authz_test
 
 import data.gateway.tables
-
-test_every_capability_is_in_its_action if {
-	every kind, actions in tables.capabilities {
-		every name, purposes in actions {
-			tables.actions[name].capable[kind] == purposes
-		}
-	}
-}
-
-test_every_action_capability_is_in_capabilities if {
-	every name, action in tables.actions {
-		every kind, purposes in action.capable {
-			tables.capabilities[kind][name] == purposes
-		}
-	}
-}
 
 # action_known is `action` being defined: that holds only because no entry is false or null.
 test_every_action_entry_is_an_object if {
@@ -32,19 +15,5 @@ test_every_action_entry_is_an_object if {
 test_no_purpose_is_both_permitted_and_prohibited if {
 	every purpose, _ in tables.prohibited_purposes {
 		not tables.permitted_purposes[purpose]
-	}
-}
-
-# fast.rego's fast_permit stands for permit's first branch on these kinds: each must be a known
-# kind with a kind_permits entry, with actor_ok and tenant_ok of one branch (not the system), and
-# with no obligations (not analytics, not an operator).
-test_fast_kinds_have_plain_kind_permits if {
-	count(tables.fast_kinds) > 0
-	every kind, fast in tables.fast_kinds {
-		fast == true
-		tables.actor_kinds[kind]
-		not kind in {"system", "operator"}
-		reason := tables.kind_permits[kind]
-		data.gateway.authz.permit_obligations(reason) == {} with input.actor.kind as kind
 	}
 }
