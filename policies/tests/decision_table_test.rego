@@ -122,6 +122,10 @@ permit_or_none := p if {
 	p := authz.permit
 } else := "none"
 
+fast_permit_or_none := p if {
+	p := authz.fast_permit
+} else := "none"
+
 one_permit("none", all) if count(all) == 0
 
 one_permit(got, all) if all == {got}
@@ -148,3 +152,35 @@ test_state_ok_rules_out_every_state_problem if {
 	print("cases with state_ok and a state problem:", both)
 	count(both) == 0
 }
+
+# fast.rego: in fast_domain, fast_permit is exactly permit (the decision then skips permit);
+# outside it, fast_permit never holds.
+test_fast_permit_is_permit_in_its_domain if {
+	wrong := {c.name: [fast, full] |
+		some c in cases
+		inp := case_input(c)
+		fast := fast_permit_or_none with input as inp
+		full := permit_or_none with input as inp
+		not fast_agrees(fast, full) with input as inp
+	}
+	print("cases where fast_permit is not permit:", wrong)
+	count(wrong) == 0
+}
+
+test_the_table_reaches_both_sides_of_fast_permit if {
+	fast := {c.name | some c in cases; authz.fast_permit with input as case_input(c)}
+	refused := {c.name |
+		some c in cases
+		authz.fast_domain with input as case_input(c)
+		not authz.fast_permit with input as case_input(c)
+	}
+	count(fast) >= 20
+	count(refused) >= 40
+}
+
+fast_agrees(fast, full) if {
+	authz.fast_domain
+	fast == full
+}
+
+fast_agrees("none", _) if not authz.fast_domain

@@ -17,3 +17,17 @@ test_no_purpose_is_both_permitted_and_prohibited if {
 		not tables.permitted_purposes[purpose]
 	}
 }
+
+# fast.rego's fast_permit stands for permit's first branch on these kinds: each must be a known
+# kind with a kind_permits entry, with actor_ok and tenant_ok of one branch (not the system), and
+# with no obligations (not analytics, not an operator).
+test_fast_kinds_have_plain_kind_permits if {
+	count(tables.fast_kinds) > 0
+	every kind, fast in tables.fast_kinds {
+		fast == true
+		tables.actor_kinds[kind]
+		not kind in {"system", "operator"}
+		reason := tables.kind_permits[kind]
+		data.gateway.authz.permit_obligations(reason) == {} with input.actor.kind as kind
+	}
+}

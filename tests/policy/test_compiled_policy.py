@@ -18,6 +18,7 @@ from gateway.policy.engines.revision import (
 )
 from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tools.fast_permit import generate as generate_fast_permit
 
 
 def test_the_committed_module_is_what_opa_compiles_from_the_current_files(
@@ -39,8 +40,8 @@ def test_the_committed_module_is_used_without_an_opa_binary(
 
 @pytest.fixture()
 def edited_policies(tmp_path: Path) -> Path:
-    """A copy of policies/ (with its compiled module) where one rule changed, and revision.rego
-    rewritten for it (what scripts/compile_policy.sh does first)."""
+    """A copy of policies/ (with its compiled module) where one rule changed, and fast.rego and
+    revision.rego rewritten for it (what scripts/compile_policy.sh does first)."""
     copy = tmp_path / "policies"
     shutil.copytree(POLICY_DIR, copy)
     authz = copy / "authz.rego"
@@ -49,6 +50,7 @@ def edited_policies(tmp_path: Path) -> Path:
         'owner_ok if {\n', 'owner_ok if {\n\tinput.resource.mailbox == "mb-other"\n')
     assert edited != source, "the rule this fixture edits is gone: pick another"
     authz.write_text(edited)
+    (copy / "fast.rego").write_text(generate_fast_permit(copy))
     write_revision_module(copy)
     return copy
 
