@@ -24,6 +24,13 @@ import data.gateway.tables
 
 # Never reached (the `else` chain ends in an unconditional default_deny); a default value cannot
 # name the revision, so the gateway would refuse this one as policy_revision_mismatch.
+# METADATA
+# scope: document
+# title: The Limited Use decision
+# description: >-
+#   What the gateway asks on every access: allow, reasons, obligations and this policy set's
+#   revision (docs/policy.md).
+# entrypoint: true
 default decision := {"allow": false, "reasons": ["policy_undefined"], "obligations": {}}
 
 # One rule, one path: a permit gives the allow with its obligations; anything else is a refusal
@@ -36,6 +43,7 @@ default decision := {"allow": false, "reasons": ["policy_undefined"], "obligatio
 # that the allow does not rest on that alone.
 # METADATA
 # title: Deny by default; never for a prohibited purpose
+# scope: rule
 # description: >-
 #   An access is allowed only by a permit, and never for a prohibited purpose (data.json
 #   prohibited_purposes): advertising, retargeting, personalised ads and transfer to ad
@@ -220,7 +228,8 @@ state_ok if {
 scopes_required if action.scopes
 
 scope_ok if {
-	action.scopes[_] == input.scopes[_]
+	some scope in input.scopes
+	scope in action.scopes
 } else if {
 	action_known
 	not scopes_required
@@ -301,6 +310,7 @@ denies := judged_problems if {
 
 # METADATA
 # title: A prohibited purpose is refused with its reason
+# scope: rule
 # description: >-
 #   The refusal names the prohibited purpose's class: purpose_prohibited_advertising,
 #   purpose_prohibited_sale, purpose_prohibited_credit or purpose_prohibited_ai_training.
@@ -310,9 +320,7 @@ denies := judged_problems if {
 #     - lu.sale
 #     - lu.credit
 #     - lu.ai_training
-malformed contains reason if {
-	reason := tables.prohibited_purposes[input.purpose]
-}
+malformed contains tables.prohibited_purposes[input.purpose]
 
 malformed contains "actor_invalid" if not actor_ok
 

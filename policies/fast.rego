@@ -63,7 +63,8 @@ fast_state_ok if {
 }
 
 fast_scope_ok if {
-	tables.actions[input.action].scopes[_] == input.scopes[_]
+	some scope in input.scopes
+	scope in tables.actions[input.action].scopes
 } else if {
 	tables.actions[input.action]
 	not scopes_required

@@ -298,6 +298,7 @@ operator_problems contains reason if {
 
 # METADATA
 # title: Access under a grant is human access
+# scope: rule
 # description: >-
 #   The enforcement point records the access as human access authorised by the owner's grant.
 # custom:
@@ -307,6 +308,7 @@ operator_obligations("allow_operator_grant") := {"human_access": true, "authoris
 
 # METADATA
 # title: Without a grant an operator sees no content
+# scope: rule
 # description: >-
 #   Metadata views are redacted of every content field (data.json operator_redacted_fields):
 #   bodies, subjects, snippets, addresses, headers and attachment names.
@@ -321,6 +323,7 @@ operator_obligations("allow_operator_metadata_redacted") := {
 # Security and legal access is flagged for the reviewers (with the justification's case_ref).
 # METADATA
 # title: Security and legal access is flagged for review
+# scope: rule
 # description: >-
 #   Human access under a justification is flagged for the reviewers, with the justification's
 #   case reference.

@@ -135,3 +135,25 @@ ensure_kubeconform() {
   export GATEWAY_KUBECONFORM_BINARY="$bin" GATEWAY_K8S_SCHEMAS="$TOOLS/k8s-schemas"
   export GATEWAY_K8S_VERSION="$K8S_SCHEMA_VERSION"
 }
+
+REGAL_VERSION="v0.42.0"
+
+# Regal, the Rego linter (from its Go module), cached in .tools/bin. Built from the module's own
+# directory (`go mod download`, then `go build` there with its go.mod and go.sum) rather than by
+# `go install module@version`: that also asks the module proxy for the module's version list
+# (for a deprecation notice), which the proxy this project reaches refuses for Regal.
+ensure_regal() {
+  local bin="$TOOLS/bin/regal"
+  if [ -x "$bin" ] && [[ "$("$bin" version 2>/dev/null)" == *"Version:"*" $REGAL_VERSION"$'\n'* ]]; then
+    export GATEWAY_REGAL_BINARY="$bin"; return 0
+  fi
+  command -v go >/dev/null || { echo "Go is needed to build Regal ($REGAL_VERSION)" >&2; exit 1; }
+  say "building Regal $REGAL_VERSION from its Go module into .tools/bin (once)"
+  mkdir -p "$TOOLS/bin"
+  local dir
+  dir="$(cd "$TOOLS" && go mod download -json "github.com/open-policy-agent/regal@$REGAL_VERSION" \
+    | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')"
+  (cd "$dir" && go build -trimpath -o "$bin" \
+    -ldflags "-X github.com/open-policy-agent/regal/pkg/version.Version=$REGAL_VERSION" .)
+  export GATEWAY_REGAL_BINARY="$bin"
+}

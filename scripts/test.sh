@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite on real parts: installs what it needs (idempotent, cached in .venv and
 # .tools), starts a private PostgreSQL on 127.0.0.1:55432, builds OPA once, installs Debian's
-# Chromium and axe-core for the browser tests (screenshots in artifacts/screenshots/), then runs
-# the linters, the Rego checks and tests, and pytest. Extra arguments go to pytest.
+# Chromium and axe-core for the browser tests (screenshots in artifacts/screenshots/), builds
+# Regal once, then runs the linters, the Rego checks (opa fmt, check, test; Regal) and pytest.
+# Extra arguments go to pytest.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
 ensure_venv
 ensure_postgres_running
 ensure_opa
+ensure_regal
 ensure_chromium
 ensure_axe_core
 ensure_kubeconform
@@ -22,6 +24,8 @@ fmt_diff="$("$GATEWAY_OPA_BINARY" fmt --list policies)"
 if [ -n "$fmt_diff" ]; then echo "not opa-fmt clean: $fmt_diff" >&2; exit 1; fi
 "$GATEWAY_OPA_BINARY" check --strict policies
 "$GATEWAY_OPA_BINARY" test policies
+say "regal lint (the Rego linter; .regal/config.yaml)"
+"$GATEWAY_REGAL_BINARY" lint policies
 
 say "deployment files (compose schema, kubeconform, hadolint)"
 bash "$ROOT/scripts/check_deploy.sh"

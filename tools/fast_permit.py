@@ -143,8 +143,10 @@ class Inliner:
 
     def expand(self, expr: str, seen: tuple[str, ...] = ()) -> list[str]:
         """The expressions `expr` stands for, written out where that keeps its meaning."""
-        if expr.startswith("not ") or ":=" in expr or " in " in expr or expr.startswith("some "):
+        if expr.startswith("not "):
             return [expr]
+        if ":=" in expr or " in " in expr:
+            return [self._values(expr)]
         call = re.fullmatch(r"([a-z_][a-z0-9_]*)\((.*)\)", expr)
         if call:
             rule = self._single(call.group(1))
