@@ -72,7 +72,7 @@ import data.gateway.tables
 
 decision := {"allow": true, "reasons": ["allow"], "obligations": {},
 \t"revision": policy_revision} if {
-\ttables.actions[input.action].capable[input.actor.kind][input.purpose] == true
+\ttables.capabilities[input.actor.kind][input.action][input.purpose] == true
 \tinput.resource.tenant == input.actor.tenant
 } else := {"allow": false, "reasons": ["refused"], "obligations": {}, "revision": policy_revision}
 """

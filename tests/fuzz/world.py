@@ -222,14 +222,14 @@ def new_request_id() -> str:
 
 
 # The caller of each actor kind, in the order tried: the first kind the policy lets perform an
-# action (policies/data.json, `capable`) is the one the coverage phase sends as.
+# action (policies/data.json, `capabilities`) is the one the coverage phase sends as.
 KIND_CALLERS = {"crm_service": "a.crm", "end_user": "a.end_user", "reviewer": "a.reviewer",
                 "operator": "a.operator", "analytics": "a.analytics"}
 POLICY_DATA = Path(__file__).resolve().parents[2] / "policies" / "data.json"
 
 
 def capable_caller(target: FuzzTarget, action: str | None) -> Caller:
-    actions = json.loads(POLICY_DATA.read_text())["gateway"]["tables"]["actions"]
-    capable = actions.get(action or "", {}).get("capable", {})
-    name = next((n for kind, n in KIND_CALLERS.items() if kind in capable), "a.crm")
+    capabilities = json.loads(POLICY_DATA.read_text())["gateway"]["tables"]["capabilities"]
+    name = next((n for kind, n in KIND_CALLERS.items()
+                 if (action or "") in capabilities.get(kind, {})), "a.crm")
     return next(c for c in target.callers if c.name == name)
