@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:877a42009055a2fc0e63c9aa6e4f728d28bffcfbd392b32a472e665f968307e2"
+policy_revision := "sha256:841b96a20b4247261719ed0d33be204ee5ba4f936df521d82c6a7009510db162"
