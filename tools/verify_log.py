@@ -14,6 +14,12 @@ from the operator out of band, never from the export. `--partial` accepts chains
 start at position 1 or have gaps (an export of one tenant, or after a purge): every entry's
 own hash and every link between adjacent positions present are still checked.
 
+With `--report DIR` (a `gmail-gateway compliance report` directory, docs/compliance.md) it
+also checks the report's Ed25519 signature (`signature.json`, with the same `--key`s) and the
+SHA-256 of each file it covers, and derives again from ENTRIES.jsonl, over the report's tenant
+and period, the report's headline figures (entries, decisions, prohibited purposes, human
+access, aggregates, exports, restrictions, erasures, key events), naming each that differs.
+
 Exit status: 0 every check passed, 1 a problem was found, 2 the input could not be read.
 """
 
@@ -216,6 +222,90 @@ def verify(entries: list[dict[str, Any]], checkpoints: list[dict[str, Any]],
     return report
 
 
+# --- a compliance report (docs/compliance.md) -----------------------------------------------------
+
+PROHIBITED = ("advertising", "retargeting", "personalised_ads", "ad_platform_transfer",
+              "data_sale", "data_broker_transfer", "credit_scoring", "lending", "ai_training",
+              "ai_model_improvement")
+RIGHTS = {"exports": ("data.export",), "restrictions": ("data.restrict",),
+          "erasures": ("oauth.disconnect", "data.delete")}
+KEY_OPERATIONS = ("keys:kek:rotated", "keys:data_key:shredded", "audit:signing_key:rotated",
+                  "audit:log:purged", "audit:checkpoint:requested")
+
+
+def _count(into: dict[str, int], key: str) -> None:
+    into[key] = into.get(key, 0) + 1
+
+
+def report_figures(entries: list[dict[str, Any]], scope: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a report, over its scope: the tenant's entries and those of no
+    tenant, `from <= occurred_at < until_effective`."""
+    since, until = micros(scope["from"]), micros(scope["until_effective"])
+    tenant = scope.get("tenant_id")
+    out: dict[str, Any] = {"entries": 0, "by_decision": {}, "prohibited_by_purpose": {},
+                           "human_by_basis": {}, "aggregates_served": 0,
+                           "key_events": {}, **dict.fromkeys(RIGHTS, 0)}
+    for e in entries:
+        if not since <= micros(e["occurred_at"]) < until:
+            continue
+        if tenant is not None and e.get("tenant_id") not in (None, tenant):
+            continue
+        out["entries"] += 1
+        _count(out["by_decision"], e["decision"])
+        if e["purpose"] in PROHIBITED:
+            _count(out["prohibited_by_purpose"], f"{e['purpose']}:{e['decision']}")
+        allowed = e["decision"] == "allow"
+        if allowed and e["actor_kind"] == "operator" and e["action"].startswith("mail."):
+            detail = e.get("detail") or {}
+            basis = ("grant" if detail.get("grant_id") else
+                     (detail.get("justification") or {}).get("kind") or ",".join(e["reasons"]))
+            _count(out["human_by_basis"], basis)
+        out["aggregates_served"] += allowed and e["action"] == "analytics.aggregate"
+        for name, actions in RIGHTS.items():
+            out[name] += allowed and e["action"] in actions
+        if e["operation"] in KEY_OPERATIONS:
+            _count(out["key_events"], e["operation"])
+    return out
+
+
+def stated_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    """The same headline figures, as report.json states them."""
+    return {"entries": figures["entries"], "by_decision": figures["by_decision"],
+            "prohibited_by_purpose": figures["prohibited"]["by_purpose"],
+            "human_by_basis": figures["human_access"]["by_basis"],
+            "aggregates_served": figures["aggregates"]["served"],
+            "key_events": figures["key_events"]["by_operation"],
+            **{name: figures[name]["allowed"] for name in RIGHTS}}
+
+
+def check_report(directory: Path, entries: list[dict[str, Any]],
+                 keys: list[Ed25519PublicKey]) -> list[str]:
+    signature = json.loads((directory / "signature.json").read_text(encoding="utf-8"))
+    files, signer = dict(signature["files"]), str(signature["key_id"])
+    message = b"gmail-gateway/audit/compliance-report/v1\n" + canonical_json(
+        {"files": files, "key_id": signer}).encode("ascii")
+    problems = []
+    key = {key_id(k): k for k in keys}.get(signer)
+    try:
+        if key is None:
+            raise InvalidSignature
+        key.verify(bytes.fromhex(signature["signature"]), message)
+    except (InvalidSignature, ValueError):
+        problems.append(f"report: not signed by a trusted key (key {signer})")
+    for name, digest in sorted(files.items()):
+        path = directory / name
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+            problems.append(f"report: {name} is missing or changed after signing")
+    report = json.loads((directory / "report.json").read_text(encoding="utf-8"))
+    stated = stated_figures(report["figures"])
+    derived = report_figures(entries, report["scope"])
+    for name in sorted(stated):
+        if canonical_json(stated[name]) != canonical_json(derived[name]):
+            problems.append(f"report: {name} is {canonical_json(stated[name])} in the report, "
+                            f"{canonical_json(derived[name])} in the log")
+    return problems
+
+
 def _load_key(path: Path) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(path.read_bytes())
     if not isinstance(key, Ed25519PublicKey):
@@ -233,11 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--partial", action="store_true",
                         help="accept chains that start after 1 or have gaps")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--report", type=Path,
+                        help="a compliance report directory to check against the entries")
     args = parser.parse_args(argv)
     try:
-        report = verify(_load_jsonl(args.entries), _load_jsonl(args.checkpoints),
-                        [_load_key(k) for k in args.key], partial=args.partial)
-    except (OSError, ValueError) as exc:
+        entries = _load_jsonl(args.entries)
+        keys = [_load_key(k) for k in args.key]
+        report = verify(entries, _load_jsonl(args.checkpoints), keys, partial=args.partial)
+        if args.report is not None:
+            for problem in check_report(args.report, entries, keys):
+                report.add(-1, -1, "report", problem)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"verify_log: {exc}", file=sys.stderr)
         return 2
     data = report.to_dict()

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,9 @@ from gateway.compliance.service import verify_report
 from gateway.compliance.signature import sign_directory
 from gateway.settings import Settings
 from tests.compliance.scenario import BODY, PROHIBITED, SUBJECT, Scenario
+from tests.conftest import ROOT
+
+TOOL = ROOT / "tools" / "verify_log.py"
 
 pytestmark = pytest.mark.clause("pp.operation_log", "lu.human_reading")
 
@@ -232,3 +237,36 @@ def test_only_reviewers_build_reports_and_every_attempt_is_logged(
     logged = client.get("/v1/audit/entries", params={"action": "compliance.report"},
                         headers=world.reviewer.headers("audit_review")).json()["items"]
     assert sorted(e["decision"] for e in logged) == ["allow", "deny", "deny", "deny"]
+
+
+@pytest.mark.clause("pp.operation_log")
+def test_the_stand_alone_verifier_checks_the_report_too(
+        scenario: Scenario, cli_env: Settings, tmp_path: Path) -> None:
+    """tools/verify_log.py --report: the signature and the headline figures, from the export,
+    without the gateway's code (run as a separate Python process)."""
+    out = tmp_path / "report"
+    _cli_report(scenario, out, "--no-pdf")
+    export = _export(tmp_path / "export")
+    keys = [str(k) for k in sorted((export / "keys").glob("*.pub.pem"))]
+
+    def tool(report: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(TOOL), str(export / "entries.jsonl"), "--checkpoints",
+             str(export / "checkpoints.jsonl"), *[a for k in keys for a in ("--key", k)],
+             "--report", str(report)], capture_output=True, text=True, check=False)
+
+    intact = tool(out)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    assert intact.stdout.strip().endswith("OK")
+
+    data = json.loads((out / "report.json").read_text())
+    data["figures"]["human_access"]["by_basis"] = {"grant": 1}
+    (out / "report.json").write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    changed = tool(out)
+    assert changed.returncode == 1
+    assert "report.json is missing or changed after signing" in changed.stdout
+    sign_directory(out, ["report.json", "report.html"], load_signer(cli_env))
+    resigned = tool(out)
+    assert resigned.returncode == 1 and "changed after signing" not in resigned.stdout
+    assert 'human_by_basis is {"grant":1} in the report, {"grant":1,"security":1} in the log' \
+        in resigned.stdout
