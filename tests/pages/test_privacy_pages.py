@@ -212,6 +212,12 @@ def test_restrict_lift_disconnect_and_delete(browser: TestClient, db: Database,
     assert left == 0
     assert [e.purpose for e in entries(db, "oauth.disconnect", world.end_user.id)] == [
         "user_rights", "user_rights"]
+    for suffix, _, _ in PAGES:  # an erased mailbox still shows what happened to it
+        assert browser.get(base(world) + suffix).status_code == 200, suffix
+    access = browser.get(base(world) + "/access").text
+    assert "(erased)" in access and "cannot be answered while the mailbox is disconnected" in access
+    assert SECRET_SUBJECT not in access and "message 18c0a1" in access
+    assert "Revoke now" in access
 
 
 def test_export_downloads_the_mailbox(browser: TestClient, db: Database,

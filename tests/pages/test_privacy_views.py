@@ -4,6 +4,9 @@ CRM's access counted, and each mailbox's state, features and sync progress."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -11,8 +14,13 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.access_log import service_aggregate, who_read_page
 from gateway.pages.privacy.cases import cases_page
-from gateway.pages.privacy.human_access import human_access_page
-from gateway.pages.privacy.mailboxes import mailbox_card, own_mailboxes, sync_progress
+from gateway.pages.privacy.human_access import DECIDABLE_STATES, human_access_page
+from gateway.pages.privacy.mailboxes import (
+    RECONNECTABLE,
+    mailbox_card,
+    own_mailboxes,
+    sync_progress,
+)
 from gateway.pages.privacy.words import duration_words
 from gateway.pages.privacy.your_data import CONFIRMATIONS, Step, data_choices
 from gateway.policy.vocabulary import MailboxState
@@ -26,6 +34,8 @@ from tests.pages.privacy_world import (
     namer_for,
     owner_access,
 )
+
+POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
 
 def test_requests_and_grants_name_the_operator_and_the_subject(
@@ -97,11 +107,13 @@ def test_the_crm_service_is_counted_not_listed(client: TestClient, db: Database,
         mailbox = s.get(Mailbox, tenant_a.mailbox.id)
         assert mailbox is not None
         lines = service_aggregate(s, mailbox)
+        reviewers = service_aggregate(s, mailbox, kind="reviewer")
     listed = [line for line in lines if line.action == "mail.message.list"]
     assert len(listed) == 1
     assert (listed[0].count, listed[0].decision) == (3, "allow")
     assert listed[0].did == "listed your messages"
     assert listed[0].why == "for the email features of the CRM you use"
+    assert [(r.did, r.count) for r in reviewers] == [("recorded a security or legal case", 1)]
 
 
 def test_who_read_pages_with_a_cursor(client: TestClient, db: Database,
@@ -189,3 +201,24 @@ def test_durations_in_words() -> None:
     assert duration_words(60) == "1 hour"
     assert duration_words(90) == "1 hour 30 minutes"
     assert duration_words(2 * 24 * 60 + 1) == "2 days 1 minute"
+
+
+def test_the_buttons_shown_follow_the_policys_states() -> None:
+    """The pages offer a button only in the states the policy allows its action in."""
+    found = [json.loads(p.read_text()) for p in sorted(POLICIES.rglob("data.json"))]
+    actions = next(d["gateway"]["tables"]["actions"] for d in found
+                   if "actions" in d.get("gateway", {}).get("tables", {}))
+
+    def states(action: str) -> set[str]:
+        return {state for state, allowed in actions[action]["states"].items() if allowed}
+
+    assert states("consent.request.decide") == DECIDABLE_STATES
+    assert states("oauth.connect") == RECONNECTABLE
+    for state in MailboxState:
+        with_state = Mailbox(state=state.value)
+        if data_choices(with_state).can_restrict or data_choices(with_state).can_lift:
+            assert state.value in states("data.restrict")
+        if data_choices(with_state).can_disconnect or data_choices(with_state).can_delete:
+            assert state.value in states("oauth.disconnect")
+        if data_choices(with_state).can_export:
+            assert state.value in states("data.export")

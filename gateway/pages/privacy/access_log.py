@@ -1,6 +1,6 @@
 """“Who read my mail”: every human access to a mailbox in words, from its operation log (the
 same entries `GET /v1/mailboxes/{id}/access-log` serves, through `gateway.audit.repository`),
-and the CRM service's access in aggregate.
+and the CRM service's and the reviewers' access in aggregate.
 
 A human access is an entry whose actor is an operator: who (the operator's display name), when,
 what (the action in words, the messages and threads by subject), why (the purpose) and under
@@ -77,6 +77,7 @@ class WhoReadPage:
     lines: list[HumanAccessLine]
     next_cursor: str | None
     crm: list[AggregateLine]
+    reviewers: list[AggregateLine]
     crm_days: int
 
 
@@ -153,4 +154,7 @@ def who_read_page(session: Session, namer: ItemNamer, mailbox: Mailbox, *,
                   cursor: str | None = None) -> WhoReadPage:
     lines, next_cursor = human_accesses(session, namer, mailbox, cursor=cursor)
     return WhoReadPage(lines=lines, next_cursor=next_cursor,
-                       crm=service_aggregate(session, mailbox), crm_days=AGGREGATE_DAYS)
+                       crm=service_aggregate(session, mailbox),
+                       reviewers=service_aggregate(session, mailbox,
+                                                   kind=ActorKind.reviewer.value),
+                       crm_days=AGGREGATE_DAYS)

@@ -16,6 +16,12 @@ from gateway.crypto import CryptoService
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
 from gateway.pages.privacy.words import duration_words, purpose_words
+from gateway.policy.vocabulary import MailboxState
+
+# The states in which the owner may answer a request (policies/data.json, consent.request.decide;
+# tests/pages/test_privacy_views.py keeps the two equal). In the others the page lists the
+# requests without the buttons.
+DECIDABLE_STATES = frozenset({MailboxState.active.value, MailboxState.reauth_required.value})
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class HumanAccessPage:
     decided: list[RequestCard]
     active_grants: list[GrantCard]
     past_grants: list[GrantCard]
+    can_decide: bool
 
 
 def _grantee(names: dict[str, str], grant: ConsentGrant) -> str:
@@ -98,4 +105,5 @@ def human_access_page(session: Session, crypto: CryptoService, namer: ItemNamer,
         pending=[c for c in cards if c.pending],
         decided=[c for c in cards if not c.pending],
         active_grants=[g for g in grant_cards if g.active],
-        past_grants=[g for g in grant_cards if not g.active])
+        past_grants=[g for g in grant_cards if not g.active],
+        can_decide=mailbox.state in DECIDABLE_STATES)

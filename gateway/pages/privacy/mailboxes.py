@@ -20,7 +20,8 @@ from gateway.pages.privacy.words import state_explained, state_words, sync_words
 from gateway.policy.vocabulary import MailboxState
 from gateway.sync.router import sync_view
 
-# States in which the owner may ask for a new consent link (policies/data.json, oauth.connect).
+# States in which the owner may ask for a new consent link (policies/data.json, oauth.connect;
+# tests/pages/test_privacy_views.py keeps the two equal).
 RECONNECTABLE = frozenset({MailboxState.active.value, MailboxState.reauth_required.value,
                            MailboxState.disconnected.value})
 

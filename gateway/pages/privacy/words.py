@@ -36,6 +36,9 @@ ACTION_WORDS: dict[str, str] = {
     Action.oauth_connect.value: "connected your mailbox",
     Action.oauth_disconnect.value: "disconnected your mailbox",
     Action.audit_query.value: "read your mailbox's access log",
+    Action.justification_record.value: "recorded a security or legal case",
+    Action.justification_list.value: "looked at the security and legal cases",
+    Action.justification_revoke.value: "revoked a security or legal case",
 }
 
 PURPOSE_WORDS: dict[str, str] = {
