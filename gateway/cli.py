@@ -114,7 +114,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     oauth = sub.add_parser("oauth", help=COMMANDS["oauth"][1]).add_subparsers(
         dest="oauth_command", required=True, metavar="COMMAND")
     oauth.add_parser("keep-alive", help="refresh refresh tokens idle for "
-                     "GATEWAY_OAUTH_KEEPALIVE_IDLE_DAYS (run daily)"
+                     "GATEWAY_OAUTH_KEEPALIVE_IDLE_DAYS (the scheduler does it daily)"
                      ).set_defaults(handler=cmd_oauth_keep_alive)
     oauth.add_parser("purge-states", help="delete consent links expired for over a day"
                      ).set_defaults(handler=cmd_oauth_purge_states)

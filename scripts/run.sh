@@ -12,8 +12,9 @@ cd "$ROOT"
 
 ensure_venv
 export GATEWAY_ENVIRONMENT="${GATEWAY_ENVIRONMENT:-dev}"
-# The single-process demo syncs mailboxes in a worker thread of the API (docs/sync.md);
-# deployments run `gmail-gateway worker` processes instead.
+# The single-process demo syncs mailboxes in a worker thread of the API (docs/sync.md) and runs
+# the periodic jobs in a scheduler thread; deployments run `gmail-gateway worker` and
+# `gmail-gateway scheduler` processes instead (docs/deploy.md, "The scheduler").
 export GATEWAY_SYNC_IN_PROCESS_WORKER="${GATEWAY_SYNC_IN_PROCESS_WORKER:-true}"
 export GATEWAY_PORT="${GATEWAY_PORT:-8000}"
 PORT="$GATEWAY_PORT"

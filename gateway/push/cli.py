@@ -1,8 +1,8 @@
 """`gmail-gateway push ...`: Gmail watch upkeep.
 
-    push renew-watches [--limit N]   create/renew due watches (run it at least daily, e.g.
-                                     hourly from cron, unless the sync worker's periodic task
-                                     does it); exit 1 if any renewal failed
+    push renew-watches [--limit N]   create/renew due watches by hand (the scheduler's
+                                     `push-renew-watches` job does it every five minutes);
+                                     exit 1 if any renewal failed
 
 The main CLI (`gateway/cli.py`) calls `add_commands(subparsers)`.
 """
@@ -31,6 +31,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     push = subparsers.add_parser("push", help="Gmail push: watch upkeep").add_subparsers(
         dest="push_command", required=True)
     renew = push.add_parser("renew-watches", help="create or renew the Gmail watches that are "
-                            "due (Google ends a watch after 7 days; run at least daily)")
+                            "due (the scheduler does it every five minutes)")
     renew.add_argument("--limit", type=int, default=500, help="at most this many mailboxes")
     renew.set_defaults(handler=cmd_renew_watches)
