@@ -35,6 +35,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     except UnknownJob as exc:
         print(f"scheduler: {exc}", file=sys.stderr)
         return 2
+    for role in ("purge", "owner"):
+        if getattr(settings, f"scheduler_{role}_database_url") is None and not settings.is_sqlite:
+            name = f"GATEWAY_SCHEDULER_{role.upper()}_DATABASE_URL"
+            log.warning("scheduler: %s is unset; its job runs as GATEWAY_DATABASE_URL's role, "
+                        "which in production may not do it (docs/deploy.md)", name)
     with open_services(settings) as services:
         scheduler = Scheduler(JobContext(services), jobs)
         read = partial(job_states, services.database)

@@ -117,9 +117,16 @@ class Scheduler:
         return {job.name: job.cadence_seconds for job in self.jobs}
 
     def _tick(self, pool: ThreadPoolExecutor) -> None:
+        try:
+            due = leases.due_jobs(self.database, _now())
+        except Exception:  # database hiccup: try again next tick
+            log.exception("scheduler: could not read the job table")
+            return
         for job in self.jobs:
             if self.stopping.is_set():
                 return
+            if job.name not in due:
+                continue
             with self._lock:
                 running = self._running.get(job.name)
                 if running is not None and not running.done():

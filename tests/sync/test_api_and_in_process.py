@@ -1,5 +1,5 @@
-"""The sync state over the API, asking for a sync, and the in-process worker the SQLite demo
-uses (here on PostgreSQL: the same code path), started and stopped with the app."""
+"""The sync state over the API, asking for a sync, and the in-process worker and scheduler the
+SQLite demo uses (here on PostgreSQL: the same code path), started and stopped with the app."""
 
 from __future__ import annotations
 
@@ -42,6 +42,9 @@ def test_in_process_worker_syncs_and_the_api_shows_it(
         # The in-process worker's runs are in the API's own metrics.
         scraped = demo.get("/metrics").text
         assert 'gateway_sync_runs_total{outcome="ok"}' in scraped
+        # ...and so are its scheduler's: the jobs ran at start-up (they are new to the table).
+        assert 'gateway_scheduler_runs_total{job="audit-checkpoint",outcome="ok"}' in scraped
+        assert 'gateway_scheduler_job_next_run_timestamp_seconds{job="audit-maintain"}' in scraped
     assert stored(db, mailbox_id) == in_gmail(emu)
 
 
