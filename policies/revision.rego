@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:841b96a20b4247261719ed0d33be204ee5ba4f936df521d82c6a7009510db162"
+policy_revision := "sha256:2633c8da3fd3dce1a42867a4d1f19c15f7946362d8783edb0d691e2864b1a5e2"

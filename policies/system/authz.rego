@@ -23,16 +23,19 @@ allow if {
 
 gateway_caller if {
 	token := opa.runtime().env.GATEWAY_POLICY_ENGINE_TOKEN
-	is_string(token)
-	not token == ""
+	non_empty_string(token)
 	input.identity == token
 }
 
 gateway_caller if {
 	subject := opa.runtime().env.GATEWAY_POLICY_ENGINE_CLIENT_SUBJECT
-	is_string(subject)
-	not subject == ""
+	non_empty_string(subject)
 	input.identity == subject
+}
+
+non_empty_string(x) if {
+	is_string(x)
+	not x == ""
 }
 
 gateway_request if {
