@@ -1,6 +1,7 @@
 """The compliance report of the scripted scenario (tests/compliance/scenario.py) in Debian's
-Chromium: the CLI prints report.pdf through it, the signature covers the PDF, and report.html
-opens with nothing fetched from anywhere, weakening settings in red.
+Chromium: the CLI prints report.pdf through it (naming a real pytest run of one marked module),
+the signature covers the PDF, and report.html opens with nothing fetched from anywhere,
+weakening settings in red.
 
 Screenshots (artifacts/screenshots/): compliance-report (the first screen) and
 compliance-report-print (the first page as printed, A4)."""
@@ -8,6 +9,8 @@ compliance-report-print (the first page as printed, A4)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from gateway.compliance.service import verify_report
 from gateway.kit.db import Database
 from gateway.settings import Settings
 from tests.compliance.scenario import PROHIBITED, cli_environment, play
-from tests.conftest import TenantWorld
+from tests.conftest import ROOT, TenantWorld
 
 pytestmark = [pytest.mark.browser, pytest.mark.clause("pp.operation_log")]
 
@@ -34,13 +37,24 @@ def test_the_report_renders_as_html_and_pdf_in_chromium(
     scenario = play(client, db, tenant_a)
     for name, value in cli_environment(settings).items():
         monkeypatch.setenv(name, value)
+    # A real test run to name: the marked tests of one module, in a pytest of their own.
+    junit = tmp_path / "junit.xml"
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(ROOT / "tests" / "policy" / "test_vocabulary_sync.py"),
+                          f"--junitxml={junit}"], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-2000:]
     out = tmp_path / "report"
     until = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert main(["compliance", "report", "--tenant", "tenant-a", "--reviewer",
                  tenant_a.reviewer.id, "--from", scenario.since.isoformat(), "--to", until,
-                 "--out", str(out)]) == 0
+                 "--out", str(out), "--junit", str(junit)]) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["outputs"]["pdf"] == "rendered"
+    advertising = next(c for c in report["clauses"] if c["id"] == "lu.advertising")
+    assert advertising["status"] == "evidenced"
+    assert {"test": "tests/policy/test_vocabulary_sync.py::test_purposes",
+            "outcome": "passed"} in advertising["tests"]
     pdf = (out / "report.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and pdf.count(b"/Type /Page") >= 2
     signed = json.loads((out / "signature.json").read_text())["files"]
