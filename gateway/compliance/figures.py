@@ -1,8 +1,9 @@
-"""The live figures of a report, computed from operation-log entries in one pass.
+"""The live figures of a report, computed from operation-log entries.
 
-The same code runs over the database (`gateway.compliance.live`) and over a log export
-(`gmail-gateway audit export`, read back by `gateway.compliance.verify`), so a verifier
-re-derives exactly what the report states. Ids and counts only: never subjects, bodies,
+The same code runs over the database (`gateway.compliance.live`: `Tally.count` for groups of
+alike entries, `Tally.inspect` for the listed ones) and over a log export, entry by entry
+(`Tally.add`, read back by `gmail-gateway compliance verify`), so a verifier re-derives exactly
+what the report states. Ids and counts only: never subjects, bodies,
 addresses or free text (a justification's case reference is not copied either).
 
 Every list is sorted by (occurred_at, id) and cut at `LIST_LIMIT` items; the counts beside it
@@ -32,6 +33,18 @@ KEY_OPERATIONS = frozenset({"keys:kek:rotated", "keys:data_key:shredded",
                             "audit:signing_key:rotated", "audit:log:purged",
                             "audit:checkpoint:requested"})
 REPORT_ACTION = "compliance.report"
+
+
+LISTED_ACTIONS = (frozenset({"analytics.aggregate", REPORT_ACTION}) | EXPORT_ACTIONS
+                  | RESTRICT_ACTIONS | ERASURE_ACTIONS)
+
+
+def listed(actor_kind: str, operation: str, action: str, purpose: str) -> bool:
+    """Whether an entry goes into a list (`Tally.inspect`); `gateway.compliance.live` selects
+    the same entries in SQL."""
+    return (purpose in PROHIBITED_PURPOSES or action in LISTED_ACTIONS
+            or operation in KEY_OPERATIONS
+            or (actor_kind in HUMAN_KINDS and action.startswith("mail.")))
 
 
 def _loads(raw: Any) -> Any:
@@ -77,23 +90,38 @@ class Tally:
             reasons: Any, detail: Any, resource_ids: Any) -> None:
         """One entry. `occurred_at` is ISO 8601 UTC; `reasons`, `detail` and `resource_ids`
         are JSON text or values, parsed only for the entries that need them."""
-        self.entries += 1
-        self.by_decision[decision] += 1
-        self.by_actor_kind[actor_kind] += 1
         reasons_key = reasons if isinstance(reasons, str) else json.dumps(
             reasons, separators=(",", ":"))
-        self.decisions[(action, purpose, decision, reasons_key)] += 1
+        self.count(action, purpose, decision, reasons_key, actor_kind, 1)
+        if listed(actor_kind, operation, action, purpose):
+            self.inspect(id=id, occurred_at=occurred_at, mailbox_id=mailbox_id,
+                         actor_kind=actor_kind, actor_id=actor_id, operation=operation,
+                         action=action, purpose=purpose, decision=decision, reasons=reasons,
+                         detail=detail, resource_ids=resource_ids)
+
+    def count(self, action: str, purpose: str, decision: str, reasons_key: str,
+              actor_kind: str, n: int) -> None:
+        """`n` entries alike in these fields (`reasons_key`: the reasons' canonical JSON)."""
+        self.entries += n
+        self.by_decision[decision] += n
+        self.by_actor_kind[actor_kind] += n
+        self.decisions[(action, purpose, decision, reasons_key)] += n
+        if action in CONTENT_ACTIONS:
+            self.content_reads[f"{actor_kind}:{decision}"] += n
+        if action in DERIVED_ACTIONS:
+            self.derived[decision] += n
+        if action == "data.transfer":
+            self.transfers[decision] += n
+
+    def inspect(self, *, id: str, occurred_at: str, mailbox_id: str | None, actor_kind: str,
+                actor_id: str, operation: str, action: str, purpose: str, decision: str,
+                reasons: Any, detail: Any, resource_ids: Any) -> None:
+        """The lists: called for the entries `listed` selects (counted apart, by `count`)."""
         base = {"id": id, "occurred_at": occurred_at}
         if purpose in PROHIBITED_PURPOSES:
             self.prohibited.add({**base, "actor_kind": actor_kind, "actor_id": actor_id,
                                  "action": action, "purpose": purpose, "decision": decision,
                                  "reasons": _loads(reasons)})
-        if action in CONTENT_ACTIONS:
-            self.content_reads[f"{actor_kind}:{decision}"] += 1
-        if action in DERIVED_ACTIONS:
-            self.derived[decision] += 1
-        if action == "data.transfer":
-            self.transfers[decision] += 1
         if actor_kind in HUMAN_KINDS and action.startswith("mail."):
             if decision == "allow":
                 self.human.add(self._human(base, mailbox_id, actor_id, action, purpose,
