@@ -20,6 +20,7 @@ import io
 import json
 import subprocess
 import uuid
+import zipfile
 from typing import Any
 
 import httpx
@@ -162,6 +163,12 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     console.get_by_role("button", name="Run verification").click()
     assert "Every chain verifies" in console.content()
     checked(console, shot, "console-05-verify")
+    console.get_by_label("From (UTC, inclusive)").fill("2026-01-01T00:00:00")
+    console.get_by_label("To (UTC, exclusive)").fill("2099-01-01T00:00:00")
+    with console.expect_download() as report:
+        console.get_by_role("button", name="Download the report").click()
+    with zipfile.ZipFile(report.value.path()) as archive:
+        assert "signature.json" in archive.namelist()
 
     console.goto(f"{demo.gateway_url}/console?decision=maybe&since=yesterday")
     assert console.locator("#decision-error").is_visible()

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import uuid
+import zipfile
 
 from fastapi.testclient import TestClient
 
@@ -186,3 +187,25 @@ def test_the_console_is_the_reviewers(browser: TestClient, tenant_a: TenantWorld
     for path in ("/console", "/console/verify?run=1", "/console/export",
                  "/console/justifications"):
         assert browser.get(path).status_code == 403, path
+
+
+def test_the_compliance_report_downloads_as_its_signed_files(
+        browser: TestClient, db: Database, tenant_a: TenantWorld) -> None:
+    some_calls(browser, tenant_a)
+    link = sign_in(browser, tenant_a.crm, tenant_a.reviewer)
+    assert 'action="/console/compliance/report"' in browser.get("/console/verify").text
+    period = {"from": "2026-01-01T00:00", "to": "2099-01-01T00:00"}
+    answer = browser.get("/console/compliance/report", params=period)
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/zip"
+    assert answer.headers["content-disposition"].startswith(
+        'attachment; filename="compliance-report-20260101T000000Z')
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        assert sorted(archive.namelist()) == ["report.html", "report.json", "signature.json"]
+        report = json.loads(archive.read("report.json"))
+    assert report and isinstance(report, dict)
+    made, = [e for e in log_entries(db, "compliance.report") if e.decision == "allow"]
+    assert (made.purpose, made.connection_id) == (REVIEW, f"session:{link['id']}")
+    for bad in ({"from": "2026-01-01T00:00"}, {"from": "2026-02-01", "to": "2026-01-01"},
+                {"from": "soon", "to": "later"}):
+        assert browser.get("/console/compliance/report", params=bad).status_code == 422, bad

@@ -9,6 +9,7 @@ their API queries are:
 - GET  /console/entries/{id}             audit.query (audit_review), entry and chain position
 - GET  /console/entries/{id}/verification  audit.verify (audit_review), its chain segment
 - GET  /console/verify                   audit.verify (audit_review), the whole log or a window
+- GET  /console/compliance/report?from=&to=  compliance.report (audit_review), the signed files
 - GET  /console/justifications           justification.list (audit_review)
 - GET  /console/justifications/new?mailbox_id=...  justification.list (audit_review)
 - POST /console/mailboxes/{id}/justifications/{security|legal}  justification.record (its kind)
@@ -17,7 +18,9 @@ their API queries are:
 
 from __future__ import annotations
 
+import io
 import uuid
+import zipfile
 from collections.abc import Callable
 from datetime import datetime
 from typing import cast
@@ -31,6 +34,7 @@ from gateway.audit import router as audit_api
 from gateway.audit.models import AuditEntry
 from gateway.audit.router import tenant_log_resource
 from gateway.audit.signing import load_trusted_keys
+from gateway.compliance import router as compliance_api
 from gateway.justifications import router as justifications_api
 from gateway.justifications.service import Status
 from gateway.kit.errors import ValidationFailed
@@ -130,6 +134,29 @@ def verify_page(request: Request, access: AccessDep) -> Response:
                   status_code=status)
 
 
+def compliance_report(request: Request, access: AccessDep) -> Response:
+    """The compliance report's signed files as one zip (report.json, report.html,
+    signature.json: unzipped into one directory they verify with `gmail-gateway compliance
+    verify`). The HTML is a download: it carries its own inline style, which the pages' CSP
+    would refuse."""
+    form = SearchForm.of({"since": request.query_params.get("from", ""),
+                          "until": request.query_params.get("to", "")})
+    since, until = _window(form)
+    if since is None or until is None:
+        raise ValidationFailed("name the period: from and to", extra={"errors": [
+            {"location": ["query", name], "message": "a date and time (UTC)", "type": "missing"}
+            for name, value in (("from", since), ("to", until)) if value is None]})
+    made = compliance_api.compliance_report(request, access, since, until, "json")
+    assert isinstance(made, compliance_api.ComplianceReportOut)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in made.files.items():
+            archive.writestr(name, text)
+    stamp = since.strftime("%Y%m%dT%H%M%SZ")
+    return Response(buffer.getvalue(), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="compliance-report-{stamp}.zip"'})
+
+
 def justifications(request: Request, session: SessionDep, access: AccessDep) -> Response:
     status = request.query_params.get("status") or None
     chosen = cast(Status, status) if status in STATUSES else None
@@ -184,6 +211,8 @@ router.add("GET", "/entries/{entry_id}/verification", entry_verification,
            action=Action.audit_verify, resource=entry_resource, purpose=REVIEW)
 router.add("GET", "/verify", verify_page, action=Action.audit_verify,
            resource=tenant_log_resource, purpose=REVIEW)
+router.add("GET", "/compliance/report", compliance_report, action=Action.compliance_report,
+           resource=compliance_api.report_resource, purpose=REVIEW)
 router.add("GET", "/justifications", justifications, action=Action.justification_list,
            resource=tenant_resource(justifications_api.RESOURCE_TYPE), purpose=REVIEW)
 router.add("GET", "/justifications/new", new_justification, action=Action.justification_list,
