@@ -126,8 +126,8 @@ class Settings(BaseSettings):
     emulator_url: str | None = Field(
         default=None, description="Base URL of the local Google emulator (dev/test only)")
     test_only_allow_emulator_in_prod: bool = Field(
-        default=False, description="TEST ONLY: lets environment=prod run against the local "
-        "emulator (its plain-http loopback endpoints, its client) and nothing else unsafe; the "
+        default=False, description="TEST ONLY: lets environment=prod run against a local "
+        "emulator on loopback (its plain-http endpoints) and nothing else unsafe; the "
         "production-shaped test runs with it (tests/deploy/test_production_shape.py). Never "
         "set in a deployment")
 

@@ -8,11 +8,13 @@
   the Google emulator (allowed in prod only by GATEWAY_TEST_ONLY_ALLOW_EMULATOR_IN_PROD);
   two `gmail-gateway serve` replicas behind a TLS-terminating proxy (tests/support/tls_proxy.py)
     whose certificate the client checks against the test's own CA;
-  two `gmail-gateway worker` processes and the checkpoint signer (`audit checkpoint --loop`).
+  two `gmail-gateway worker` processes and two `gmail-gateway scheduler` processes (every
+    periodic job; the log's purge as the purge role, its partitions as the owner).
 
 Through HTTPS only, a CRM connects a mailbox (the OAuth flow against the emulator), waits for
 the sync, reads, and sends; then `gmail-gateway audit verify` checks the operation log those
-requests wrote. Without the test-only switch, the same settings are refused."""
+requests wrote, and the schedulers' status shows every job run once per period, without error.
+Without the test-only switch, the same settings are refused."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
@@ -71,6 +74,7 @@ class Running:
     end_user_id: str
     opa_socket: Path
     opa_token: str
+    schedulers: list[int]  # their operations ports
 
 
 def trusting(ca: Path) -> ssl.SSLContext:
@@ -185,8 +189,12 @@ def start(topology: Topology, work: Path, db_url: str, roles: dict[str, str], op
                    env=python_env())
     for n in range(2):
         topology.start(f"worker-{n}", [sys.executable, "-m", "gateway.cli", "worker"])
-    topology.start("audit-checkpoints", [sys.executable, "-m", "gateway.cli", "audit",
-                                         "checkpoint", "--loop", "2"])
+    schedulers = [free_port(), free_port()]  # each one's /status, /metrics, /healthz
+    for n, port in enumerate(schedulers):
+        topology.start(f"scheduler-{n}", [sys.executable, "-m", "gateway.cli", "scheduler"],
+                       env={**env, "GATEWAY_SCHEDULER_PURGE_DATABASE_URL": roles["purge"],
+                            "GATEWAY_SCHEDULER_OWNER_DATABASE_URL": roles["owner"],
+                            "GATEWAY_SCHEDULER_METRICS_PORT": str(port)})
     wait_for("OPA activates the signed bundle",
              lambda: answers("http://localhost", uds=str(socket), path="/health?bundles"),
              topology)
@@ -204,7 +212,7 @@ def start(topology: Topology, work: Path, db_url: str, roles: dict[str, str], op
     key = topology.cli_json("api-keys", "create", "--tenant", tenant["id"], "--principal",
                             crm["id"])
     return Running(topology, public, tls.ca, emulator, roles, key["api_key"], end_user["id"],
-                   socket, token)
+                   socket, token, schedulers)
 
 
 def consent(http: httpx.Client, consent_url: str) -> str:
@@ -279,6 +287,31 @@ def test_a_mailbox_is_connected_synced_read_and_sent_from_through_tls_in_prod(
     report = topology.cli_json("audit", "verify", "--json")
     assert report["ok"] is True and report["entries"] > 0, report
     assert report["problems"] == []
+
+
+def scheduler_status(port: int) -> dict[str, Any]:
+    with httpx.Client(timeout=5, trust_env=False) as http:
+        status: dict[str, Any] = http.get(f"http://127.0.0.1:{port}/status").raise_for_status(
+        ).json()
+        return status
+
+
+def test_the_schedulers_run_every_job_without_error(running: Running) -> None:
+    """Two schedulers share the jobs: each job has run (the first period of each is due at
+    start), once per period whichever scheduler took it, and none failed: the purge as the
+    purge role, the partitions' upkeep as the owner, the rest as the app role."""
+    def every_job_ran() -> bool:
+        return all(job["runs"] >= 1 for job in scheduler_status(running.schedulers[0])["jobs"])
+    wait_for("every scheduled job ran", every_job_ran, running.topology, seconds=60, every=1)
+    views = [scheduler_status(port) for port in running.schedulers]
+    assert views[0]["scheduler"] != views[1]["scheduler"]  # two schedulers
+    jobs = {job["name"]: job for job in views[1]["jobs"]}  # one table, seen from either
+    assert {"audit-checkpoint", "audit-purge", "audit-maintain", "webhooks-deliver",
+            "oauth-keep-alive", "push-renew-watches"} <= set(jobs)
+    failed = {name: job["last_error"] for name, job in jobs.items() if job["failures"]}
+    assert not failed, f"{failed}\n{running.topology.logs()}"
+    for name in ("audit-purge", "audit-maintain", "oauth-keep-alive"):  # a day or longer
+        assert jobs[name]["runs"] == 1, jobs[name]
 
 
 def test_the_app_role_cannot_rewrite_the_log_and_the_purge_role_runs_retention(
