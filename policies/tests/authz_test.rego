@@ -4,25 +4,17 @@ package gateway.authz_test
 import data.gateway.authz
 import data.gateway.authz_fixtures_test as f
 
-decide(inp) := d if {
-	d := authz.decision with input as inp
-}
-
-allowed(inp) if decide(inp).allow == true
-
-reasons(inp) := {r | some r in decide(inp).reasons}
-
 # --- the decision -----------------------------------------------------------------------------
 
 test_decision_has_allow_reasons_obligations if {
-	d := decide(f.owner_read)
+	d := f.decide(f.owner_read)
 	d.allow == true
 	d.reasons == ["allow_owner"]
 	d.obligations == {}
 }
 
 test_default_deny_when_nothing_matches if {
-	d := decide({})
+	d := f.decide({})
 	d.allow == false
 	count(d.reasons) > 0
 	d.obligations == {}
@@ -53,7 +45,7 @@ test_actor_ok if authz.actor_ok with input as f.owner_read
 
 test_actor_unknown_kind if {
 	not authz.actor_ok with input as object.union(f.owner_read, {"actor": {"kind": "root"}})
-	"actor_invalid" in reasons(object.union(f.owner_read, {"actor": {"kind": "root"}}))
+	"actor_invalid" in f.reasons(object.union(f.owner_read, {"actor": {"kind": "root"}}))
 }
 
 test_actor_without_id if not authz.actor_ok with input as json.remove(f.owner_read, ["actor/id"])
@@ -72,21 +64,21 @@ test_action_known if {
 	authz.action_known with input as f.owner_read
 	not authz.action_known with input as object.union(f.owner_read, {"action": "mail.nuke"})
 	not authz.action_known with input as json.remove(f.owner_read, ["action"])
-	reasons(object.union(f.owner_read, {"action": "mail.nuke"})) == {"action_unknown"}
+	f.reasons(object.union(f.owner_read, {"action": "mail.nuke"})) == {"action_unknown"}
 }
 
 test_purpose_declared if {
 	authz.purpose_declared with input as f.owner_read
 	authz.purpose_declared with input as object.union(f.owner_read, {"purpose": "lending"})
 	not authz.purpose_declared with input as object.union(f.owner_read, {"purpose": "fun"})
-	reasons(object.union(f.owner_read, {"purpose": "fun"})) == {"purpose_unknown"}
+	f.reasons(object.union(f.owner_read, {"purpose": "fun"})) == {"purpose_unknown"}
 }
 
 test_capable if {
 	authz.capable with input as f.owner_read
 	not authz.capable with input as object.union(f.owner_read, {"purpose": "sync"})
-	reasons(object.union(f.owner_read, {"purpose": "sync"})) == {"purpose_not_permitted"}
-	reasons(object.union(f.owner_read, {"action": "audit.verify"})) == {"action_not_permitted"}
+	f.reasons(object.union(f.owner_read, {"purpose": "sync"})) == {"purpose_not_permitted"}
+	f.reasons(object.union(f.owner_read, {"action": "audit.verify"})) == {"action_not_permitted"}
 }
 
 # --- prohibited purposes ----------------------------------------------------------------------
@@ -108,8 +100,8 @@ test_every_prohibited_purpose_is_denied_for_every_actor if {
 	every purpose, reason in prohibited {
 		every base in [f.owner_read, f.crm_read, f.operator_read, f.investigator_read, f.reviewer_query, f.aggregate, f.sync, f.transfer] {
 			inp := object.union(base, {"purpose": purpose})
-			not allowed(inp)
-			reasons(inp) == {reason}
+			not f.allowed(inp)
+			f.reasons(inp) == {reason}
 		}
 	}
 }
@@ -135,17 +127,17 @@ test_tenant_ok if authz.tenant_ok with input as f.owner_read
 test_tenant_mismatch if {
 	inp := object.union(f.crm_read, {"resource": {"tenant": "t-other"}})
 	not authz.tenant_ok with input as inp
-	reasons(inp) == {"tenant_mismatch"}
+	f.reasons(inp) == {"tenant_mismatch"}
 }
 
 test_tenant_missing_is_a_mismatch if {
-	reasons(json.remove(f.crm_read, ["resource/tenant"])) == {"tenant_mismatch"}
+	f.reasons(json.remove(f.crm_read, ["resource/tenant"])) == {"tenant_mismatch"}
 }
 
 test_null_tenants_do_not_match if {
 	inp := object.union(f.sync, {"actor": {"tenant": null}, "resource": {"tenant": null}})
 	not authz.tenant_ok with input as inp
-	not allowed(inp)
+	not f.allowed(inp)
 }
 
 test_system_global_actions_need_no_tenant if {
@@ -154,13 +146,13 @@ test_system_global_actions_need_no_tenant if {
 		"resource": {"tenant": null, "mailbox": null, "owner": null}, "mailbox_state": null,
 	})
 	authz.tenant_ok with input as inp
-	allowed(inp)
+	f.allowed(inp)
 }
 
 test_resource_ok if {
 	authz.resource_ok with input as f.owner_read
 	not authz.resource_ok with input as object.union(f.crm_read, {"resource": {"mailbox": ""}})
-	reasons(object.union(f.crm_read, {"resource": {"mailbox": ""}})) == {"resource_invalid"}
+	f.reasons(object.union(f.crm_read, {"resource": {"mailbox": ""}})) == {"resource_invalid"}
 }
 
 test_resource_ok_for_actions_without_a_mailbox if authz.resource_ok with input as f.reviewer_query
@@ -169,10 +161,10 @@ test_is_owner if {
 	authz.is_owner with input as f.owner_read
 	inp := object.union(f.owner_read, {"resource": {"owner": "u-carol"}})
 	not authz.is_owner with input as inp
-	reasons(inp) == {"not_mailbox_owner"}
+	f.reasons(inp) == {"not_mailbox_owner"}
 }
 
-test_crm_service_needs_no_ownership if allowed(object.union(f.crm_read, {"resource": {"owner": "u-carol"}}))
+test_crm_service_needs_no_ownership if f.allowed(object.union(f.crm_read, {"resource": {"owner": "u-carol"}}))
 
 # --- scopes -----------------------------------------------------------------------------------
 
@@ -187,43 +179,43 @@ compose := "https://www.googleapis.com/auth/gmail.compose"
 with_action(action, scopes) := object.union(f.owner_read, {"action": action, "scopes": scopes})
 
 test_read_needs_readonly_or_modify if {
-	allowed(with_action("mail.message.read_content", [f.readonly]))
-	allowed(with_action("mail.message.read_content", [modify]))
-	not allowed(with_action("mail.message.read_content", [send, labels]))
-	reasons(with_action("mail.message.read_content", [send])) == {"scope_not_granted"}
+	f.allowed(with_action("mail.message.read_content", [f.readonly]))
+	f.allowed(with_action("mail.message.read_content", [modify]))
+	not f.allowed(with_action("mail.message.read_content", [send, labels]))
+	f.reasons(with_action("mail.message.read_content", [send])) == {"scope_not_granted"}
 }
 
 test_send_needs_send_compose_or_modify if {
-	allowed(with_action("mail.message.send", [send]))
-	allowed(with_action("mail.message.send", [compose]))
-	allowed(with_action("mail.message.send", [modify]))
-	not allowed(with_action("mail.message.send", [f.readonly, labels]))
+	f.allowed(with_action("mail.message.send", [send]))
+	f.allowed(with_action("mail.message.send", [compose]))
+	f.allowed(with_action("mail.message.send", [modify]))
+	not f.allowed(with_action("mail.message.send", [f.readonly, labels]))
 }
 
 test_label_modify_needs_labels_or_modify if {
-	allowed(with_action("mail.label.modify", [labels]))
-	allowed(with_action("mail.label.modify", [modify]))
-	not allowed(with_action("mail.label.modify", [f.readonly]))
+	f.allowed(with_action("mail.label.modify", [labels]))
+	f.allowed(with_action("mail.label.modify", [modify]))
+	not f.allowed(with_action("mail.label.modify", [f.readonly]))
 }
 
 test_message_modify_needs_modify if {
-	allowed(with_action("mail.message.modify", [modify]))
-	not allowed(with_action("mail.message.modify", [labels, f.readonly, send]))
+	f.allowed(with_action("mail.message.modify", [modify]))
+	not f.allowed(with_action("mail.message.modify", [labels, f.readonly, send]))
 }
 
 test_draft_write_needs_compose_or_modify if {
-	allowed(with_action("mail.draft.write", [compose]))
-	not allowed(with_action("mail.draft.write", [send]))
+	f.allowed(with_action("mail.draft.write", [compose]))
+	not f.allowed(with_action("mail.draft.write", [send]))
 }
 
-test_label_read_with_labels_scope if allowed(with_action("mail.label.read", [labels]))
+test_label_read_with_labels_scope if f.allowed(with_action("mail.label.read", [labels]))
 
 test_no_scope_needed_for_rights_and_consent if {
-	allowed(object.union(with_action("data.export", []), {"purpose": "user_rights"}))
-	allowed(object.union(with_action("consent.grant.create", []), {"purpose": "consent_management"}))
+	f.allowed(object.union(with_action("data.export", []), {"purpose": "user_rights"}))
+	f.allowed(object.union(with_action("consent.grant.create", []), {"purpose": "consent_management"}))
 }
 
-test_scopes_not_a_list if not allowed(object.union(f.owner_read, {"scopes": f.readonly}))
+test_scopes_not_a_list if not f.allowed(object.union(f.owner_read, {"scopes": f.readonly}))
 
 # --- mailbox state ----------------------------------------------------------------------------
 
@@ -233,39 +225,92 @@ test_active_allows if authz.state_ok with input as f.owner_read
 
 test_restricted_allows_export_delete_restrict_only if {
 	every action in ["data.export", "data.delete", "data.restrict"] {
-		allowed(in_state(object.union(f.owner_read, {"action": action, "purpose": "user_rights"}), "restricted"))
+		f.allowed(in_state(object.union(f.owner_read, {"action": action, "purpose": "user_rights"}), "restricted"))
 	}
 	every action in ["mail.message.read_content", "mail.message.list", "mail.search"] {
-		reasons(in_state(object.union(f.owner_read, {"action": action}), "restricted")) == {"mailbox_restricted"}
+		f.reasons(in_state(object.union(f.owner_read, {"action": action}), "restricted")) == {"mailbox_restricted"}
 	}
-	reasons(in_state(with_action("mail.message.send", [send]), "restricted")) == {"mailbox_restricted"}
+	f.reasons(in_state(with_action("mail.message.send", [send]), "restricted")) == {"mailbox_restricted"}
 }
 
 test_restricted_still_lists_and_revokes_consent if {
-	allowed(in_state(object.union(f.owner_read, {"action": "consent.list", "purpose": "consent_management"}), "restricted"))
-	allowed(in_state(object.union(f.owner_read, {"action": "consent.grant.revoke", "purpose": "consent_management"}), "restricted"))
-	reasons(in_state(object.union(f.owner_read, {"action": "consent.grant.create", "purpose": "consent_management"}), "restricted")) == {"mailbox_restricted"}
+	f.allowed(in_state(object.union(f.owner_read, {"action": "consent.list", "purpose": "consent_management"}), "restricted"))
+	f.allowed(in_state(object.union(f.owner_read, {"action": "consent.grant.revoke", "purpose": "consent_management"}), "restricted"))
+	f.reasons(in_state(object.union(f.owner_read, {"action": "consent.grant.create", "purpose": "consent_management"}), "restricted")) == {"mailbox_restricted"}
 }
 
 test_reauth_required_reads_store_but_not_gmail if {
-	allowed(in_state(f.owner_read, "reauth_required"))
-	reasons(in_state(with_action("mail.message.send", [send]), "reauth_required")) == {"mailbox_reauth_required"}
-	reasons(in_state(f.sync, "reauth_required")) == {"mailbox_reauth_required"}
+	f.allowed(in_state(f.owner_read, "reauth_required"))
+	f.reasons(in_state(with_action("mail.message.send", [send]), "reauth_required")) == {"mailbox_reauth_required"}
+	f.reasons(in_state(f.sync, "reauth_required")) == {"mailbox_reauth_required"}
 }
 
 test_disconnected if {
-	reasons(in_state(f.owner_read, "disconnected")) == {"mailbox_disconnected"}
-	reasons(in_state(with_action("mail.label.modify", [labels]), "disconnected")) == {"mailbox_reauth_required"}
-	allowed(in_state(object.union(f.owner_read, {"action": "data.delete", "purpose": "user_rights"}), "disconnected"))
-	allowed(in_state(object.union(f.owner_read, {"action": "oauth.connect", "scopes": []}), "disconnected"))
+	f.reasons(in_state(f.owner_read, "disconnected")) == {"mailbox_disconnected"}
+	f.reasons(in_state(with_action("mail.label.modify", [labels]), "disconnected")) == {"mailbox_reauth_required"}
+	f.allowed(in_state(object.union(f.owner_read, {"action": "data.delete", "purpose": "user_rights"}), "disconnected"))
+	f.allowed(in_state(object.union(f.owner_read, {"action": "oauth.connect", "scopes": []}), "disconnected"))
 }
 
 test_unknown_or_missing_state if {
-	reasons(in_state(f.owner_read, "paused")) == {"mailbox_state_unknown"}
-	reasons(in_state(f.owner_read, null)) == {"mailbox_state_unknown"}
-	reasons(json.remove(f.owner_read, ["mailbox_state"])) == {"mailbox_state_unknown"}
+	f.reasons(in_state(f.owner_read, "paused")) == {"mailbox_state_unknown"}
+	f.reasons(in_state(f.owner_read, null)) == {"mailbox_state_unknown"}
+	f.reasons(json.remove(f.owner_read, ["mailbox_state"])) == {"mailbox_state_unknown"}
 }
 
 test_garbage_state_on_an_action_without_mailbox if {
-	reasons(in_state(f.reviewer_query, "paused")) == {"mailbox_state_unknown"}
+	f.reasons(in_state(f.reviewer_query, "paused")) == {"mailbox_state_unknown"}
+}
+
+# --- reviewers --------------------------------------------------------------------------------
+
+test_reviewer_queries_and_verifies if {
+	f.allowed(f.reviewer_query)
+	f.allowed(object.union(f.reviewer_query, {"action": "audit.verify"}))
+	f.decide(f.reviewer_query).reasons == ["allow_reviewer"]
+}
+
+test_reviewer_only_for_audit_review if {
+	f.reasons(object.union(f.reviewer_query, {"purpose": "security"})) == {"purpose_not_permitted"}
+	f.reasons(object.union(f.owner_read, {"actor": {"kind": "reviewer", "id": "rev-1"}, "purpose": "audit_review"})) == {"action_not_permitted"}
+	f.reasons(object.union(f.reviewer_query, {"action": "audit.purge", "purpose": "legal"})) == {"action_not_permitted"}
+}
+
+test_only_reviewers_query_the_log if {
+	every kind in ["crm_service", "operator", "analytics", "system"] {
+		f.reasons(object.union(f.reviewer_query, {"actor": {"kind": kind}})) == {"action_not_permitted"}
+	}
+
+	# An end user may read only their own mailbox's access log, never review the tenant's.
+	f.reasons(object.union(f.reviewer_query, {"actor": {"kind": "end_user"}})) == {"purpose_not_permitted"}
+}
+
+# --- system -------------------------------------------------------------------------------------
+
+test_system_syncs if {
+	f.allowed(f.sync)
+	f.decide(f.sync).reasons == ["allow_system"]
+	f.reasons(object.union(f.sync, {"mailbox_state": "restricted"})) == {"mailbox_restricted"}
+	f.reasons(object.union(f.sync, {"scopes": []})) == {"scope_not_granted"}
+	f.reasons(object.union(f.sync, {"purpose": "support"})) == {"purpose_not_permitted"}
+}
+
+test_system_maintenance if {
+	rotate := object.union(f.sync, {"action": "keys.rotate", "purpose": "security"})
+	f.allowed(rotate)
+	f.allowed(object.union(rotate, {"mailbox_state": "restricted"}))
+	purge := object.union(f.reviewer_query, {"actor": {"kind": "system", "id": "sys-ret", "tenant": null}, "action": "audit.purge", "purpose": "legal", "resource": {"tenant": null}})
+	f.allowed(purge)
+	f.reasons(object.union(purge, {"purpose": "security"})) == {"purpose_not_permitted"}
+}
+
+test_system_runs_exports_and_deletions if {
+	f.allowed(object.union(f.sync, {"action": "data.export", "purpose": "user_rights"}))
+	f.allowed(object.union(f.sync, {"action": "data.delete", "purpose": "user_rights", "mailbox_state": "restricted"}))
+}
+
+test_system_never_reads_content_or_sends if {
+	every action in ["mail.message.read_content", "mail.message.send", "mail.search", "analytics.aggregate", "audit.query"] {
+		f.reasons(object.union(f.sync, {"action": action})) == {"action_not_permitted"}
+	}
 }

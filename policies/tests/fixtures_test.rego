@@ -1,5 +1,17 @@
-# Inputs the unit tests start from (object.union patches them). Loaded by `opa test` only.
+# Inputs the unit tests start from (object.union patches them), and the decision they get.
+# Loaded by `opa test` only.
 package gateway.authz_fixtures_test
+
+import data.gateway.authz
+
+# The decision on an input; allowed or not; its reasons as a set.
+decide(inp) := d if {
+	d := authz.decision with input as inp
+}
+
+allowed(inp) if decide(inp).allow == true
+
+reasons(inp) := {r | some r in decide(inp).reasons}
 
 now := 1700000000000000000
 
