@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.accounts.pepper import load_pepper
+from gateway.accounts.router import router as accounts_router
 from gateway.analytics.router import router as analytics_router
 from gateway.audit.router import router as audit_router
 from gateway.audit.writer import OperationLog
@@ -56,7 +57,7 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       analytics_router,
                                       audit_router, compliance_router, oauth_router,
                                       push_router, sync_router, webhooks_router,
-                                      sessions_router, *PAGE_ROUTERS)
+                                      sessions_router, accounts_router, *PAGE_ROUTERS)
 
 
 def build_policy_engine(settings: Settings) -> PolicyEngine:

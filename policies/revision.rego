@@ -3,4 +3,4 @@
 # never edit it by hand: the gateway refuses decisions naming any other revision.
 package gateway.authz
 
-policy_revision := "sha256:2633c8da3fd3dce1a42867a4d1f19c15f7946362d8783edb0d691e2864b1a5e2"
+policy_revision := "sha256:67c73708cb6d97acf4c849002984c467ad8e3c5e70f56a6546512dd4b03c3523"

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-PRINCIPAL_KINDS = ("end_user", "crm_service", "operator", "reviewer", "analytics")
+PRINCIPAL_KINDS = ("end_user", "crm_service", "operator", "reviewer", "analytics", "tenant_admin")
 
 
 def _print(obj: Any) -> None:
@@ -138,7 +138,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         handler=cmd_tenant_list)
 
     principals = subparsers.add_parser(
-        "principals", help="callers of a tenant: end users, CRM services, operators, reviewers"
+        "principals", help="callers of a tenant: end users, CRM services, operators, reviewers, "
+                           "tenant admins"
     ).add_subparsers(dest="principals_command", required=True, metavar="COMMAND")
     p_create = principals.add_parser("create", help="create a principal")
     p_create.add_argument("--tenant", required=True, help="tenant slug or id")

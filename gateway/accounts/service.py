@@ -79,6 +79,37 @@ def get_principal(session: Session, tenant: Tenant, principal_id: str) -> Princi
     return principal
 
 
+def disable_principal(session: Session, principal: Principal) -> Principal:
+    """The principal's keys and page sessions stop working (idempotent); its keys are evicted
+    from this process's caches now and when the change commits, as a revocation is."""
+    if principal.disabled_at is None:
+        principal.disabled_at = datetime.now(UTC)
+        session.flush()
+    hashes = list(session.scalars(select(ApiKey.key_hash).where(
+        ApiKey.principal_id == principal.id)))
+    _forget_on_commit(session, hashes)
+    return principal
+
+
+def _forget_on_commit(session: Session, hashes: list[bytes]) -> None:
+    # Evict now and once more when the change commits: a request that read the row just
+    # before the commit could otherwise cache it again (gateway/accounts/key_cache.py).
+    def forget(_session: Session | None = None) -> None:
+        for key_hash in hashes:
+            forget_everywhere(key_hash)
+
+    forget()
+    event.listen(session, "after_commit", forget, once=True)
+
+
+def get_api_key(session: Session, tenant: Tenant, key_id: str) -> ApiKey:
+    key = session.get(ApiKey, uuid_or_not_found(key_id, what="API key",
+                                                code="api_key_not_found"))
+    if key is None or key.tenant_id != tenant.id:
+        raise NotFound("no such API key", code="api_key_not_found")
+    return key
+
+
 def create_api_key(session: Session, pepper: bytes, principal: Principal, name: str = "",
                    expires_at: datetime | None = None) -> IssuedKey:
     if expires_at is not None and expires_at <= utcnow():
@@ -107,11 +138,7 @@ def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> A
     if key.revoked_at is None:
         key.revoked_at = datetime.now(UTC)
         session.flush()
-    # Evict now and once more when the revocation commits: a request that read the row just
-    # before the commit could otherwise cache it again (gateway/accounts/key_cache.py).
-    key_hash = key.key_hash
-    forget_everywhere(key_hash)
-    event.listen(session, "after_commit", lambda _s: forget_everywhere(key_hash), once=True)
+    _forget_on_commit(session, [key.key_hash])
     return key
 
 

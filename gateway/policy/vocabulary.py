@@ -17,6 +17,7 @@ class ActorKind(StrEnum):
     reviewer = "reviewer"
     analytics = "analytics"
     system = "system"  # background work: sync, retention, key rotation; never given an API key
+    tenant_admin = "tenant_admin"  # the tenant's administrator: principals, API keys, onboarding
 
 
 API_KEY_KINDS = frozenset(k for k in ActorKind if k is not ActorKind.system)
@@ -34,6 +35,7 @@ PERMITTED_PURPOSES = frozenset({
     "analytics_internal", # aggregated, anonymised internal operations
     "user_rights",        # access/portability, erasure, restriction, objection
     "consent_management", # owners and operators managing consent grants and requests
+    "administration",     # a tenant admin: principals, API keys, page sessions, onboarding
 })
 
 # Purposes the Limited Use rules forbid outright; stated, they are denied by policy.
@@ -97,6 +99,10 @@ class Action(StrEnum):
     session_create = "session.create"  # a one-time link to a person's pages (docs/pages.md)
     session_open = "session.open"      # the person opens that link: the session begins
     session_revoke = "session.revoke"  # logout, or the CRM ending a person's session
+    principal_manage = "principal.manage"  # a tenant admin: create and disable principals
+    principal_read = "principal.read"      # a tenant admin: list and read principals
+    api_key_manage = "api_key.manage"      # a tenant admin: issue and revoke API keys
+    api_key_read = "api_key.read"          # a tenant admin: list API keys (prefixes only)
 
 
 class MailboxState(StrEnum):
