@@ -130,6 +130,7 @@ class World:
     b_thread: str
     b_endpoint: str | None = None
     b_grant: str | None = None
+    b_session: str | None = None
 
 
 def blackbox_settings(database_url: str, tmp: Path, opa_url: str | None) -> Settings:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from gateway.accounts.models import ApiKey
 from gateway.app import create_app
@@ -96,6 +96,11 @@ def _b_objects(server: Served, world: World) -> None:
                    ).encode())
     if status == 201:
         world.b_grant = str(json.loads(body)["id"])
+    status, _, body = server.request(
+        "POST", "/v1/sessions", headers_of(world.b.crm.key),
+        json.dumps({"principal_id": world.b.end_user.id}).encode())
+    if status == 201:
+        world.b_session = str(json.loads(body)["id"])
 
 
 def _fill(path: str, ids: dict[str, str]) -> str:
@@ -108,7 +113,15 @@ def _fill(path: str, ids: dict[str, str]) -> str:
 def _foreign_ids(world: World) -> dict[str, str]:
     return {"mailbox_id": str(world.b.mailbox.id), "message_id": world.b_message,
             "thread_id": world.b_thread, "endpoint_id": world.b_endpoint or str(uuid.uuid4()),
-            "grant_id": world.b_grant or str(uuid.uuid4()), **_unknown_rest()}
+            "grant_id": world.b_grant or str(uuid.uuid4()), **_unknown_rest(),
+            "principal_id": world.b.end_user.id, "key_id": _a_key_of(world, world.b.crm.id),
+            "session_id": world.b_session or str(uuid.uuid4())}
+
+
+def _a_key_of(world: World, principal_id: str) -> str:
+    with world.db.transaction() as s:
+        return str(s.scalar(select(ApiKey.id).where(ApiKey.principal_id == uuid.UUID(
+            principal_id))))
 
 
 def _unknown_ids() -> dict[str, str]:
@@ -120,7 +133,9 @@ def _unknown_ids() -> dict[str, str]:
 def _unknown_rest() -> dict[str, str]:
     return {"label_id": "Label_4711", "draft_id": "r" + uuid.uuid4().hex[:15],
             "request_id": str(uuid.uuid4()), "delivery_id": str(uuid.uuid4()),
-            "justification_id": str(uuid.uuid4()), "part_id": "1"}
+            "justification_id": str(uuid.uuid4()), "part_id": "1",
+            "principal_id": str(uuid.uuid4()), "key_id": str(uuid.uuid4()),
+            "session_id": str(uuid.uuid4())}
 
 
 def _probe(server: Served, world: World, method: str, path: str, key: str
