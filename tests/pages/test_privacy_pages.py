@@ -106,7 +106,8 @@ def test_approve_from_the_page_lets_the_operator_read(browser: TestClient, db: D
         assert pending is not None
     assert operator_reads(browser, world, "18c0b1") == 403
     answer = post_form(browser, base(world) + "/access",
-                       f"{base(world)}/requests/{pending.id}/decision", decision="approve")
+                       f"{base(world)}/requests/{pending.id}/decision", decision="approve",
+                       minutes="15")
     assert answer.status_code == 303
     assert answer.headers["location"] == f"{base(world)}/access?done=approved"
     assert operator_reads(browser, world, "18c0b1") == 200
@@ -114,6 +115,13 @@ def test_approve_from_the_page_lets_the_operator_read(browser: TestClient, db: D
     assert (decided.decision, decided.purpose) == ("allow", "consent_management")
     assert decided.connection_id.startswith("session:")
     assert "You approved the request" in browser.get(answer.headers["location"]).text
+    with db.transaction() as s:
+        decided_request = s.get(AccessRequest, pending.id)
+        assert decided_request is not None and decided_request.grant_id is not None
+        grant = s.get(ConsentGrant, decided_request.grant_id)
+        assert grant is not None
+        lasts = grant.expires_at - grant.created_at
+    assert 14 * 60 < lasts.total_seconds() <= 15 * 60 + 5  # the owner's choice, not the 90 asked
 
     again = post_form(browser, base(world) + "/access",
                       f"{base(world)}/requests/{pending.id}/decision", decision="refuse")
@@ -151,6 +159,10 @@ def test_a_bad_decision_value_changes_nothing(browser: TestClient, db: Database,
     answer = post_form(browser, base(world) + "/access",
                        f"{base(world)}/requests/{pending.id}/decision", decision="maybe")
     assert answer.status_code == 422
+    too_long = post_form(browser, base(world) + "/access",
+                         f"{base(world)}/requests/{pending.id}/decision", decision="approve",
+                         minutes="100000")
+    assert too_long.status_code == 422
     with db.transaction() as s:
         assert s.get(AccessRequest, pending.id).status == "pending"  # type: ignore[union-attr]
 

@@ -14,7 +14,11 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.access_log import service_aggregate, who_read_page
 from gateway.pages.privacy.cases import cases_page
-from gateway.pages.privacy.human_access import DECIDABLE_STATES, human_access_page
+from gateway.pages.privacy.human_access import (
+    DECIDABLE_STATES,
+    durations,
+    human_access_page,
+)
 from gateway.pages.privacy.mailboxes import (
     RECONNECTABLE,
     mailbox_card,
@@ -44,13 +48,17 @@ def test_requests_and_grants_name_the_operator_and_the_subject(
     with db.transaction() as s:
         access, mailbox = owner_access(client, s, tenant_a)
         page = human_access_page(s, client.app.state.crypto,
-                                 namer_for(client, s, access, mailbox), mailbox)
+                                 namer_for(client, s, access, mailbox), mailbox,
+                                 max_hours=4)
     assert len(page.pending) == 1
     pending = page.pending[0]
     assert pending.operator == OPERATOR_NAME
     assert [i.label for i in pending.items] == ["conversation “Lunch?”"]
     assert pending.justification == JUSTIFICATION
     assert pending.requested_words == "1 hour 30 minutes"
+    assert pending.durations == [
+        (90, "1 hour 30 minutes (as asked)"), (15, "15 minutes"), (30, "30 minutes"),
+        (60, "1 hour"), (120, "2 hours"), (240, "4 hours")]
 
     assert [str(r.id) for r in page.decided] == [built.request_id]
     assert page.decided[0].status == "approved"
@@ -67,7 +75,8 @@ def test_subjects_are_for_the_owner_only(client: TestClient, db: Database,
     with db.transaction() as s:
         access, mailbox = owner_access(client, s, tenant_a, actor=tenant_a.crm)
         page = human_access_page(s, client.app.state.crypto,
-                                 namer_for(client, s, access, mailbox), mailbox)
+                                 namer_for(client, s, access, mailbox), mailbox,
+                                 max_hours=4)
     labels = [i.label for c in page.pending + page.decided for i in c.items]
     assert labels == ["conversation t200", "message 18c0a1"]
     assert all(i.subject is None for g in page.active_grants for i in g.items)
@@ -195,6 +204,11 @@ def test_data_choices_follow_the_state(client: TestClient, db: Database,
     assert disconnected.can_delete
     assert all(c.will_happen for c in CONFIRMATIONS.values())
     assert CONFIRMATIONS[Step.delete].destructive
+
+
+def test_an_approval_is_offered_within_the_maximum() -> None:
+    assert durations(600, 4)[0] == (240, "4 hours")
+    assert [m for m, _ in durations(20, 0.5)] == [20, 15, 30]
 
 
 def test_durations_in_words() -> None:

@@ -51,11 +51,15 @@ def _settings(request: Request) -> Settings:
 
 
 def decide(mailbox_id: str, request_id: str, request: Request, session: SessionDep,
-           access: AccessDep,
-           decision: Annotated[Literal["approve", "refuse"], Form()]) -> RedirectResponse:
+           access: AccessDep, decision: Annotated[Literal["approve", "refuse"], Form()],
+           minutes: Annotated[int | None, Form(ge=1, le=7 * 24 * 60)] = None
+           ) -> RedirectResponse:
+    """`minutes`: how long an approval lasts (default: as requested; the service caps it at
+    the configured maximum, as for the API)."""
     approve = decision == "approve"
     consent.decide_request(session, mailbox_of(request), request_id,
-                           RequestDecision(approve=approve),
+                           RequestDecision(approve=approve,
+                                           expires_in_minutes=minutes if approve else None),
                            max_hours=_settings(request).consent_grant_max_hours)
     return back(request, "access", "approved" if approve else "refused")
 

@@ -22,6 +22,18 @@ from gateway.policy.vocabulary import MailboxState
 # tests/pages/test_privacy_views.py keeps the two equal). In the others the page lists the
 # requests without the buttons.
 DECIDABLE_STATES = frozenset({MailboxState.active.value, MailboxState.reauth_required.value})
+# What the owner may choose instead of the requested time when approving (within the maximum).
+DURATION_CHOICES = (15, 30, 60, 120, 240, 480, 1440)
+
+
+def durations(requested: int, max_hours: float) -> list[tuple[int, str]]:
+    """(minutes, words) to approve for: the requested time first (capped at the maximum, as the
+    service caps it), then shorter or longer choices within the maximum."""
+    cap = int(max_hours * 60)
+    first = min(requested, cap)
+    return [(first, f"{duration_words(first)} (as asked)" if first == requested
+             else duration_words(first))] + [
+        (m, duration_words(m)) for m in DURATION_CHOICES if m <= cap and m != first]
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class RequestCard:
     justification: str | None  # None once the mailbox was erased
     requested_minutes: int
     requested_words: str
+    durations: list[tuple[int, str]]
     created_at: datetime
     expires_at: datetime  # a pending request lapses then
     status: str           # pending | approved | refused | expired
@@ -77,7 +90,7 @@ def _grantee(names: dict[str, str], grant: ConsentGrant) -> str:
 
 
 def human_access_page(session: Session, crypto: CryptoService, namer: ItemNamer,
-                      mailbox: Mailbox) -> HumanAccessPage:
+                      mailbox: Mailbox, *, max_hours: float) -> HumanAccessPage:
     found = service.overview(session, mailbox)
     requests: list[AccessRequest] = found["requests"]
     grants: list[tuple[ConsentGrant, str]] = found["grants"]
@@ -93,7 +106,8 @@ def human_access_page(session: Session, crypto: CryptoService, namer: ItemNamer,
         items=namer.items(r.message_ids, r.thread_ids), purpose_words=purpose_words(r.purpose),
         justification=service.justification_text(session, crypto, r),
         requested_minutes=r.requested_minutes,
-        requested_words=duration_words(r.requested_minutes), created_at=r.created_at,
+        requested_words=duration_words(r.requested_minutes),
+        durations=durations(r.requested_minutes, max_hours), created_at=r.created_at,
         expires_at=r.expires_at, status=r.status, decided_at=r.decided_at, grant_id=r.grant_id)
         for r in requests]
     grant_cards = [GrantCard(

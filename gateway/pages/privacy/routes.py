@@ -28,6 +28,7 @@ from gateway.pages.privacy.resolvers import own_mailbox, own_mailbox_log
 from gateway.pages.privacy.your_data import CONFIRMATIONS, Step, data_choices, step_available
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.settings import Settings
 
 router = PageRouter(tags=["privacy center"])
 
@@ -85,8 +86,9 @@ def mailbox_page(mailbox_id: str, request: Request, session: SessionDep,
 
 def access_page(mailbox_id: str, request: Request, session: SessionDep,
                 access: AccessDep) -> Response:
+    settings: Settings = request.app.state.settings
     page = human_access_page(session, crypto_of(request), namer(request, session, access),
-                             mailbox_of(request))
+                             mailbox_of(request), max_hours=settings.consent_grant_max_hours)
     return render(request, "privacy/access.html", {
         **mailbox_context(request, session, "access"), "page": page})
 
