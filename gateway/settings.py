@@ -237,22 +237,17 @@ class Settings(BaseSettings):
 
     # The scheduler of periodic jobs (docs/deploy.md, "The scheduler").
     scheduler_purge_database_url: str | None = Field(
-        default=None, description="The purge role's database URL, for the daily `audit-purge` "
-        "job alone; unset: GATEWAY_DATABASE_URL")
+        default=None, description="The purge role's URL, for `audit-purge` alone; unset: "
+        "GATEWAY_DATABASE_URL")
     scheduler_owner_database_url: str | None = Field(
-        default=None, description="The owner role's database URL, for the monthly "
-        "`audit-maintain` job (partitions); unset: GATEWAY_DATABASE_URL")
+        default=None, description="The owner role's URL, for `audit-maintain`; unset: "
+        "GATEWAY_DATABASE_URL")
     scheduler_cadences: dict[str, float] = Field(
-        default_factory=dict, description='Seconds between runs per job, replacing the '
-        'documented cadence (JSON, e.g. {"oauth-keep-alive": 43200})')
-    scheduler_lease_seconds: float = Field(
-        default=60.0, gt=0, description="A run's hold on its job after the last heartbeat: a "
-        "dead scheduler's run is taken over this long after it stopped")
-    scheduler_tick_seconds: float = Field(
-        default=1.0, gt=0, le=60, description="How often a scheduler looks for due jobs")
+        default_factory=dict, description="Seconds between runs per job name (JSON)")
+    scheduler_lease_seconds: float = Field(default=60.0, gt=0)
+    scheduler_tick_seconds: float = Field(default=1.0, gt=0, le=60)
     scheduler_metrics_port: int | None = Field(
-        default=None, ge=1, le=65535, description="Serve the scheduler's /metrics, /status and "
-        "/healthz on this port (`gmail-gateway scheduler`); unset: not served")
+        default=None, ge=1, le=65535, description="Serves /metrics, /status, /healthz")
 
     # The HTTP edge (docs/operations.md, "The HTTP edge").
     http_body_read_timeout_seconds: float = Field(

@@ -61,6 +61,7 @@ class Scheduler:
         self.parallel = parallel
         self.metrics = metrics or SchedulerMetrics()
         self.stopping = threading.Event()
+        self._drained = threading.Event()  # set once no run is left in progress
         self._running: dict[str, Future[str]] = {}
         self._lock = threading.Lock()
 
@@ -86,12 +87,15 @@ class Scheduler:
         log.info("scheduler %s started: %s", self.owner,
                  ", ".join(f"{job.name}/{job.cadence_seconds:g}s" for job in self.jobs))
         workers = len(self.jobs) if self.parallel else 1
-        with ThreadPoolExecutor(workers, thread_name_prefix="job") as pool:
-            while not self.stopping.is_set():
-                self._tick(pool)
-                # Jitter: replicas that started together do not keep asking in lockstep.
-                tick = self.settings.scheduler_tick_seconds
-                self.stopping.wait(tick * random.uniform(0.8, 1.2))  # noqa: S311
+        try:
+            with ThreadPoolExecutor(workers, thread_name_prefix="job") as pool:
+                while not self.stopping.is_set():
+                    self._tick(pool)
+                    # Jitter: replicas that started together do not keep asking in lockstep.
+                    tick = self.settings.scheduler_tick_seconds
+                    self.stopping.wait(tick * random.uniform(0.8, 1.2))  # noqa: S311
+        finally:  # leaving the pool waited for the runs in progress, heart-beaten until done
+            self._drained.set()
         log.info("scheduler %s stopped", self.owner)
 
     def stop(self) -> None:
@@ -175,7 +179,7 @@ class Scheduler:
 
     def _heartbeat_loop(self) -> None:
         lease = self.settings.scheduler_lease_seconds
-        while not self.stopping.wait(max(lease / 3, 0.05)):
+        while not self._drained.wait(max(lease / 3, 0.05)):
             with self._lock:
                 names = [name for name, future in self._running.items() if not future.done()]
             for name in names:
