@@ -16,6 +16,9 @@ ensure_venv() {
   # Set by a caller already running inside the installed .venv (the docs test runs run.sh from
   # the suite): reinstalling the package under a running suite would be wrong.
   if [ "${GATEWAY_SKIP_INSTALL:-}" = 1 ] && [ -x "$VENV/bin/python" ]; then return 0; fi
+  # A linked .venv belongs to another checkout (a git worktree sharing it): installing here
+  # would repoint its editable install at this checkout.
+  if [ -L "$VENV" ] && [ -x "$VENV/bin/python" ]; then return 0; fi
   # Pinned: constraints.txt holds the versions CI last passed with (pyproject.toml the ranges).
   local stamp="$VENV/.installed-$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -c1-16)"
   if [ ! -x "$VENV/bin/python" ]; then
