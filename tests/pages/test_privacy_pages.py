@@ -5,6 +5,7 @@ user's or another tenant's ids with the API's 404."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -308,3 +309,18 @@ def test_confirmations_post_to_the_route_of_their_action(client: TestClient) -> 
     for confirmation in CONFIRMATIONS.values():
         guard = guards[f"/me/mailboxes/{{mailbox_id}}/{confirmation.path}"]
         assert guard is not None and guard.action == confirmation.action
+
+
+def test_who_read_pages_on_and_refuses_a_forged_cursor(
+        browser: TestClient, built: PrivacyWorld, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.pages.privacy import access_log
+
+    first = browser.get(base(built.world) + "/who-read")
+    assert "Older accesses" not in first.text  # a handful of entries: one page
+    monkeypatch.setattr(access_log, "PAGE_SIZE", 2)
+    paged = browser.get(base(built.world) + "/who-read")
+    older = re.search(r'href="([^"]+cursor=[^"]+)">Older accesses', paged.text)
+    assert older is not None
+    assert browser.get(older.group(1).replace("&amp;", "&")).status_code == 200
+    forged = browser.get(base(built.world) + "/who-read?cursor=not-a-cursor")
+    assert forged.status_code == 400 and "text/html" in forged.headers["content-type"]

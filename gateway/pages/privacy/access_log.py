@@ -108,12 +108,14 @@ def _grants(session: Session, mailbox: Mailbox, entries: list[AuditEntry]
 
 
 def human_accesses(session: Session, namer: ItemNamer, mailbox: Mailbox, *,
-                   cursor: str | None = None, limit: int = PAGE_SIZE
+                   cursor: str | None = None, limit: int | None = None
                    ) -> tuple[list[HumanAccessLine], str | None]:
-    """One page of the operators' entries on this mailbox, newest first."""
+    """One page of the operators' entries on this mailbox (`PAGE_SIZE` of them unless `limit`
+    says otherwise), newest first."""
     query = AuditFilter(tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
                         actor_kind=ActorKind.operator.value)
-    entries, next_cursor = repository.page(session, query, limit=limit, cursor=cursor)
+    entries, next_cursor = repository.page(session, query, limit=limit or PAGE_SIZE,
+                                           cursor=cursor)
     names = person_names(session, mailbox.tenant_id, [e.actor_id for e in entries])
     grants = _grants(session, mailbox, entries)
     namer.load([str(i) for e in entries for i in e.resource_ids or []], [])
