@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/crypto_bench.py [--database-url URL] [--seconds S]
 
-1. Throughput of CryptoService.seal / open (data key cached, as on the hot path) for 1 KB, 50 KB
-   and 5 MB payloads, in ops/s and MB/s.
+1. Throughput of CryptoService.seal / _open (the decryption under both opening paths; data key
+   cached, as on the hot path) for 1 KB, 50 KB and 5 MB payloads, in ops/s and MB/s.
 2. The read path of one 50 KB message as a request would run it: open a session, fetch the row
    by primary key through the ORM, produce the body text, JSON-serialise the response. Once from
-   a plaintext column, once from an EncryptedColumn plus `open_text`, interleaved in the same
+   a plaintext column, once from an EncryptedColumn plus that decryption, interleaved in the same
    process against the same database (SQLite file by default; PostgreSQL with --database-url or
    GATEWAY_BENCH_DATABASE_URL). Reports medians and the ratio (target <= 1.10).
 
@@ -91,7 +91,7 @@ def throughput(crypto: CryptoService, sessions: sessionmaker[Session], seconds: 
             sealed = crypto.seal(s, binding, payload)
             ops: tuple[tuple[str, Callable[[], object]], ...] = (
                 ("seal", lambda s=s, p=payload: crypto.seal(s, binding, p)),
-                ("open", lambda s=s, c=sealed: crypto.open(s, binding, c)))
+                ("open", lambda s=s, c=sealed: crypto._open(s, binding, c)))
             for op, fn in ops:
                 n, elapsed = rate(fn, seconds)
                 mbps = n * size / elapsed / 1e6
@@ -120,7 +120,8 @@ def read_path(crypto: CryptoService, sessions: sessionmaker[Session], rounds: in
             row = s.get_one(SealedMessage, message_id)
             binding = Binding(tenant, mailbox, SealedMessage.__tablename__, "body",
                               str(row.id))
-            return json.dumps({"id": str(row.id), "body": crypto.open_text(s, binding, row.body)})
+            body = crypto._open(s, binding, row.body).decode()
+            return json.dumps({"id": str(row.id), "body": body})
 
     assert plain(ids[0]) == decrypted(ids[0])
     t_plain: list[float] = []

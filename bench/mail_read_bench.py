@@ -186,7 +186,8 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
         # Allows of store reads commit on their own, through the group commit (enforcement.py).
         oplog.append_committed = timed("operation-log append_committed (own commit)",
                                        oplog.append_committed)
-        state.crypto.open = timed("decrypt (keyring + AES-GCM)", state.crypto.open)
+        state.crypto.open_content = timed("decrypt (keyring + AES-GCM)",  # type: ignore[method-assign]
+                                          state.crypto.open_content)
         store = state.message_store
         store.metadata_view = timed("store view incl. decrypt", store.metadata_view)
         store.content_view = timed("store view incl. decrypt", store.content_view)

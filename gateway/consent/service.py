@@ -117,7 +117,8 @@ def justification_text(session: Session, crypto: CryptoService,
     if request.justification is None:
         return None
     try:
-        return crypto.open_text(session, justification_binding(request), request.justification)
+        return crypto.open_owned_secret(session, justification_binding(request),
+                                        request.justification)
     except KeyDestroyed:
         return None
 

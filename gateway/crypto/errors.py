@@ -43,3 +43,9 @@ class UnsafeKeyFile(CryptoError):
 
 class PlaintextRefused(TypeError, CryptoError):
     """Something other than a `Sealed` value was about to be written to an encrypted column."""
+
+
+class OpeningRefused(PermissionError, CryptoError):
+    """A ciphertext was about to be opened through the wrong path: user content without an
+    `Access` covering its mailbox, or a gateway-owned secret through the user-content path (or
+    the reverse). A programming error; no client input can cause it."""

@@ -3,6 +3,12 @@
 Built once in the app's lifespan (`CryptoService.from_settings(settings)`), safe to share
 between threads. Methods that take a `Session` run inside the caller's transaction and never
 commit. Every ciphertext is bound to a `Binding` (tenant, mailbox, table, column, row).
+
+Opening has two public paths and no third (docs/encryption.md, "Who may open what"):
+`open_content` / `open_content_text` for user content, which need the `Access` the enforcement
+point minted and check that it covers the binding's tenant and mailbox; `open_owned_secret` for
+the secrets the gateway itself owns (`gateway.crypto.owned`), which refuses every other column.
+tests/crypto/test_opening_fence.py lists the modules allowed to call each.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from gateway.crypto.aead import open_record, seal_record
 from gateway.crypto.binding import Binding, binding_prefix, binding_with, canonical_uuid
 from gateway.crypto.blind_index import BlindIndexer
 from gateway.crypto.cache import KeyCache
-from gateway.crypto.errors import CryptoError, KeyUnavailable
+from gateway.crypto.errors import CryptoError, KeyUnavailable, OpeningRefused
 from gateway.crypto.keyprovider import KeyProvider, LocalFileKeyProvider
 from gateway.crypto.keyring import DataKey, KekUsage, Keyring, RotationReport, SessionFactory
+from gateway.crypto.owned import OWNED_SECRET_COLUMNS
 from gateway.crypto.sealed import Sealed, mint
+from gateway.policy.enforcement import Access
 from gateway.settings import Environment, KeyProviderKind, Settings
 
 DEFAULT_CACHE_ENTRIES = 10_000
@@ -94,10 +102,41 @@ class CryptoService:
         data_key = self.keyring.current_key(session, tenant_id, mailbox_id)
         return MailboxSealer(data_key, binding_prefix(tenant_id, mailbox_id))
 
-    def open(self, session: Session, binding: Binding, sealed: Sealed) -> bytes:
-        """Decrypt; DecryptionFailed if the value was tampered with or belongs elsewhere."""
+    def open_content(self, session: Session, access: Access, binding: Binding,
+                     sealed: Sealed) -> bytes:
+        """Decrypt user content under `access`, the enforcement point's allow for a request
+        (or a system step) covering the binding's tenant and mailbox; `OpeningRefused` for any
+        other `Access`, or for a gateway-owned secret. `DecryptionFailed` if the value was
+        tampered with or belongs elsewhere."""
+        if type(access) is not Access:
+            raise OpeningRefused("user content opens only with an Access minted by the "
+                                 "enforcement point")
         if not isinstance(binding, Binding):
-            raise TypeError("open needs a Binding")
+            raise TypeError("open_content needs a Binding")
+        if not access.covers_mailbox(tenant=binding.tenant, mailbox=binding.mailbox):
+            raise OpeningRefused("this Access was granted for another mailbox")
+        if (binding.table, binding.column) in OWNED_SECRET_COLUMNS:
+            raise OpeningRefused("a gateway-owned secret opens with open_owned_secret")
+        return self._open(session, binding, sealed)
+
+    def open_content_text(self, session: Session, access: Access, binding: Binding,
+                          sealed: Sealed) -> str:
+        return self.open_content(session, access, binding, sealed).decode("utf-8")
+
+    def open_owned_secret(self, session: Session, binding: Binding, sealed: Sealed) -> str:
+        """Decrypt a secret the gateway owns (an OAuth token, a webhook signing secret, a
+        sealed justification: `gateway.crypto.owned`); `OpeningRefused` for any other column,
+        so user content never opens here."""
+        if not isinstance(binding, Binding):
+            raise TypeError("open_owned_secret needs a Binding")
+        if (binding.table, binding.column) not in OWNED_SECRET_COLUMNS:
+            raise OpeningRefused(f"{binding.table}.{binding.column} is not a gateway-owned "
+                                 "secret; user content opens with open_content and an Access")
+        return self._open(session, binding, sealed).decode("utf-8")
+
+    def _open(self, session: Session, binding: Binding, sealed: Sealed) -> bytes:
+        """The decryption both public paths share, after their checks; nothing outside
+        gateway/crypto calls it (tests/crypto/test_opening_fence.py)."""
         if not isinstance(sealed, Sealed):
             raise TypeError("open takes a Sealed value")
         key = self.keyring.key_for(session, binding.tenant, binding.mailbox, sealed.key_version)
@@ -107,9 +146,6 @@ class CryptoService:
         if not isinstance(text, str):
             raise TypeError("seal_text takes str")
         return self.seal(session, binding, text.encode("utf-8"))
-
-    def open_text(self, session: Session, binding: Binding, sealed: Sealed) -> str:
-        return self.open(session, binding, sealed).decode("utf-8")
 
     # -- blind indexes ----------------------------------------------------------------------------
 

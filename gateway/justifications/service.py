@@ -148,7 +148,8 @@ def reason_text(session: Session, crypto: CryptoService,
                 justification: Justification) -> str | None:
     """The sealed reason, or None once the mailbox was crypto-shredded."""
     try:
-        return crypto.open_text(session, reason_binding(justification), justification.reason)
+        return crypto.open_owned_secret(session, reason_binding(justification),
+                                        justification.reason)
     except KeyDestroyed:
         return None
 

@@ -95,7 +95,8 @@ class LabelStore:
         if access.request.action not in LABEL_ACTIONS:
             raise AccessMismatch("label names need a label decision")
         return {"id": label.gmail_label_id,
-                "name": self.crypto.open_text(session, _binding(label), label.name),
+                "name": self.crypto.open_content_text(session, access, _binding(label),
+                                                      label.name),
                 "type": label.type,
                 "message_list_visibility": label.message_list_visibility,
                 "label_list_visibility": label.label_list_visibility}

@@ -39,7 +39,7 @@ def mailbox_out(session: Session, crypto: CryptoService, mailbox: Mailbox,
     if access.decision.obligations.get("redact"):
         out.redacted = ["email_address"]
     else:
-        out.email_address = mailbox_email(session, crypto, mailbox)
+        out.email_address = mailbox_email(session, crypto, mailbox, access)
     return out
 
 

@@ -238,8 +238,8 @@ class MessageStore:
         wanted = [f for f in SUMMARY_FIELDS if f not in redact and f != "headers"]
         if wanted:
             if summary is None:
-                summary = _loads(self.crypto.open(session, _binding(message, "summary"),
-                                                  message.summary))
+                summary = _loads(self.crypto.open_content(
+                    session, access, _binding(message, "summary"), message.summary))
             view.update({f: summary.get(f) for f in wanted})
         view["redacted"] = sorted(redact)
         return view
@@ -247,9 +247,10 @@ class MessageStore:
     def content_view(self, session: Session, access: Access, message: Message
                      ) -> dict[str, Any]:
         self._check(access, message, content=True)
-        summary = _loads(self.crypto.open(session, _binding(message, "summary"),
-                                          message.summary))
-        body = _loads(self.crypto.open(session, _binding(message, "body"), message.body))
+        summary = _loads(self.crypto.open_content(session, access, _binding(message, "summary"),
+                                                  message.summary))
+        body = _loads(self.crypto.open_content(session, access, _binding(message, "body"),
+                                               message.body))
         view = self._metadata(session, access, message, summary)  # opened once, not twice
         view.update({"headers": [{"name": k, "value": v} for k, v in summary["headers"]],
                      "text": body["text"], "html": body["html"],
@@ -259,7 +260,7 @@ class MessageStore:
 
     def raw_bytes(self, session: Session, access: Access, message: Message) -> bytes:
         self._check(access, message, content=True)
-        return self.crypto.open(session, _binding(message, "raw"), message.raw)
+        return self.crypto.open_content(session, access, _binding(message, "raw"), message.raw)
 
 
 def _loads(data: bytes) -> Any:

@@ -78,6 +78,7 @@ def result_page_data(session: Session, settings: Settings, crypto: CryptoService
              if outcome.missing and mailbox is not None else None)
     return ResultPageData(
         status="connected", tenant_name=tenant_name,
-        account_email=mailbox_email(session, crypto, mailbox) if mailbox is not None else None,
+        account_email=(mailbox_email(session, crypto, mailbox, outcome.access)
+                       if mailbox is not None and outcome.access is not None else None),
         granted=[f for f in Feature if f in granted],
         missing=list(outcome.missing), retry_url=retry.url if retry else None)

@@ -197,8 +197,10 @@ def _refused(request: Request, exc: GatewayError) -> Response:
 
 def consent(token: str, request: Request, session: SessionDep) -> Response:
     try:
-        data = service.consent_page_data(session, _settings(request), _crypto(request),
-                                         google_oauth(request.app), token)
+        data = service.consent_page_data(
+            session, _settings(request), _crypto(request), google_oauth(request.app), token,
+            enforcer=request.app.state.enforcer,
+            terminal=terminal_of(request, channel="oauth-consent-page"))
     except states.StateRefused as exc:
         return html_response(error_page("This link cannot be used", exc.detail, exc.code),
                              exc.status)

@@ -35,7 +35,14 @@ from gateway.oauth.flow import (
 from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.scopes import Feature, features_granted, gmail_scopes_in
 from gateway.oauth.states import pending_state, with_outcome
-from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Resource, Terminal
+from gateway.policy.enforcement import (
+    Access,
+    AccessRequest,
+    Actor,
+    Enforcer,
+    Resource,
+    Terminal,
+)
 from gateway.policy.vocabulary import Action, MailboxState
 from gateway.settings import Settings
 
@@ -59,6 +66,7 @@ class CallbackOutcome:
     mailbox_id: uuid.UUID | None = None
     reason: str | None = None
     missing: list[Feature] = field(default_factory=list)
+    access: Access | None = None  # the callback's allow: it opens the result page's address
 
     def redirect_url(self) -> str:
         params = {"status": self.status}
@@ -140,7 +148,7 @@ def _connect(session: Session, ctx: CallbackContext, state: OAuthState, secret: 
     wanted = [Feature(f) for f in state.features]
     missing = [f for f in wanted if f not in features_granted(grant.scopes)]
     mailbox_id = mailbox.id if mailbox is not None else uuid.uuid4()  # logged before it exists
-    _authorize(session, ctx, state, mailbox_id, mailbox, grant, missing)
+    outcome.access = _authorize(session, ctx, state, mailbox_id, mailbox, grant, missing)
     created = mailbox is None
     mailbox = _save_mailbox(session, ctx.crypto, state, mailbox_id, mailbox, identity, grant)
     tokens.store_tokens(session, ctx.crypto, mailbox, grant, client_id=ctx.google.client_id)
@@ -178,14 +186,10 @@ def _target_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
 
 def _authorize(session: Session, ctx: CallbackContext, state: OAuthState,
                mailbox_id: uuid.UUID, mailbox: Mailbox | None, grant: TokenGrant,
-               missing: list[Feature]) -> None:
+               missing: list[Feature]) -> Access:
     """The callback has no API key: the decision and the log entry are attributed to whoever
     asked for the consent link (kept on the state row), through the OAuth callback."""
-    initiator = session.get(Principal, state.initiator_id)
-    groups = tuple(initiator.groups or ()) if initiator is not None else ()
-    actor = Actor(kind=state.initiator_kind, id=str(state.initiator_id),
-                  tenant=str(state.tenant_id), groups=groups,
-                  connection_id=f"oauth_callback:{state.initiator_connection}"[:128])
+    actor = _initiator_actor(session, state, "oauth_callback")
     resource = Resource(
         type="mailbox", tenant=str(state.tenant_id),
         mailbox=str(mailbox_id), owner=str(state.end_user_id),
@@ -197,7 +201,7 @@ def _authorize(session: Session, ctx: CallbackContext, state: OAuthState,
         "features_missing": [f.value for f in missing],
         "reconnect": mailbox is not None}
     try:
-        ctx.enforcer.authorize(session, AccessRequest(
+        return ctx.enforcer.authorize(session, AccessRequest(
             actor=actor, purpose=state.initiator_purpose, action=Action.oauth_connect.value,
             resource=resource, terminal=ctx.terminal, detail=detail))
     except PolicyDenied:
@@ -205,6 +209,14 @@ def _authorize(session: Session, ctx: CallbackContext, state: OAuthState,
     except Unavailable:
         session.rollback()
         raise _Refused("error", "temporarily_unavailable") from None
+
+
+def _initiator_actor(session: Session, state: OAuthState, channel: str) -> Actor:
+    initiator = session.get(Principal, state.initiator_id)
+    groups = tuple(initiator.groups or ()) if initiator is not None else ()
+    return Actor(kind=state.initiator_kind, id=str(state.initiator_id),
+                 tenant=str(state.tenant_id), groups=groups,
+                 connection_id=f"{channel}:{state.initiator_connection}"[:128])
 
 
 def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
@@ -238,12 +250,40 @@ def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
     return mailbox
 
 
-def mailbox_email(session: Session, crypto: CryptoService, mailbox: Mailbox) -> str | None:
+def mailbox_email(session: Session, crypto: CryptoService, mailbox: Mailbox,
+                  access: Access) -> str | None:
+    """The mailbox's Google address (user content: opened under `access`, which must cover
+    this mailbox), or None when there is none or the mailbox was crypto-shredded."""
     if mailbox.email_address is None or mailbox.data_deleted_at is not None:
         return None
-    return crypto.open_text(session, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE,
-                                                "email_address", mailbox.id),
-                            mailbox.email_address)
+    return crypto.open_content_text(
+        session, access, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE,
+                                    "email_address", mailbox.id), mailbox.email_address)
+
+
+def _login_hint(session: Session, crypto: CryptoService, enforcer: Enforcer,
+                terminal: Terminal, state: OAuthState, mailbox: Mailbox) -> str | None:
+    """The reconnected mailbox's address, to preselect the account at Google. Opening it is
+    decided and logged like the callback (`oauth.connect`, attributed to whoever asked for
+    the link, stage `consent_page`); refused or undecidable, the page goes without a hint."""
+    if mailbox.email_address is None or mailbox.data_deleted_at is not None:
+        return None
+    request = AccessRequest(
+        actor=_initiator_actor(session, state, "oauth_consent_page"),
+        purpose=state.initiator_purpose, action=Action.oauth_connect.value,
+        resource=Resource(type="mailbox", tenant=str(state.tenant_id), mailbox=str(mailbox.id),
+                          owner=str(state.end_user_id), mailbox_state=mailbox.state,
+                          scopes=tuple(mailbox.granted_scopes or ())),
+        terminal=terminal,
+        detail={"stage": "consent_page", "oauth_state_id": str(state.id)})
+    try:
+        access = enforcer.authorize(session, request)
+    except PolicyDenied:
+        return None
+    except Unavailable:
+        session.rollback()
+        return None
+    return mailbox_email(session, crypto, mailbox, access)
 
 
 # -- the consent page ------------------------------------------------------------------------------
@@ -260,7 +300,8 @@ class ConsentPageData:
 
 
 def consent_page_data(session: Session, settings: Settings, crypto: CryptoService,
-                      google: GoogleOAuth, secret: str) -> ConsentPageData:
+                      google: GoogleOAuth, secret: str, *, enforcer: Enforcer,
+                      terminal: Terminal) -> ConsentPageData:
     state = pending_state(session, secret)
     tenant = session.get(Tenant, state.tenant_id)
     end_user = session.get(Principal, state.end_user_id)
@@ -268,7 +309,7 @@ def consent_page_data(session: Session, settings: Settings, crypto: CryptoServic
     if state.mailbox_id is not None:
         mailbox = session.get(Mailbox, state.mailbox_id)
         if mailbox is not None:
-            login_hint = mailbox_email(session, crypto, mailbox)
+            login_hint = _login_hint(session, crypto, enforcer, terminal, state, mailbox)
     google_url = google.authorization_url(secret, list(state.scopes),
                                           force_consent=state.force_consent,
                                           login_hint=login_hint)

@@ -103,7 +103,8 @@ def has_usable_token(session: Session, mailbox: Mailbox) -> bool:
 
 
 def open_refresh_token(session: Session, crypto: CryptoService, token: OAuthToken) -> str:
-    return crypto.open_text(session, _binding(token, "refresh_token"), token.refresh_token)
+    return crypto.open_owned_secret(session, _binding(token, "refresh_token"),
+                                    token.refresh_token)
 
 
 def delete_tokens(session: Session, mailbox: Mailbox) -> bool:
@@ -194,7 +195,8 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
     if (not force_refresh and token.access_token is not None and expires is not None
             and as_utc(expires) - EXPIRY_MARGIN > _now() and token.client_id == client_id):
         return Credentials(  # type: ignore[no-untyped-call]
-            crypto.open_text(session, _binding(token, "access_token"), token.access_token),
+            crypto.open_owned_secret(session, _binding(token, "access_token"),
+                                     token.access_token),
             refresh_token=open_refresh_token(session, crypto, token),
             token_uri=settings.google_token_uri, client_id=client_id,
             client_secret=client_secret,

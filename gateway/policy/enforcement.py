@@ -108,6 +108,18 @@ class Access:
         res = self.request.resource
         return res.tenant == tenant and (mailbox is None or res.mailbox == mailbox)
 
+    def covers_mailbox(self, *, tenant: str, mailbox: str) -> bool:
+        """Whether this decision reaches the data of `mailbox` in `tenant`: the decision named
+        that very mailbox, or it was a tenant-wide listing (`TENANT_WIDE_ACTIONS`) in that
+        tenant, whose route selects only the mailboxes the actor may list. What
+        `CryptoService.open_content` checks before it opens anything."""
+        res = self.request.resource
+        if res.tenant != tenant:
+            return False
+        if res.mailbox is None:
+            return self.request.action in TENANT_WIDE_ACTIONS
+        return res.mailbox == mailbox
+
 
 def operation_name(action: str) -> str:
     """Typed operation names for the log: `mail.message.read` → `mail:message:read`."""
@@ -191,6 +203,10 @@ STORE_READ_ACTIONS = frozenset({
 # A compliance report reads the whole period's log: its allow is durable before it starts.
 OWN_COMMIT_ACTIONS = (UPSTREAM_EFFECT_ACTIONS | STORE_READ_ACTIONS
                       | frozenset({Action.compliance_report.value}))
+
+# Decisions about a tenant's mailboxes as a set (their resource names the tenant, and the owner
+# for an end user, but no mailbox): their Access covers each mailbox the route then selects.
+TENANT_WIDE_ACTIONS = frozenset({Action.mailbox_list.value})
 
 
 class Enforcer:

@@ -47,7 +47,8 @@ def replace_labels(session: Session, access: Access, crypto: CryptoService, mail
                           gmail_label_id=gmail_id)
         elif (label.type == kind and label.message_list_visibility == message_vis
               and label.label_list_visibility == label_vis
-              and crypto.open_text(session, label_binding(label), label.name) == name):
+              and crypto.open_content_text(session, access, label_binding(label),
+                                           label.name) == name):
             continue
         label.type = kind
         label.message_list_visibility = message_vis

@@ -41,4 +41,4 @@ def seal(session: Session, crypto: CryptoService, endpoint: WebhookEndpoint,
 
 
 def open_secret(session: Session, crypto: CryptoService, endpoint: WebhookEndpoint) -> str:
-    return crypto.open_text(session, binding(endpoint), endpoint.secret)
+    return crypto.open_owned_secret(session, binding(endpoint), endpoint.secret)

@@ -56,7 +56,7 @@ def test_rotation_under_concurrent_reads_and_writes(any_engine: Engine, key_file
             binding, sealed, plaintext = rng.choice(items)
             try:
                 with sessions() as s:
-                    assert crypto.open(s, binding, sealed) == plaintext
+                    assert crypto._open(s, binding, sealed) == plaintext
                 with lock:
                     reads[0] += 1
             except BaseException as exc:
@@ -120,7 +120,7 @@ def test_retire_refused_while_in_use(sessions: sessionmaker[Session], key_file: 
     crypto.cache.clear()
     with sessions() as s:
         for binding, sealed, plaintext in items:
-            assert crypto.open(s, binding, sealed) == plaintext
+            assert crypto._open(s, binding, sealed) == plaintext
 
 
 def test_rotation_reports_rows_it_cannot_rewrap(sessions: sessionmaker[Session],
@@ -155,4 +155,4 @@ def test_rotation_stops_when_the_provider_is_down(sessions: sessionmaker[Session
     assert (report.new_version, report.rewrapped, report.remaining) == (2, 2, 0)
     with sessions() as s:
         for binding, sealed, plaintext in items:
-            assert crypto.open(s, binding, sealed) == plaintext
+            assert crypto._open(s, binding, sealed) == plaintext

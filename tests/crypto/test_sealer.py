@@ -29,7 +29,7 @@ def test_sealer_records_open_with_the_equivalent_binding(crypto: CryptoService,
     with sessions() as s, s.begin():
         sealer = crypto.sealer(s, tenant, mailbox)  # first use: creates the data key
         sealed = sealer.seal("messages", "raw", "row-1", b"raw bytes")
-        assert crypto.open(s, Binding(tenant, mailbox, "messages", "raw", "row-1"),
+        assert crypto._open(s, Binding(tenant, mailbox, "messages", "raw", "row-1"),
                            sealed) == b"raw bytes"
         assert sealed.key_version == 1
         again = crypto.seal(s, Binding(tenant, mailbox, "messages", "raw", "row-2"), b"x")
@@ -39,7 +39,7 @@ def test_sealer_records_open_with_the_equivalent_binding(crypto: CryptoService,
     crypto.cache.clear()  # a cold cache opens it too (the key was stored, not just cached)
     other_tenant, other_mailbox = ids()
     with sessions() as s:
-        assert crypto.open(s, Binding(tenant, mailbox, "messages", "raw", "row-1"),
+        assert crypto._open(s, Binding(tenant, mailbox, "messages", "raw", "row-1"),
                            sealed) == b"raw bytes"
         for moved in (Binding(tenant, mailbox, "messages", "raw", "row-2"),
                       Binding(tenant, mailbox, "messages", "body", "row-1"),
@@ -47,7 +47,7 @@ def test_sealer_records_open_with_the_equivalent_binding(crypto: CryptoService,
                       Binding(tenant, other_mailbox, "messages", "raw", "row-1"),
                       Binding(other_tenant, mailbox, "messages", "raw", "row-1")):
             with pytest.raises(CryptoError):
-                crypto.open(s, moved, sealed)
+                crypto._open(s, moved, sealed)
 
 
 def test_sealer_takes_only_bytes(crypto: CryptoService, sessions: sessionmaker[Session]) -> None:

@@ -38,9 +38,10 @@ def test_round_trip_and_first_use_creates_one_key(crypto: CryptoService,
     with sessions() as s, s.begin():
         sealed = crypto.seal(s, b(tenant, mailbox), b"hello")
         assert isinstance(sealed, Sealed)
-        assert crypto.open(s, b(tenant, mailbox), sealed) == b"hello"
+        assert crypto._open(s, b(tenant, mailbox), sealed) == b"hello"
         text_sealed = crypto.seal_text(s, b(tenant, mailbox, column="subject"), "Grüße")
-        assert crypto.open_text(s, b(tenant, mailbox, column="subject"), text_sealed) == "Grüße"
+        opened = crypto._open(s, b(tenant, mailbox, column="subject"), text_sealed)
+        assert opened.decode() == "Grüße"
     with sessions() as s:
         rows = s.execute(select(MailboxDataKey)).scalars().all()
         assert len(rows) == 1
@@ -77,9 +78,9 @@ def test_moved_ciphertext_fails(crypto: CryptoService, sessions: sessionmaker[Se
         "tenant": b(other_tenant, mailbox),
     }[moved]
     with sessions() as s, pytest.raises(CryptoError):
-        crypto.open(s, target, sealed)
+        crypto._open(s, target, sealed)
     with sessions() as s:
-        assert crypto.open(s, origin, sealed) == b"confidential"
+        assert crypto._open(s, origin, sealed) == b"confidential"
 
 
 def test_moved_to_other_mailbox_fails_with_cold_cache(crypto: CryptoService,
@@ -91,7 +92,7 @@ def test_moved_to_other_mailbox_fails_with_cold_cache(crypto: CryptoService,
         crypto.seal(s, b(tenant, other), b"x")
     crypto.cache.clear()
     with sessions() as s, pytest.raises(DecryptionFailed):
-        crypto.open(s, b(tenant, other), sealed)
+        crypto._open(s, b(tenant, other), sealed)
 
 
 def test_tampered_ciphertext_fails(crypto: CryptoService, sessions: sessionmaker[Session]) -> None:
@@ -103,7 +104,7 @@ def test_tampered_ciphertext_fails(crypto: CryptoService, sessions: sessionmaker
         tampered = bytearray(blob)
         tampered[i] ^= 0x80
         with sessions() as s, pytest.raises(CryptoError):
-            crypto.open(s, b(tenant, mailbox), mint(bytes(tampered)))
+            crypto._open(s, b(tenant, mailbox), mint(bytes(tampered)))
 
 
 def test_sealed_cannot_be_built_by_hand() -> None:
@@ -147,13 +148,13 @@ def test_column_round_trip_and_no_plaintext_on_disk(crypto: CryptoService,
         note = s.get_one(Note, note_id)
         assert isinstance(note.subject, Sealed)
         assert note.body is not None and note.subject is not None
-        got = crypto.open_text(s, b(tenant, mailbox, "crypto_test_notes", "subject",
-                                    str(note_id)), note.subject)
+        got = crypto._open(s, b(tenant, mailbox, "crypto_test_notes", "subject",
+                                str(note_id)), note.subject).decode()
         assert got == subject
         # Swapping the two columns' ciphertexts in place must not decrypt.
         with pytest.raises(DecryptionFailed):
-            crypto.open_text(s, b(tenant, mailbox, "crypto_test_notes", "subject",
-                                  str(note_id)), note.body)
+            crypto._open(s, b(tenant, mailbox, "crypto_test_notes", "subject",
+                              str(note_id)), note.body)
     with sqlite_engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(FULL)")
     raw = Path(sqlite_engine.url.database or "").read_bytes()
@@ -179,7 +180,7 @@ def test_cache_avoids_unwrapping_per_read(provider: LocalFileKeyProvider,
     crypto.cache.clear()
     with sessions() as s:
         for _ in range(100):
-            assert crypto.open(s, b(tenant, mailbox), sealed) == b"x"
+            assert crypto._open(s, b(tenant, mailbox), sealed) == b"x"
     assert calls["unwrap"] == 1
 
 
@@ -234,10 +235,10 @@ def test_shredded_mailbox_dump_is_unreadable(key_file: Path, sqlite_engine: Engi
     # 1. Through the service, even with the key previously cached.
     with sessions() as s:
         with pytest.raises(KeyDestroyed):
-            crypto.open(s, b(tenant, mailbox), sealed)
+            crypto._open(s, b(tenant, mailbox), sealed)
         with pytest.raises(KeyDestroyed):
             crypto.seal(s, b(tenant, mailbox), b"new data")
-        assert crypto.open(s, b(tenant, survivor), kept) == b"keep me"
+        assert crypto._open(s, b(tenant, survivor), kept) == b"keep me"
 
     # 2. From the dump: restore the old rows into a fresh database, use a fresh service with the
     #    still-existing KEK, and try to read the old ciphertext.
@@ -297,7 +298,7 @@ def test_type_errors(crypto: CryptoService, sessions: sessionmaker[Session]) -> 
         with pytest.raises(TypeError):
             crypto.seal(s, b(tenant, mailbox), "str is not bytes")  # type: ignore[arg-type]
         with pytest.raises(TypeError):
-            crypto.open(s, b(tenant, mailbox), b"raw")  # type: ignore[arg-type]
+            crypto._open(s, b(tenant, mailbox), b"raw")  # type: ignore[arg-type]
         with pytest.raises(TypeError):
             crypto.seal_text(s, b(tenant, mailbox), b"bytes")  # type: ignore[arg-type]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.exc import StatementError
 
@@ -25,6 +26,7 @@ from gateway.mail.message_insert import insert_messages
 from gateway.mail.mime import parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mail.store import IncomingMessage, MessageStore
+from gateway.sync.gate import SyncGate
 from gateway.webhooks.models import WebhookEvent
 from tests.conftest import TenantWorld
 
@@ -62,7 +64,7 @@ def _counts(db: Database, mailbox_id: uuid.UUID) -> tuple[int, int, int]:
 
 
 def test_a_batch_is_stored_sealed_once_and_opens_to_the_same_bytes(
-        db: Database, tenant_a: TenantWorld, crypto: CryptoService) -> None:
+        client: TestClient, db: Database, tenant_a: TenantWorld, crypto: CryptoService) -> None:
     store = MessageStore(crypto)
     items = _items(60)
     mailbox_id = tenant_a.mailbox.id
@@ -75,14 +77,18 @@ def test_a_batch_is_stored_sealed_once_and_opens_to_the_same_bytes(
                                   parse_message(i.raw).addresses()}) for i in items)
     assert _counts(db, mailbox_id) == (60, expected_addresses, 60)
     with db.transaction() as session:
+        mailbox = session.get_one(Mailbox, mailbox_id)
+        # Opening is user content: under the system Access of a sync step, as the worker's.
+        access = SyncGate(client.app.state.enforcer).authorize(session, mailbox, "verify")
         stored = {m.gmail_id: m for m in session.scalars(
             select(Message).where(Message.mailbox_id == mailbox_id))}
         assert stored[items[0].gmail_id].label_ids == ["INBOX", "STARRED"]
         for item in items:
             message = stored[item.gmail_id]
             assert item.raw not in message.raw.blob  # sealed, not stored in clear
-            raw = crypto.open(session, Binding.of(message.tenant_id, message.mailbox_id,
-                                                  "messages", "raw", message.id), message.raw)
+            raw = crypto.open_content(session, access, Binding.of(
+                message.tenant_id, message.mailbox_id, "messages", "raw", message.id),
+                message.raw)
             assert raw == item.raw
             assert message.thread_id == item.thread_id
             assert message.label_ids == (item.label_ids if item is not items[0]
