@@ -2,8 +2,10 @@
 
 The public surface is small on purpose: `CryptoService` (the facade the app builds once in its
 lifespan), `Binding` (the associated data every ciphertext is bound to), `Sealed` (the only value
-an `EncryptedColumn` accepts) and the exception types. Everything touching
-`cryptography.hazmat` lives in `gateway.crypto.aead` and nowhere else.
+an `EncryptedColumn` accepts) and the exception types. User content opens only with an
+`Access` (`CryptoService.open_content`); the gateway's own secrets through
+`open_owned_secret`. Everything touching `cryptography.hazmat` lives in `gateway.crypto.aead`
+and nowhere else.
 """
 
 from gateway.crypto.binding import Binding
@@ -13,6 +15,7 @@ from gateway.crypto.errors import (
     KeyDestroyed,
     KeyInUse,
     KeyUnavailable,
+    OpeningRefused,
     PlaintextRefused,
     UnsafeKeyFile,
 )
@@ -29,6 +32,7 @@ __all__ = [
     "KeyDestroyed",
     "KeyInUse",
     "KeyUnavailable",
+    "OpeningRefused",
     "PlaintextRefused",
     "Sealed",
     "UnsafeKeyFile",

@@ -10,8 +10,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from gateway.crypto import Binding, CryptoService
-from gateway.crypto.errors import OpeningRefused
+from gateway.crypto import Binding, CryptoService, OpeningRefused
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Enforcer, Resource, Terminal

@@ -101,7 +101,7 @@ def test_rotation_under_concurrent_reads_and_writes(any_engine: Engine, key_file
     fresh = CryptoService(LocalFileKeyProvider(key_file, production=False), cache_entries=0)
     with sessions() as s:
         for binding, sealed, plaintext in items + written:
-            assert fresh.open(s, binding, sealed) == plaintext
+            assert fresh._open(s, binding, sealed) == plaintext
 
 
 def test_retire_refused_while_in_use(sessions: sessionmaker[Session], key_file: Path) -> None:

@@ -252,8 +252,8 @@ def test_shredded_mailbox_dump_is_unreadable(key_file: Path, sqlite_engine: Engi
     fresh = CryptoService(LocalFileKeyProvider(key_file, production=False))
     with sessionmaker(restored)() as s:
         with pytest.raises(KeyDestroyed):
-            fresh.open(s, b(tenant, mailbox), sealed)
-        assert fresh.open(s, b(tenant, survivor), kept) == b"keep me"
+            fresh._open(s, b(tenant, mailbox), sealed)
+        assert fresh._open(s, b(tenant, survivor), kept) == b"keep me"
 
     # 3. Directly at the provider, bypassing the service: the KEK still opens the outer layer,
     #    but the mailbox key the inner layer needs is gone.

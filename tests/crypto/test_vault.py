@@ -127,9 +127,9 @@ def test_service_end_to_end_with_shredding(vault: FakeVault,
         crypto.destroy_mailbox(s, tenant, mailbox)
     fresh = CryptoService(make_provider(vault))
     with sessions() as s:
-        assert fresh.open(s, kept_binding, kept) == b"still here"
+        assert fresh._open(s, kept_binding, kept) == b"still here"
         with pytest.raises(KeyDestroyed):
-            fresh.open(s, binding, sealed)
+            fresh._open(s, binding, sealed)
     row = next(r for r in dump if str(r["mailbox_id"]) == mailbox)
     from gateway.crypto.keyprovider import WrappedKey
 

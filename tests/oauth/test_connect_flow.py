@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
 from emulator.testing import RunningEmulator
+from gateway.audit.models import AuditEntry
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
@@ -242,10 +243,12 @@ def test_the_policy_still_decides_at_the_callback(
         mailbox = s.get(Mailbox, mailbox_id)
         assert mailbox is not None and mailbox.state == "restricted"
         assert SCOPE_SEND not in mailbox.granted_scopes
-        denied = s.execute(text(
-            "SELECT CAST(reasons AS text) FROM audit_entries WHERE operation = 'oauth:connect' "
-            "AND decision = 'deny'")).scalars().all()
-    assert len(denied) == 1 and "mailbox_restricted" in denied[0]
+        denied = s.execute(select(AuditEntry.reasons, AuditEntry.detail).where(
+            AuditEntry.operation == "oauth:connect", AuditEntry.decision == "deny")).all()
+    # Refused at the callback; the consent page was refused its login hint the same way.
+    stages = sorted((str(detail["stage"]), list(reasons)) for reasons, detail in denied)
+    assert stages == [("consent_page", ["mailbox_restricted"]),
+                      ("oauth_callback", ["mailbox_restricted"])]
 
 
 def test_an_unavailable_operation_log_at_the_callback_stores_nothing(
