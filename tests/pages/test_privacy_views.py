@@ -163,10 +163,12 @@ def test_cases_show_the_reference_not_the_reason(client: TestClient, db: Databas
 def test_mailbox_cards_state_features_and_sync(client: TestClient, db: Database,
                                                tenant_a: TenantWorld) -> None:
     with db.transaction() as s:
+        listing, _ = owner_access(client, s, tenant_a, action="mail.mailbox.list",
+                                  purpose="user_facing")
         cards = own_mailboxes(s, client.app.state.crypto, tenant_a.tenant.id,
-                              tenant_a.end_user.principal.id)
+                              tenant_a.end_user.principal.id, listing)
         other = own_mailboxes(s, client.app.state.crypto, tenant_a.tenant.id,
-                              tenant_a.other_user.principal.id)
+                              tenant_a.other_user.principal.id, listing)
     assert [c.id for c in cards] == [tenant_a.mailbox.id] and other == []
     card = cards[0]
     assert card.state_words == "Connected" and card.can_reconnect and not card.needs_reconnect
@@ -180,7 +182,8 @@ def test_mailbox_cards_state_features_and_sync(client: TestClient, db: Database,
     with db.transaction() as s:
         mailbox = s.get(Mailbox, tenant_a.mailbox.id)
         assert mailbox is not None
-        card = mailbox_card(s, client.app.state.crypto, mailbox)
+        access, _ = owner_access(client, s, tenant_a)
+        card = mailbox_card(s, client.app.state.crypto, mailbox, access)
         progress = sync_progress(s, mailbox)
     assert card.needs_reconnect and card.state_words == "Needs you to reconnect"
     assert progress.phase == "stopped" and progress.phase_words == "Stopped"

@@ -17,6 +17,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.scopes import FEATURES, Feature, features_granted
 from gateway.oauth.service import mailbox_email
 from gateway.pages.privacy.words import state_explained, state_words, sync_words
+from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import MailboxState
 from gateway.sync.router import sync_view
 
@@ -74,10 +75,12 @@ def _line(feature: Feature) -> FeatureLine:
     return FeatureLine(feature.value, scope.title, scope.why)
 
 
-def mailbox_card(session: Session, crypto: CryptoService, mailbox: Mailbox) -> MailboxCard:
+def mailbox_card(session: Session, crypto: CryptoService, mailbox: Mailbox,
+                 access: Access) -> MailboxCard:
+    """The mailbox in words; its address opens under the page's decision (`access`)."""
     enabled = features_granted(mailbox.granted_scopes or ())
     return MailboxCard(
-        id=mailbox.id, address=mailbox_email(session, crypto, mailbox), state=mailbox.state,
+        id=mailbox.id, address=mailbox_email(session, crypto, mailbox, access), state=mailbox.state,
         state_words=state_words(mailbox.state), state_explained=state_explained(mailbox.state),
         state_reason=mailbox.state_reason, connected_at=mailbox.connected_at,
         data_deleted_at=mailbox.data_deleted_at,
@@ -89,12 +92,12 @@ def mailbox_card(session: Session, crypto: CryptoService, mailbox: Mailbox) -> M
 
 
 def own_mailboxes(session: Session, crypto: CryptoService, tenant_id: uuid.UUID,
-                  owner_id: uuid.UUID) -> list[MailboxCard]:
+                  owner_id: uuid.UUID, access: Access) -> list[MailboxCard]:
     """The owner's mailboxes in their tenant, oldest first (as `GET /v1/mailboxes` lists them)."""
     rows = session.scalars(select(Mailbox).where(Mailbox.tenant_id == tenant_id,
                                                  Mailbox.owner_principal_id == owner_id)
                            .order_by(Mailbox.created_at, Mailbox.id))
-    return [mailbox_card(session, crypto, m) for m in rows]
+    return [mailbox_card(session, crypto, m, access) for m in rows]
 
 
 def sync_progress(session: Session, mailbox: Mailbox) -> SyncProgress:

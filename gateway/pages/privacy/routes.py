@@ -62,10 +62,11 @@ def namer(request: Request, session: Session, access: Access) -> ItemNamer:
     return ItemNamer(session, request.app.state.message_store, access, mailbox_of(request))
 
 
-def mailbox_context(request: Request, session: Session, tab: str) -> dict[str, Any]:
+def mailbox_context(request: Request, session: Session, access: Access,
+                    tab: str) -> dict[str, Any]:
     """What every mailbox page shows above its own part: the mailbox, its tabs, a notice."""
     mailbox = mailbox_of(request)
-    return {"card": mailbox_card(session, crypto_of(request), mailbox), "tab": tab,
+    return {"card": mailbox_card(session, crypto_of(request), mailbox, access), "tab": tab,
             "base": f"/me/mailboxes/{mailbox.id}",
             "notice": NOTICES.get(request.query_params.get("done", ""))}
 
@@ -73,14 +74,14 @@ def mailbox_context(request: Request, session: Session, tab: str) -> dict[str, A
 def home(request: Request, session: SessionDep, access: AccessDep) -> Response:
     actor = access.request.actor
     mailboxes = own_mailboxes(session, crypto_of(request), uuid.UUID(actor.tenant),
-                              uuid.UUID(actor.id))
+                              uuid.UUID(actor.id), access)
     return render(request, "privacy/home.html", {"mailboxes": mailboxes})
 
 
 def mailbox_page(mailbox_id: str, request: Request, session: SessionDep,
                  access: AccessDep) -> Response:
     return render(request, "privacy/mailbox.html", {
-        **mailbox_context(request, session, "overview"),
+        **mailbox_context(request, session, access, "overview"),
         "sync": sync_progress(session, mailbox_of(request))})
 
 
@@ -90,7 +91,7 @@ def access_page(mailbox_id: str, request: Request, session: SessionDep,
     page = human_access_page(session, crypto_of(request), namer(request, session, access),
                              mailbox_of(request), max_hours=settings.consent_grant_max_hours)
     return render(request, "privacy/access.html", {
-        **mailbox_context(request, session, "access"), "page": page})
+        **mailbox_context(request, session, access, "access"), "page": page})
 
 
 def who_read(mailbox_id: str, request: Request, session: SessionDep, access: AccessDep,
@@ -98,20 +99,20 @@ def who_read(mailbox_id: str, request: Request, session: SessionDep, access: Acc
     page = who_read_page(session, namer(request, session, access), mailbox_of(request),
                          cursor=cursor)
     return render(request, "privacy/who_read.html", {
-        **mailbox_context(request, session, "who_read"), "page": page})
+        **mailbox_context(request, session, access, "who_read"), "page": page})
 
 
 def cases(mailbox_id: str, request: Request, session: SessionDep,
           access: AccessDep) -> Response:
     cards = cases_page(session, namer(request, session, access), mailbox_of(request))
     return render(request, "privacy/cases.html", {
-        **mailbox_context(request, session, "cases"), "cases": cards})
+        **mailbox_context(request, session, access, "cases"), "cases": cards})
 
 
 def your_data(mailbox_id: str, request: Request, session: SessionDep,
               access: AccessDep) -> Response:
     return render(request, "privacy/data.html", {
-        **mailbox_context(request, session, "data"),
+        **mailbox_context(request, session, access, "data"),
         "choices": data_choices(mailbox_of(request))})
 
 
@@ -124,7 +125,8 @@ def confirm(mailbox_id: str, step: str, request: Request, session: SessionDep,
     except ValueError:
         raise NotFound("no such step", code="step_not_found") from None
     return render(request, "privacy/confirm.html", {
-        **mailbox_context(request, session, "data"), "confirmation": CONFIRMATIONS[chosen],
+        **mailbox_context(request, session, access, "data"),
+        "confirmation": CONFIRMATIONS[chosen],
         "available": step_available(mailbox_of(request), chosen)})
 
 
