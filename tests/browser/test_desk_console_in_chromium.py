@@ -8,6 +8,7 @@ violation) and is kept as a screenshot.
 Screenshots (artifacts/screenshots/): desk-01-home, desk-02-new-request,
 desk-03-request-errors, desk-04-request-sent, desk-05-approved, desk-06-grant, desk-07-message,
 desk-08-metadata-redacted, desk-09-content-refused, desk-10-not-found, desk-11-home-phone,
+desk-12-thread-metadata-redacted,
 console-01-search, console-02-search-filtered, console-03-entry, console-04-entry-verified,
 console-05-verify, console-06-search-errors, console-07-justifications, console-08-record,
 console-09-recorded, console-10-revoked, console-11-search-phone.
@@ -124,6 +125,10 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     assert "Withheld by the policy" in desk.content()
     assert other.get("subject") is None or other["subject"] not in desk.content()
     checked(desk, shot, "desk-08-metadata-redacted")
+    desk.goto(f"{demo.gateway_url}{box}/threads/{other['thread_id']}/metadata")
+    assert desk.locator("h1").inner_text().startswith("Thread")
+    assert "Withheld by the policy" in desk.content()
+    checked(desk, shot, "desk-12-thread-metadata-redacted")
     refused = desk.goto(f"{demo.gateway_url}{box}/messages/{other['id']}")
     assert refused is not None and refused.status == 403
     assert "consent_required" in desk.content()

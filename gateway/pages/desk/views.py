@@ -144,10 +144,11 @@ MESSAGE_FIELDS = (("subject", "Subject"), ("from", "From"), ("to", "To"), ("cc",
 
 
 def message_rows(view: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, text) for each field the view holds; lists are joined, absent fields skipped."""
+    """(label, text) for each field the view holds; lists are joined; absent fields and empty
+    lists are skipped."""
     rows = []
     for name, label in MESSAGE_FIELDS:
-        if name not in view or view[name] is None:
+        if view.get(name) is None or view.get(name) == []:
             continue
         value = view[name]
         text = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
