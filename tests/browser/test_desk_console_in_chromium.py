@@ -75,6 +75,12 @@ def synced_mailbox(demo: Demo) -> tuple[dict[str, Any], str, list[dict[str, Any]
     return mailbox, made["end_user_id"], [first, other]
 
 
+def go(page: Any, control: Any) -> None:
+    """Click a link or a form's button and wait for the page it leads to."""
+    with page.expect_navigation():
+        control.click()
+
+
 def checked(page: Any, shot: Any, name: str) -> None:
     assert_accessible(page)
     shot(page, name)
@@ -91,32 +97,31 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     checked(desk, shot, "desk-01-home")
     desk.get_by_label("Mailbox id").fill(mailbox["id"])
     desk.get_by_label("Message ids").fill(wanted["id"])
-    desk.get_by_role("button", name="Continue").click()
+    go(desk, desk.get_by_role("button", name="Continue"))
     assert desk.locator("h1").inner_text() == "Ask for access"
     checked(desk, shot, "desk-02-new-request")
 
     desk.get_by_label("Justification").fill("too short")
     desk.get_by_label("Justification").evaluate("e => e.removeAttribute('minlength')")
-    desk.get_by_role("button", name="Send the request").click()
+    go(desk, desk.get_by_role("button", name="Send the request"))
     assert desk.locator("#justification-error").is_visible()
     checked(desk, shot, "desk-03-request-errors")
     desk.get_by_label("Justification").fill(WHY)
-    desk.get_by_role("button", name="Send the request").click()
+    go(desk, desk.get_by_role("button", name="Send the request"))
     assert "Your request was sent" in desk.content()
     assert desk.locator("#status-pending").is_visible()
     checked(desk, shot, "desk-04-request-sent")
 
     owner = persona(end_user, f"/me/mailboxes/{mailbox['id']}/access")
     assert WHY in owner.content()
-    owner.get_by_role("button", name="Approve").first.click()
-    owner.wait_for_load_state()
+    go(owner, owner.get_by_role("button", name="Approve").first)
 
     desk.reload()
     checked(desk, shot, "desk-05-approved")
-    desk.get_by_role("link", name="Open grant").first.click()
+    go(desk, desk.get_by_role("link", name="Open grant").first)
     assert desk.locator("h1").inner_text() == "What this grant covers"
     checked(desk, shot, "desk-06-grant")
-    desk.get_by_role("link", name=f"Read message {wanted['id']}").click()
+    go(desk, desk.get_by_role("link", name=f"Read message {wanted['id']}"))
     assert desk.url.endswith(f"{box}/messages/{wanted['id']}")
     assert desk.locator("pre.message-text").is_visible()
     checked(desk, shot, "desk-07-message")
@@ -146,7 +151,7 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     checked(console, shot, "console-01-search")
     console.get_by_label("Actor id").fill(operator)
     console.get_by_label("Action", exact=True).select_option("mail.message.read_content")
-    console.get_by_role("button", name="Search").click()
+    go(console, console.get_by_role("button", name="Search"))
     rows = console.locator("tbody tr")
     assert rows.count() >= 2  # the allowed read and the refused one
     checked(console, shot, "console-02-search-filtered")
@@ -157,15 +162,15 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     assert {row["actor_id"] for row in exported} == {operator}
     assert len(exported) == rows.count()
 
-    console.get_by_role("link", name="Details").first.click()
+    go(console, console.get_by_role("link", name="Details").first)
     assert console.locator("h1").inner_text() == "Log entry"
     checked(console, shot, "console-03-entry")
-    console.get_by_role("link", name="Verify this entry").click()
+    go(console, console.get_by_role("link", name="Verify this entry"))
     assert console.locator(".badge", has_text="intact").is_visible()
     checked(console, shot, "console-04-entry-verified")
 
-    console.get_by_role("link", name="Verify", exact=True).click()
-    console.get_by_role("button", name="Run verification").click()
+    go(console, console.get_by_role("link", name="Verify", exact=True))
+    go(console, console.get_by_role("button", name="Run verification"))
     assert "Every chain verifies" in console.content()
     checked(console, shot, "console-05-verify")
     console.get_by_label("From (UTC, inclusive)").fill("2026-01-01T00:00:00")
@@ -179,19 +184,19 @@ def test_an_operator_asks_reads_under_the_grant_and_a_reviewer_verifies_it(
     assert console.locator("#decision-error").is_visible()
     checked(console, shot, "console-06-search-errors")
 
-    console.get_by_role("link", name="Justifications").click()
+    go(console, console.get_by_role("link", name="Justifications"))
     checked(console, shot, "console-07-justifications")
     console.get_by_label("Mailbox id").fill(mailbox["id"])
-    console.get_by_role("button", name="Continue").click()
+    go(console, console.get_by_role("button", name="Continue"))
     assert console.locator("h1").inner_text() == "Record a justification"
     checked(console, shot, "console-08-record")
     console.get_by_label("Case reference").fill("SEC-2026-0042")
     console.get_by_label("Reason").fill("Phishing reported by the user; check the headers")
     console.get_by_label("Operator id").fill(operator)
-    console.get_by_role("button", name="Record a security justification").click()
+    go(console, console.get_by_role("button", name="Record a security justification"))
     assert "The justification was recorded" in console.content()
     checked(console, shot, "console-09-recorded")
-    console.get_by_role("button", name="Revoke SEC-2026-0042").first.click()
+    go(console, console.get_by_role("button", name="Revoke SEC-2026-0042").first)
     assert "The justification was revoked" in console.content()
     checked(console, shot, "console-10-revoked")
 
