@@ -5,6 +5,7 @@ CRM's access counted, and each mailbox's state, features and sync progress."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -239,3 +240,17 @@ def test_the_buttons_shown_follow_the_policys_states() -> None:
             assert state.value in states("oauth.disconnect")
         if data_choices(with_state).can_export:
             assert state.value in states("data.export")
+
+
+def test_templates_post_with_csrf_and_carry_no_inline_script_or_style() -> None:
+    """The CSP refuses inline script and style; every form that posts carries the token."""
+    templates = Path(__file__).resolve().parents[2] / "gateway" / "pages" / "templates" / "privacy"
+    for template in sorted(templates.glob("*.html")):
+        text = template.read_text(encoding="utf-8")
+        assert "<script" not in text and "style=" not in text, template.name
+        assert not re.search(r"\son[a-z]+=", text), template.name  # no inline handlers
+        forms = text.split("<form")[1:]
+        for form in forms:
+            body = form.split("</form>")[0]
+            assert 'method="post"' in body.split(">")[0], template.name
+            assert "{{ csrf_input() }}" in body, template.name
