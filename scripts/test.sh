@@ -19,6 +19,8 @@ say "ruff"
 "$VENV/bin/ruff" check gateway emulator tests bench migrations tools
 say "mypy (strict on gateway/)"
 "$VENV/bin/mypy"
+say "import layers (lint-imports; [tool.importlinter] in pyproject.toml, docs/architecture.md)"
+"$VENV/bin/lint-imports"
 say "opa fmt / check / test"
 fmt_diff="$("$GATEWAY_OPA_BINARY" fmt --list policies)"
 if [ -n "$fmt_diff" ]; then echo "not opa-fmt clean: $fmt_diff" >&2; exit 1; fi
