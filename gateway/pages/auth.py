@@ -41,9 +41,9 @@ def _log(request: Request, session: Session, exc: GatewayError, actor: Actor,
     log_refusal(request, exc, actor=actor, purpose=purpose)
 
 
-def _lookup(session: Session, pepper: bytes, cookie: str | None) -> Caller:
-    _found, caller = service.authenticate(session, pepper, cookie, datetime.now(UTC))
-    return caller
+def _lookup(session: Session, pepper: bytes, cookie: str | None) -> tuple[Caller, str]:
+    found, caller = service.authenticate(session, pepper, cookie, datetime.now(UTC))
+    return caller, found.principal.display_name or found.principal.subject
 
 
 async def page_caller(request: Request, session: SessionDep) -> Caller:
@@ -51,7 +51,7 @@ async def page_caller(request: Request, session: SessionDep) -> Caller:
     pepper: bytes = request.app.state.api_key_pepper
     cookie = request.cookies.get(SESSION_COOKIE)
     try:
-        caller = await run_in_threadpool(_lookup, session, pepper, cookie)
+        caller, name = await run_in_threadpool(_lookup, session, pepper, cookie)
     except SessionRefused as exc:
         known = exc.caller
         actor = known.actor() if known is not None else ANONYMOUS
@@ -59,6 +59,7 @@ async def page_caller(request: Request, session: SessionDep) -> Caller:
         await run_in_threadpool(_log, request, session, exc, actor, purpose)
         raise
     request.state.caller = caller
+    request.state.person_name = name  # what the pages call the signed-in person
     request.state.csrf_token = service.csrf_token(pepper, cookie or "")
     return caller
 

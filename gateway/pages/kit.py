@@ -135,6 +135,7 @@ def page_context(request: Request) -> dict[str, Any]:
     caller: Caller | None = getattr(request.state, "caller", None)
     persona = PERSONAS.get(caller.kind) if caller is not None else None
     return {"caller": caller, "persona": persona,
+            "person_name": getattr(request.state, "person_name", ""),
             "nav": NAV.get(persona.name, []) if persona is not None else [],
             "current_path": request.url.path,
             "csrf_field": CSRF_FIELD}

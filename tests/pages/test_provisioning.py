@@ -74,7 +74,7 @@ def test_a_crm_onboards_an_end_user_with_only_http_and_an_admin_key(
     opened = gw.get(link_path(link.json()))
     assert opened.status_code == 303 and opened.headers["location"] == "/me"
     home = gw.get("/me")
-    assert home.status_code == 200 and "crm-user-42" in home.text
+    assert home.status_code == 200 and "Signed in as <strong>Alice Example</strong>" in home.text
     gw.cookies.clear()
 
     logged = {(e.action, e.decision) for e in log_entries(db, "principal.manage")
@@ -117,7 +117,8 @@ def test_disabling_a_principal_stops_its_keys_and_sessions(
     link = client.post("/v1/sessions", headers=as_admin(admin_key),
                        json={"principal_id": operator["id"]}).json()
     assert client.get(link_path(link), follow_redirects=False).status_code == 303
-    assert client.get("/desk").status_code == 200
+    desk = client.get("/desk")
+    assert desk.status_code == 200 and "Signed in as <strong>Sam Support</strong>" in desk.text
 
     disabled = client.post(f"/v1/principals/{operator['id']}/disable",
                            headers=as_admin(admin_key))

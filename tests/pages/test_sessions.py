@@ -13,7 +13,9 @@ from sqlalchemy import select, update
 
 from gateway.kit.db import Database
 from gateway.pages.security import CONTENT_SECURITY_POLICY
+from gateway.pages.sessions import secure_cookies
 from gateway.sessions.models import PageSession
+from gateway.settings import Environment, Settings
 from tests.conftest import TenantWorld, rows_as_text
 from tests.pages.support import ask_link, csrf_of, link_path, log_entries, sign_in
 
@@ -181,3 +183,10 @@ def test_unknown_page_paths_and_static_files(browser: TestClient, tenant_a: Tena
     assert browser.get("/pages/static/nothing.css").status_code == 404
     with db.transaction() as s:
         assert s.scalar(select(PageSession.opened_at)) is not None
+
+
+def test_cookies_are_secure_in_production_and_behind_https(settings: Settings) -> None:
+    assert not secure_cookies(settings)  # the test app: plain http
+    assert secure_cookies(settings.model_copy(update={"environment": Environment.prod}))
+    assert secure_cookies(settings.model_copy(
+        update={"public_base_url": "https://gateway.example"}))
