@@ -16,13 +16,11 @@ from gateway.settings import Settings
 
 
 def cmd_renew_watches(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.push.watches import build_keeper
+    from gateway.push.periodic import renew_watches
+    from gateway.sync.cli import open_services
 
-    keeper, close = build_keeper(settings)
-    try:
-        report = keeper.renew_due(limit=args.limit)
-    finally:
-        close()
+    with open_services(settings) as services:
+        report = renew_watches(services, limit=args.limit)
     print(json.dumps(report.as_dict(), indent=2))
     return 0 if report.failed == 0 else 1
 

@@ -1,5 +1,5 @@
 """Watch renewal as a periodic job of the scheduler (`gmail-gateway scheduler`, every five
-minutes by default: gateway/scheduler/jobs.py).
+minutes by default: gateway/scheduler/jobs.py) and by `gmail-gateway push renew-watches`.
 
 Each run is one indexed query when nothing is due, so a short cadence costs little and gets a
 newly connected mailbox its watch within minutes. Running it from several processes at once is
@@ -13,8 +13,8 @@ from gateway.push.watches import WatchKeeper, WatchReport
 from gateway.sync.steps import SyncServices
 
 
-def renew_watches(services: SyncServices) -> WatchReport:
+def renew_watches(services: SyncServices, *, limit: int = 500) -> WatchReport:
     keeper = WatchKeeper(services.database, services.crypto, services.settings,
                          services.enforcer,
                          budget_for=lambda mailbox: services.budgets.for_mailbox(mailbox.id))
-    return keeper.renew_due()
+    return keeper.renew_due(limit=limit)

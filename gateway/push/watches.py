@@ -297,33 +297,3 @@ class WatchKeeper:
             result = session.execute(delete(MailboxWatch).where(
                 MailboxWatch.mailbox_id.in_(gone)))
             return int(getattr(result, "rowcount", 0) or 0)
-
-
-def build_keeper(settings: Settings) -> tuple[WatchKeeper, Callable[[], None]]:
-    """A keeper with its own database, crypto and policy engine (CLI, cron); the second value
-    closes them."""
-    from gateway.app import build_policy_engine
-    from gateway.audit.writer import OperationLog
-
-    database = Database.from_url(settings.database_url)
-    crypto = CryptoService.from_settings(settings)
-    engine = build_policy_engine(settings)
-    enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
-                        min_cohort=settings.analytics_min_cohort)
-
-    def close() -> None:
-        engine.close()
-        crypto.close()
-        database.dispose()
-
-    return WatchKeeper(database, crypto, settings, enforcer), close
-
-
-def run_renewal(settings: Settings | None = None) -> WatchReport:
-    """Entry point for the CLI and for a worker's periodic task."""
-    settings = settings or Settings()
-    keeper, close = build_keeper(settings)
-    try:
-        return keeper.renew_due()
-    finally:
-        close()

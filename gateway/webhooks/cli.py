@@ -16,22 +16,14 @@ from gateway.settings import Settings
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.app import build_database
-    from gateway.audit.writer import OperationLog
-    from gateway.crypto import CryptoService
     from gateway.kit.logs import configure_logging
-    from gateway.webhooks.delivery import deliver_due
+    from gateway.sync.cli import open_services
+    from gateway.webhooks.periodic import deliver_webhooks
 
     settings.check_safe()
     configure_logging(settings.log_level)
-    database = build_database(settings)
-    crypto = CryptoService.from_settings(settings)
-    oplog = OperationLog.from_settings(settings)
-    try:
-        report = deliver_due(database, crypto, settings, oplog=oplog)
-    finally:
-        crypto.close()
-        database.dispose()
+    with open_services(settings) as services:
+        report = deliver_webhooks(services)
     print(json.dumps(report.as_dict(), indent=2))
     return 1 if report.dead else 0
 

@@ -1,5 +1,5 @@
 """Webhook delivery as a periodic job of the scheduler (`gmail-gateway scheduler`, every two
-seconds by default: gateway/scheduler/jobs.py).
+seconds by default: gateway/scheduler/jobs.py) and by `gmail-gateway webhooks deliver`.
 
 Concurrent runs are safe (gateway.webhooks.delivery claims with SKIP LOCKED and leases). One
 pass stops claiming after `GATEWAY_WEBHOOK_PASS_SECONDS`.
