@@ -187,6 +187,8 @@ def test_mailbox_cards_state_features_and_sync(client: TestClient, db: Database,
         card = mailbox_card(s, client.app.state.crypto, mailbox, access)
         progress = sync_progress(s, mailbox)
     assert card.needs_reconnect and card.state_words == "Needs you to reconnect"
+    assert card.state_reason is not None and card.state_reason.startswith(
+        "Google no longer accepts the CRM's access")
     assert progress.phase == "stopped" and progress.phase_words == "Stopped"
     assert progress.messages_stored == 0
 

@@ -16,7 +16,12 @@ from gateway.crypto import CryptoService
 from gateway.mail.models import Mailbox
 from gateway.oauth.scopes import FEATURES, Feature, features_granted
 from gateway.oauth.service import mailbox_email
-from gateway.pages.privacy.words import state_explained, state_words, sync_words
+from gateway.pages.privacy.words import (
+    state_explained,
+    state_reason_words,
+    state_words,
+    sync_words,
+)
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import MailboxState
 from gateway.sync.router import sync_view
@@ -82,7 +87,8 @@ def mailbox_card(session: Session, crypto: CryptoService, mailbox: Mailbox,
     return MailboxCard(
         id=mailbox.id, address=mailbox_email(session, crypto, mailbox, access), state=mailbox.state,
         state_words=state_words(mailbox.state), state_explained=state_explained(mailbox.state),
-        state_reason=mailbox.state_reason, connected_at=mailbox.connected_at,
+        state_reason=state_reason_words(mailbox.state_reason),
+        connected_at=mailbox.connected_at,
         data_deleted_at=mailbox.data_deleted_at,
         granted=[_line(f) for f in enabled],
         missing=[_line(f) for f in Feature if f not in enabled],

@@ -75,6 +75,15 @@ STATE_EXPLAINED: dict[str, str] = {
         "CRM's email features again."),
 }
 
+# Why a mailbox is in its state (`mailboxes.state_reason`).
+STATE_REASON_WORDS: dict[str, str] = {
+    "invalid_grant": (
+        "Google no longer accepts the CRM's access: it may have been removed from your Google "
+        "account, your password changed, or the access lapsed."),
+    "restricted_by_user": "You restricted processing.",
+    "disconnected": "The mailbox was disconnected, by you or by the CRM on your behalf.",
+}
+
 SYNC_WORDS: dict[str, str] = {
     SyncPhase.pending: "Waiting for the first sync",
     SyncPhase.full: "Copying your mail",
@@ -118,6 +127,12 @@ def state_words(state: str) -> str:
 
 def state_explained(state: str) -> str:
     return STATE_EXPLAINED.get(state, "")
+
+
+def state_reason_words(reason: str | None) -> str | None:
+    if not reason:
+        return None
+    return STATE_REASON_WORDS.get(reason, reason.replace("_", " "))
 
 
 def sync_words(phase: str) -> str:
