@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from gateway.audit.models import AuditEntry
 from gateway.audit.retention import purge
 from gateway.audit.signing import (
     AuditSigner,
@@ -107,6 +108,11 @@ def test_cli_purge_maintain_and_keys(db: Database, database_url: str, tmp_path: 
     assert main(["audit", "rotate-signing-key"]) == 0
     settings = Settings()
     assert len(load_trusted_keys(settings)) == 2  # the retired key still verifies
+    with db.transaction() as session:
+        rotated = session.scalars(select(AuditEntry).where(
+            AuditEntry.operation == "audit:signing_key:rotated")).all()
+    assert len(rotated) == 1 and sorted(rotated[0].resource_ids) == sorted(
+        load_trusted_keys(settings).key_ids)
     assert main(["audit", "verify"]) == 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from gateway.crypto import Binding, CryptoService
@@ -33,6 +35,7 @@ def run(argv: list[str]) -> int:
     return main(argv)
 
 
+@pytest.mark.clause("pp.encryption")
 def test_rotate_list_retire(env: tuple[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     url, key_file = env
     engine = make_engine(url)
@@ -50,6 +53,11 @@ def test_rotate_list_retire(env: tuple[str, Path], capsys: pytest.CaptureFixture
     assert run(["kek", "rotate", "--batch-size", "2"]) == 0
     out = capsys.readouterr().out
     assert "primary KEK version: 2" in out and "data keys re-wrapped: 3" in out
+    with sessions() as s:  # the rotation is in the operation log, versions and counts only
+        logged = s.execute(text("SELECT operation, action, detail FROM audit_entries")).all()
+    assert [(op, action) for op, action, _ in logged] == [("keys:kek:rotated", "keys.rotate")]
+    assert json.loads(logged[0][2]) == {"version": 2, "rewrapped": 3, "remaining": 0,
+                                        "failed": 0}
     assert run(["kek", "retire", "1"]) == 0
     assert run(["kek", "list-versions"]) == 0
     out = capsys.readouterr().out
