@@ -2,7 +2,7 @@
 
     audit verify [--from T] [--to T] [--jobs N] [--json]   exit 0 intact, 1 tampered
     audit purge [--dry-run]                                 retention (≥ 365 days), signed anchor
-    audit checkpoint [--now] [--loop SECONDS]               sign chain heads that are due
+    audit checkpoint [--now]                                sign chain heads that are due
                                                             (--now: every unsigned head, logged;
                                                             the scheduler sweeps every 2 s)
     audit maintain [--months-ahead N]                       partitions ahead, chain heads
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -77,8 +76,6 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     checkpoint.add_argument("--now", "--force", dest="now", action="store_true",
                             help="sign every head with unsigned entries now (logged as "
                                  "audit:checkpoint:requested)")
-    checkpoint.add_argument("--loop", type=float, metavar="SECONDS",
-                            help="keep sweeping every SECONDS (where no scheduler runs)")
     checkpoint.set_defaults(**{handler_attr: _reported(cmd_checkpoint)})
 
     maintain = sub.add_parser("maintain", help="create partitions ahead and chain heads")
@@ -177,16 +174,9 @@ def _sweep(settings: Settings, now: bool) -> int:
 
 
 def cmd_checkpoint(args: argparse.Namespace, settings: Settings) -> int:
-    """One sweep, or one every `--loop` seconds; the scheduler's `audit-checkpoint` job
-    sweeps every 2 s."""
-    if args.loop is None:
-        print(f"signed {_sweep(settings, args.now)} checkpoint(s)")
-        return 0
-    while True:  # pragma: no cover - a long-running process
-        signed = _sweep(settings, args.now)
-        if signed:
-            print(f"{datetime.now(UTC).isoformat()} signed {signed} checkpoint(s)", flush=True)
-        time.sleep(max(args.loop, 0.1))
+    """One sweep by hand; the scheduler's `audit-checkpoint` job sweeps every 2 s."""
+    print(f"signed {_sweep(settings, args.now)} checkpoint(s)")
+    return 0
 
 
 def cmd_maintain(args: argparse.Namespace, settings: Settings) -> int:
