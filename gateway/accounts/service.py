@@ -14,7 +14,7 @@ from gateway.accounts.keys import display_prefix, generate_api_key, hash_api_key
 from gateway.accounts.models import ApiKey, Principal, Tenant
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_none, uuid_or_not_found
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 from gateway.policy.vocabulary import API_KEY_KINDS, ActorKind
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

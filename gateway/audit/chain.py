@@ -41,8 +41,7 @@ from gateway.audit.canonical import link_hash, signed_message
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import CHECKPOINTS, ENTRIES, GENESIS_HASH, HEADS
 from gateway.audit.signing import AuditSigner
-from gateway.kit.models import utcnow
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 

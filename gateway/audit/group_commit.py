@@ -42,7 +42,7 @@ from sqlalchemy import event
 
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.pg_fastpath import INSERT_COLUMNS, checkpoint_after_commit
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine

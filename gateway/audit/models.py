@@ -20,7 +20,8 @@ from typing import cast
 from sqlalchemy import JSON, BigInteger, Index, LargeBinary, String, Table, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.kit.models import Base, utcnow
+from gateway.kit.models import Base
+from gateway.kit.timeutil import utcnow
 
 HASH_BYTES = 32
 GENESIS_HASH = bytes(HASH_BYTES)

@@ -30,8 +30,7 @@ from gateway.audit.models import ANCHORS, CHECKPOINTS, ENTRIES, GENESIS_HASH, Au
 from gateway.audit.operations import Operation
 from gateway.audit.partitions import drop_partition, ensure_partitions, monthly_partitions
 from gateway.audit.signing import AuditSigner, TrustedKeys
-from gateway.kit.models import utcnow
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 
 MIN_RETENTION_DAYS = 365
 _PURGE_LOCK = 0x6761_7564_6974  # pg_advisory_xact_lock key: one purge at a time

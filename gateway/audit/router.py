@@ -43,6 +43,7 @@ from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind
 from gateway.settings import Settings
 
@@ -70,8 +71,7 @@ def tenant_log_resource(_session: Session, caller: Caller, request: Request) -> 
 
 def mailbox_log_resource(session: Session, caller: Caller, request: Request) -> Resource:
     mailbox = load_mailbox(session, caller, request.path_params["mailbox_id"])
-    return Resource(type=RESOURCE_TYPE, tenant=str(mailbox.tenant_id), mailbox=str(mailbox.id),
-                    owner=str(mailbox.owner_principal_id), ids=(str(mailbox.id),))
+    return mailbox_bound(mailbox, RESOURCE_TYPE, ids=(str(mailbox.id),), with_state=False)
 
 
 class _Filters:

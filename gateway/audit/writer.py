@@ -26,8 +26,7 @@ from gateway.audit.canonical import content_bytes, json_text, normalise_detail
 from gateway.audit.errors import OperationLogUnavailable
 from gateway.audit.models import ENTRIES, AuditEntry
 from gateway.audit.operations import Operation, is_operation_name
-from gateway.kit.models import utcnow
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.settings import Settings
 
 __all__ = ["LogRecord", "OperationLog", "OperationLogUnavailable", "log_system_operation"]

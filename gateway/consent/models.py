@@ -37,7 +37,7 @@ class ConsentGrant(IdMixin, CreatedMixin, Base):
     request_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
-class AccessRequest(IdMixin, CreatedMixin, Base):
+class ConsentRequest(IdMixin, CreatedMixin, Base):
     __tablename__ = REQUESTS_TABLE
     __table_args__ = (Index("ix_consent_requests_mailbox_status", "mailbox_id", "status"),)
 

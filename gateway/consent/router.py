@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.consent import service
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.consent.schemas import (
     ConsentOverview,
     GrantCreate,
@@ -43,14 +43,14 @@ def _mailbox(request: Request) -> Mailbox:
     return mailbox
 
 
-def _request_out(request: Request, session: Session, access_request: AccessRequest) -> RequestOut:
+def _request_out(request: Request, session: Session, access_request: ConsentRequest) -> RequestOut:
     crypto: CryptoService = request.app.state.crypto
     text = service.justification_text(session, crypto, access_request)
     return RequestOut(**{name: getattr(access_request, name) for name in RequestOut.model_fields
                          if name != "justification"}, justification=text)
 
 
-def _row_of_mailbox(model: type[ConsentGrant] | type[AccessRequest], resource_type: str,
+def _row_of_mailbox(model: type[ConsentGrant] | type[ConsentRequest], resource_type: str,
                     param: str, *, what: str, code: str) -> ResourceResolver:
     """The mailbox in the path and one of its grants or requests, checked before the decision:
     another mailbox's id is a 404 like an unknown one (logged as a refused access)."""
@@ -60,7 +60,7 @@ def _row_of_mailbox(model: type[ConsentGrant] | type[AccessRequest], resource_ty
         resolved = mailbox_of(session, caller, request)
         row_id = uuid_or_none(str(request.path_params[param]))
         row = session.get(model, row_id) if row_id is not None else None
-        if not isinstance(row, ConsentGrant | AccessRequest) or (
+        if not isinstance(row, ConsentGrant | ConsentRequest) or (
                 row.mailbox_id != _mailbox(request).id):
             raise NotFound(f"no such {what}", code=code)
         return resolved
@@ -128,7 +128,7 @@ router.add("POST", "/requests", create_request, action=Action.consent_request_cr
            response_model=RequestOut)
 router.add("POST", "/requests/{request_id}/decision", decide_request,
            action=Action.consent_request_decide,
-           resource=_row_of_mailbox(AccessRequest, "consent_request", "request_id",
+           resource=_row_of_mailbox(ConsentRequest, "consent_request", "request_id",
                                     what="access request", code="request_not_found"),
            response_model=RequestOut)
 router.add("GET", "", list_consent, action=Action.consent_list,

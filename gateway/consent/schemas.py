@@ -9,9 +9,9 @@ from typing import Annotated
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from gateway.kit.ids import GmailId
 from gateway.kit.strict import JSON_INTEGER, Uuid
 
-GmailId = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z_-]{1,64}$")]
 IdList = Annotated[list[GmailId], Field(max_length=500)]
 Minutes = Annotated[int, Ge(1), Le(7 * 24 * 60), *JSON_INTEGER]
 

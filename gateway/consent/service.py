@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Text, and_, case, cast, or_, select
@@ -13,30 +12,26 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
 from gateway.audit.models import AuditEntry
-from gateway.consent.models import REQUESTS_TABLE, AccessRequest, ConsentGrant
+from gateway.consent.models import REQUESTS_TABLE, ConsentGrant, ConsentRequest
 from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
 from gateway.crypto import CryptoService
 from gateway.crypto.binding import Binding
 from gateway.crypto.errors import KeyDestroyed
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
-from gateway.kit.ids import uuid_or_not_found
-from gateway.kit.timeutil import as_utc, to_ns
+from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
+from gateway.kit.timeutil import as_utc, to_ns, utcnow
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
 # How many of an operator's latest lapsed grants naming the item are searched to explain a denial.
 _LAPSED_GRANTS_SCANNED = 200
 _SQL_FILTERED_IDS = 20  # more requested messages than this: no SQL pre-filter (see _naming)
-_GMAIL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def grant_status(grant: ConsentGrant, now: datetime | None = None) -> str:
     if grant.revoked_at is not None:
         return "revoked"
-    return "active" if as_utc(grant.expires_at) > (now or _now()) else "expired"
+    return "active" if as_utc(grant.expires_at) > (now or utcnow()) else "expired"
 
 
 def _check_duration(minutes: int, max_hours: float) -> timedelta:
@@ -65,7 +60,7 @@ def create_grant(session: Session, mailbox: Mailbox, body: GrantCreate, *,
         operator_principal_id=body.operator_id, operator_group=body.operator_group,
         message_ids=list(dict.fromkeys(body.message_ids)),
         thread_ids=list(dict.fromkeys(body.thread_ids)), purpose=body.purpose,
-        expires_at=_now() + duration, request_id=request_id)
+        expires_at=utcnow() + duration, request_id=request_id)
     session.add(grant)
     session.flush()
     return grant
@@ -83,27 +78,27 @@ def revoke_grant(session: Session, mailbox: Mailbox, grant_id: str,
                  revoked_by: uuid.UUID) -> ConsentGrant:
     grant = _grant_in(session, mailbox, grant_id)
     if grant.revoked_at is None:
-        grant.revoked_at = _now()
+        grant.revoked_at = utcnow()
         grant.revoked_by = revoked_by
         session.flush()
     return grant
 
 
-def justification_binding(request: AccessRequest) -> Binding:
+def justification_binding(request: ConsentRequest) -> Binding:
     return Binding(tenant=str(request.tenant_id), mailbox=str(request.mailbox_id),
                    table=REQUESTS_TABLE, column="justification", row=str(request.id))
 
 
 def create_request(session: Session, crypto: CryptoService, mailbox: Mailbox,
                    operator_id: uuid.UUID, body: RequestCreate, *, max_hours: float,
-                   ttl_hours: float) -> AccessRequest:
+                   ttl_hours: float) -> ConsentRequest:
     _check_duration(body.requested_minutes, max_hours)
-    request = AccessRequest(
+    request = ConsentRequest(
         id=uuid.uuid4(), tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
         operator_principal_id=operator_id, message_ids=list(dict.fromkeys(body.message_ids)),
         thread_ids=list(dict.fromkeys(body.thread_ids)), purpose="support",
         requested_minutes=body.requested_minutes,
-        expires_at=_now() + timedelta(hours=ttl_hours))
+        expires_at=utcnow() + timedelta(hours=ttl_hours))
     request.justification = crypto.seal_text(session, justification_binding(request),
                                              body.justification)
     session.add(request)
@@ -112,7 +107,7 @@ def create_request(session: Session, crypto: CryptoService, mailbox: Mailbox,
 
 
 def justification_text(session: Session, crypto: CryptoService,
-                       request: AccessRequest) -> str | None:
+                       request: ConsentRequest) -> str | None:
     """The operator's justification, or None once the mailbox was crypto-shredded."""
     if request.justification is None:
         return None
@@ -123,18 +118,18 @@ def justification_text(session: Session, crypto: CryptoService,
         return None
 
 
-def _expire_if_due(request: AccessRequest, now: datetime) -> None:
+def _expire_if_due(request: ConsentRequest, now: datetime) -> None:
     if request.status == "pending" and as_utc(request.expires_at) <= now:
         request.status = "expired"
 
 
 def decide_request(session: Session, mailbox: Mailbox, request_id: str, body: RequestDecision,
-                   *, max_hours: float) -> AccessRequest:
-    request = session.get(AccessRequest, uuid_or_not_found(
+                   *, max_hours: float) -> ConsentRequest:
+    request = session.get(ConsentRequest, uuid_or_not_found(
         request_id, what="access request", code="request_not_found"))
     if request is None or request.mailbox_id != mailbox.id:
         raise NotFound("no such access request", code="request_not_found")
-    now = _now()
+    now = utcnow()
     _expire_if_due(request, now)
     if request.status != "pending":
         session.flush()
@@ -160,19 +155,19 @@ def decide_request(session: Session, mailbox: Mailbox, request_id: str, body: Re
 def overview(session: Session, mailbox: Mailbox, *, operator_id: str | None = None,
              limit: int = 200) -> dict[str, Any]:
     """Every grant, request and human access for a mailbox (only an operator's own, if given)."""
-    now = _now()
+    now = utcnow()
     grants_q = select(ConsentGrant).where(ConsentGrant.mailbox_id == mailbox.id)
-    requests_q = select(AccessRequest).where(AccessRequest.mailbox_id == mailbox.id)
+    requests_q = select(ConsentRequest).where(ConsentRequest.mailbox_id == mailbox.id)
     access_q = select(AuditEntry).where(AuditEntry.mailbox_id == mailbox.id,
                                         AuditEntry.actor_kind == ActorKind.operator.value)
     if operator_id is not None:
         op = uuid.UUID(operator_id)
         grants_q = grants_q.where(ConsentGrant.operator_principal_id == op)
-        requests_q = requests_q.where(AccessRequest.operator_principal_id == op)
+        requests_q = requests_q.where(ConsentRequest.operator_principal_id == op)
         access_q = access_q.where(AuditEntry.actor_id == operator_id)
     grants = list(session.scalars(grants_q.order_by(ConsentGrant.created_at.desc()).limit(limit)))
     requests = list(session.scalars(
-        requests_q.order_by(AccessRequest.created_at.desc()).limit(limit)))
+        requests_q.order_by(ConsentRequest.created_at.desc()).limit(limit)))
     for request in requests:
         _expire_if_due(request, now)
     accesses = list(session.scalars(access_q.order_by(AuditEntry.occurred_at.desc()).limit(limit)))
@@ -195,7 +190,7 @@ def applicable_grant(session: Session, mailbox_id: uuid.UUID, operator_id: uuid.
     if not wanted and thread_id is None:
         return None  # nothing named: no grant can cover it
     group_list = list(groups)
-    now = _now()
+    now = utcnow()
     for_actor = ConsentGrant.operator_principal_id == operator_id
     if group_list:
         for_actor = or_(for_actor, ConsentGrant.operator_group.in_(group_list))
@@ -243,11 +238,11 @@ def _naming(wanted: set[str], thread_id: str | None) -> ColumnElement[bool] | No
     get no pre-filter. `covers` still decides on the loaded rows: this only narrows."""
     naming = []
     if wanted:
-        if len(wanted) > _SQL_FILTERED_IDS or not all(_GMAIL_ID.fullmatch(i) for i in wanted):
+        if len(wanted) > _SQL_FILTERED_IDS or not all(GMAIL_ID.fullmatch(i) for i in wanted):
             return None
         naming.append(and_(*[_json_names(ConsentGrant.message_ids, i) for i in wanted]))
     if thread_id is not None:
-        if not _GMAIL_ID.fullmatch(thread_id):
+        if not GMAIL_ID.fullmatch(thread_id):
             return None
         naming.append(_json_names(ConsentGrant.thread_ids, thread_id))
     return or_(*naming)
@@ -263,15 +258,15 @@ def grant_input(grant: ConsentGrant) -> dict[str, Any]:
 
 
 def operator_requests(session: Session, tenant_id: uuid.UUID, operator_id: uuid.UUID, *,
-                      limit: int = 200) -> list[AccessRequest]:
+                      limit: int = 200) -> list[ConsentRequest]:
     """An operator's own access requests across the tenant's mailboxes, newest first (the
     operator's access desk); a pending request past its expiry reads as expired, as in
     `overview`."""
-    now = _now()
+    now = utcnow()
     found = list(session.scalars(
-        select(AccessRequest).where(AccessRequest.tenant_id == tenant_id,
-                                    AccessRequest.operator_principal_id == operator_id)
-        .order_by(AccessRequest.created_at.desc()).limit(limit)))
+        select(ConsentRequest).where(ConsentRequest.tenant_id == tenant_id,
+                                    ConsentRequest.operator_principal_id == operator_id)
+        .order_by(ConsentRequest.created_at.desc()).limit(limit)))
     for request in found:
         _expire_if_due(request, now)
     return found
@@ -282,7 +277,7 @@ def operator_grants(session: Session, tenant_id: uuid.UUID, operator_id: uuid.UU
                     ) -> list[tuple[ConsentGrant, str]]:
     """The grants naming an operator or one of their groups across the tenant's mailboxes,
     newest first, with their status."""
-    now = _now()
+    now = utcnow()
     names = ConsentGrant.operator_principal_id == operator_id
     group_list = list(groups)
     if group_list:

@@ -29,7 +29,7 @@ from gateway.crypto.errors import (
 )
 from gateway.crypto.keyprovider import KekState, KeyContext, KeyProvider, WrappedKey
 from gateway.crypto.models import MailboxDataKey
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
 from gateway.justifications.models import Justification
-from gateway.justifications.service import JUSTIFIED_PURPOSES, now, status_of
+from gateway.justifications.service import JUSTIFIED_PURPOSES, status_of
 from gateway.kit.ids import uuid_or_none
-from gateway.kit.timeutil import to_ns
+from gateway.kit.timeutil import to_ns, utcnow
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import ActorKind
 
@@ -74,7 +74,7 @@ def applicable_justification(session: Session, mailbox_id: uuid.UUID, operator_i
         select(Justification).where(Justification.mailbox_id == mailbox_id,
                                     Justification.kind == kind)
         .order_by(Justification.created_at.desc(), Justification.id).limit(_CANDIDATES))
-    at = now()
+    at = utcnow()
     covering: Justification | None = None
     elsewhere: Justification | None = None
     for justification in candidates:

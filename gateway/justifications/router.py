@@ -28,6 +28,7 @@ from gateway.kit.strict import DIGITS
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access, Resource
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind
 from gateway.settings import Settings
 
@@ -44,9 +45,7 @@ def justification_resource(session: Session, caller: Caller, request: Request) -
     if mailbox is None:
         raise NotFound("no such justification", code="justification_not_found")
     request.state.justification = justification
-    return Resource(type=RESOURCE_TYPE, tenant=str(mailbox.tenant_id), mailbox=str(mailbox.id),
-                    owner=str(mailbox.owner_principal_id), ids=(str(justification.id),),
-                    mailbox_state=mailbox.state)
+    return mailbox_bound(mailbox, RESOURCE_TYPE, ids=(str(justification.id),))
 
 
 def _crypto(request: Request) -> CryptoService:

@@ -11,13 +11,13 @@ from typing import Annotated, Literal
 from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from gateway.kit.ids import GmailId
 from gateway.kit.strict import JSON_INTEGER, Uuid
 
 # Uppercase ticket-style identifier: a prefix, then 1-4 dash-separated alphanumeric parts.
 CASE_REF_PATTERN = r"^[A-Z][A-Z0-9]{1,15}(-[A-Z0-9]{1,24}){1,4}$"
 CaseRef = Annotated[str, StringConstraints(pattern=CASE_REF_PATTERN, max_length=64)]
 Kind = Literal["security", "legal"]
-GmailId = Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z_-]{1,64}$")]
 IdList = Annotated[list[GmailId], Field(max_length=500)]
 # A sanity bound only; the configured maximum (GATEWAY_JUSTIFICATION_MAX_HOURS) is checked by
 # the service with its own problem code.

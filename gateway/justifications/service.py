@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import or_, select
@@ -19,7 +19,7 @@ from gateway.justifications.models import TABLE, Justification
 from gateway.justifications.schemas import JustificationCreate, JustifiedAccessOut
 from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_not_found
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
@@ -37,14 +37,11 @@ class RecorderNotAllowed(GatewayError):
     title = "Only a reviewer may record or revoke a justification"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
 
 def status_of(justification: Justification, at: datetime | None = None) -> Status:
     if justification.revoked_at is not None:
         return "revoked"
-    return "active" if as_utc(justification.expires_at) > (at or now()) else "expired"
+    return "active" if as_utc(justification.expires_at) > (at or utcnow()) else "expired"
 
 
 def reason_binding(justification: Justification) -> Binding:
@@ -95,8 +92,8 @@ def record(session: Session, crypto: CryptoService, mailbox: Mailbox, body: Just
         operator_principal_id=body.operator_id, operator_group=body.operator_group,
         message_ids=list(dict.fromkeys(body.message_ids)),
         thread_ids=list(dict.fromkeys(body.thread_ids)), kind=body.kind,
-        case_ref=body.case_ref, recorded_by=recorded_by, created_at=now(),
-        expires_at=now() + duration)
+        case_ref=body.case_ref, recorded_by=recorded_by, created_at=utcnow(),
+        expires_at=utcnow() + duration)
     justification.reason = crypto.seal_text(session, reason_binding(justification), body.reason)
     session.add(justification)
     session.flush()
@@ -116,7 +113,7 @@ def revoke(session: Session, justification: Justification, *,
     """Idempotent: revoking twice keeps the first revocation's time and author."""
     check_recorder(session, justification.tenant_id, revoked_by)
     if justification.revoked_at is None:
-        justification.revoked_at = now()
+        justification.revoked_at = utcnow()
         justification.revoked_by = revoked_by
         session.flush()
     return justification
@@ -133,7 +130,7 @@ def listing(session: Session, tenant_id: uuid.UUID, *, mailbox_id: uuid.UUID | N
         query = query.where(Justification.operator_principal_id == operator_id)
     if case_ref is not None:
         query = query.where(Justification.case_ref == case_ref)
-    at = now()
+    at = utcnow()
     if status == "revoked":
         query = query.where(Justification.revoked_at.is_not(None))
     elif status == "active":

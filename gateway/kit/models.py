@@ -14,6 +14,8 @@ from sqlalchemy import DateTime, Dialect, Interval, MetaData, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from gateway.kit.timeutil import utcnow
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -22,9 +24,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -6,6 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
 def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -15,7 +20,7 @@ def to_ns(value: datetime) -> int:
 
 
 def now_ns() -> int:
-    return to_ns(datetime.now(UTC))
+    return to_ns(utcnow())
 
 
 def utc_text(value: datetime) -> str:

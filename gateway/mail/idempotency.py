@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, UniqueConstraint, delete, select
@@ -39,7 +39,7 @@ from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import Conflict, ValidationFailed
 from gateway.kit.models import Base, CreatedMixin, IdMixin
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 
 HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -99,9 +99,6 @@ def message_id_for(record_id: uuid.UUID, domain: str) -> str:
     return f"<{record_id}@{domain}>"
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 def check_key(key: str) -> str:
     if not key or len(key) > MAX_KEY_CHARS or not key.isascii() or not key.isprintable():
@@ -129,7 +126,7 @@ class IdempotencyKeys:
         """Claim `key` for this request (committed at once), or return the earlier answer."""
         key_index, request_index = self._indexes(tenant, principal, mailbox, operation,
                                                  check_key(key), body)
-        now = _now()
+        now = utcnow()
         for _attempt in range(3):
             with self.database.independent_session() as session:
                 existing = session.scalar(select(IdempotencyRecord).where(
@@ -183,7 +180,7 @@ class IdempotencyKeys:
                 record.state = COMPLETED
                 record.response_status = status
                 record.response_body = body
-                record.completed_at = _now()
+                record.completed_at = utcnow()
 
     def mark_unknown(self, record_id: uuid.UUID) -> None:
         """Gmail may have acted (timeout, 5xx): keep the claim so a retry rechecks first."""
@@ -200,5 +197,5 @@ class IdempotencyKeys:
     def purge_expired(self, now: datetime | None = None) -> int:
         with self.database.independent_session() as session:
             result = session.execute(delete(IdempotencyRecord).where(
-                IdempotencyRecord.expires_at <= (now or _now())))
+                IdempotencyRecord.expires_at <= (now or utcnow())))
             return int(getattr(result, "rowcount", 0) or 0)

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import SessionDep
 from gateway.kit.errors import PolicyDenied
+from gateway.kit.ids import GMAIL_ID_PATTERN, LABEL_ID_PATTERN
 from gateway.kit.request_session import run_and_commit
 from gateway.kit.routing import AccessDep, GuardedRouter, served
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import (
-    LABEL_ID_PATTERN,
     address_index,
     message_filters,
     newest_first_after,
@@ -42,7 +42,7 @@ Cursor = Annotated[str | None, Query(max_length=400, description="`next_cursor` 
                                                                  "previous page")]
 LabelId = Annotated[str | None, Query(pattern=LABEL_ID_PATTERN, description="A Gmail label id "
                                       "(INBOX, UNREAD, Label_12, ...)")]
-GmailIdQuery = Annotated[str | None, Query(pattern=r"^[0-9A-Za-z_\-]{1,64}$")]
+GmailIdQuery = Annotated[str | None, Query(pattern=GMAIL_ID_PATTERN)]
 DateQuery = Annotated[Instant | None, Query(description="ISO 8601 with a timezone")]
 
 

@@ -20,7 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.crypto import EncryptedColumn, Sealed
-from gateway.kit.models import Base, CreatedMixin, IdMixin, utcnow
+from gateway.kit.models import Base, CreatedMixin, IdMixin
+from gateway.kit.timeutil import utcnow
 from gateway.policy.vocabulary import MailboxState
 
 

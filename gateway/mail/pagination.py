@@ -10,15 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 import uuid
 from datetime import datetime
 
 from gateway.kit.errors import BadRequest
+from gateway.kit.ids import GMAIL_ID
 from gateway.kit.timeutil import utc_text
 
 MAX_CURSOR_CHARS = 400
-_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a row UUID or a Gmail id, nothing else
 
 
 def _invalid() -> BadRequest:
@@ -47,7 +46,7 @@ def decode_key(kind: str, cursor: str) -> tuple[datetime, str]:
         when = datetime.fromisoformat(value[1])
     except ValueError:
         raise _invalid() from None
-    if when.tzinfo is None or not _KEY.fullmatch(value[2]):
+    if when.tzinfo is None or not GMAIL_ID.fullmatch(value[2]):
         raise _invalid()
     return when, value[2]
 

@@ -12,7 +12,6 @@ stays in SQL, so a page never costs a Python loop over the mailbox."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from typing import Any
@@ -35,9 +34,8 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from gateway.crypto import CryptoService
 from gateway.kit.errors import BadRequest, ValidationFailed
+from gateway.kit.ids import LABEL_ID
 from gateway.mail.models import Mailbox, Message, MessageAddress
-
-LABEL_ID_PATTERN = r"^[A-Za-z0-9_\-]{1,100}$"
 
 
 class _HasLabel(FunctionElement[bool]):
@@ -72,7 +70,7 @@ def _has_label_indexed(element: _HasLabel, compiler: SQLCompiler, **kw: Any) -> 
 
 def has_label(label: str, mailbox_id: uuid.UUID) -> ColumnElement[bool]:
     """The message (of mailbox `mailbox_id`, which the query must also require) has `label`."""
-    if not re.fullmatch(LABEL_ID_PATTERN, label):
+    if not LABEL_ID.fullmatch(label):
         raise BadRequest("label ids are letters, digits, '_' and '-'", code="invalid_label")
     escaped = label.replace("/", "//").replace("%", "/%").replace("_", "/_")
     key = bindparam(None, f"{uuid.UUID(str(mailbox_id))}:{label}", type_=Text,

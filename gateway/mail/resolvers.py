@@ -22,15 +22,14 @@ from gateway.accounts.deps import Caller
 from gateway.consent.service import applicable_grant
 from gateway.justifications.lookup import justification_for
 from gateway.kit.errors import NotFound, ValidationFailed
-from gateway.kit.ids import uuid_or_not_found
+from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.policy.enforcement import Resolved, Resource
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import ActorKind
 
-# Gmail message and thread ids are short hex strings; accept the URL-safe alphabet, bounded.
-GMAIL_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
 THREAD_PAGE_DEFAULT = 50
 THREAD_PAGE_MAX = 100
 
@@ -66,10 +65,7 @@ def own_mailboxes(session: Session, caller: Caller, request: Request) -> Resourc
 def _resolved(session: Session, caller: Caller, mailbox: Mailbox, resource_type: str,
               ids: tuple[str, ...], thread_id: str | None,
               request: Request | None = None) -> Resolved:
-    resource = Resource(type=resource_type, tenant=str(mailbox.tenant_id),
-                        mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
-                        ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
-                        scopes=tuple(mailbox.granted_scopes or ()))
+    resource = mailbox_bound(mailbox, resource_type, ids=ids, thread_id=thread_id)
     grant = None
     if caller.kind == ActorKind.operator and (ids or thread_id):
         grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from gateway.kit.errors import Conflict
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.policy.vocabulary import MailboxState

@@ -20,11 +20,12 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.kit.ids import LABEL_ID_PATTERN
 from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
-from gateway.mail.queries import LABEL_ID_PATTERN, has_label
+from gateway.mail.queries import has_label
 from gateway.mail.rendering import render
 from gateway.mail.resolvers import (
     THREAD_PAGE_MAX,

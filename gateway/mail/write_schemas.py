@@ -15,13 +15,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from gateway.kit.ids import GMAIL_ID_PATTERN, LABEL_ID_PATTERN
+
 MAX_RECIPIENTS = 500  # Gmail's per-message recipient limit
 MAX_ATTACHMENTS = 100
 MAX_SUBJECT_CHARS = 998
 MAX_NAME_CHARS = 200
 MAX_LABEL_NAME_CHARS = 225
-GMAIL_ID_PATTERN = r"^[0-9A-Za-z_\-]{1,128}$"
-LABEL_ID_PATTERN = r"^[0-9A-Za-z_\-]{1,128}$"
 
 # Refused in anything that becomes a header: C0/C1 controls (Cc: CR, LF, NUL, TAB, DEL, NEL...),
 # line/paragraph separators (Zl/Zp) and lone surrogates (Cs).

@@ -23,32 +23,30 @@ from gateway.accounts.deps import Caller
 from gateway.gmail import GmailClient, GmailError, GmailNotFound, GmailRejected, gmail_for
 from gateway.gmail.client import build_client
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
+from gateway.kit.ids import GMAIL_ID, LABEL_ID
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore
 from gateway.oauth.tokens import credentials_for
-from gateway.policy.enforcement import Resolved, Resource
+from gateway.policy.enforcement import Resolved
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY
 from gateway.settings import Settings
 
-_GMAIL_ID = re.compile(r"^[0-9A-Za-z_\-]{1,128}$")
 READ_SCOPES = frozenset({SCOPE_READONLY, SCOPE_MODIFY})
 
 
-def path_id(request: Request, name: str, *, what: str, code: str) -> str:
+def path_id(request: Request, name: str, *, shape: re.Pattern[str], what: str, code: str) -> str:
     value = str(request.path_params[name])
-    if not _GMAIL_ID.match(value):
+    if not shape.fullmatch(value):
         raise NotFound(f"no such {what}", code=code)
     return value
 
 
 def _resource(mailbox: Mailbox, resource_type: str, ids: tuple[str, ...] = (),
               thread_id: str | None = None) -> Resolved:
-    return Resolved(Resource(type=resource_type, tenant=str(mailbox.tenant_id),
-                             mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
-                             ids=ids, thread_id=thread_id, mailbox_state=mailbox.state,
-                             scopes=tuple(mailbox.granted_scopes or ())))
+    return Resolved(mailbox_bound(mailbox, resource_type, ids=ids, thread_id=thread_id))
 
 
 def write_mailbox(resource_type: str) -> ResourceResolver:
@@ -73,7 +71,8 @@ def write_object(resource_type: str, param: str, *, what: str, code: str) -> Res
 
     def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
         mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
-        object_id = path_id(request, param, what=what, code=code)
+        shape = LABEL_ID if resource_type == "label" else GMAIL_ID
+        object_id = path_id(request, param, shape=shape, what=what, code=code)
         request.state.mailbox = mailbox
         thread_id = None
         if resource_type == "message":

@@ -19,7 +19,8 @@ from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.crypto import EncryptedColumn, Sealed
-from gateway.kit.models import Base, CreatedMixin, IdMixin, utcnow
+from gateway.kit.models import Base, CreatedMixin, IdMixin
+from gateway.kit.timeutil import utcnow
 
 TOKENS_TABLE = "oauth_tokens"
 

@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +23,7 @@ from gateway.accounts.models import Principal, Tenant
 from gateway.crypto import Binding, CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import PolicyDenied, Unavailable
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.oauth import tokens
 from gateway.oauth.flow import (
@@ -51,9 +52,6 @@ log = logging.getLogger(__name__)
 SUBJECT_INDEX_KIND = "google_subject"
 MAILBOX_TABLE = "mailboxes"
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # -- the callback ----------------------------------------------------------------------------------
@@ -222,7 +220,7 @@ def _initiator_actor(session: Session, state: OAuthState, channel: str) -> Actor
 def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
                   mailbox_id: uuid.UUID, mailbox: Mailbox | None, identity: GoogleIdentity,
                   grant: TokenGrant) -> Mailbox:
-    now = _now()
+    now = utcnow()
     if mailbox is None:
         mailbox = Mailbox(id=mailbox_id, tenant_id=state.tenant_id,
                           owner_principal_id=state.end_user_id)
@@ -368,7 +366,7 @@ def disconnect(session: Session, crypto: CryptoService, google: GoogleOAuth, mai
         mailbox.email_address = None
         mailbox.google_subject_index = None  # the account may connect again: a new mailbox
         mailbox.granted_scopes = []
-        mailbox.data_deleted_at = _now()
+        mailbox.data_deleted_at = utcnow()
     session.flush()
     if shred:
         crypto.destroy_mailbox(session, mailbox.tenant_id, mailbox.id)

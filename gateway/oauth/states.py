@@ -8,7 +8,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import delete, select, update
@@ -17,18 +17,13 @@ from sqlalchemy.orm import Session
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
 from gateway.kit.errors import BadRequest, GatewayError, NotFound
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
 from gateway.oauth.flow import state_hash
 from gateway.oauth.models import OAuthState
 from gateway.oauth.scopes import Feature, features_granted, scopes_for
 from gateway.policy.vocabulary import ActorKind
 from gateway.settings import Settings
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 # -- return URLs -----------------------------------------------------------------------------------
 
@@ -139,7 +134,7 @@ def retry_link(session: Session, settings: Settings, previous: OAuthState,
 def _new_link(session: Session, settings: Settings, state: OAuthState) -> ConsentLink:
     secret = secrets.token_urlsafe(32)
     state.state_hash = state_hash(secret)
-    state.expires_at = _now() + timedelta(seconds=settings.oauth_state_ttl_seconds)
+    state.expires_at = utcnow() + timedelta(seconds=settings.oauth_state_ttl_seconds)
     session.add(state)
     session.flush()
     url = f"{settings.public_base_url.rstrip('/')}/connect/{secret}"
@@ -182,7 +177,7 @@ def pending_state(session: Session, secret: str) -> OAuthState:
     if not _valid_secret(secret):
         raise _explain(None)
     found = session.scalar(select(OAuthState).where(OAuthState.state_hash == state_hash(secret)))
-    if found is None or found.used_at is not None or as_utc(found.expires_at) <= _now():
+    if found is None or found.used_at is not None or as_utc(found.expires_at) <= utcnow():
         raise _explain(found)
     return found
 
@@ -193,7 +188,7 @@ def consume_state(database: Database, session: Session, secret: str) -> OAuthSta
     if not _valid_secret(secret):
         raise _explain(None)
     digest = state_hash(secret)
-    now = _now()
+    now = utcnow()
     with database.independent_session() as own:
         consumed = own.execute(
             update(OAuthState)
@@ -210,5 +205,5 @@ def purge_states(database: Database, *, older_than: timedelta = timedelta(days=1
     """Delete consent states (used or not) that expired more than `older_than` ago."""
     with database.transaction() as session:
         result = session.execute(delete(OAuthState).where(
-            OAuthState.expires_at < _now() - older_than))
+            OAuthState.expires_at < utcnow() - older_than))
         return int(getattr(result, "rowcount", 0) or 0)

@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from gateway.crypto import Binding, CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError, Unavailable, UpstreamError
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
 from gateway.oauth.flow import TokenGrant
 from gateway.oauth.models import TOKENS_TABLE, OAuthToken
@@ -65,9 +65,6 @@ def _binding(token: OAuthToken, column: str) -> Binding:
     return Binding.of(token.tenant_id, token.mailbox_id, TOKENS_TABLE, column, token.mailbox_id)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 def store_tokens(session: Session, crypto: CryptoService, mailbox: Mailbox, grant: TokenGrant,
                  *, client_id: str) -> OAuthToken:
@@ -90,7 +87,7 @@ def store_tokens(session: Session, crypto: CryptoService, mailbox: Mailbox, gran
                                           grant.access_token)
     token.access_expires_at = grant.expires_at
     token.scopes = list(grant.scopes)
-    token.refreshed_at = _now()
+    token.refreshed_at = utcnow()
     token.invalid_at = None
     token.invalid_reason = None
     session.flush()
@@ -160,7 +157,7 @@ def _refresh(session: Session, crypto: CryptoService, settings: Settings, token:
     except TransportError:
         raise Unavailable("Google's token endpoint is unreachable; retry later",
                           code="google_unreachable") from None
-    now = _now()
+    now = utcnow()
     token.access_token = crypto.seal_text(session, _binding(token, "access_token"),
                                           str(credentials.token))
     expiry = credentials.expiry
@@ -193,7 +190,7 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
     client_id, client_secret = _client(settings)
     expires = token.access_expires_at
     if (not force_refresh and token.access_token is not None and expires is not None
-            and as_utc(expires) - EXPIRY_MARGIN > _now() and token.client_id == client_id):
+            and as_utc(expires) - EXPIRY_MARGIN > utcnow() and token.client_id == client_id):
         return Credentials(  # type: ignore[no-untyped-call]
             crypto.open_owned_secret(session, _binding(token, "access_token"),
                                      token.access_token),
@@ -214,7 +211,7 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
 def mark_reauth_required(session: Session, mailbox: Mailbox, reason: str, *,
                          database: Database | None = None) -> None:
     """Stop using the mailbox's tokens until the user reconnects."""
-    now = _now()
+    now = utcnow()
     log.warning("oauth:grant:invalid mailbox=%s reason=%s", mailbox.id, reason)
     if database is not None and _mark_independently(database, mailbox.id, reason, now):
         for name, value in (("state", MailboxState.reauth_required.value),
@@ -283,7 +280,7 @@ def keep_alive(database: Database, crypto: CryptoService, settings: Settings, *,
     transaction under `FOR UPDATE SKIP LOCKED` (PostgreSQL), so two workers never refresh the
     same token and a slow one never blocks the others."""
     days = idle_days if idle_days is not None else settings.oauth_keepalive_idle_days
-    cutoff = (now or _now()) - timedelta(days=days)
+    cutoff = (now or utcnow()) - timedelta(days=days)
     report = KeepAliveReport()
     with database.transaction() as session:
         candidates = list(session.scalars(

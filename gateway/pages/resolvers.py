@@ -10,6 +10,7 @@ from gateway.accounts.deps import Caller
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Resource
+from gateway.policy.resources import mailbox_bound
 
 
 def mailbox_in_query(resource_type: str) -> ResourceResolver:
@@ -20,9 +21,6 @@ def mailbox_in_query(resource_type: str) -> ResourceResolver:
     def resolve(session: Session, caller: Caller, request: Request) -> Resource:
         mailbox = load_mailbox(session, caller, request.query_params.get("mailbox_id") or "")
         request.state.mailbox = mailbox
-        return Resource(type=resource_type, tenant=str(mailbox.tenant_id),
-                        mailbox=str(mailbox.id), owner=str(mailbox.owner_principal_id),
-                        mailbox_state=mailbox.state,
-                        scopes=tuple(mailbox.granted_scopes or ()))
+        return mailbox_bound(mailbox, resource_type)
 
     return resolve

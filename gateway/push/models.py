@@ -14,7 +14,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.kit.models import Base, CreatedMixin, utcnow
+from gateway.kit.models import Base, CreatedMixin
+from gateway.kit.timeutil import utcnow
 
 WATCHES_TABLE = "mailbox_watches"
 

@@ -38,9 +38,10 @@ from gateway.gmail import GmailClient, gmail_for
 from gateway.gmail.client import QuotaBudget
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
-from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Resource, Terminal
+from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Terminal
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY, Action, MailboxState
 from gateway.push.models import MailboxWatch
 from gateway.settings import Settings
@@ -72,9 +73,6 @@ class WatchReport:
                 "forgotten": self.forgotten, "units_spent": self.units_spent,
                 "errors": dict(self.errors)}
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _from_ms(value: Any) -> datetime | None:
@@ -135,7 +133,7 @@ class WatchKeeper:
     def renew_due(self, *, now: datetime | None = None, limit: int = 500) -> WatchReport:
         """Renew every due watch (up to `limit`) and forget watches of mailboxes that are gone.
         Nothing to do when no topic is configured (changes then arrive by polling only)."""
-        now = now or _now()
+        now = now or utcnow()
         report = WatchReport()
         report.forgotten = self.forget_inactive()
         if not self.settings.push_topic:
@@ -154,7 +152,7 @@ class WatchKeeper:
         """Renew one mailbox's watch now if it is due (e.g. right after it was connected)."""
         report = WatchReport()
         if self.settings.push_topic:
-            self._renew_one(mailbox_id, now or _now(), report)
+            self._renew_one(mailbox_id, now or utcnow(), report)
         return report
 
     def _renew_one(self, mailbox_id: uuid.UUID, now: datetime, report: WatchReport) -> None:
@@ -208,7 +206,7 @@ class WatchKeeper:
               now: datetime | None = None) -> int:
         """Authorize, call Gmail, store the outcome; returns the units spent. Raises
         PolicyDenied, MailboxNeedsUser, GmailError or Unavailable (all GatewayErrors)."""
-        now = now or _now()
+        now = now or utcnow()
         topic = self.settings.push_topic
         if not topic:
             raise GatewayError("no Pub/Sub topic configured (GATEWAY_PUSH_TOPIC)",
@@ -246,10 +244,7 @@ class WatchKeeper:
             actor=Actor(kind=SYSTEM_ACTOR_KIND, id=f"system:{WATCH_JOB}", tenant=tenant,
                         connection_id=system_connection_id(WATCH_JOB)),
             purpose="sync", action=Action.sync.value,
-            resource=Resource(type="mailbox", tenant=tenant, mailbox=str(mailbox.id),
-                              owner=str(mailbox.owner_principal_id),
-                              mailbox_state=mailbox.state,
-                              scopes=tuple(mailbox.granted_scopes or ())),
+            resource=mailbox_bound(mailbox),
             terminal=Terminal(request_id=f"job-{uuid.uuid4().hex}", protocol="internal",
                               user_agent=f"gmail-gateway/{WATCH_JOB}", device_id=self.host),
             detail={"step": step, "upstream": UPSTREAM})

@@ -18,11 +18,12 @@ import threading
 import traceback
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
+from gateway.kit.timeutil import utcnow
 from gateway.scheduler import leases
 from gateway.scheduler.jobs import Job, JobContext
 from gateway.scheduler.metrics import SchedulerMetrics
@@ -46,9 +47,6 @@ def describe_error(exc: BaseException) -> str:
     return kind
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 class Scheduler:
     def __init__(self, context: JobContext, jobs: list[Job], *, owner: str | None = None,
@@ -69,7 +67,7 @@ class Scheduler:
 
     def run_due(self) -> dict[str, str]:
         """Take and run, one after another in this thread, every job due now; their outcomes."""
-        leases.ensure_jobs(self.database, self._cadences(), _now())
+        leases.ensure_jobs(self.database, self._cadences(), utcnow())
         outcomes: dict[str, str] = {}
         for job in self.jobs:
             taken = self._claim(job)
@@ -111,7 +109,7 @@ class Scheduler:
     def _ensure_rows(self) -> None:
         while not self.stopping.is_set():
             try:
-                leases.ensure_jobs(self.database, self._cadences(), _now())
+                leases.ensure_jobs(self.database, self._cadences(), utcnow())
                 return
             except Exception:  # the database is not there yet: keep trying
                 log.exception("scheduler: the job table could not be prepared")
@@ -122,7 +120,7 @@ class Scheduler:
 
     def _tick(self, pool: ThreadPoolExecutor) -> None:
         try:
-            due = leases.due_jobs(self.database, _now())
+            due = leases.due_jobs(self.database, utcnow())
         except Exception:  # database hiccup: try again next tick
             log.exception("scheduler: could not read the job table")
             return
@@ -148,14 +146,14 @@ class Scheduler:
 
     def _claim(self, job: Job) -> datetime | None:
         """The moment this scheduler took the job's period, or None if it did not."""
-        now = _now()
+        now = utcnow()
         taken = leases.claim(self.database, job.name, self.owner, now,
                              cadence_seconds=job.cadence_seconds,
                              lease_seconds=self.settings.scheduler_lease_seconds)
         return now if taken else None
 
     def _run(self, job: Job, taken: datetime) -> str:
-        started = _now()
+        started = utcnow()
         error: str | None = None
         result = None
         try:
@@ -163,7 +161,7 @@ class Scheduler:
         except Exception as exc:  # one job's failure must not stop the others
             error = describe_error(exc)
             log.exception("scheduler:failed job=%s owner=%s", job.name, self.owner)
-        finished = _now()
+        finished = utcnow()
         outcome = "failed" if error else "ok"
         self.metrics.runs.labels(job=job.name, outcome=outcome).inc()
         self.metrics.duration.labels(job=job.name).observe((finished - started).total_seconds())
@@ -185,7 +183,7 @@ class Scheduler:
             for name in names:
                 try:
                     if not leases.extend(self.database, name, self.owner,
-                                         _now() + timedelta(seconds=lease)):
+                                         utcnow() + timedelta(seconds=lease)):
                         log.warning("scheduler: lost the lease of %s", name)
                 except Exception:
                     log.exception("scheduler: heartbeat of %s failed", name)

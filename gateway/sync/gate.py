@@ -24,9 +24,9 @@ from gateway.policy.enforcement import (
     AccessRequest,
     Actor,
     Enforcer,
-    Resource,
     Terminal,
 )
+from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action
 
 SYNC_JOB = "sync-worker"
@@ -47,10 +47,7 @@ class SyncGate:
             actor=Actor(kind=SYSTEM_ACTOR_KIND, id=f"system:{self.job}", tenant=tenant,
                         connection_id=system_connection_id(self.job)),
             purpose=SYNC_PURPOSE, action=Action.sync.value,
-            resource=Resource(type="mailbox", tenant=tenant, mailbox=str(mailbox.id),
-                              owner=str(mailbox.owner_principal_id), ids=tuple(ids),
-                              mailbox_state=mailbox.state,
-                              scopes=tuple(mailbox.granted_scopes or ())),
+            resource=mailbox_bound(mailbox, ids=ids),
             terminal=Terminal(request_id=f"sync-{uuid.uuid4().hex}", protocol="internal",
                               user_agent=f"gmail-gateway/{self.job}", device_id=self.host),
             detail={"step": step, "upstream": UPSTREAM, **dict(counts or {})})

@@ -18,7 +18,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.kit.models import Base, utcnow
+from gateway.kit.models import Base
+from gateway.kit.timeutil import utcnow
 
 
 class SyncPhase:

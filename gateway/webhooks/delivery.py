@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.writer import OperationLog, log_system_operation
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
+from gateway.kit.timeutil import utcnow
 from gateway.settings import Settings
 from gateway.webhooks import signing
 from gateway.webhooks.models import (
@@ -53,9 +54,6 @@ USER_AGENT = "gmail-gateway-webhooks/1"
 LEASE_MARGIN_SECONDS = 30.0
 ERROR_LENGTH = 200
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _iso(value: datetime) -> str:
@@ -124,7 +122,7 @@ def subscribed(endpoint: WebhookEndpoint, event_type: str) -> bool:
 def dispatch(database: Database, *, now: datetime | None = None, limit: int = 500) -> int:
     """Turn undispatched events into one pending delivery per active, subscribed endpoint of
     their tenant that existed when the event happened."""
-    now = now or _now()
+    now = now or utcnow()
     with database.transaction() as session:
         events = list(session.scalars(
             select(WebhookEvent).where(WebhookEvent.dispatched_at.is_(None))
@@ -165,7 +163,7 @@ def claim(database: Database, crypto: CryptoService, settings: Settings, *,
           oplog: OperationLog | None = None, now: datetime | None = None,
           limit: int = 10) -> list[Claimed]:
     """Lease up to `limit` due deliveries of active endpoints and log each attempt."""
-    now = now or _now()
+    now = now or utcnow()
     lease = timedelta(seconds=settings.webhook_timeout_seconds + LEASE_MARGIN_SECONDS)
     claimed: list[Claimed] = []
     with database.transaction() as session:
@@ -226,7 +224,7 @@ def send(client: httpx.Client, claimed: Claimed, settings: Settings) -> Outcome:
 def record(database: Database, claimed: Claimed, outcome: Outcome, settings: Settings, *,
            oplog: OperationLog | None = None, now: datetime | None = None) -> str:
     """Store the outcome if the lease is still ours; returns delivered/retrying/dead/lost."""
-    now = now or _now()
+    now = now or utcnow()
     with database.transaction() as session:
         delivery = session.get(WebhookDelivery, claimed.delivery_id, with_for_update=True)
         if (delivery is None or delivery.attempts != claimed.attempt
@@ -259,7 +257,7 @@ def record(database: Database, claimed: Claimed, outcome: Outcome, settings: Set
 
 def purge(database: Database, settings: Settings, *, now: datetime | None = None) -> int:
     """Forget dispatched events older than the retention whose deliveries are all settled."""
-    cutoff = (now or _now()) - timedelta(days=settings.webhook_retention_days)
+    cutoff = (now or utcnow()) - timedelta(days=settings.webhook_retention_days)
     with database.transaction() as session:
         pending = exists().where(WebhookDelivery.event_id == WebhookEvent.id,
                                  WebhookDelivery.status == DeliveryStatus.pending.value)

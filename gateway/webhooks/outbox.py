@@ -21,27 +21,24 @@ name or a token (docs/webhooks.md).
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, event, insert, inspect, select
 from sqlalchemy.orm import Mapper, Session
 
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.webhooks.models import EventType, WebhookEvent
 
 EVENT_TABLE = cast(Table, WebhookEvent.__table__)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
 
 def event_row(event_type: EventType, tenant_id: uuid.UUID, mailbox_id: uuid.UUID | None,
               data: dict[str, Any]) -> dict[str, Any]:
     """The outbox row; its payload is exactly the JSON body the endpoints receive."""
     event_id = uuid.uuid4()
-    now = _now()
+    now = utcnow()
     payload = {"id": str(event_id), "type": event_type.value,
                "occurred_at": now.isoformat().replace("+00:00", "Z"),
                "tenant_id": str(tenant_id),

@@ -4,7 +4,6 @@ tenant: an id of another tenant's endpoint or delivery is simply not found."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from gateway.crypto import CryptoService
 from gateway.kit.errors import Conflict, NotFound
 from gateway.kit.ids import uuid_or_none
+from gateway.kit.timeutil import utcnow
 from gateway.settings import Settings
 from gateway.webhooks import sealing
 from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -20,9 +20,6 @@ from gateway.webhooks.urls import validate_url
 
 MAX_ENDPOINTS_PER_TENANT = 20
 
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def get(session: Session, tenant_id: uuid.UUID, raw_id: str) -> WebhookEndpoint:
@@ -46,7 +43,7 @@ def create(session: Session, crypto: CryptoService, settings: Settings, tenant_i
     if count >= MAX_ENDPOINTS_PER_TENANT:
         raise Conflict(f"a tenant has at most {MAX_ENDPOINTS_PER_TENANT} webhook endpoints",
                        code="webhook_endpoint_limit")
-    now = _now()
+    now = utcnow()
     endpoint = WebhookEndpoint(id=uuid.uuid4(), tenant_id=tenant_id, url=url,
                                description=body.description,
                                event_types=sorted({t.value for t in body.event_types}),
@@ -117,7 +114,7 @@ def redeliver(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
     """Send again from the first attempt (a dead or delivered delivery, or a pending one now)."""
     delivery.status = DeliveryStatus.pending.value
     delivery.attempts = 0
-    delivery.next_attempt_at = _now()
+    delivery.next_attempt_at = utcnow()
     delivery.delivered_at = None
     session.flush()
     return delivery

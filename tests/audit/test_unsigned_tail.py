@@ -20,7 +20,7 @@ from gateway.audit.signing import AuditSigner, write_signing_key
 from gateway.audit.writer import OperationLog
 from gateway.cli import main
 from gateway.kit.db import Database
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 from gateway.scheduler.jobs import JOBS
 from gateway.settings import Settings
 from tests.audit.conftest import RecordFactory, append_each, single_chain

@@ -24,8 +24,8 @@ from gateway.audit.retention import purge
 from gateway.audit.signing import AuditSigner, TrustedKeys
 from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
-from gateway.kit.models import utcnow
 from gateway.kit.roles import roles_sql
+from gateway.kit.timeutil import utcnow
 from gateway.settings import Settings
 from tests.audit.conftest import append_each, make_record
 from tests.conftest import TenantWorld

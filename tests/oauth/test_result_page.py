@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from emulator.testing import RunningEmulator
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
-from gateway.kit.models import utcnow
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_SEND
 from tests.conftest import TenantWorld

@@ -14,7 +14,7 @@ from sqlalchemy import update
 from gateway.accounts import service as accounts
 from gateway.accounts.models import Tenant
 from gateway.consent import service
-from gateway.consent.models import AccessRequest
+from gateway.consent.models import ConsentRequest
 from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
@@ -68,7 +68,7 @@ def test_overview_sorts_an_operators_own_requests_by_status(
     decide(db, tenant_a, approved, True)
     decide(db, tenant_a, refused, False)
     with db.transaction() as s:
-        s.execute(update(AccessRequest).where(AccessRequest.id == lapsed)
+        s.execute(update(ConsentRequest).where(ConsentRequest.id == lapsed)
                   .values(expires_at=datetime.now(UTC) - timedelta(minutes=1)))
     someone_else = ask(db, crypto, tenant_a, operator=second_operator(db, tenant_a),
                        message_ids=["m4"])

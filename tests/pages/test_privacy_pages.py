@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.kit.db import Database
 from gateway.kit.routing import all_routes, route_guard
 from gateway.mail.models import Mailbox, Message
@@ -103,7 +103,7 @@ def test_approve_from_the_page_lets_the_operator_read(browser: TestClient, db: D
                                                       built: PrivacyWorld) -> None:
     world = built.world
     with db.transaction() as s:
-        pending = s.scalar(select(AccessRequest).where(AccessRequest.status == "pending"))
+        pending = s.scalar(select(ConsentRequest).where(ConsentRequest.status == "pending"))
         assert pending is not None
     assert operator_reads(browser, world, "18c0b1") == 403
     answer = post_form(browser, base(world) + "/access",
@@ -117,7 +117,7 @@ def test_approve_from_the_page_lets_the_operator_read(browser: TestClient, db: D
     assert decided.connection_id.startswith("session:")
     assert "You approved the request" in browser.get(answer.headers["location"]).text
     with db.transaction() as s:
-        decided_request = s.get(AccessRequest, pending.id)
+        decided_request = s.get(ConsentRequest, pending.id)
         assert decided_request is not None and decided_request.grant_id is not None
         grant = s.get(ConsentGrant, decided_request.grant_id)
         assert grant is not None
@@ -132,7 +132,7 @@ def test_approve_from_the_page_lets_the_operator_read(browser: TestClient, db: D
 def test_refuse_and_revoke(browser: TestClient, db: Database, built: PrivacyWorld) -> None:
     world = built.world
     with db.transaction() as s:
-        pending = s.scalar(select(AccessRequest).where(AccessRequest.status == "pending"))
+        pending = s.scalar(select(ConsentRequest).where(ConsentRequest.status == "pending"))
         assert pending is not None
     refused = post_form(browser, base(world) + "/access",
                         f"{base(world)}/requests/{pending.id}/decision", decision="refuse")
@@ -155,7 +155,7 @@ def test_a_bad_decision_value_changes_nothing(browser: TestClient, db: Database,
                                               built: PrivacyWorld) -> None:
     world = built.world
     with db.transaction() as s:
-        pending = s.scalar(select(AccessRequest).where(AccessRequest.status == "pending"))
+        pending = s.scalar(select(ConsentRequest).where(ConsentRequest.status == "pending"))
         assert pending is not None
     answer = post_form(browser, base(world) + "/access",
                        f"{base(world)}/requests/{pending.id}/decision", decision="maybe")
@@ -165,7 +165,7 @@ def test_a_bad_decision_value_changes_nothing(browser: TestClient, db: Database,
                          minutes="100000")
     assert too_long.status_code == 422
     with db.transaction() as s:
-        assert s.get(AccessRequest, pending.id).status == "pending"  # type: ignore[union-attr]
+        assert s.get(ConsentRequest, pending.id).status == "pending"  # type: ignore[union-attr]
 
 
 def test_who_read_my_mail_names_people_items_and_grounds(browser: TestClient,
@@ -266,7 +266,7 @@ def test_another_users_and_another_tenants_ids_are_404(browser: TestClient, db: 
                                                        tenant_b: TenantWorld) -> None:
     world = built.world
     with db.transaction() as s:
-        pending = s.scalar(select(AccessRequest).where(AccessRequest.status == "pending"))
+        pending = s.scalar(select(ConsentRequest).where(ConsentRequest.status == "pending"))
         assert pending is not None
     targets = [("GET", base(world) + suffix) for suffix, _, _ in PAGES] + [
         ("GET", base(world) + "/data/export"),
@@ -285,7 +285,7 @@ def test_another_users_and_another_tenants_ids_are_404(browser: TestClient, db: 
             assert answer.status_code == 404, (intruder.principal.subject, method, path)
             assert 'data-code="mailbox_not_found"' in answer.text
     with db.transaction() as s:
-        assert s.get(AccessRequest, pending.id).status == "pending"  # type: ignore[union-attr]
+        assert s.get(ConsentRequest, pending.id).status == "pending"  # type: ignore[union-attr]
         assert s.get(Mailbox, world.mailbox.id).state == "active"  # type: ignore[union-attr]
     refused = entries(db, "consent.request.decide", world.other_user.id)
     assert [(e.decision, e.reasons) for e in refused] == [("deny", ["not_found"])]

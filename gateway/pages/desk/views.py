@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.consent import service
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.consent.schemas import GrantOut, RequestCreate, RequestOut
 from gateway.crypto import CryptoService
 from gateway.kit.errors import NotFound, ValidationFailed
@@ -41,7 +41,7 @@ class DeskOverview:
         return {status: len(rows) for status, rows in self.requests.items()}
 
 
-def request_out(session: Session, crypto: CryptoService, row: AccessRequest) -> RequestOut:
+def request_out(session: Session, crypto: CryptoService, row: ConsentRequest) -> RequestOut:
     """The API's representation of a request (the justification opened for its author)."""
     text = service.justification_text(session, crypto, row)
     return RequestOut(**{name: getattr(row, name) for name in RequestOut.model_fields

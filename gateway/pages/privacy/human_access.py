@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gateway.consent import service
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.crypto import CryptoService
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
@@ -92,7 +92,7 @@ def _grantee(names: dict[str, str], grant: ConsentGrant) -> str:
 def human_access_page(session: Session, crypto: CryptoService, namer: ItemNamer,
                       mailbox: Mailbox, *, max_hours: float) -> HumanAccessPage:
     found = service.overview(session, mailbox)
-    requests: list[AccessRequest] = found["requests"]
+    requests: list[ConsentRequest] = found["requests"]
     grants: list[tuple[ConsentGrant, str]] = found["grants"]
     names = person_names(session, mailbox.tenant_id,
                          [r.operator_principal_id for r in requests]

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
 from gateway.audit.router import RESOURCE_TYPE as AUDIT_LOG
-from gateway.consent.models import AccessRequest, ConsentGrant
+from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.kit.errors import NotFound
 from gateway.kit.ids import uuid_or_none
 from gateway.kit.routing import ResourceResolver
 from gateway.mail.resolvers import load_visible_mailbox, mailbox_resource
 from gateway.policy.enforcement import Resolved, Resource
+from gateway.policy.resources import mailbox_bound
 
 
 def own_mailbox(resource_type: str = "mailbox") -> ResourceResolver:
@@ -28,11 +29,10 @@ def own_mailbox_log(session: Session, caller: Caller, request: Request) -> Resou
     `audit_log` resource carrying the mailbox's owner), for the owner's own mailbox."""
     mailbox = load_visible_mailbox(session, caller, request.path_params["mailbox_id"])
     request.state.mailbox = mailbox
-    return Resource(type=AUDIT_LOG, tenant=str(mailbox.tenant_id), mailbox=str(mailbox.id),
-                    owner=str(mailbox.owner_principal_id), ids=(str(mailbox.id),))
+    return mailbox_bound(mailbox, AUDIT_LOG, ids=(str(mailbox.id),), with_state=False)
 
 
-def own_row(model: type[ConsentGrant] | type[AccessRequest], resource_type: str, param: str,
+def own_row(model: type[ConsentGrant] | type[ConsentRequest], resource_type: str, param: str,
             *, what: str, code: str) -> ResourceResolver:
     """The owner's mailbox and one of its grants or access requests (as the consent API's
     routes resolve them)."""
@@ -42,7 +42,7 @@ def own_row(model: type[ConsentGrant] | type[AccessRequest], resource_type: str,
         resolved = mailbox_of(session, caller, request)
         row_id = uuid_or_none(str(request.path_params[param]))
         row = session.get(model, row_id) if row_id is not None else None
-        if not isinstance(row, ConsentGrant | AccessRequest) or (
+        if not isinstance(row, ConsentGrant | ConsentRequest) or (
                 row.mailbox_id != request.state.mailbox.id):
             raise NotFound(f"no such {what}", code=code)
         return resolved
@@ -52,5 +52,5 @@ def own_row(model: type[ConsentGrant] | type[AccessRequest], resource_type: str,
 
 own_grant = own_row(ConsentGrant, "consent_grant", "grant_id", what="grant",
                     code="grant_not_found")
-own_request = own_row(AccessRequest, "consent_request", "request_id", what="access request",
+own_request = own_row(ConsentRequest, "consent_request", "request_id", what="access request",
                       code="request_not_found")
