@@ -13,6 +13,7 @@ test in one connection would fake that away.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -72,6 +73,21 @@ def _require(what: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{what} is required in CI; run the tests through scripts/test.sh")
     pytest.skip(f"{what} not available; run the tests through scripts/test.sh")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command run in-process (`gateway.cli.main`) configures logging as a process would: a
+    plain StreamHandler on the stderr of that moment, which pytest closes after the test. Such
+    handlers are removed (pytest's own capture handlers are left to pytest) and the root level
+    is put back, so later tests do not log into a closed stream."""
+    root = logging.getLogger()
+    before, level = set(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
