@@ -123,7 +123,7 @@ def main() -> None:
     admin_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not admin_url:
         raise SystemExit("set GATEWAY_TEST_DATABASE_URL to a PostgreSQL admin URL")
-    from tests.conftest import migrated_database
+    from tests.support.database import migrated_database
 
     with migrated_database(admin_url, "gw_bench_labels") as url:
         started = time.perf_counter()

@@ -402,7 +402,8 @@ def main() -> int:
               workers=args.workers, log_config=None, access_log=False)
         return 0
 
-    from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+    from gateway.policy.engines.opa_binary import find_opa_binary
+    from tests.support.opa_process import OpaServerProcess
 
     admin_url = os.environ.get("GATEWAY_TEST_DATABASE_URL")
     if not admin_url:

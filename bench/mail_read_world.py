@@ -100,7 +100,7 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
 
 @contextlib.contextmanager
 def fresh_database(admin_url: str) -> Iterator[str]:
-    from tests.conftest import migrated_database
+    from tests.support.database import migrated_database
 
     with migrated_database(admin_url, "gw_bench_read") as url:
         yield url

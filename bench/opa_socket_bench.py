@@ -32,8 +32,9 @@ from bench.policy_measure import (
     warm_server,
 )
 from gateway.policy.engines import OpaServerEngine
-from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
-from gateway.policy.engines.table import load_decision_table
+from gateway.policy.engines.opa_binary import find_opa_binary
+from tests.support.decision_table import load_decision_table
+from tests.support.opa_process import OpaServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_DIR = ROOT / "policies"

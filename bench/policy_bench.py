@@ -86,9 +86,10 @@ from bench.policy_measure import (
 from bench.policy_store import PgGrantStore, check, operator_template, pg_stores
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
-from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+from gateway.policy.engines.opa_binary import find_opa_binary
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.table import TableCase, load_decision_table
+from tests.support.decision_table import TableCase, load_decision_table
+from tests.support.opa_process import OpaServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_DIR = ROOT / "policies"

@@ -43,9 +43,10 @@ from bench.policy_measure import (
     warm_server,
 )
 from gateway.policy.engines import OpaServerEngine
-from gateway.policy.engines.opa_process import OpaServerProcess, find_opa_binary
+from gateway.policy.engines.opa_binary import find_opa_binary
 from gateway.policy.engines.revision import write_revision_module
-from gateway.policy.engines.table import TableCase, load_decision_table
+from tests.support.decision_table import TableCase, load_decision_table
+from tests.support.opa_process import OpaServerProcess
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies"
 DENIES_RULE = "denies := judged_problems if {\n\tbase_ok\n} else := malformed\n"

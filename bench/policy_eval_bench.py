@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gateway.policy.engines.opa_process import find_opa_binary, policy_file_args
+from gateway.policy.engines.opa_binary import find_opa_binary, policy_file_args
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.table import load_decision_table
+from tests.support.decision_table import load_decision_table
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = "[d | some c in data.benchcases; d := data.gateway.authz.decision with input as c]"

@@ -18,7 +18,7 @@ from typing import Any
 
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.engines.revision import write_revision_module
-from gateway.policy.engines.table import TableCase
+from tests.support.decision_table import TableCase
 
 # --- measuring ------------------------------------------------------------------------------------
 

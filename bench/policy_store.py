@@ -131,7 +131,7 @@ def operator_template(cases: list[Any]) -> dict[str, Any]:
 @contextmanager
 def pg_stores(admin_url: str, sizes: list[int]) -> Iterator[list[PgGrantStore]]:
     """A fresh migrated database with one store per size (each its own tenant), dropped after."""
-    from tests.conftest import migrated_database
+    from tests.support.database import migrated_database
 
     stores: list[PgGrantStore] = []
     with migrated_database(admin_url, "gw_bench_policy") as url:

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gateway.policy.engines import EmbeddedEngine
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.table import load_decision_table
+from tests.support.decision_table import load_decision_table
 
 TABLE = Path(__file__).resolve().parents[1] / "policies" / "decision_table.yaml"
 

@@ -36,7 +36,7 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.push.lookup import WatchLookup, find_watched
 from gateway.push.models import MailboxWatch
-from tests.conftest import migrated_database
+from tests.support.database import migrated_database
 
 TARGET = "someone.watched@example.org"
 

@@ -84,7 +84,7 @@ def emulator_process() -> Iterator[EmulatorControl]:
 
 @contextmanager
 def database(admin_url: str) -> Iterator[str]:
-    from tests.conftest import migrated_database
+    from tests.support.database import migrated_database
 
     with migrated_database(admin_url, "gw_sync_bench") as url:
         yield url
@@ -96,7 +96,7 @@ def policy_server() -> Iterator[str | None]:
     if not opa.exists():
         yield None
         return
-    from gateway.policy.engines.opa_process import run_opa_server
+    from tests.support.opa_process import run_opa_server
 
     with run_opa_server(opa, ROOT / "policies") as url:
         yield url

@@ -13,7 +13,7 @@ ensure_opa
 "$VENV/bin/python" tools/fast_permit.py policies
 "$VENV/bin/python" - <<'PY'
 from pathlib import Path
-from gateway.policy.engines.opa_process import find_opa_binary
+from gateway.policy.engines.opa_binary import find_opa_binary
 from gateway.policy.engines.revision import write_revision_module
 from gateway.policy.engines.wasm_compile import write_compiled
 opa = find_opa_binary()

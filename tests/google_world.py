@@ -27,7 +27,7 @@ from gateway.app import create_app
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.settings import Environment, Settings
-from tests.conftest import TEST_PEPPER, TenantWorld
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 CLIENT_ID = "gateway-test.apps.googleusercontent.com"
 CLIENT_SECRET = "gateway-test-client-password"  # a test client registered with the emulator

@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 URL = "/v1/analytics/message-volume"
 

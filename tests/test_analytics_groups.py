@@ -18,8 +18,8 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw
+from tests.support.world import TenantWorld
 
 URL = "/v1/analytics/message-volume"
 K = 4

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.kit.db import Database
-from gateway.policy.engines.opa_process import OpaServerProcess
 from gateway.settings import Settings
-from tests.conftest import ROOT, TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.opa_process import OpaServerProcess
+from tests.support.world import ROOT, TenantWorld
 
 
 def test_opa_outage_turns_requests_into_503_and_recovers(

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.policy.contract import Decision, PolicyEngineUnavailable
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 class DownEngine:

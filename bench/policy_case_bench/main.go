@@ -74,7 +74,7 @@ func loadCases(root string) ([]tableCase, error) {
 from pathlib import Path
 sys.path.insert(0, ".")
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.table import load_decision_table
+from tests.support.decision_table import load_decision_table
 cases = load_decision_table(Path("policies/decision_table.yaml"))
 print(json.dumps([{"name": c.name, "input": prune_nulls(c.input)} for c in cases]))`
 	cmd := exec.Command(filepath.Join(root, ".venv", "bin", "python"), "-c", script)

@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from gateway.policy.engines.opa_process import find_opa_binary
+from gateway.policy.engines.opa_binary import find_opa_binary
 from gateway.policy.engines.revision import declared_revision, load_policy_files, revision_of
 
 

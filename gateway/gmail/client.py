@@ -85,10 +85,6 @@ class QuotaBudget(Protocol):
 
 
 class GmailClient:
-    # How batches are written and read; googleapiclient's `BatchHttpRequest` is the same
-    # protocol through the email package (bench/sync_bench.py measures one against the other).
-    batch_class: type[BatchHttpRequest] = GmailBatch
-
     def __init__(self, service: Any, *, api_endpoint: str, credentials: Credentials,
                  timeout: float = DEFAULT_TIMEOUT_SECONDS,
                  budget: QuotaBudget | None = None, retry: RetryPolicy | None = None,
@@ -201,7 +197,7 @@ class GmailClient:
         """A batch aimed at this endpoint (`service.new_batch_http_request()` would use the
         discovery document's Google URL), written and read byte-level (`GmailBatch`, see
         gateway/gmail/batch.py). Charge its members with `charge` before executing."""
-        return self.batch_class(callback=callback,
+        return GmailBatch(callback=callback,
                                 batch_uri=f"{self.api_endpoint}/batch/gmail/v1")
 
     def execute_batch(self, batch: BatchHttpRequest) -> None:

@@ -13,7 +13,7 @@ from gateway.accounts import service
 from gateway.accounts.models import ApiKey
 from gateway.kit.db import Database
 from gateway.policy.vocabulary import PROHIBITED_PURPOSES
-from tests.conftest import TEST_PEPPER, TenantWorld
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 PROBLEM = "application/problem+json"
 

@@ -14,7 +14,7 @@ from gateway.accounts.keys import hash_api_key
 from gateway.accounts.models import ApiKey, Principal
 from gateway.kit.db import Database
 from tests.accounts.test_authentication import revoke_crm_key
-from tests.conftest import TEST_PEPPER, TenantWorld
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 
 def _cache(client: TestClient) -> ApiKeyCache:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 SIX_FIELDS = ("connection_id", "protocol", "operation", "occurred_at", "actor_id")
 REVIEW = "audit_review"

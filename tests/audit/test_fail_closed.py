@@ -14,7 +14,7 @@ from sqlalchemy import make_url, text
 import gateway.app as app_module
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 pytestmark = pytest.mark.postgres_only  # database roles without INSERT on the log: PostgreSQL only
 

@@ -15,7 +15,7 @@ from gateway.audit.signing import TrustedKeys
 from gateway.kit.db import Database
 from gateway.kit.migrate import downgrade, upgrade
 from tests.audit.conftest import run_verify
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 LEGACY_ROW = """INSERT INTO audit_entries (id, occurred_at, shard, seq, prev_hash, entry_hash,
     request_id, tenant_id, mailbox_id, actor_kind, actor_id, connection_id, client_ip,

@@ -27,7 +27,7 @@ from gateway.audit.writer import OperationLog
 from gateway.kit.db import Database
 from gateway.settings import Settings
 from tests.audit.conftest import RecordFactory, append_each, as_dba, run_verify, single_chain
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 pytestmark = pytest.mark.postgres_only  # monthly partitions and their retention: PostgreSQL only
 

@@ -24,7 +24,7 @@ from gateway.kit.timeutil import utcnow
 from gateway.scheduler.jobs import JOBS
 from gateway.settings import Settings
 from tests.audit.conftest import RecordFactory, append_each, single_chain
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 def test_the_window_is_small_by_default() -> None:

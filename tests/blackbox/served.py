@@ -28,8 +28,8 @@ from gateway.audit.models import AuditEntry
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import ROOT, TEST_PEPPER, TenantWorld, build_tenant, make_settings
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import ROOT, TEST_PEPPER, TenantWorld, build_tenant, make_settings
 
 STARTUP_SECONDS = 60
 

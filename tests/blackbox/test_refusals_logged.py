@@ -40,8 +40,8 @@ from tests.blackbox.served import (
     serve_gateway,
     shape,
 )
-from tests.conftest import TEST_PEPPER
 from tests.fuzz.world import truncate_all
+from tests.support.world import TEST_PEPPER
 
 UA = "probe-agent/1.0"
 DEVICE = "probe-device-7"

@@ -24,7 +24,7 @@ from gateway.compliance.service import verify_report
 from gateway.kit.db import Database
 from gateway.settings import Settings
 from tests.compliance.scenario import PROHIBITED, cli_environment, play
-from tests.conftest import ROOT, TenantWorld
+from tests.support.world import ROOT, TenantWorld
 
 pytestmark = [pytest.mark.browser, pytest.mark.clause("pp.operation_log")]
 

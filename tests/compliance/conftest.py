@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from gateway.kit.db import Database
 from gateway.settings import Settings
 from tests.compliance.scenario import Scenario, cli_environment, play
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import ROOT, TEST_PEPPER, TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import ROOT, TEST_PEPPER, TenantWorld
 
 PROHIBITED = ("advertising", "credit_scoring", "ai_training", "data_sale")
 SUBJECT = "Quarterly figures, do not share"

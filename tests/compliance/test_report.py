@@ -22,7 +22,7 @@ from gateway.compliance.service import verify_report
 from gateway.compliance.signature import sign_directory
 from gateway.settings import Settings
 from tests.compliance.scenario import BODY, PROHIBITED, SUBJECT, Scenario
-from tests.conftest import ROOT
+from tests.support.world import ROOT
 
 TOOL = ROOT / "tools" / "verify_log.py"
 

@@ -17,8 +17,8 @@ from gateway.justifications.models import Justification
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_READONLY
-from tests.conftest import Actor, TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import Actor, TenantWorld
 
 SECRET_BODY = "Wire the money to account 0042 before Friday."
 REASON = "Abuse report: this mailbox sent phishing mail to 40 customers on 2026-11-20."

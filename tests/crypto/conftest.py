@@ -76,7 +76,7 @@ def pg_url() -> Iterator[str]:
     admin_url = os.environ.get(PG_ENV)
     if not admin_url:
         pytest.skip(f"{PG_ENV} not set")
-    from tests.conftest import migrated_database
+    from tests.support.database import migrated_database
 
     with migrated_database(admin_url, "gw_crypto") as url:
         yield url

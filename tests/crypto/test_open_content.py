@@ -16,7 +16,7 @@ from gateway.mail.models import Mailbox
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Enforcer, Resource, Terminal
 from gateway.policy.vocabulary import Action
 from gateway.sync.gate import SyncGate
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 SECRET = "only an allow opens this"
 

@@ -22,7 +22,8 @@ import yaml
 from gateway.policy.contract import PolicyEngineUnavailable
 from gateway.policy.engines import OpaServerEngine, policy_revision
 from gateway.policy.engines.bundle import build_bundle
-from gateway.policy.engines.opa_process import find_opa_binary, free_port
+from gateway.policy.engines.opa_binary import find_opa_binary
+from tests.support.opa_process import free_port
 from tests.support.signing_keys import rsa_pem_pair
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -38,7 +38,6 @@ from sqlalchemy import make_url
 from emulator.control import EmulatorControl
 from gateway.policy.engines.revision import policy_revision
 from gateway.settings import EMULATOR_PUSH_SERVICE_ACCOUNT
-from tests.conftest import create_database, drop_database
 from tests.demo_world import parse
 from tests.deploy.topology import (
     ROOT,
@@ -53,6 +52,7 @@ from tests.deploy.topology import (
     run_sql,
     wait_for,
 )
+from tests.support.database import create_database, drop_database
 from tests.support.signing_keys import rsa_pem_pair
 from tests.support.tls_certs import server_tls
 

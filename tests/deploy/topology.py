@@ -24,7 +24,7 @@ import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from gateway.policy.engines.opa_process import free_port
+from tests.support.opa_process import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES_SQL = ROOT / "deploy" / "compose" / "roles.sql"

@@ -52,9 +52,9 @@ from schemathesis.core.parameters import ParameterLocation
 from gateway.app import create_app
 from gateway.policy.vocabulary import DECLARED_PURPOSES
 from gateway.settings import Environment, Settings
-from tests.conftest import TEST_PEPPER
 from tests.fuzz.checks import Finding, harvest, response_violations, schemathesis_violations
 from tests.fuzz.world import Caller, FuzzTarget, capable_caller, new_request_id
+from tests.support.world import TEST_PEPPER
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 

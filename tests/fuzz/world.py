@@ -30,7 +30,6 @@ from gateway.kit.db import Database
 from gateway.kit.logs import request_id_var
 from gateway.mail.models import Mailbox
 from gateway.settings import Settings
-from tests.conftest import TenantWorld, build_tenant, empty_tables
 from tests.google_world import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -40,6 +39,8 @@ from tests.google_world import (
     connect,
 )
 from tests.mail.factories import make_raw, store_message
+from tests.support.database import empty_tables
+from tests.support.world import TenantWorld, build_tenant
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
 

@@ -22,8 +22,8 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.tokens import MailboxNeedsUser
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 
 def _client(db: Database, app: FastAPI, settings: Settings, mailbox_id: uuid.UUID

@@ -21,7 +21,7 @@ from gateway.app import create_app
 from gateway.kit.edge import EdgeProtocol
 from gateway.kit.serving import TcpConfig
 from gateway.settings import Environment, Settings
-from tests.conftest import TEST_PEPPER
+from tests.support.world import TEST_PEPPER
 
 BODY_TIMEOUT = 0.5
 MAX_CONNECTIONS = 3

@@ -9,7 +9,7 @@ import logging
 from fastapi.testclient import TestClient
 
 from gateway.kit.logs import JsonFormatter, redact
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 SECRETS = [
     "ya29.a0AfB_byC-secret-access-token",

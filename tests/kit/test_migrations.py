@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, inspect
 
 from gateway.kit.migrate import downgrade, upgrade
 from gateway.kit.schema import load_all_models
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 
 def _diff(url: str) -> list[object]:

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from gateway.app import create_app
 from gateway.policy.purposes import purposes_by_action
 from gateway.settings import Environment, Settings
-from tests.conftest import TEST_PEPPER
+from tests.support.world import TEST_PEPPER
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from gateway.kit.roles import roles_sql
 from gateway.kit.timeutil import utcnow
 from gateway.settings import Settings
 from tests.audit.conftest import append_each, make_record
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 ROOT = Path(__file__).resolve().parents[2]
 

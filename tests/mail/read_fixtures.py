@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40 + b"\n%%EOF\n"
 INVOICE = b"invoice-bytes\x00\x01\x02" * 100

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.write_helpers import b64, connected, emulator_messages, log_entries, stored
+from tests.support.world import TenantWorld
 
 
 def _drafts(mailbox_id: str) -> str:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from gateway.mail import export
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 
 def _lines(text: str) -> list[dict[str, Any]]:

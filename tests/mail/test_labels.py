@@ -15,10 +15,10 @@ from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Label, Mailbox
 from gateway.policy.vocabulary import SCOPE_MODIFY
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.factories import make_raw, store_message
 from tests.mail.write_helpers import connected, deliver, log_entries, stored
+from tests.support.world import TenantWorld
 
 
 def _gmail(emu: RunningEmulator) -> Any:

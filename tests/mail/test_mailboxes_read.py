@@ -9,7 +9,7 @@ from sqlalchemy import update
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_MODIFY
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 def test_list_and_get_with_features(client: TestClient, tenant_a: TenantWorld,

@@ -10,8 +10,8 @@ from gateway.accounts.deps import Caller
 from gateway.kit.db import Database
 from gateway.kit.errors import NotFound
 from gateway.mail.resolvers import MessageColumns, load_message
-from tests.conftest import Actor, TenantWorld
 from tests.mail.read_fixtures import Seeded, seeded
+from tests.support.world import Actor, TenantWorld
 
 __all__ = ["seeded"]
 

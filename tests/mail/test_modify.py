@@ -11,10 +11,10 @@ from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.factories import make_raw, store_message
 from tests.mail.write_helpers import connected, deliver, log_entries, stored
+from tests.support.world import TenantWorld
 
 
 def _labels_in_gmail(emu: RunningEmulator, gmail_id: str) -> list[str]:

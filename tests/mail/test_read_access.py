@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import TenantWorld
 from tests.mail.read_fixtures import PDF, Seeded, seeded
+from tests.support.world import TenantWorld
 
 __all__ = ["seeded"]
 

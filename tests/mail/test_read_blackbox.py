@@ -23,8 +23,8 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.settings import Settings
 from gateway.sync.worker import SyncWorker, build_services
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 64 + b"%%EOF\n"
 SHEET = b"name,amount\nacme,42\n" * 50

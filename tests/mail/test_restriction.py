@@ -17,8 +17,8 @@ from gateway.oauth.flow import TokenGrant
 from gateway.oauth.tokens import mark_reauth_required, store_tokens
 from gateway.policy.vocabulary import SCOPE_READONLY
 from gateway.webhooks.models import WebhookEvent
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 
 def _url(world: TenantWorld, suffix: str = "") -> str:

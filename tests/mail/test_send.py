@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.write_helpers import (
     b64,
@@ -24,6 +23,7 @@ from tests.mail.write_helpers import (
     log_entries,
     stored,
 )
+from tests.support.world import TenantWorld
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 4
 

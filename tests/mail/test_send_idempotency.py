@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.idempotency import IdempotencyRecord
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.write_helpers import connected, emulator_messages, log_entries
+from tests.support.world import TenantWorld
 
 BODY = {"to": [GOOGLE_BOB], "subject": "Contract", "text": "Signed copy attached."}
 

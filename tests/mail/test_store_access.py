@@ -22,8 +22,8 @@ from gateway.policy.enforcement import (
     Terminal,
 )
 from gateway.policy.vocabulary import SCOPE_READONLY
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 BODY = "only an allow opens this"
 

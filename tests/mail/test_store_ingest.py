@@ -28,7 +28,7 @@ from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mail.store import IncomingMessage, MessageStore
 from gateway.sync.gate import SyncGate
 from gateway.webhooks.models import WebhookEvent
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 @pytest.fixture

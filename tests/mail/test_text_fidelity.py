@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox, Message
-from tests.conftest import TenantWorld
 from tests.mail.factories import store_message
+from tests.support.world import TenantWorld
 
 _IDS = itertools.count()
 

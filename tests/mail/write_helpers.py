@@ -17,8 +17,8 @@ from emulator.testing import RunningEmulator
 from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.mail.models import Message
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 ALL_FEATURES = ["read", "send", "organise", "labels"]
 

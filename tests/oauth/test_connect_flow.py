@@ -19,7 +19,8 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.pages import LIMITED_USE_DISCLOSURE
 from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
-from tests.conftest import TenantWorld, rows_as_text
+from tests.support.database import rows_as_text
+from tests.support.world import TenantWorld
 
 from .conftest import (
     GOOGLE_ALICE,

@@ -17,8 +17,8 @@ from gateway.crypto.models import MailboxDataKey
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox, Message
 from gateway.oauth.models import OAuthToken
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 from .conftest import (
     CLIENT_ID,

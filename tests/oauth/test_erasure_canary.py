@@ -18,9 +18,10 @@ from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.schema import load_all_models
 from gateway.mail.models import Mailbox
-from tests.conftest import TenantWorld, rows_as_text
 from tests.mail.factories import make_raw, store_message
 from tests.oauth.conftest import connect, start_connect
+from tests.support.database import rows_as_text
+from tests.support.world import TenantWorld
 
 CANARY = "CanaryQz7Wx" + uuid.uuid4().hex[:10]
 

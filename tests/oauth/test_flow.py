@@ -23,7 +23,7 @@ from gateway.oauth.flow import GoogleNotConfigured, GoogleOAuth, TokenGrant, der
 from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.tokens import open_refresh_token, store_tokens
 from gateway.settings import Environment, Settings
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import connect, google_url_from_page, query, start_connect
 

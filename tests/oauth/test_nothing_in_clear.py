@@ -12,9 +12,10 @@ from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.schema import load_all_models
 from gateway.mail.models import Mailbox
-from tests.conftest import TenantWorld, rows_as_text
 from tests.mail.factories import make_raw, store_message
 from tests.oauth.conftest import GOOGLE_ALICE, connect
+from tests.support.database import rows_as_text
+from tests.support.world import TenantWorld
 
 SUBJECT = "Confidential merger timeline Q3"
 BODY = "Board approves the offer at 41 dollars per share"

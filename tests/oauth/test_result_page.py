@@ -13,7 +13,7 @@ from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_SEND
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import GOOGLE_ALICE, consent_at_google, follow_callback, page_links
 

@@ -16,7 +16,7 @@ from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthState, OAuthToken
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import (
     CLIENT_ID,

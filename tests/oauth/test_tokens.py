@@ -19,7 +19,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.tokens import MailboxNeedsUser, credentials_for, keep_alive
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import GOOGLE_ALICE, RETURN_URL, connect, google_url_from_page, query
 

@@ -16,9 +16,9 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.items import ItemNamer
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Resource, Terminal
-from tests.conftest import Actor as WorldActor
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import Actor as WorldActor
+from tests.support.world import TenantWorld
 
 SECRET_SUBJECT = "Acquisition terms draft"
 JUSTIFICATION = "The customer asked me to check why the attachment does not open."

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
-from tests.conftest import Actor
+from tests.support.world import Actor
 
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from tests.audit.conftest import append_each, as_dba, make_record
-from tests.conftest import TenantWorld
 from tests.pages.support import csrf_of, log_entries, sign_in
+from tests.support.world import TenantWorld
 
 REVIEW = "audit_review"
 

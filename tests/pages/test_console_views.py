@@ -24,7 +24,7 @@ from gateway.pages.console.views import (
     entry_in_tenant,
 )
 from tests.audit.conftest import append_each, as_dba, make_record, rows_by_position, single_chain
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 TENANT = uuid.uuid4()
 

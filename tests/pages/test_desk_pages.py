@@ -14,9 +14,9 @@ from sqlalchemy import update
 
 from gateway.consent.models import ConsentGrant
 from gateway.kit.db import Database
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
 from tests.pages.support import csrf_of, log_entries, sign_in
+from tests.support.world import TenantWorld
 
 SECRET_SUBJECT = "Acquisition terms draft"
 SECRET_BODY = "The price we can accept is 4.2M."

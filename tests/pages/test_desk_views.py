@@ -21,8 +21,8 @@ from gateway.kit.db import Database
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.mail.models import Mailbox
 from gateway.pages.desk.views import RequestForm, coverage, message_rows, operator_grant, overview
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
+from tests.support.world import TenantWorld
 
 
 def second_operator(db: Database, world: TenantWorld) -> uuid.UUID:

@@ -18,8 +18,8 @@ from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.kit.routing import all_routes
 from gateway.pages.security import is_page_path
-from tests.conftest import Actor, TenantWorld
 from tests.pages.support import csrf_of, link_path
+from tests.support.world import Actor, TenantWorld
 
 PERSONAS = {"/me": "end_user", "/desk": "operator", "/console": "reviewer"}
 

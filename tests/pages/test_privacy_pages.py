@@ -20,7 +20,6 @@ from gateway.kit.routing import all_routes, route_guard
 from gateway.mail.models import Mailbox, Message
 from gateway.pages.privacy.your_data import CONFIRMATIONS
 from gateway.policy.vocabulary import MailboxState
-from tests.conftest import TenantWorld
 from tests.pages.privacy_world import (
     JUSTIFICATION,
     OPERATOR_NAME,
@@ -30,6 +29,7 @@ from tests.pages.privacy_world import (
     operator_reads,
 )
 from tests.pages.support import csrf_of, sign_in
+from tests.support.world import TenantWorld
 
 
 def base(world: TenantWorld) -> str:

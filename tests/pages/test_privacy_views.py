@@ -29,7 +29,6 @@ from gateway.pages.privacy.mailboxes import (
 from gateway.pages.privacy.words import duration_words
 from gateway.pages.privacy.your_data import CONFIRMATIONS, Step, data_choices
 from gateway.policy.vocabulary import MailboxState
-from tests.conftest import TenantWorld
 from tests.pages.privacy_world import (
     JUSTIFICATION,
     OPERATOR_NAME,
@@ -39,6 +38,7 @@ from tests.pages.privacy_world import (
     namer_for,
     owner_access,
 )
+from tests.support.world import TenantWorld
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 

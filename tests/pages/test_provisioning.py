@@ -16,9 +16,9 @@ from emulator.testing import RunningEmulator
 from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import TEST_PEPPER, TenantWorld
 from tests.google_world import RETURN_URL, consent_at_google, follow_callback, query
 from tests.pages.support import link_path, log_entries
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 ADMIN = "administration"
 

@@ -16,8 +16,9 @@ from gateway.pages.security import CONTENT_SECURITY_POLICY
 from gateway.pages.sessions import secure_cookies
 from gateway.sessions.models import PageSession
 from gateway.settings import Environment, Settings
-from tests.conftest import TenantWorld, rows_as_text
 from tests.pages.support import ask_link, csrf_of, link_path, log_entries, sign_in
+from tests.support.database import rows_as_text
+from tests.support.world import TenantWorld
 
 HOMES = [("end_user", "/me", "Privacy center"), ("operator", "/desk", "Access desk"),
          ("reviewer", "/console", "Review console")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
-from gateway.policy.engines.table import TableCase, load_decision_table
+from tests.support.decision_table import TableCase, load_decision_table
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY_DIR = ROOT / "policies"

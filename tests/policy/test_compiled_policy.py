@@ -16,8 +16,8 @@ from gateway.policy.engines.revision import (
     revision_of,
     write_revision_module,
 )
-from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
 from tools.fast_permit import generate as generate_fast_permit
 
 

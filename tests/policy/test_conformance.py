@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine
-from gateway.policy.engines.table import TableCase, load_decision_table
 from tests.policy.conftest import POLICY_DIR, TABLE
+from tests.support.decision_table import TableCase, load_decision_table
 
 CASES = load_decision_table(TABLE)
 

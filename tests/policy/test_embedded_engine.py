@@ -10,8 +10,8 @@ import pytest
 from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import EmbeddedEngine, build_engine, policy_revision
 from gateway.policy.engines.revision import write_revision_module
-from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
 
 
 def test_revision_is_the_policy_files_hash(embedded_engine: EmbeddedEngine) -> None:

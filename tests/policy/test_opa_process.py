@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.policy.engines.opa_process import OpaServerProcess
+from tests.support.opa_process import OpaServerProcess
 
 
 def _environ(pid: int) -> dict[str, str]:

@@ -20,15 +20,15 @@ import pytest
 
 from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import OpaServerEngine, build_engine, policy_revision
-from gateway.policy.engines.opa_process import OpaServerProcess, free_port, run_opa_server
 from gateway.policy.engines.revision import (
     load_policy_files,
     merged_data,
     rego_modules,
     write_revision_module,
 )
-from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
+from tests.support.opa_process import OpaServerProcess, free_port, run_opa_server
 
 FILES = load_policy_files(POLICY_DIR)
 SERVER_MODULES = [{"id": f"/srv/policies/{m.path}", "raw": m.source} for m in rego_modules(FILES)]

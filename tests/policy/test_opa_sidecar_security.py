@@ -25,12 +25,12 @@ from gateway.app import create_app
 from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import OpaServerEngine, engine_from_settings, policy_revision
 from gateway.policy.engines.bundle import build_bundle, bundle_manifest_revision
-from gateway.policy.engines.opa_process import OpaServerProcess, OpaTls
-from gateway.policy.engines.table import TableCase
 from gateway.settings import Settings, UnsafeSettings
-from tests.conftest import TenantWorld
 from tests.policy.conftest import POLICY_DIR, ROOT
+from tests.support.decision_table import TableCase
+from tests.support.opa_process import OpaServerProcess, OpaTls
 from tests.support.signing_keys import rsa_pem_pair
+from tests.support.world import TenantWorld
 from tests.test_settings import GOOD
 
 pytestmark = pytest.mark.opa

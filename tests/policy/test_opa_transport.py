@@ -16,11 +16,11 @@ import pytest
 import requests
 from opa_client.opa import OpaClient
 
-from gateway.policy.engines.opa_process import OpaServerProcess, free_port
 from gateway.policy.engines.opa_transport import KeepAliveOpaClient, UndefinedDocument
 from gateway.policy.engines.rego_input import prune_nulls
-from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
+from tests.support.opa_process import OpaServerProcess, free_port
 
 PACKAGE, RULE = "gateway.authz", "decision"
 

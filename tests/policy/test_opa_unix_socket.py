@@ -15,10 +15,10 @@ from pydantic import SecretStr
 from gateway.policy.contract import PolicyEngineUnavailable, PolicyRevisionMismatch
 from gateway.policy.engines import OpaServerEngine, engine_from_settings
 from gateway.policy.engines.bundle import build_bundle
-from gateway.policy.engines.opa_process import OpaServerProcess
-from gateway.policy.engines.table import TableCase
 from gateway.settings import Settings
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
+from tests.support.opa_process import OpaServerProcess
 from tests.support.signing_keys import rsa_pem_pair
 from tests.test_settings import GOOD
 

@@ -19,13 +19,13 @@ from gateway.kit.db import Database
 from gateway.policy.contract import PolicyRevisionMismatch
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine, policy_revision
 from gateway.policy.engines import wasm_compile as wc
-from gateway.policy.engines.opa_process import OpaServerProcess
 from gateway.policy.engines.revision import write_revision_module
-from gateway.policy.engines.table import TableCase
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw, store_message
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
+from tests.support.opa_process import OpaServerProcess
+from tests.support.world import TenantWorld
 
 pytestmark = pytest.mark.opa
 

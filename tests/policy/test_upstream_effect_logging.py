@@ -23,7 +23,7 @@ from gateway.policy.enforcement import (
     Terminal,
 )
 from gateway.policy.vocabulary import SCOPE_MODIFY, Action
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 
 class _AfterGmail(Exception):

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from gateway.policy import vocabulary as v
-from gateway.policy.engines.table import TableCase
 from tests.policy.conftest import POLICY_DIR
+from tests.support.decision_table import TableCase
 
 TABLES = json.loads((POLICY_DIR / "data.json").read_text())["gateway"]["tables"]
 

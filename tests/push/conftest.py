@@ -27,8 +27,8 @@ from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.watches import WatchKeeper
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 PUSH_PATH = "/v1/push/gmail"
 

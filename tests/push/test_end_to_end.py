@@ -19,8 +19,8 @@ from gateway.kit.db import Database
 from gateway.push.models import MailboxWatch
 from gateway.sync.models import MailboxSync
 from gateway.sync.worker import SyncWorker, build_services
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE
+from tests.support.world import TenantWorld
 
 from .conftest import ServedGateway, Watched, sync_requested_at, wait_for
 

@@ -22,8 +22,8 @@ from gateway.push.models import MailboxWatch
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync, SyncPhase
 from gateway.sync.repository import ensure_rows
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
+from tests.support.world import TenantWorld
 
 from .conftest import PUSH_PATH, Watched, envelope, push_claims, sync_requested_at
 

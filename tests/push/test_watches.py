@@ -23,7 +23,6 @@ from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.models import MailboxWatch
 from gateway.settings import Settings
-from tests.conftest import TEST_PEPPER, TenantWorld
 from tests.google_world import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -32,6 +31,7 @@ from tests.google_world import (
     PUBLIC_BASE,
     connect,
 )
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 from .conftest import Watched, keeper_for
 

@@ -14,7 +14,7 @@ from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.scheduler.models import SchedulerJob
 from gateway.settings import Settings
-from tests.conftest import TEST_PEPPER
+from tests.support.world import TEST_PEPPER
 
 
 @pytest.fixture

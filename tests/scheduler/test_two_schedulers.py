@@ -30,7 +30,8 @@ from gateway.scheduler.leases import JobState, job_states
 from gateway.scheduler.models import SchedulerJob
 from gateway.settings import Settings
 from tests.blackbox.served import free_port, gateway_env
-from tests.conftest import ROOT, empty_tables
+from tests.support.database import empty_tables
+from tests.support.world import ROOT
 
 CADENCE = 1.0
 RUN_SECONDS = 8.0

@@ -18,8 +18,8 @@ from gateway.settings import Settings
 from gateway.sync.models import MailboxSync
 from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker, build_services
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 
 @pytest.fixture

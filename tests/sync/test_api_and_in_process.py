@@ -11,8 +11,8 @@ from emulator.testing import RunningEmulator
 from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.settings import Settings
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE
+from tests.support.world import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored
 
 

@@ -37,8 +37,8 @@ from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.sync.worker import SyncWorker
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE, connect
+from tests.support.world import TenantWorld
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 # Delivered after the full sync, so they come in through the incremental sync.

@@ -17,7 +17,7 @@ from gateway.kit.timeutil import as_utc
 from gateway.sync.models import MailboxSync
 from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored, sync_state
 
 

@@ -15,8 +15,8 @@ from gateway.kit.db import Database
 from gateway.mail.models import Label
 from gateway.sync.models import SyncPhase
 from gateway.sync.worker import SyncWorker
-from tests.conftest import TenantWorld
 from tests.google_world import GOOGLE_ALICE
+from tests.support.world import TenantWorld
 from tests.sync.conftest import (
     api_list_all,
     connect_seeded,

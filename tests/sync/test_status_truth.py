@@ -23,7 +23,7 @@ from gateway.sync.models import MailboxSync
 from gateway.sync.repository import claim_next, heartbeat
 from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker, build_services, heartbeat_interval
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored, sync_state
 
 

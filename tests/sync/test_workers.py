@@ -30,7 +30,7 @@ from gateway.sync.models import MailboxSync, SyncPhase
 from gateway.sync.repository import Claim, LeaseLost, claim_next
 from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 from tests.sync.conftest import connect_seeded, in_gmail, stored, sync_state
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ from gateway.mail.store import MessageStore
 from gateway.settings import Settings
 from gateway.webhooks.delivery import DeliveryReport, deliver_due
 from gateway.webhooks.models import WebhookDelivery
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw
+from tests.support.world import TenantWorld
 
 SUBJECT = "Board minutes for Carol"
 

@@ -16,7 +16,7 @@ from gateway.kit.errors import ValidationFailed
 from gateway.settings import Environment, Settings
 from gateway.webhooks import signing
 from gateway.webhooks.urls import validate_url
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import Receiver
 from .helpers import deliveries, register, run_pass, store_one

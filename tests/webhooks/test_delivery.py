@@ -17,7 +17,7 @@ from gateway.kit.db import Database
 from gateway.settings import Settings
 from gateway.webhooks import signing
 from gateway.webhooks.delivery import claim, dispatch
-from tests.conftest import TenantWorld
+from tests.support.world import TenantWorld
 
 from .conftest import Receiver
 from .helpers import SUBJECT, deliveries, register, run_pass, store_one

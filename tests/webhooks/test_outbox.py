@@ -18,8 +18,8 @@ from gateway.mail.store import MessageStore
 from gateway.mail.writes import update_stored_labels
 from gateway.oauth.tokens import mark_reauth_required
 from gateway.webhooks.models import WebhookEvent
-from tests.conftest import TenantWorld
 from tests.mail.factories import make_raw
+from tests.support.world import TenantWorld
 
 SUBJECT = "Quarterly numbers for Carol"
 BODY_TEXT = "The secret figure is 42"

@@ -15,7 +15,7 @@ from gateway.scheduler.jobs import JobContext, configured_jobs
 from gateway.scheduler.runner import Scheduler
 from gateway.settings import Settings
 from gateway.sync.worker import build_services
-from tests.conftest import TEST_PEPPER, TenantWorld
+from tests.support.world import TEST_PEPPER, TenantWorld
 
 from .conftest import Receiver
 from .helpers import deliveries, register, store_one

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 from gateway.policy.contract import PolicyEngineUnavailable
-from gateway.policy.engines.opa_process import find_opa_binary
+from gateway.policy.engines.opa_binary import find_opa_binary
 from gateway.policy.engines.revision import checked_revision, load_policy_files
 
 SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "ES512")

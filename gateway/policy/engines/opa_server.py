@@ -35,7 +35,7 @@ exactly the local ones (same sources, as a multiset), and `GET /v1/data/gateway/
 the local data.json; otherwise it is unavailable. Uploading the policies through the REST API
 instead is not offered: OPA compiles each PUT module on its own, and these modules refer to each
 other. Feed the sidecar with a signed bundle (bundle.py, docs/operations.md) or
-`opa run --server <policy files>` (opa_process.py).
+`opa run --server <policy files>` (`policy_file_args` in opa_binary.py lists them).
 
 Authentication, both ways where OPA offers it: `token` is sent as `Authorization: Bearer` on
 every call (OPA `--authentication=token --authorization=basic`, policies/system/authz.rego);

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.policy.contract import PolicyEngineUnavailable
-from gateway.policy.engines.opa_process import find_opa_binary, policy_file_args
+from gateway.policy.engines.opa_binary import find_opa_binary, policy_file_args
 from gateway.policy.engines.revision import policy_revision
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Start a real OPA server on the policies, for tests, benchmarks and the local demo.
+"""Start a real OPA server on the policies, for tests and benchmarks.
 
     with run_opa_server(Path(".tools/bin/opa"), Path("policies")) as url:
         engine = OpaServerEngine(url, Path("policies"))
@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -44,27 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from gateway.policy.engines.revision import load_policy_files
-
-DEFAULT_OPA_BINARY = Path(".tools/bin/opa")
-
-
-def find_opa_binary(explicit: str | os.PathLike[str] | None = None) -> Path | None:
-    """$OPA_BINARY, then .tools/bin/opa (repo-local build), then `opa` on PATH."""
-    candidates: list[Path] = []
-    if explicit:
-        candidates.append(Path(explicit))
-    if os.environ.get("OPA_BINARY"):
-        candidates.append(Path(os.environ["OPA_BINARY"]))
-    repo = Path(__file__).resolve().parents[3]
-    candidates.append(repo / DEFAULT_OPA_BINARY)
-    on_path = shutil.which("opa")
-    if on_path:
-        candidates.append(Path(on_path))
-    for candidate in candidates:
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+from gateway.policy.engines.opa_binary import policy_file_args
 
 
 def free_port() -> int:
@@ -72,17 +51,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def policy_file_args(policy_dir: Path) -> list[str]:
-    """`opa run` arguments loading the policy files (data.json under its directory's path)."""
-    args = []
-    for policy_file in load_policy_files(policy_dir):
-        path = str((policy_dir / policy_file.path).resolve())
-        if policy_file.is_data and policy_file.data_path:
-            path = ".".join(policy_file.data_path) + ":" + path
-        args.append(path)
-    return args
 
 
 @dataclass(frozen=True)
@@ -224,7 +192,7 @@ class OpaServerProcess:
         output = (self.decision_log.open("ab") if self.decision_log is not None
                   else tempfile.TemporaryFile())  # noqa: SIM115 - outlives this method
         try:
-            self._proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
+            self._proc = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=output,
                 stderr=subprocess.STDOUT, env=env)
         except BaseException:
