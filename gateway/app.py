@@ -16,10 +16,9 @@ from gateway.audit.writer import OperationLog
 from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
-from gateway.crypto.pg import psycopg_binary_results
+from gateway.crypto.pg import build_database
 from gateway.justifications.router import router as justifications_router
 from gateway.kit.api_docs import install_api_docs
-from gateway.kit.db import Database
 from gateway.kit.edge import BodyReadTimeout
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
@@ -42,6 +41,7 @@ from gateway.pages import PAGE_ROUTERS
 from gateway.pages.security import PageHeaders, install_page_errors
 from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
+from gateway.policy.engines import engine_from_settings
 from gateway.policy.purposes import purposes_by_action
 from gateway.push.router import router as push_router
 from gateway.sessions.router import router as sessions_router
@@ -60,21 +60,6 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       sessions_router, accounts_router, *PAGE_ROUTERS)
 
 
-def build_policy_engine(settings: Settings) -> PolicyEngine:
-    from gateway.policy.engines import engine_from_settings
-
-    return engine_from_settings(settings)
-
-
-def build_database(settings: Settings) -> Database:
-    """The request engine. On PostgreSQL it fetches results in binary format, so a sealed bytea
-    column arrives as raw bytes instead of hex text (the decoding otherwise costs more than the
-    decryption: docs/encryption.md). Migrations and schema reflection keep the text format."""
-    if settings.database_url.startswith("postgresql+psycopg"):
-        return Database.from_url(settings.database_url, connect_args=psycopg_binary_results())
-    return Database.from_url(settings.database_url)
-
-
 def google_mode(settings: Settings) -> str:
     if settings.uses_emulator:
         return "emulator"
@@ -91,7 +76,7 @@ def create_app(settings: Settings | None = None, *,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = build_database(settings)
-        policy = engine or build_policy_engine(settings)
+        policy = engine or engine_from_settings(settings)
         app.state.database = database
         app.state.engine = policy
         app.state.api_key_pepper = load_pepper(settings)

@@ -40,12 +40,13 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
     """Decide and log the access (actor: the named reviewer principal of the tenant, purpose
     audit_review, action compliance.report, protocol `cli`), then build, write and sign."""
     from gateway.accounts import service as accounts
-    from gateway.app import build_database, build_policy_engine
     from gateway.audit.writer import OperationLog
+    from gateway.crypto.pg import build_database
     from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Resource, Terminal
+    from gateway.policy.engines import engine_from_settings
 
     database = build_database(settings)
-    engine = build_policy_engine(settings)
+    engine = engine_from_settings(settings)
     try:
         with database.transaction() as session:
             tenant = accounts.get_tenant(session, req.tenant)

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.kit.db import Database
+from gateway.kit.schema import load_all_models
+from gateway.settings import Settings
+
 
 def psycopg_binary_results() -> dict[str, Any]:
     """`connect_args` making every (client-side) psycopg cursor fetch in binary format."""
@@ -30,3 +34,15 @@ def psycopg_binary_results() -> dict[str, Any]:
             self.format = pq.Format.BINARY
 
     return {"cursor_factory": BinaryResultsCursor}
+
+
+def build_database(settings: Settings) -> Database:
+    """The request engine. On PostgreSQL it fetches results in binary format, so a sealed bytea
+    column arrives as raw bytes instead of hex text (the decoding otherwise costs more than the
+    decryption: docs/encryption.md). Migrations and schema reflection keep the text format.
+    Every model is imported first, so the mappers configure in any process that builds it (a
+    worker or a command imports only its own domain's models)."""
+    load_all_models()
+    if settings.database_url.startswith("postgresql+psycopg"):
+        return Database.from_url(settings.database_url, connect_args=psycopg_binary_results())
+    return Database.from_url(settings.database_url)

@@ -18,15 +18,16 @@ log = logging.getLogger(__name__)
 def open_services(settings: Settings) -> Iterator[SyncServices]:
     """The database, policy engine, crypto and enforcer a worker or the scheduler runs on,
     closed on exit."""
-    from gateway.app import build_database, build_policy_engine
     from gateway.audit.writer import OperationLog
     from gateway.crypto import CryptoService
+    from gateway.crypto.pg import build_database
     from gateway.mail.store import MessageStore
     from gateway.policy.enforcement import Enforcer
+    from gateway.policy.engines import engine_from_settings
     from gateway.sync.worker import build_services
 
     database = build_database(settings)
-    engine = build_policy_engine(settings)
+    engine = engine_from_settings(settings)
     crypto = CryptoService.from_settings(settings)
     try:
         enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
