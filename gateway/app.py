@@ -17,14 +17,14 @@ from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService
 from gateway.crypto.pg import build_database
+from gateway.guard.openapi import document_contract
+from gateway.guard.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.justifications.router import router as justifications_router
 from gateway.kit.api_docs import install_api_docs
 from gateway.kit.edge import BodyReadTimeout
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
-from gateway.kit.openapi import document_contract
 from gateway.kit.problem import install_problem_handlers
-from gateway.kit.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.mail.body_limit import BodyLimit, body_limit_for
 from gateway.mail.drafts_router import router as drafts_router
 from gateway.mail.labels_router import router as labels_router

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.kit.routing import GuardedRouter
+from gateway.guard.routing import GuardedRouter
 
 log = logging.getLogger(__name__)
 router = GuardedRouter(tags=["operations"])

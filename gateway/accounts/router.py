@@ -22,9 +22,9 @@ from gateway.accounts.schemas import (
     PrincipalList,
     PrincipalOut,
 )
+from gateway.guard.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.kit.errors import Conflict, NotFound
 from gateway.kit.ids import uuid_or_not_found
-from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
 

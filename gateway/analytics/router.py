@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import BadRequest, Unavailable
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Message
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import Action

@@ -38,8 +38,8 @@ from gateway.audit.schemas import (
 )
 from gateway.audit.signing import load_trusted_keys
 from gateway.audit.verify import verify
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource

@@ -20,9 +20,9 @@ from pydantic import BaseModel, Field
 from gateway.accounts.deps import Caller
 from gateway.audit.signing import load_signer, load_trusted_keys
 from gateway.compliance.report import Period, Requester, build_report, write_report
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import Instant
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action

@@ -21,9 +21,9 @@ from gateway.consent.schemas import (
     RequestOut,
 )
 from gateway.crypto import CryptoService
+from gateway.guard.routing import AccessDep, GuardedRouter, ResourceResolver
 from gateway.kit.errors import NotFound
 from gateway.kit.ids import uuid_or_none
-from gateway.kit.routing import AccessDep, GuardedRouter, ResourceResolver
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.enforcement import Resolved, Resource

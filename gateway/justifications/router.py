@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
+from gateway.guard.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.justifications import service
 from gateway.justifications.models import Justification
 from gateway.justifications.schemas import (
@@ -23,7 +24,6 @@ from gateway.justifications.schemas import (
 )
 from gateway.justifications.service import Status
 from gateway.kit.errors import NotFound, ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.kit.strict import DIGITS
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource

@@ -16,8 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from gateway.kit.app_routes import all_routes
 from gateway.kit.errors import PROBLEM_BASE, GatewayError
-from gateway.kit.routing import all_routes
 
 log = logging.getLogger(__name__)
 

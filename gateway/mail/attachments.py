@@ -26,8 +26,8 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import NotFound, PayloadTooLarge, PolicyDenied
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.mime import ATTACHED_MESSAGES, attachment_name, is_attachment
 from gateway.mail.mime_parts import attachment_bytes, is_container
 from gateway.mail.mime_split import TOLERANT_POLICY

@@ -19,7 +19,7 @@ from fastapi import Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateway.accounts.deps import SessionDep
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS
 from gateway.mail.mime import parse_message
 from gateway.mail.models import Mailbox

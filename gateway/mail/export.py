@@ -32,8 +32,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.store import MessageStore

@@ -15,8 +15,8 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.modify_router import label_store
 from gateway.mail.write_schemas import LabelIn, LabelList, LabelOut, LabelPatch

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter, served
 from gateway.kit.errors import PolicyDenied
 from gateway.kit.ids import GMAIL_ID_PATTERN, LABEL_ID_PATTERN
 from gateway.kit.request_session import run_and_commit
-from gateway.kit.routing import AccessDep, GuardedRouter, served
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor

@@ -14,8 +14,8 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.label_store import LabelStore
 from gateway.mail.models import Mailbox
 from gateway.mail.write_schemas import MessageLabelsOut, ModifyIn

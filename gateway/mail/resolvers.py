@@ -20,10 +20,10 @@ from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import Caller
 from gateway.consent.service import applicable_grant
+from gateway.guard.routing import ResourceResolver
 from gateway.justifications.lookup import justification_for
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
-from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.policy.enforcement import Resolved, Resource

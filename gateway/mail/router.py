@@ -1,5 +1,5 @@
 """The CRM's mail API (v1): mailboxes. Every route names its policy action; see
-gateway.kit.routing. Message, thread, attachment, search and timeline routes live in their own
+gateway.guard.routing. Message, thread, attachment, search and timeline routes live in their own
 modules (messages_router, threads_router, attachments, search_router, timeline_router)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail import restriction
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource, own_mailboxes

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
 from gateway.gmail.client import gmail_for
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.rendering import render
 from gateway.mail.resolvers import mailbox_resource

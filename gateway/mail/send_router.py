@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.gmail import GmailError
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import Conflict, GatewayError, NotFound, ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.mail.compose import Composed, Limits, ReplyContext, build_message, gmail_raw
 from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys, message_id_for
 from gateway.mail.models import Mailbox

@@ -20,8 +20,8 @@ from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.ids import LABEL_ID_PATTERN
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS, QueryFlag
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.pagination import decode_cursor, encode_cursor

@@ -19,7 +19,7 @@ from fastapi import Request
 from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import address_index, message_filters, newest_first_after

@@ -4,7 +4,7 @@ Metadata (ids, dates, labels, sizes, subject, addresses) and content (bodies, he
 attachments) are different policy actions, because the policy treats them differently (a human
 operator may see redacted metadata without the owner's consent, never content). The view is read
 *before* the decision, so the enforcement point decides the action actually served: `ViewGuard`
-is a `Guard` (the app's route check and tests/kit/test_routes_guarded.py recognise it) whose
+is a `Guard` (the app's route check and tests/guard/test_routes_guarded.py recognise it) whose
 action is chosen from the `view` query parameter; an unknown view is a 422 before any decision.
 Routes registered with `add_viewed` must declare `view: ViewQuery` themselves (for the OpenAPI).
 """
@@ -18,8 +18,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
+from gateway.guard.routing import POLICY_ACTION_KEY, Guard, GuardedRouter, ResourceResolver, Serve
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import POLICY_ACTION_KEY, Guard, GuardedRouter, ResourceResolver, Serve
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.gmail import GmailClient, GmailError, GmailNotFound, GmailRejected, gmail_for
 from gateway.gmail.client import build_client
+from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, LABEL_ID
-from gateway.kit.routing import ResourceResolver
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore

@@ -15,9 +15,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import inspect
 
+from gateway.guard.routing import POLICY_ACTION_KEY
 from gateway.kit.errors import PolicyDenied
 from gateway.kit.problem import problem_response
-from gateway.kit.routing import POLICY_ACTION_KEY
 from gateway.mail.models import Mailbox
 from gateway.oauth.scopes import ACTION_FEATURES, FEATURES, features_granted
 from gateway.settings import Settings

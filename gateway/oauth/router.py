@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError, ValidationFailed
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import QueryFlag
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource

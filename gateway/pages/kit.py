@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
-from gateway.kit.routing import (
+from gateway.guard.routing import (
     POLICY_ACTION_KEY,
     Guard,
     GuardedRouter,

@@ -7,7 +7,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
-from gateway.kit.routing import ResourceResolver
+from gateway.guard.routing import ResourceResolver
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Resource
 from gateway.policy.resources import mailbox_bound

@@ -16,8 +16,8 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
+from gateway.guard.routing import GuardedRouter
 from gateway.kit.errors import PayloadTooLarge
-from gateway.kit.routing import GuardedRouter
 from gateway.policy.terminal import terminal_of
 from gateway.push.envelope import MAX_BODY_BYTES, parse_envelope
 from gateway.push.lookup import WatchLookup

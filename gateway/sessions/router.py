@@ -11,7 +11,7 @@ from fastapi import Request, Response
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
-from gateway.kit.routing import AccessDep, GuardedRouter
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
 from gateway.sessions import service

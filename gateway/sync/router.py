@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError
-from gateway.kit.routing import AccessDep, GuardedRouter
 from gateway.kit.timeutil import as_utc
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
-from gateway.kit.routing import AccessDep, GuardedRouter, tenant_resource
+from gateway.guard.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.kit.strict import DIGITS
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from gateway.audit.models import AuditEntry
+from gateway.kit.app_routes import all_routes
 from gateway.kit.db import Database
-from gateway.kit.routing import all_routes
 from gateway.pages.security import is_page_path
 from tests.pages.support import csrf_of, link_path
 from tests.support.world import Actor, TenantWorld

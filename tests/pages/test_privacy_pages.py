@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 
 from gateway.audit.models import AuditEntry
 from gateway.consent.models import ConsentGrant, ConsentRequest
+from gateway.guard.routing import route_guard
+from gateway.kit.app_routes import all_routes
 from gateway.kit.db import Database
-from gateway.kit.routing import all_routes, route_guard
 from gateway.mail.models import Mailbox, Message
 from gateway.pages.privacy.your_data import CONFIRMATIONS
 from gateway.policy.vocabulary import MailboxState

@@ -35,10 +35,10 @@ from gateway.audit.models import AuditEntry
 from gateway.audit.router import tenant_log_resource
 from gateway.audit.signing import load_trusted_keys
 from gateway.compliance import router as compliance_api
+from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.justifications import router as justifications_api
 from gateway.justifications.service import Status
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep, tenant_resource
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.pages.console import views

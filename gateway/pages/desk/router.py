@@ -27,8 +27,8 @@ from gateway.consent import router as consent_api
 from gateway.consent import service as consent_service
 from gateway.consent.models import ConsentGrant
 from gateway.crypto import CryptoService
+from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep, tenant_resource
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.rendering import render as render_message
 from gateway.mail.resolvers import (

@@ -26,8 +26,8 @@ from pydantic import ValidationError
 from gateway.accounts.deps import SessionDep
 from gateway.consent import service as consent
 from gateway.consent.schemas import RequestDecision
+from gateway.guard.routing import AccessDep
 from gateway.kit.errors import ValidationFailed
-from gateway.kit.routing import AccessDep
 from gateway.mail import restriction
 from gateway.oauth.router import disconnect_mailbox, reconnect_link
 from gateway.oauth.schemas import ReconnectRequest

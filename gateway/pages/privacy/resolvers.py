@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.audit.router import RESOURCE_TYPE as AUDIT_LOG
 from gateway.consent.models import ConsentGrant, ConsentRequest
+from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import NotFound
 from gateway.kit.ids import uuid_or_none
-from gateway.kit.routing import ResourceResolver
 from gateway.mail.resolvers import load_visible_mailbox, mailbox_resource
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.resources import mailbox_bound

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
+from gateway.guard.routing import AccessDep
 from gateway.kit.errors import NotFound
-from gateway.kit.routing import AccessDep
 from gateway.mail import export
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import own_mailboxes as own_mailboxes_resource

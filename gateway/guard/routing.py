@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette.routing import BaseRoute
 
 from gateway.accounts.deps import Caller, CallerDep, PurposeDep, SessionDep
+from gateway.kit.app_routes import all_routes
 from gateway.kit.db import call_and_commit
 from gateway.kit.errors import NotFound
 from gateway.policy.enforcement import (
@@ -181,16 +181,6 @@ def route_guard(route: APIRoute) -> Guard | None:
 # not APIRoutes; they serve no mailbox data.
 FRAMEWORK_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
                              "/docs/assets"})
-
-
-def all_routes(app: FastAPI) -> list[BaseRoute]:
-    """Every effective route, including those of included routers (which FastAPI >= 0.16x keeps
-    nested as lazily-expanded `_IncludedRouter` entries instead of copying them)."""
-    try:
-        from fastapi.routing import _iter_included_route_candidates
-    except ImportError:  # older FastAPI copies included routes into app.routes
-        return list(app.routes)
-    return list(_iter_included_route_candidates(app.routes))
 
 
 def assert_all_routes_guarded(app: FastAPI, public_paths: Iterable[str]) -> None:

@@ -8,16 +8,16 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from gateway.app import ROUTERS, create_app
-from gateway.kit.routing import (
+from gateway.guard.routing import (
     FRAMEWORK_PATHS,
     POLICY_ACTION_KEY,
     PUBLIC_KEY,
     GuardedRouter,
     UnguardedRoute,
-    all_routes,
     assert_all_routes_guarded,
     route_guard,
 )
+from gateway.kit.app_routes import all_routes
 from gateway.ops import PUBLIC_PATHS
 from gateway.settings import Settings
 

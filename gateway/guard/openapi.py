@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from gateway.accounts.deps import PURPOSE_HEADER
-from gateway.kit.routing import POLICY_ACTION_KEY
+from gateway.guard.routing import POLICY_ACTION_KEY
 from gateway.policy.vocabulary import PERMITTED_PURPOSES
 
 SECURITY_SCHEME = "ApiKey"

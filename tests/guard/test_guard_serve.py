@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
-from gateway.kit.routing import GuardedRouter, UnguardedRoute, served
+from gateway.guard.routing import GuardedRouter, UnguardedRoute, served
 from gateway.policy.vocabulary import Action
 
 
@@ -33,7 +33,7 @@ def test_served_refuses_without_a_decision() -> None:
 
 
 def test_a_guarded_route_with_serve_carries_its_guard() -> None:
-    from gateway.kit.routing import route_guard
+    from gateway.guard.routing import route_guard
 
     router = GuardedRouter()
     router.add("GET", "/x/{message_id}", _endpoint, action=Action.message_read_metadata,
