@@ -21,15 +21,15 @@ from gateway.kit.db import Database
 from gateway.settings import Settings
 
 if TYPE_CHECKING:
+    from gateway.audit.chain import CheckpointPolicy
     from gateway.audit.retention import PurgeReport
-    from gateway.sync.steps import SyncServices
 
 
-def sign_due_heads(services: SyncServices) -> int:
-    policy = services.enforcer.oplog.checkpoints
+def sign_due_heads(database: Database, policy: CheckpointPolicy | None) -> int:
+    """Sign every chain whose checkpoint is due under `policy` (none without one)."""
     if policy is None:
         return 0
-    with services.database.transaction() as session:
+    with database.transaction() as session:
         return checkpoint_due_shards(session, policy)
 
 

@@ -66,7 +66,8 @@ class Job:
 def _checkpoint(ctx: JobContext) -> Any:
     from gateway.audit.periodic import sign_due_heads
 
-    return {"signed": sign_due_heads(ctx.services)}
+    services = ctx.services
+    return {"signed": sign_due_heads(services.database, services.enforcer.oplog.checkpoints)}
 
 
 def _deliver(ctx: JobContext) -> Any:

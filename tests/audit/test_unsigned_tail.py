@@ -86,13 +86,10 @@ def test_the_scheduler_signs_idle_chains_once_due(db: Database, signer: AuditSig
     append_each(db, OperationLog(), [record() for _ in range(3)])
     oplog = OperationLog(checkpoints=CheckpointPolicy(signer, every=100, seconds=3600))
 
-    class Services:  # what the job reads of the scheduler's services
-        database = db
-        enforcer = type("E", (), {"oplog": oplog})
-
-    assert sign_due_heads(Services()) == 1  # never checkpointed: due at once
+    assert sign_due_heads(db, oplog.checkpoints) == 1  # never checkpointed: due at once
     append_each(db, OperationLog(), [record()])
-    assert sign_due_heads(Services()) == 0  # one entry, checkpointed seconds ago: not due
+    # one entry, checkpointed seconds ago: not due
+    assert sign_due_heads(db, oplog.checkpoints) == 0
 
 
 def test_a_reviewer_requests_a_checkpoint_through_the_api(
