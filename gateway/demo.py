@@ -1,7 +1,8 @@
 """`gmail-gateway demo`: everything the README walkthrough needs, in one command.
 
 It provisions a demo tenant (created once, reused afterwards) with an end user, the CRM's service
-principal and a reviewer, issues fresh API keys for the CRM and the reviewer, and asks the
+principal, an operator, a reviewer and a tenant admin, issues fresh API keys for the CRM, the
+reviewer and the admin (the operator and the end user use pages only), and asks the
 running gateway for a consent link over its own API (`POST /v1/connect` with the CRM key, so
 the link is decided by policy and logged like any CRM's). It prints the link and writes the
 values into `<data dir>/demo.env` (mode 0600: it holds API keys) for `source`.
@@ -27,6 +28,8 @@ DEMO_FEATURES = ("read", "send", "labels")
 END_USER = ("dana", "Dana Demo")
 CRM_SERVICE = ("crm-backend", "Demo CRM backend")
 REVIEWER = ("auditor", "Demo reviewer")
+OPERATOR = ("sam", "Sam Support")
+ADMIN = ("admin", "Demo tenant admin")
 
 
 class DemoFailed(Exception):
@@ -38,8 +41,11 @@ class Demo:
     gateway_url: str
     tenant: str
     end_user_id: str
+    operator_id: str
+    reviewer_id: str
     crm_key: str
     reviewer_key: str
+    admin_key: str
     consent_url: str
     expires_at: str
     features: list[str]
@@ -47,20 +53,24 @@ class Demo:
 
     def shell_exports(self) -> str:
         pairs = {"GW": self.gateway_url, "CRM_KEY": self.crm_key,
-                 "REVIEWER_KEY": self.reviewer_key, "END_USER_ID": self.end_user_id,
-                 "CONNECT_URL": self.consent_url}
+                 "REVIEWER_KEY": self.reviewer_key, "ADMIN_KEY": self.admin_key,
+                 "END_USER_ID": self.end_user_id, "OPERATOR_ID": self.operator_id,
+                 "REVIEWER_ID": self.reviewer_id, "CONNECT_URL": self.consent_url}
         return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in pairs.items())
 
 
 @dataclass(frozen=True)
 class _Provisioned:
     end_user_id: uuid.UUID
+    operator_id: uuid.UUID
+    reviewer_id: uuid.UUID
     crm_key: str
     reviewer_key: str
+    admin_key: str
 
 
 def provision(settings: Settings, slug: str, tenant_name: str) -> _Provisioned:
-    """The tenant and its three principals (reused when they exist) and two fresh keys."""
+    """The tenant and its five principals (reused when they exist) and three fresh keys."""
     from gateway.accounts import service
     from gateway.accounts.models import Principal
     from gateway.accounts.pepper import load_pepper
@@ -88,10 +98,13 @@ def provision(settings: Settings, slug: str, tenant_name: str) -> _Provisioned:
             end_user = principal("end_user", *END_USER)
             crm = principal("crm_service", *CRM_SERVICE)
             reviewer = principal("reviewer", *REVIEWER)
+            operator = principal("operator", *OPERATOR)
+            admin = principal("tenant_admin", *ADMIN)
             return _Provisioned(
-                end_user_id=end_user.id,
+                end_user_id=end_user.id, operator_id=operator.id, reviewer_id=reviewer.id,
                 crm_key=service.create_api_key(session, pepper, crm, "demo").secret,
-                reviewer_key=service.create_api_key(session, pepper, reviewer, "demo").secret)
+                reviewer_key=service.create_api_key(session, pepper, reviewer, "demo").secret,
+                admin_key=service.create_api_key(session, pepper, admin, "demo").secret)
     finally:
         db.dispose()
 
@@ -133,7 +146,8 @@ def run_demo(settings: Settings, *, slug: str, tenant_name: str, features: list[
     link = request_link(url, made.crm_key, made.end_user_id, features, return_url)
     env_file = settings.data_dir / "demo.env"
     demo = Demo(gateway_url=url.rstrip("/"), tenant=slug, end_user_id=str(made.end_user_id),
-                crm_key=made.crm_key, reviewer_key=made.reviewer_key,
+                operator_id=str(made.operator_id), reviewer_id=str(made.reviewer_id),
+                crm_key=made.crm_key, reviewer_key=made.reviewer_key, admin_key=made.admin_key,
                 consent_url=str(link["consent_url"]), expires_at=str(link["expires_at"]),
                 features=list(link["features"]), env_file=str(env_file))
     write_env(env_file, demo)
@@ -142,7 +156,8 @@ def run_demo(settings: Settings, *, slug: str, tenant_name: str, features: list[
 
 def describe(demo: Demo) -> str:
     return f"""Demo tenant {demo.tenant!r}: end user {END_USER[1]} ({demo.end_user_id}),
-an API key for the CRM backend and one for a reviewer.
+operator {OPERATOR[1]} ({demo.operator_id}), a reviewer ({demo.reviewer_id}), and API keys
+for the CRM backend, the reviewer and a tenant admin.
 
 1. Open this link in a browser to connect the demo user's Gmail (works once, expires
    {demo.expires_at}; asks for: {", ".join(demo.features)}):
@@ -154,13 +169,18 @@ an API key for the CRM backend and one for a reviewer.
 
 2. The API keys, shown once (the gateway keeps only their keyed hashes):
 
-   CRM backend  {demo.crm_key}
-   reviewer     {demo.reviewer_key}
+   CRM backend   {demo.crm_key}
+   reviewer      {demo.reviewer_key}
+   tenant admin  {demo.admin_key}
 
    They are also in {demo.env_file} (mode 0600) with the gateway's URL, the end user's id and
    the link; load them into your shell for the README's commands:
 
    source {demo.env_file}
+
+3. People reach their pages (privacy center, access desk, review console) through a one-time
+   link the CRM asks for: POST /v1/sessions with the CRM key and the person's principal id
+   (README, "See it as its people do"; docs/pages.md).
 """
 
 

@@ -42,8 +42,8 @@ def test_demo_without_a_running_gateway_says_how_to_start_it_and_reuses_its_prin
         with db.transaction() as s:
             assert [t.slug for t in s.query(Tenant)] == ["demo"]
             kinds = sorted(p.kind for p in s.query(Principal))
-            assert kinds == ["crm_service", "end_user", "reviewer"]
-            assert s.query(ApiKey).count() == 4  # two per run: each run's keys are shown once
+            assert kinds == ["crm_service", "end_user", "operator", "reviewer", "tenant_admin"]
+            assert s.query(ApiKey).count() == 6  # three per run: each run's keys are shown once
     finally:
         db.dispose()
     assert not (tmp_path / "demo.env").exists()  # nothing to source without a link
@@ -51,7 +51,8 @@ def test_demo_without_a_running_gateway_says_how_to_start_it_and_reuses_its_prin
 
 def test_the_env_file_is_private_and_sources_back_to_the_printed_values(tmp_path: Path) -> None:
     demo = Demo(gateway_url="http://127.0.0.1:8000", tenant="demo", end_user_id="u-1",
-                crm_key="gmgw_crm'key", reviewer_key="gmgw_reviewer", expires_at="soon",
+                operator_id="o-1", reviewer_id="r-1", crm_key="gmgw_crm'key",
+                reviewer_key="gmgw_reviewer", admin_key="gmgw_admin", expires_at="soon",
                 consent_url="http://127.0.0.1:8000/connect/abc?x=1&y=2", features=["read"],
                 env_file=str(tmp_path / "demo.env"))
     write_env(Path(demo.env_file), demo)
@@ -59,10 +60,12 @@ def test_the_env_file_is_private_and_sources_back_to_the_printed_values(tmp_path
     assert Path(demo.env_file).stat().st_mode & 0o777 == 0o600
     echoed = subprocess.run(
         ["bash", "-c", f'source {demo.env_file} && printf "%s\\n" "$GW" "$CRM_KEY" '
-                       '"$REVIEWER_KEY" "$END_USER_ID" "$CONNECT_URL"'],
+                       '"$REVIEWER_KEY" "$ADMIN_KEY" "$END_USER_ID" "$OPERATOR_ID" '
+                       '"$REVIEWER_ID" "$CONNECT_URL"'],
         capture_output=True, text=True, check=True).stdout.splitlines()
-    assert echoed == [demo.gateway_url, demo.crm_key, demo.reviewer_key, demo.end_user_id,
-                      demo.consent_url]
+    assert echoed == [demo.gateway_url, demo.crm_key, demo.reviewer_key, demo.admin_key,
+                      demo.end_user_id, demo.operator_id, demo.reviewer_id, demo.consent_url]
     guide = describe(demo)
     assert demo.consent_url in guide and demo.crm_key in guide and demo.reviewer_key in guide
+    assert demo.admin_key in guide and demo.operator_id in guide
     assert f"source {demo.env_file}" in guide
