@@ -204,12 +204,10 @@ class OpaServerEngine:
                                         ssl=self._ca_file or self._https, cert=self._cert,
                                         token=self._token, timeout=self._timeout, retries=1,
                                         unix_socket=self._unix_socket)
-            session = getattr(client, "_session", None)
-            if session is not None:
-                # No proxy or .netrc from the environment for the policy sidecar: the input
-                # (principal, mailbox and message ids) goes to OPA and nowhere else; it also
-                # spares requests a look at the environment and ~/.netrc on every call.
-                session.trust_env = False
+            # No proxy or .netrc from the environment for the policy sidecar: the input
+            # (principal, mailbox and message ids) goes to OPA and nowhere else; it also spares
+            # requests a look at the environment and ~/.netrc on every call.
+            client._session.trust_env = False
             with self._clients_lock:
                 self._clients.append(client)
             self._local.client = client
