@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gateway.accounts.pepper import load_pepper
-from gateway.accounts.router import router as accounts_router
 from gateway.analytics.router import router as analytics_router
 from gateway.audit.router import router as audit_router
 from gateway.audit.writer import OperationLog
@@ -43,6 +42,7 @@ from gateway.policy.contract import PolicyEngine
 from gateway.policy.enforcement import Enforcer
 from gateway.policy.engines import engine_from_settings
 from gateway.policy.purposes import purposes_by_action
+from gateway.provisioning.router import router as accounts_router
 from gateway.push.router import router as push_router
 from gateway.sessions.router import router as sessions_router
 from gateway.settings import Settings
