@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from gateway.accounts.pepper import load_pepper
 from gateway.analytics.router import router as analytics_router
-from gateway.audit.router import router as audit_router
 from gateway.audit.writer import OperationLog
+from gateway.audit_api.router import router as audit_router
 from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
 from gateway.crypto import CryptoService

@@ -30,10 +30,10 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
-from gateway.audit import router as audit_api
 from gateway.audit.models import AuditEntry
-from gateway.audit.router import tenant_log_resource
 from gateway.audit.signing import load_trusted_keys
+from gateway.audit_api import router as audit_api
+from gateway.audit_api.router import tenant_log_resource
 from gateway.compliance import router as compliance_api
 from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.justifications import router as justifications_api

@@ -9,7 +9,7 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
-from gateway.audit.router import RESOURCE_TYPE as AUDIT_LOG
+from gateway.audit_api.router import RESOURCE_TYPE as AUDIT_LOG
 from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import NotFound
