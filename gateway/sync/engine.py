@@ -30,12 +30,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from gateway.gmail.errors import GmailNotFound
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Message
 from gateway.sync import gmail_ops
 from gateway.sync.labels import replace_labels
 from gateway.sync.models import SyncPhase, SyncSeen
 from gateway.sync.plan import Plan, chunks
-from gateway.sync.repository import now_utc
 from gateway.sync.steps import SyncSteps
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class MailboxSyncRun(SyncSteps):
             row.full_page_token = None
             row.full_pages_done = 0
             row.full_messages_done = 0
-            row.full_started_at = now_utc()
+            row.full_started_at = utcnow()
             row.full_completed_at = None
 
     def _full_pages(self) -> None:
@@ -178,7 +178,7 @@ class MailboxSyncRun(SyncSteps):
             row.messages_deleted += len(vanished)
             row.phase = SyncPhase.incremental
             row.history_id = row.full_history_id
-            row.full_completed_at = now_utc()
+            row.full_completed_at = utcnow()
             row.full_page_token = None
             row.full_syncs += 1
         if len(vanished) == 500:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import exists, or_, select, update
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gateway.kit.db import Database
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthToken
 from gateway.policy.vocabulary import MailboxState
@@ -44,9 +44,6 @@ class Claim:
     # The previous holder's lease had expired without being given back (a dead worker).
     took_over_from: str | None = None
 
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def _connected() -> Any:
@@ -68,7 +65,7 @@ def ensure_rows(session: Session) -> int:
              "full_pages_done": 0, "full_messages_done": 0, "full_syncs": 0,
              "messages_fetched": 0, "messages_deleted": 0, "label_changes": 0,
              "units_spent": 0, "gmail_calls": 0, "retries": 0, "rate_limited": 0,
-             "server_errors": 0, "consecutive_failures": 0, "updated_at": now_utc()}
+             "server_errors": 0, "consecutive_failures": 0, "updated_at": utcnow()}
             for mailbox_id, tenant_id in missing]
     session.execute(insert(MailboxSync).values(rows).on_conflict_do_nothing())
     return len(rows)
@@ -77,7 +74,7 @@ def ensure_rows(session: Session) -> int:
 def claim_next(database: Database, owner: str, settings: Settings, *,
                now: datetime | None = None) -> Claim | None:
     """Claim the most urgent due mailbox, or None."""
-    now = now or now_utc()
+    now = now or utcnow()
     poll_cutoff = now - timedelta(seconds=settings.sync_poll_interval_seconds)
     with database.transaction() as session:
         ensure_rows(session)
@@ -119,7 +116,7 @@ def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
                       populate_existing=True)
     if row is None or row.lease_token != claim.token:
         raise LeaseLost(f"lease on mailbox {claim.mailbox_id} lost")
-    now = now_utc()
+    now = utcnow()
     row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
     row.heartbeat_at = now
     return row
@@ -127,7 +124,7 @@ def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
 
 def heartbeat(database: Database, claim: Claim, settings: Settings) -> bool:
     """Extend the lease while a long step runs; False when the lease is gone."""
-    now = now_utc()
+    now = utcnow()
     with database.transaction() as session:
         result = session.execute(
             update(MailboxSync).where(MailboxSync.mailbox_id == claim.mailbox_id,
@@ -167,7 +164,7 @@ def release(database: Database, claim: Claim, settings: Settings, *, outcome: st
     """Give the mailbox back: `ok` (synced), `stopped` (needs its user; not retried until the
     mailbox changes or `retry_in`), `failed` (backoff), `interrupted` (shutdown: no penalty).
     `counts` are added to the row's counters (what the run spent since its last checkpoint)."""
-    now = now_utc()
+    now = utcnow()
     with database.transaction() as session:
         row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
                           populate_existing=True)
@@ -217,7 +214,7 @@ def cut_backoff(session: Session, mailbox_id: uuid.UUID, settings: Settings, *,
                 now: datetime | None = None) -> bool:
     """Bring a backing-off mailbox's next attempt forward to `earliest_requested_attempt`
     (True when it moved). Its failure count stays: a failing attempt backs off further."""
-    now = now or now_utc()
+    now = now or utcnow()
     row = session.get(MailboxSync, mailbox_id, with_for_update=True, populate_existing=True)
     if row is None or row.next_attempt_at is None:
         return False

@@ -36,6 +36,7 @@ from gateway.gmail.errors import GmailError, describe, error_kind
 from gateway.gmail.quota import BudgetRegistry
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.store import IncomingMessage, MessageStore
 from gateway.policy.enforcement import Access, Enforcer
@@ -44,7 +45,7 @@ from gateway.sync import gmail_ops
 from gateway.sync.gate import SyncGate, SyncWriter
 from gateway.sync.metrics import SyncMetrics
 from gateway.sync.models import MailboxSync, SyncPhase
-from gateway.sync.repository import Claim, fence, note, now_utc
+from gateway.sync.repository import Claim, fence, note
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ class SyncSteps:
                  self.claim.mailbox_id, exc.upstream_status, delay, attempt)
         self.s.metrics.retries.labels(kind=error_kind(exc)).inc()
         self._record({"retries": 1}, last_error=f"{describe(exc)}, retry {attempt} in "
-                     f"{delay:.1f}s"[:200], last_error_at=now_utc(), backoff_seconds=delay)
+                     f"{delay:.1f}s"[:200], last_error_at=utcnow(), backoff_seconds=delay)
 
     def _record(self, counts: dict[str, int], **values: Any) -> None:
         """Add `counts` to the state row now (kept for the next try or the release when the
