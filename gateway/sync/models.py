@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, String, Uuid
+from sqlalchemy import BigInteger, Float, ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.kit.models import Base
@@ -65,7 +65,8 @@ class MailboxSync(Base):
     last_error: Mapped[str | None] = mapped_column(String(200), default=None)
     last_error_at: Mapped[datetime | None] = mapped_column(default=None)
     consecutive_failures: Mapped[int] = mapped_column(default=0)
-    backoff_seconds: Mapped[float | None] = mapped_column(default=None)
+    # Float, as the migration made it (a bare float annotation maps to Double)
+    backoff_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
     # Until when Google asked not to be called again (its last Retry-After): an owner's sync
     # request may cut the backoff short, never this.

@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import update
 
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
@@ -97,8 +96,9 @@ def test_a_dropped_push_is_caught_up_by_polling(
     # A quiet period as long as the poll interval passes (moved back in the sync state
     # rather than slept through): the worker polls the mailbox and finds the change.
     quiet = timedelta(seconds=oauth_app.state.settings.sync_poll_interval_seconds + 1)
-    with db.transaction() as session:
-        session.execute(update(MailboxSync).where(MailboxSync.mailbox_id == watched.mailbox_id)
-                        .values(last_success_at=MailboxSync.last_success_at - quiet))
+    with db.transaction() as session:  # in Python: SQLite has no interval arithmetic
+        state = session.get(MailboxSync, watched.mailbox_id)
+        assert state is not None and state.last_success_at is not None
+        state.last_success_at -= quiet
     assert worker.run_until_idle() >= 1
     assert arrived["id"] in _visible_ids(gw, tenant_a, watched)
