@@ -1,9 +1,10 @@
 """A mailbox's Gmail API client.
 
-`gmail_for` turns a mailbox into a `GmailClient`: credentials from the sealed tokens (refreshed
-when near expiry; a dead refresh token flips the mailbox to `reauth_required`), a googleapiclient
-resource built from the bundled discovery document (no network fetch) against
-`settings.gmail_api_endpoint` (the emulator in dev/test), and an HTTP timeout.
+`build_client` turns credentials into a `GmailClient` (`gateway.oauth.gmail_access.gmail_for`
+gets a mailbox's from its sealed tokens: refreshed when near expiry, a dead refresh token flips
+the mailbox to `reauth_required`): a googleapiclient resource built from the bundled discovery
+document (no network fetch) against `settings.gmail_api_endpoint` (the emulator in dev/test),
+and an HTTP timeout.
 
 Every call goes through `GmailClient.execute`, which charges Google's unit cost to the client's
 `QuotaBudget` (when one is set) before sending — and settles the charge when the call has ended,
@@ -45,9 +46,7 @@ from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
-from sqlalchemy.orm import Session
 
-from gateway.crypto import CryptoService
 from gateway.gmail.batch import GmailBatch
 from gateway.gmail.costs import cost_of
 from gateway.gmail.errors import (
@@ -60,8 +59,6 @@ from gateway.gmail.errors import (
     from_http_error,
 )
 from gateway.gmail.retry import RetryHook, RetryPolicy
-from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
 from gateway.settings import Settings
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -271,38 +268,3 @@ def build_client(credentials: Credentials, settings: Settings, *,
                     client_options={"api_endpoint": endpoint})
     return GmailClient(service, api_endpoint=endpoint, credentials=credentials,
                        timeout=timeout, budget=budget, retry=retry)
-
-
-def gmail_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService,
-              settings: Settings, database: Database | None = None,
-              timeout: float = DEFAULT_TIMEOUT_SECONDS,
-              budget: QuotaBudget | None = None,
-              retry: RetryPolicy | None = None) -> GmailClient:
-    """A Gmail client for `mailbox` (raises `MailboxNeedsUser` when its user must reconnect,
-    now or when a refresh during a later call finds the grant dead)."""
-    from gateway.oauth.tokens import MailboxNeedsUser, credentials_for, mark_reauth_required
-
-    credentials = credentials_for(session, mailbox, crypto=crypto, settings=settings,
-                                  database=database)
-    client = build_client(credentials, settings, timeout=timeout, budget=budget, retry=retry)
-    mailbox_id = mailbox.id
-
-    def dead_grant(reason: str) -> None:
-        # Like credentials_for: committed on its own when a database is given (the caller's
-        # transaction may be gone or rolled back), else left in the caller's session.
-        if database is not None:
-            with database.independent_session() as own:
-                box = own.get(Mailbox, mailbox_id)
-                if box is None:
-                    raise LookupError("the mailbox is gone")
-                mark_reauth_required(own, box, reason, database=database)
-                raise MailboxNeedsUser(box, "Google no longer accepts this mailbox's refresh "
-                                            "token; its user must reconnect Gmail",
-                                       base_url=settings.public_base_url)
-        mark_reauth_required(session, mailbox, reason)
-        raise MailboxNeedsUser(mailbox, "Google no longer accepts this mailbox's refresh token; "
-                                        "its user must reconnect Gmail",
-                               base_url=settings.public_base_url)
-
-    client.on_dead_grant = dead_grant
-    return client

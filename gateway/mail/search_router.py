@@ -17,7 +17,6 @@ from fastapi import Request
 from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
-from gateway.gmail.client import gmail_for
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.rendering import render
@@ -25,6 +24,7 @@ from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.schemas import SearchRequest, SearchResult
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
+from gateway.oauth.gmail_access import gmail_for
 from gateway.policy.vocabulary import Action
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
-from gateway.gmail import GmailClient, GmailError, GmailNotFound, GmailRejected, gmail_for
+from gateway.gmail import GmailClient, GmailError, GmailNotFound, GmailRejected
 from gateway.gmail.client import build_client
 from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
@@ -28,6 +28,7 @@ from gateway.kit.ids import GMAIL_ID, LABEL_ID
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore
+from gateway.oauth.gmail_access import gmail_for
 from gateway.oauth.tokens import credentials_for
 from gateway.policy.enforcement import Resolved
 from gateway.policy.resources import mailbox_bound

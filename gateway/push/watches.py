@@ -34,12 +34,13 @@ from sqlalchemy.orm import Session
 from gateway.audit.operations import Operation
 from gateway.audit.writer import SYSTEM_ACTOR_KIND, log_system_operation, system_connection_id
 from gateway.crypto import CryptoService
-from gateway.gmail import GmailClient, gmail_for
+from gateway.gmail import GmailClient
 from gateway.gmail.client import QuotaBudget
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError
 from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
+from gateway.oauth.gmail_access import gmail_for
 from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Terminal
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY, Action, MailboxState

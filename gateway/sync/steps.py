@@ -31,7 +31,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session, load_only
 
 from gateway.crypto import CryptoService
-from gateway.gmail.client import GmailClient, gmail_for
+from gateway.gmail.client import GmailClient
 from gateway.gmail.errors import GmailError, describe, error_kind
 from gateway.gmail.quota import BudgetRegistry
 from gateway.gmail.retry import RetryPolicy
@@ -39,6 +39,7 @@ from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.store import IncomingMessage, MessageStore
+from gateway.oauth.gmail_access import gmail_for
 from gateway.policy.enforcement import Access, Enforcer
 from gateway.settings import Settings
 from gateway.sync import gmail_ops

@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from emulator.testing import RunningEmulator
-from gateway.gmail.client import GmailClient, gmail_for
+from gateway.gmail.client import GmailClient
 from gateway.gmail.errors import GmailTokenRefreshFailed, GmailUnreachable
 from gateway.gmail.retry import is_retryable
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.oauth.gmail_access import gmail_for
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.tokens import MailboxNeedsUser
 from gateway.settings import Settings

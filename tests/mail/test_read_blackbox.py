@@ -18,9 +18,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from emulator.testing import RunningEmulator
-from gateway.gmail.client import GmailClient, gmail_for
+from gateway.gmail.client import GmailClient
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.oauth.gmail_access import gmail_for
 from gateway.settings import Settings
 from gateway.sync.worker import SyncWorker, build_services
 from tests.google_world import GOOGLE_ALICE, connect
