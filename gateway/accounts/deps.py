@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from gateway.accounts.caller import Caller as Caller
 from gateway.accounts.key_cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
 from gateway.accounts.keys import display_prefix, hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
@@ -28,29 +29,11 @@ from gateway.kit.errors import AuthenticationError, BadRequest, GatewayError
 from gateway.kit.request_session import session_dependency
 from gateway.kit.timeutil import as_utc
 from gateway.policy.enforcement import Actor
-from gateway.policy.refusals import ANONYMOUS, caller_actor, log_refusal
+from gateway.policy.refusals import ANONYMOUS, log_refusal
 from gateway.policy.vocabulary import DECLARED_PURPOSES
 
 PURPOSE_HEADER = "Gateway-Purpose"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated principal behind a request: by an API key, or by a page session's
-    cookie (`credential="session"`, `api_key_prefix` then holds the session's id)."""
-
-    principal_id: uuid.UUID
-    tenant_id: uuid.UUID
-    kind: str
-    subject: str
-    groups: tuple[str, ...]
-    api_key_prefix: str
-    credential: str = "api_key"
-
-    def actor(self) -> Actor:
-        return caller_actor(self.principal_id, self.tenant_id, self.kind, self.groups,
-                            self.api_key_prefix, credential=self.credential)
 
 
 class KeyRefused(AuthenticationError):

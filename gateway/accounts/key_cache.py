@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gateway.accounts.deps import Caller
+    from gateway.accounts.caller import Caller
 
 DEFAULT_TTL_SECONDS = 5.0
 MAX_ENTRIES = 10_000
