@@ -28,7 +28,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import event, func, insert, select, text, update
@@ -39,9 +39,13 @@ from sqlalchemy.orm import Session, SessionTransaction
 from gateway.audit import pg_fastpath
 from gateway.audit.canonical import link_hash, signed_message
 from gateway.audit.errors import OperationLogUnavailable
+from gateway.audit.links import CheckpointPolicy as CheckpointPolicy
+from gateway.audit.links import HeadState as HeadState
+from gateway.audit.links import PendingLink as PendingLink
+from gateway.audit.links import checkpoint_fields as checkpoint_fields
 from gateway.audit.models import CHECKPOINTS, ENTRIES, GENESIS_HASH, HEADS
 from gateway.audit.signing import AuditSigner
-from gateway.kit.timeutil import as_utc, utcnow
+from gateway.kit.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -57,40 +61,6 @@ _CHECKPOINTS = CHECKPOINTS
 _PG_CHAIN = text(
     "SELECT shard, seq, entry_hash, checkpoint_seq, checkpointed_at, linked "
     "FROM audit_chain_link(:contents, :ids, :times, :now)")
-
-
-@dataclass(frozen=True)
-class PendingLink:
-    """An entry inserted in this transaction, waiting for its chain position."""
-
-    entry_id: uuid.UUID
-    occurred_at: datetime
-    content: bytes
-
-
-@dataclass(frozen=True)
-class CheckpointPolicy:
-    """Sign a checkpoint every `every` entries or `seconds` seconds, whichever comes first."""
-
-    signer: AuditSigner
-    every: int = 1000
-    seconds: float = 60.0
-
-    def due(self, head: HeadState, now: datetime) -> bool:
-        if head.seq <= head.checkpoint_seq:
-            return False
-        if head.seq - head.checkpoint_seq >= self.every or head.checkpointed_at is None:
-            return True
-        return now - as_utc(head.checkpointed_at) >= timedelta(seconds=self.seconds)
-
-
-@dataclass
-class HeadState:
-    shard: int
-    seq: int
-    entry_hash: bytes
-    checkpoint_seq: int
-    checkpointed_at: datetime | None
 
 
 @dataclass
@@ -271,14 +241,6 @@ def ensure_heads(session: Session, shards: int) -> int:
 
 
 # --- checkpoints --------------------------------------------------------------------------------
-
-def checkpoint_fields(shard: int, seq: int, entry_hash: bytes, signed_at: datetime,
-                      key_id: str) -> dict[str, Any]:
-    from gateway.audit.canonical import micros
-
-    return {"shard": shard, "seq": seq, "entry_hash": entry_hash.hex(),
-            "signed_at": micros(signed_at), "key_id": key_id}
-
 
 def write_checkpoint(session: Session, signer: AuditSigner, head: HeadState,
                      now: datetime) -> None:

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.audit.canonical import signed_message
 
 if TYPE_CHECKING:
-    from gateway.audit.chain import CheckpointPolicy, HeadState, PendingLink
+    from gateway.audit.links import CheckpointPolicy, HeadState, PendingLink
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def link_and_commit(dbapi_connection: Any, links: Sequence[PendingLink],
     import psycopg
     from psycopg import pq
 
-    from gateway.audit.chain import HeadState
+    from gateway.audit.links import HeadState
 
     connection: psycopg.Connection[Any] = dbapi_connection
     with psycopg.Cursor(connection) as cursor:  # text format, no parameters: simple query
@@ -118,7 +118,7 @@ def checkpoint_after_commit(dbapi_connection: Any, shard: int, policy: Checkpoin
     database error (the entries are already committed): logs it and returns False."""
     import psycopg
 
-    from gateway.audit.chain import HeadState, checkpoint_fields
+    from gateway.audit.links import HeadState, checkpoint_fields
 
     connection: psycopg.Connection[Any] = dbapi_connection
     try:
