@@ -73,7 +73,9 @@ def _checkpoint(ctx: JobContext) -> Any:
 def _deliver(ctx: JobContext) -> Any:
     from gateway.webhooks.periodic import deliver_webhooks
 
-    return deliver_webhooks(ctx.services).as_dict()
+    services = ctx.services
+    return deliver_webhooks(services.database, services.crypto, services.settings,
+                            services.enforcer.oplog).as_dict()
 
 
 def _renew_watches(ctx: JobContext) -> Any:

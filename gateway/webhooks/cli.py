@@ -16,14 +16,21 @@ from gateway.settings import Settings
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.audit.writer import OperationLog
+    from gateway.crypto import CryptoService
+    from gateway.crypto.pg import build_database
     from gateway.kit.logs import configure_logging
-    from gateway.sync.cli import open_services
     from gateway.webhooks.periodic import deliver_webhooks
 
     settings.check_safe()
     configure_logging(settings.log_level)
-    with open_services(settings) as services:
-        report = deliver_webhooks(services)
+    database = build_database(settings)
+    crypto = CryptoService.from_settings(settings)
+    try:
+        report = deliver_webhooks(database, crypto, settings, OperationLog.from_settings(settings))
+    finally:
+        crypto.close()
+        database.dispose()
     print(json.dumps(report.as_dict(), indent=2))
     return 1 if report.dead else 0
 

@@ -7,10 +7,13 @@ pass stops claiming after `GATEWAY_WEBHOOK_PASS_SECONDS`.
 
 from __future__ import annotations
 
-from gateway.sync.steps import SyncServices
+from gateway.audit.writer import OperationLog
+from gateway.crypto import CryptoService
+from gateway.kit.db import Database
+from gateway.settings import Settings
 from gateway.webhooks.delivery import DeliveryReport, deliver_due
 
 
-def deliver_webhooks(services: SyncServices) -> DeliveryReport:
-    return deliver_due(services.database, services.crypto, services.settings,
-                       oplog=services.enforcer.oplog)
+def deliver_webhooks(database: Database, crypto: CryptoService, settings: Settings,
+                     oplog: OperationLog) -> DeliveryReport:
+    return deliver_due(database, crypto, settings, oplog=oplog)
