@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from gateway.audit.writer import OperationLog, log_system_operation
@@ -176,9 +176,19 @@ def claim(database: Database, crypto: CryptoService, settings: Settings, *,
             .order_by(WebhookDelivery.next_attempt_at).limit(limit)
             .with_for_update(of=WebhookDelivery, skip_locked=True)).all()
         for delivery, endpoint, event in rows:
-            delivery.attempts += 1
-            delivery.last_attempt_at = now
-            delivery.next_attempt_at = now + lease
+            # Taken only if no other worker took it since the read: on PostgreSQL the row lock
+            # already ensures it; SQLite has no row locks, so the attempt count is compared.
+            taken = session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == delivery.id,
+                       WebhookDelivery.attempts == delivery.attempts,
+                       WebhookDelivery.status == DeliveryStatus.pending.value)
+                .values(attempts=delivery.attempts + 1, last_attempt_at=now,
+                        next_attempt_at=now + lease)
+                .execution_options(synchronize_session=False))
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                continue
+            session.expire(delivery)
             data = event.payload.get("data") or {}
             item = Claimed(
                 delivery_id=delivery.id, attempt=delivery.attempts, endpoint_id=endpoint.id,

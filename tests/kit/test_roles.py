@@ -82,6 +82,7 @@ def _refused(database: Database, *statements: str) -> None:
             conn.rollback()
 
 
+@pytest.mark.postgres_only  # database roles are PostgreSQL's
 def test_the_app_role_appends_but_cannot_rewrite_history(
         roles: Roles, db: Database, database_url: str, settings: Settings,
         tenant_a: TenantWorld) -> None:
@@ -115,6 +116,7 @@ def test_the_app_role_appends_but_cannot_rewrite_history(
         as_app.dispose()
 
 
+@pytest.mark.postgres_only
 def test_the_purge_role_runs_the_retention_job(roles: Roles, db: Database,
                                               database_url: str) -> None:
     signer = AuditSigner.generate()
