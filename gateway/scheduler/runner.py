@@ -12,17 +12,16 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import socket
 import threading
 import traceback
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
-from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
+from gateway.kit.signals import stop_on_signals
 from gateway.kit.timeutil import utcnow
 from gateway.scheduler import leases
 from gateway.scheduler.jobs import Job, JobContext
@@ -100,11 +99,7 @@ class Scheduler:
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
-        def handle(_signum: int, _frame: FrameType | None) -> None:
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        stop_on_signals(self.stopping)
 
     def _ensure_rows(self) -> None:
         while not self.stopping.is_set():

@@ -10,6 +10,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,6 +27,8 @@ LINK_TTL = timedelta(minutes=5)
 DEFAULT_SESSION_TTL = timedelta(hours=1)
 MAX_SESSION_TTL = timedelta(hours=12)
 MIN_SESSION_TTL = timedelta(minutes=5)
+
+_Row = TypeVar("_Row", Principal, PageSession)
 
 
 class SessionRefused(GatewayError):
@@ -67,16 +70,22 @@ def caller_of(page_session: PageSession) -> Caller:
                   api_key_prefix=str(page_session.id), credential="session")
 
 
+def _in_tenant(session: Session, model: type[_Row], tenant_id: uuid.UUID, raw_id: str,
+               noun: str) -> _Row:
+    """The row of the caller's tenant with this id; 404 `<noun>_not_found` otherwise (a
+    malformed id, an unknown one and another tenant's alike)."""
+    try:
+        found = session.get(model, uuid.UUID(raw_id))
+    except ValueError:
+        found = None
+    if found is None or found.tenant_id != tenant_id:
+        raise NotFound(f"no such {noun}", code=f"{noun}_not_found")
+    return found
+
+
 def target_principal(session: Session, tenant_id: uuid.UUID, principal_id: str) -> Principal:
     """A principal of the caller's tenant (404 otherwise, another tenant's included)."""
-    try:
-        wanted = uuid.UUID(principal_id)
-    except ValueError:
-        raise NotFound("no such principal", code="principal_not_found") from None
-    principal = session.get(Principal, wanted)
-    if principal is None or principal.tenant_id != tenant_id:
-        raise NotFound("no such principal", code="principal_not_found")
-    return principal
+    return _in_tenant(session, Principal, tenant_id, principal_id, "principal")
 
 
 def create(session: Session, pepper: bytes, principal: Principal, *, ttl: timedelta | None,
@@ -160,14 +169,7 @@ def authenticate(session: Session, pepper: bytes, cookie: str | None,
 
 
 def get(session: Session, tenant_id: uuid.UUID, session_id: str) -> PageSession:
-    try:
-        wanted = uuid.UUID(session_id)
-    except ValueError:
-        raise NotFound("no such session", code="session_not_found") from None
-    found = session.get(PageSession, wanted)
-    if found is None or found.tenant_id != tenant_id:
-        raise NotFound("no such session", code="session_not_found")
-    return found
+    return _in_tenant(session, PageSession, tenant_id, session_id, "session")
 
 
 def revoke(session: Session, page_session: PageSession, now: datetime | None = None) -> None:

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import FrameType
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -31,6 +29,7 @@ from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError, PolicyDenied
+from gateway.kit.signals import stop_on_signals
 from gateway.mail.store import MessageStore
 from gateway.oauth.tokens import MailboxNeedsUser
 from gateway.policy.enforcement import Enforcer
@@ -168,11 +167,7 @@ class SyncWorker:
         self.stopping.set()
 
     def install_signal_handlers(self) -> None:
-        def handle(_signum: int, _frame: FrameType | None) -> None:
-            self.stop()
-
-        signal.signal(signal.SIGTERM, handle)
-        signal.signal(signal.SIGINT, handle)
+        stop_on_signals(self.stopping)
 
     def _fill(self, pool: ThreadPoolExecutor) -> bool:
         claimed = False
