@@ -41,16 +41,19 @@ def test_content_opens_only_under_an_access_covering_its_mailbox(
                         uuid.uuid4())
     other_mailbox = Binding.of(tenant_a.tenant.id, uuid.uuid4(), "messages", "body",
                                uuid.uuid4())
-    with db.transaction() as s:
+    with db.transaction() as s:  # sealed and committed first: SQLite has one writer at a time
         sealed_mine = crypto.seal_text(s, mine, SECRET)
         sealed_theirs = crypto.seal_text(s, theirs, SECRET)
         sealed_other = crypto.seal_text(s, other_mailbox, SECRET)
+    with db.transaction() as s:  # each decision in its own transaction, as requests make them
         system = SyncGate(enforcer).authorize(s, s.get_one(Mailbox, tenant_a.mailbox.id),
                                               "test")
+    with db.transaction() as s:
         read = enforcer.authorize(s, _crm_request(tenant_a, Action.mailbox_read,
                                                   str(tenant_a.mailbox.id)))
+    with db.transaction() as s:
         listing = enforcer.authorize(s, _crm_request(tenant_a, Action.mailbox_list, None))
-
+    with db.transaction() as s:
         # The system actor's step and a caller's decision both open their own mailbox.
         assert crypto.open_content_text(s, system, mine, sealed_mine) == SECRET
         assert crypto.open_content_text(s, read, mine, sealed_mine) == SECRET
@@ -71,8 +74,9 @@ def test_only_a_minted_access_opens_content(client: TestClient, db: Database,
     crypto: CryptoService = client.app.state.crypto
     enforcer: Enforcer = client.app.state.enforcer
     mine = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "labels", "name", uuid.uuid4())
-    with db.transaction() as s:
+    with db.transaction() as s:  # sealed and committed first: SQLite has one writer at a time
         sealed = crypto.seal_text(s, mine, SECRET)
+    with db.transaction() as s:
         real = enforcer.authorize(s, _crm_request(tenant_a, Action.mailbox_read,
                                                   str(tenant_a.mailbox.id)))
 
@@ -97,9 +101,10 @@ def test_owned_secrets_and_user_content_do_not_cross_paths(
                        tenant_a.mailbox.id)
     content = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "messages", "raw",
                          uuid.uuid4())
-    with db.transaction() as s:
+    with db.transaction() as s:  # sealed and committed first: SQLite has one writer at a time
         sealed_token = crypto.seal_text(s, token, "1//refresh")
         sealed_content = crypto.seal_text(s, content, SECRET)
+    with db.transaction() as s:
         read = enforcer.authorize(s, _crm_request(tenant_a, Action.mailbox_read,
                                                   str(tenant_a.mailbox.id)))
 
