@@ -33,14 +33,12 @@ import random
 import statistics
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
-from sqlalchemy import create_engine, make_url, text
 
 from bench.audit_appends import backend_cpu, compare_appends, compare_appends_threaded, floors
 from bench.audit_world import (
@@ -48,16 +46,14 @@ from bench.audit_world import (
     TENANTS,
     USERS_PER_TENANT,
     libpq_url,
-    seed,
+    seeded_log_database,
     world,
 )
 from gateway.audit.chain import ensure_heads
-from gateway.audit.partitions import add_months, ensure_partitions, month_start
 from gateway.audit.repository import AuditFilter, page
-from gateway.audit.signing import AuditSigner, TrustedKeys
+from gateway.audit.signing import TrustedKeys
 from gateway.audit.verify import verify, verify_parallel
 from gateway.kit.db import Database
-from gateway.kit.migrate import upgrade
 
 # --- verification baseline ---------------------------------------------------------------------
 
@@ -166,32 +162,12 @@ def main() -> int:
     parser.add_argument("--verify-only", action="store_true",
                         help="seed, then measure only verification (skip appends and queries)")
     args = parser.parse_args()
-    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
-    if not admin:
-        print("set GATEWAY_TEST_DATABASE_URL (source scripts/lib.sh && ensure_postgres_running)",
-              file=sys.stderr)
-        return 2
-    name = f"audit_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    print(f"database {name}; {os.cpu_count()} CPU(s); PostgreSQL "
-          f"{psycopg.connect(libpq_url(admin)).info.server_version}")
     started = time.perf_counter()
-    try:
-        upgrade(url)
-        database = Database.from_url(url)
-        with database.transaction() as session:
-            ensure_partitions(session, start=add_months(month_start(datetime.now(UTC)), -13))
-        signer = AuditSigner.generate()
-        key = signer.private_key.private_bytes_raw()
-        trusted = TrustedKeys([signer.private_key.public_key()])
-
-        seed(url, args.entries, key)
+    with seeded_log_database("audit_bench", args.entries, keep=args.keep) as log:
+        url, database, trusted = log.url, log.database, log.trusted
+        key = log.signer.private_key.private_bytes_raw()
         if args.verify_only:
             verify_rates(url, database, trusted, args.repeat)
-            database.dispose()
             return 0
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             conn.execute("CREATE TABLE bench_baseline (LIKE audit_entries INCLUDING DEFAULTS)")
@@ -211,12 +187,6 @@ def main() -> int:
 
         verify_rates(url, database, trusted, args.repeat)
         queries(database, args.queries)
-        database.dispose()
-    finally:
-        if not args.keep:
-            with engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
     print(f"total {time.perf_counter() - started:.0f}s")
     return 0
 

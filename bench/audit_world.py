@@ -5,14 +5,18 @@ COPY, chained across the shards with signed checkpoints (bench/audit_bench.py, s
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import random
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from sqlalchemy import make_url
+from sqlalchemy import create_engine, make_url, text
 
 from gateway.audit.canonical import (
     content_bytes_from_row,
@@ -22,7 +26,10 @@ from gateway.audit.canonical import (
 )
 from gateway.audit.chain import checkpoint_fields
 from gateway.audit.models import GENESIS_HASH
-from gateway.audit.signing import AuditSigner
+from gateway.audit.partitions import add_months, ensure_partitions, month_start
+from gateway.audit.signing import AuditSigner, TrustedKeys
+from gateway.kit.db import Database
+from gateway.kit.migrate import upgrade
 
 SHARDS = 8
 TENANTS = 20
@@ -56,6 +63,51 @@ def world(seed: int = 7) -> dict[str, Any]:
 
 def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class LogDatabase:
+    """A scratch database holding a seeded, verifiable operation log."""
+
+    url: str
+    database: Database
+    signer: AuditSigner
+    trusted: TrustedKeys
+
+
+@contextmanager
+def seeded_log_database(prefix: str, entries: int, *, keep: bool) -> Iterator[LogDatabase]:
+    """A new database on GATEWAY_TEST_DATABASE_URL's server, migrated, with partitions for the
+    past year and `entries` chained log entries signed by a fresh checkpoint key; dropped at the
+    end unless `keep`."""
+    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
+    if not admin:
+        raise SystemExit("set GATEWAY_TEST_DATABASE_URL "
+                         "(source scripts/lib.sh && ensure_postgres_running)")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
+    print(f"database {name}; {os.cpu_count()} CPU(s); PostgreSQL "
+          f"{psycopg.connect(libpq_url(admin)).info.server_version}")
+    try:
+        upgrade(url)
+        database = Database.from_url(url)
+        with database.transaction() as session:
+            ensure_partitions(session, start=add_months(month_start(datetime.now(UTC)), -13))
+        signer = AuditSigner.generate()
+        seed(url, entries, signer.private_key.private_bytes_raw())
+        try:
+            yield LogDatabase(url, database, signer,
+                              TrustedKeys([signer.private_key.public_key()]))
+        finally:
+            database.dispose()
+    finally:
+        if not keep:
+            with engine.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        engine.dispose()
 
 
 # --- seeding ------------------------------------------------------------------------------------

@@ -20,7 +20,6 @@ Uses GATEWAY_TEST_DATABASE_URL as the admin URL and creates (then drops) its own
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -30,17 +29,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
-from bench.audit_world import libpq_url, seed
-from gateway.audit.partitions import add_months, ensure_partitions, month_start
+from bench.audit_world import seeded_log_database
 from gateway.audit.signing import AuditSigner, TrustedKeys
 from gateway.audit.verify import verify
 from gateway.compliance.live import figures_from_database
 from gateway.compliance.report import Period, Requester, build_report, pdf_plan, write_report
 from gateway.kit.db import Database
-from gateway.kit.migrate import upgrade
 from gateway.settings import Environment, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,36 +58,11 @@ def main() -> int:
     parser.add_argument("--pdf", action="store_true", help="also print report.pdf in Chromium")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     args = parser.parse_args()
-    admin = os.environ.get("GATEWAY_TEST_DATABASE_URL")
-    if not admin:
-        print("set GATEWAY_TEST_DATABASE_URL (source scripts/lib.sh && ensure_postgres_running)",
-              file=sys.stderr)
-        return 2
-    name = f"compliance_bench_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin).set(database=name).render_as_string(hide_password=False)
-    print(f"database {name}; {os.cpu_count()} CPU(s); PostgreSQL "
-          f"{psycopg.connect(libpq_url(admin)).info.server_version}")
-    try:
-        upgrade(url)
-        database = Database.from_url(url)
-        with database.transaction() as session:
-            ensure_partitions(session, start=add_months(month_start(datetime.now(UTC)), -13))
-        signer = AuditSigner.generate()
-        trusted = TrustedKeys([signer.private_key.public_key()])
-        seed(url, args.entries, signer.private_key.private_bytes_raw())
-        with tempfile.TemporaryDirectory(prefix="compliance-bench-") as tmp:
-            settings = Settings(environment=Environment.test, database_url=url,
-                                data_dir=Path(tmp), policy_dir=ROOT / "policies")
-            run(database, settings, trusted, signer, Path(tmp), args)
-        database.dispose()
-    finally:
-        if not args.keep:
-            with engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with seeded_log_database("compliance_bench", args.entries, keep=args.keep) as log, \
+            tempfile.TemporaryDirectory(prefix="compliance-bench-") as tmp:
+        settings = Settings(environment=Environment.test, database_url=log.url,
+                            data_dir=Path(tmp), policy_dir=ROOT / "policies")
+        run(log.database, settings, log.trusted, log.signer, Path(tmp), args)
     return 0
 
 

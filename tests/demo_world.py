@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import httpx
@@ -187,14 +188,35 @@ def consent_answer(consent_url: str, *, untick: tuple[str, ...] = (),
         return http.get(answer.headers["location"])
 
 
-def gmail_gateway_demo(demo: Demo, *extra: str) -> dict[str, str]:
-    """`gmail-gateway demo --json` in the demo's directory: a fresh consent link and keys."""
-    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), "demo", "--json",
-                           *extra], cwd=demo.root, env=demo.env, capture_output=True, text=True,
+def demo_cli(demo: Demo, *args: str) -> Any:
+    """`gmail-gateway ARGS` in the demo's directory (its settings and database): the JSON it
+    prints."""
+    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), *args],
+                          cwd=demo.root, env=demo.env, capture_output=True, text=True,
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    made: dict[str, str] = json.loads(done.stdout)
+    return json.loads(done.stdout)
+
+
+def gmail_gateway_demo(demo: Demo, *extra: str) -> dict[str, str]:
+    """`gmail-gateway demo --json` in the demo's directory: a fresh consent link and keys."""
+    made: dict[str, str] = demo_cli(demo, "demo", "--json", *extra)
     return made
+
+
+def synced_demo_mailbox(demo: Demo, made: dict[str, str], limit: int
+                        ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The demo user's mailbox (connected through the emulator's consent and synced here if no
+    test did it before) and its newest `limit` messages, read with the CRM's key."""
+    crm = {"Authorization": f"Bearer {made['crm_key']}", "Gateway-Purpose": "user_facing"}
+    with httpx.Client(base_url=demo.gateway_url, headers=crm, timeout=30) as api:
+        if not api.get("/v1/mailboxes").raise_for_status().json()["items"]:
+            consent_over_http(made["consent_url"])
+        wait_until_synced(demo, made["crm_key"])
+        [mailbox] = api.get("/v1/mailboxes").raise_for_status().json()["items"]
+        messages = api.get(f"/v1/mailboxes/{mailbox['id']}/messages",
+                           params={"limit": limit}).raise_for_status().json()["items"]
+    return mailbox, messages
 
 
 def wait_until_synced(demo: Demo, crm_key: str, timeout: float = 180.0) -> dict[str, object]:

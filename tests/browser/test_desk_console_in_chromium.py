@@ -18,43 +18,37 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import subprocess
 import uuid
 import zipfile
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.accessibility import assert_accessible
-from tests.demo_world import Demo, consent_over_http, gmail_gateway_demo, wait_until_synced
+from tests.demo_world import (
+    Demo,
+    demo_cli,
+    gmail_gateway_demo,
+    synced_demo_mailbox,
+)
 
 pytestmark = [pytest.mark.demo, pytest.mark.browser]
 
 WHY = "The customer asked why this message was flagged as spam"
 
 
-def cli(demo: Demo, *args: str) -> Any:
-    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), *args],
-                          cwd=demo.root, env=demo.env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def principal(demo: Demo, kind: str, subject: str, name: str) -> str:
     """The demo tenant's principal of this kind and subject, created if missing."""
-    for found in cli(demo, "principals", "list", "--tenant", "demo"):
+    for found in demo_cli(demo, "principals", "list", "--tenant", "demo"):
         if found["kind"] == kind and found["subject"] == subject:
             return str(found["id"])
-    made = cli(demo, "principals", "create", "--tenant", "demo", "--kind", kind, "--subject",
+    made = demo_cli(demo, "principals", "create", "--tenant", "demo", "--kind", kind, "--subject",
                subject, "--display-name", name, "--group", "support")
     return str(made["id"])
 
 
 def reviewer_of(demo: Demo) -> str:
-    return next(str(p["id"]) for p in cli(demo, "principals", "list", "--tenant", "demo")
+    return next(str(p["id"]) for p in demo_cli(demo, "principals", "list", "--tenant", "demo")
                 if p["kind"] == "reviewer")
 
 
@@ -62,14 +56,7 @@ def synced_mailbox(demo: Demo) -> tuple[dict[str, Any], str, list[dict[str, Any]
     """The demo's mailbox (connected and synced here if no test did it before), the CRM's key
     and two of its messages."""
     made = gmail_gateway_demo(demo)
-    crm = {"Authorization": f"Bearer {made['crm_key']}", "Gateway-Purpose": "user_facing"}
-    with httpx.Client(base_url=demo.gateway_url, headers=crm, timeout=30) as api:
-        if not api.get("/v1/mailboxes").raise_for_status().json()["items"]:
-            consent_over_http(made["consent_url"])
-        wait_until_synced(demo, made["crm_key"])
-        [mailbox] = api.get("/v1/mailboxes").raise_for_status().json()["items"]
-        messages = api.get(f"/v1/mailboxes/{mailbox['id']}/messages",
-                           params={"limit": 50}).raise_for_status().json()["items"]
+    mailbox, messages = synced_demo_mailbox(demo, made, limit=50)
     first = messages[0]
     other = next(m for m in messages if m["thread_id"] != first["thread_id"])
     return mailbox, made["end_user_id"], [first, other]

@@ -20,8 +20,6 @@ journey-10-console-entry, journey-11-console-entry-verified, journey-12-console-
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from typing import Any
 
@@ -30,7 +28,12 @@ import pytest
 
 from tests.browser.accessibility import assert_accessible
 from tests.browser.personas import open_persona
-from tests.demo_world import Demo, consent_over_http, gmail_gateway_demo, wait_until_synced
+from tests.demo_world import (
+    Demo,
+    demo_cli,
+    gmail_gateway_demo,
+    synced_demo_mailbox,
+)
 
 pytestmark = [pytest.mark.demo, pytest.mark.browser]
 
@@ -40,19 +43,11 @@ REVIEWER_NAME = f"Riley Review {RUN}"
 WHY = f"Case {RUN}: the customer says this message never arrived; I need to check it."
 
 
-def cli(demo: Demo, *args: str) -> Any:
-    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), *args],
-                          cwd=demo.root, env=demo.env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def admin_key(demo: Demo, tenant: str) -> str:
     """The tenant's first admin key, as docs/provisioning.md makes it: two commands."""
-    admin = cli(demo, "principals", "create", "--tenant", tenant, "--kind", "tenant_admin",
+    admin = demo_cli(demo, "principals", "create", "--tenant", tenant, "--kind", "tenant_admin",
                 "--subject", f"admin-{RUN}", "--display-name", "Demo admin")
-    return str(cli(demo, "api-keys", "create", "--tenant", tenant, "--principal",
+    return str(demo_cli(demo, "api-keys", "create", "--tenant", tenant, "--principal",
                    str(admin["id"]))["api_key"])
 
 
@@ -68,14 +63,7 @@ def provision(gateway_url: str, key: str, kind: str, subject: str, name: str) ->
 def synced_message(demo: Demo, made: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """The demo user's mailbox (connected and synced here if no test did it before) and one of
     its messages."""
-    crm = {"Authorization": f"Bearer {made['crm_key']}", "Gateway-Purpose": "user_facing"}
-    with httpx.Client(base_url=demo.gateway_url, headers=crm, timeout=30) as api:
-        if not api.get("/v1/mailboxes").raise_for_status().json()["items"]:
-            consent_over_http(made["consent_url"])
-        wait_until_synced(demo, made["crm_key"])
-        [mailbox] = api.get("/v1/mailboxes").raise_for_status().json()["items"]
-        messages = api.get(f"/v1/mailboxes/{mailbox['id']}/messages",
-                           params={"limit": 20}).raise_for_status().json()["items"]
+    mailbox, messages = synced_demo_mailbox(demo, made, limit=20)
     return str(mailbox["id"]), messages[-1]
 
 

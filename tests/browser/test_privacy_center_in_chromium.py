@@ -17,8 +17,6 @@ privacy-16-reconnect-gateway-consent (where the reconnect button leads).
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from typing import Any
 
@@ -26,7 +24,7 @@ import httpx
 import pytest
 
 from tests.browser.accessibility import assert_accessible
-from tests.demo_world import Demo, consent_answer, gmail_gateway_demo, wait_until_synced
+from tests.demo_world import Demo, consent_answer, demo_cli, gmail_gateway_demo, wait_until_synced
 
 pytestmark = [pytest.mark.demo, pytest.mark.browser]
 
@@ -34,19 +32,11 @@ OPERATOR_NAME = "Olivia Operator"
 WHY = "The customer says this invoice shows the wrong amount; I need to see it."
 
 
-def cli(demo: Demo, *args: str) -> Any:
-    done = subprocess.run([str(demo.root / ".venv" / "bin" / "gmail-gateway"), *args],
-                          cwd=demo.root, env=demo.env, capture_output=True, text=True,
-                          timeout=120, check=False)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def principal_with_key(demo: Demo, tenant: str, kind: str, name: str) -> tuple[str, str]:
-    made = cli(demo, "principals", "create", "--tenant", tenant, "--kind", kind,
+    made = demo_cli(demo, "principals", "create", "--tenant", tenant, "--kind", kind,
                "--subject", f"{kind}-{uuid.uuid4().hex[:8]}", "--display-name", name,
                *(["--group", "support"] if kind == "operator" else []))
-    key = cli(demo, "api-keys", "create", "--tenant", tenant, "--principal", str(made["id"]))
+    key = demo_cli(demo, "api-keys", "create", "--tenant", tenant, "--principal", str(made["id"]))
     return str(made["id"]), str(key["api_key"])
 
 
