@@ -16,6 +16,16 @@ def _item(name: str, value: Any, *, weakens: bool = False, note: str = "") -> di
     return {"setting": name, "value": value, "weakens": weakens, "note": note}
 
 
+def _against_default(settings: Settings, field: str, name: str, note: str, *,
+                     weaker_when_lower: bool = False) -> dict[str, Any]:
+    """A setting that weakens a rule when it moves away from its default in one direction; the
+    threshold is the setting's own default, read from `Settings`."""
+    value = getattr(settings, field)
+    default = Settings.model_fields[field].default
+    weakens = bool(value < default if weaker_when_lower else value > default)
+    return _item(name, value, weakens=weakens, note=note.format(default=default) if weakens else "")
+
+
 def _policy_engine(settings: Settings) -> list[dict[str, Any]]:
     url = settings.policy_engine_url
     if not url:
@@ -54,26 +64,17 @@ def posture(settings: Settings, *, signing_key_id: str) -> dict[str, Any]:
               note="a local key file: one host, no separate key custody"
               if settings.key_provider is KeyProviderKind.local else ""),
         *_policy_engine(settings),
-        _item("GATEWAY_ANALYTICS_MIN_COHORT (k)", settings.analytics_min_cohort,
-              weakens=settings.analytics_min_cohort < 50,
-              note="below the default of 50" if settings.analytics_min_cohort < 50 else ""),
-        _item("GATEWAY_CONSENT_GRANT_MAX_HOURS", settings.consent_grant_max_hours,
-              weakens=settings.consent_grant_max_hours > 4,
-              note="longer than the default of 4 hours"
-              if settings.consent_grant_max_hours > 4 else ""),
-        _item("GATEWAY_JUSTIFICATION_MAX_HOURS", settings.justification_max_hours,
-              weakens=settings.justification_max_hours > 72,
-              note="longer than the default of 72 hours"
-              if settings.justification_max_hours > 72 else ""),
+        _against_default(settings, "analytics_min_cohort", "GATEWAY_ANALYTICS_MIN_COHORT (k)",
+                         "below the default of {default:g}", weaker_when_lower=True),
+        _against_default(settings, "consent_grant_max_hours", "GATEWAY_CONSENT_GRANT_MAX_HOURS",
+                         "longer than the default of {default:g} hours"),
+        _against_default(settings, "justification_max_hours", "GATEWAY_JUSTIFICATION_MAX_HOURS",
+                         "longer than the default of {default:g} hours"),
         _item("GATEWAY_AUDIT_RETENTION_DAYS", settings.audit_retention_days),
-        _item("GATEWAY_AUDIT_CHECKPOINT_EVERY", settings.audit_checkpoint_every,
-              weakens=settings.audit_checkpoint_every > 100,
-              note="a longer unsigned tail than the default of 100"
-              if settings.audit_checkpoint_every > 100 else ""),
-        _item("GATEWAY_AUDIT_CHECKPOINT_SECONDS", settings.audit_checkpoint_seconds,
-              weakens=settings.audit_checkpoint_seconds > 10,
-              note="a longer unsigned tail than the default of 10 s"
-              if settings.audit_checkpoint_seconds > 10 else ""),
+        _against_default(settings, "audit_checkpoint_every", "GATEWAY_AUDIT_CHECKPOINT_EVERY",
+                         "a longer unsigned tail than the default of {default:g}"),
+        _against_default(settings, "audit_checkpoint_seconds", "GATEWAY_AUDIT_CHECKPOINT_SECONDS",
+                         "a longer unsigned tail than the default of {default:g} s"),
         _item("audit signing key id", signing_key_id),
         _item("GATEWAY_TRUSTED_PROXIES", settings.trusted_proxies or "none",
               note="these hosts may name the client address logged as the terminal"
