@@ -20,11 +20,10 @@ from gateway.guard.openapi import document_contract
 from gateway.guard.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.justifications.router import router as justifications_router
 from gateway.kit.api_docs import install_api_docs
-from gateway.kit.edge import BodyReadTimeout
+from gateway.kit.edge import BodyLimit, BodyReadTimeout, body_limit_for
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
-from gateway.mail.body_limit import BodyLimit, body_limit_for
 from gateway.mail.drafts_router import router as drafts_router
 from gateway.mail.labels_router import router as labels_router
 from gateway.mail.messages_router import router as messages_router

@@ -1,1 +1,1 @@
-"""Mail: Gmail client, sync engine, encrypted message store, MIME, the CRM mail API."""
+"""Mail: the encrypted message store and the CRM mail API (read and write)."""

@@ -28,12 +28,12 @@ from fastapi.responses import StreamingResponse
 from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import NotFound, PayloadTooLarge, PolicyDenied
-from gateway.mail.mime import ATTACHED_MESSAGES, attachment_name, is_attachment
-from gateway.mail.mime_parts import attachment_bytes, is_container
-from gateway.mail.mime_split import TOLERANT_POLICY
 from gateway.mail.rendering import redactions
 from gateway.mail.resolvers import message_resource
 from gateway.mail.store import MessageStore
+from gateway.mime.parse import ATTACHED_MESSAGES, attachment_name, is_attachment
+from gateway.mime.parts import attachment_bytes, is_container
+from gateway.mime.split import TOLERANT_POLICY
 from gateway.policy.vocabulary import Action
 
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024  # Gmail accepts messages up to 50 MB in total
@@ -46,7 +46,7 @@ _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]+')
 
 def find_part(raw: bytes, part_id: str) -> tuple[EmailMessage, EmailMessage] | None:
     """(the message, the part `part_id` names) when that part is listed as an attachment
-    (Gmail's numbering over multipart containers, as `gateway.mail.mime_parts` walks it)."""
+    (Gmail's numbering over multipart containers, as `gateway.mime.parts` walks it)."""
     if not PART_ID.fullmatch(part_id):
         return None
     msg = email.message_from_bytes(raw, policy=TOLERANT_POLICY)

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, load_only
 from gateway.crypto import Binding, CryptoService
 from gateway.crypto.service import MailboxSealer
 from gateway.mail.message_insert import MessageInserter
-from gateway.mail.mime import ParsedMessage, parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
-from gateway.mail.text import valid_json
+from gateway.mime.parse import ParsedMessage, parse_message
+from gateway.mime.text import valid_json
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.webhooks import outbox  # registers the webhook events of message changes
@@ -264,7 +264,7 @@ class MessageStore:
 
 
 def _loads(data: bytes) -> Any:
-    """A sealed JSON document, under the replacement rule of `gateway.mail.text`: a document
+    """A sealed JSON document, under the replacement rule of `gateway.mime.text`: a document
     holding an escaped surrogate (`\\udXXX`: how `json.dumps` writes characters beyond U+FFFF
     and lone surrogates alike) is cleaned, so what is served is valid Unicode whatever was
     stored."""

@@ -23,9 +23,9 @@ from gateway.crypto import Binding, CryptoService, PlaintextRefused
 from gateway.crypto.keyprovider import LocalFileKeyProvider
 from gateway.kit.db import Database
 from gateway.mail.message_insert import insert_messages
-from gateway.mail.mime import parse_message
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mail.store import IncomingMessage, MessageStore
+from gateway.mime.parse import parse_message
 from gateway.sync.gate import SyncGate
 from gateway.webhooks.models import WebhookEvent
 from tests.support.world import TenantWorld

@@ -1,10 +1,10 @@
 """RFC 5322 / MIME parsing into the pieces the store keeps: headers, addresses, bodies,
 attachment metadata. The raw bytes are kept too (sealed), so nothing is lost in parsing.
 
-`parse_message` builds the message tree with `gateway.mail.mime_split` (the standard library's
+`parse_message` builds the message tree with `gateway.mime.split` (the standard library's
 tree without reading every line of every attachment) and falls back to the standard parser for
 anything that module declines; `parse_message_reference` always uses the standard parser.
-Both give the same `ParsedMessage` (tests/sync/test_parse_equivalence.py compares them)."""
+Both give the same `ParsedMessage` (tests/mime/test_parse_equivalence.py compares them)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,16 @@ from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 
-from gateway.mail.mime_headers import fast_addresses
-from gateway.mail.mime_parts import (
+from gateway.mime.headers import fast_addresses
+from gateway.mime.parts import (
     REPORT_TYPES,
     attachment_bytes,
     is_container,
     report_fields,
     walk,
 )
-from gateway.mail.mime_split import TOLERANT_POLICY, split_message
-from gateway.mail.text import snippet, valid_text
+from gateway.mime.split import TOLERANT_POLICY, split_message
+from gateway.mime.text import snippet, valid_text
 
 _ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 

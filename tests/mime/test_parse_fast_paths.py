@@ -1,5 +1,5 @@
 """The ingest parse's shortcuts give exactly what the standard library gives, and decline
-everything else: header values in canonical form (gateway.mail.mime_headers) against the
+everything else: header values in canonical form (gateway.mime.headers) against the
 header registry and `getaddresses`, the base64 size without decoding against
 `get_payload(decode=True)`, and bare CRs in the places where they change the feed parser's tree
 against the standard parser."""
@@ -14,9 +14,9 @@ from email.utils import getaddresses
 
 import pytest
 
-from gateway.mail.mime import _base64_size, parse_message, parse_message_reference
-from gateway.mail.mime_headers import fast_addresses, fast_value
-from gateway.mail.mime_split import _feed_parsed, _header_block, split_message
+from gateway.mime.headers import fast_addresses, fast_value
+from gateway.mime.parse import _base64_size, parse_message, parse_message_reference
+from gateway.mime.split import _feed_parsed, _header_block, split_message
 
 ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 NASTY = ATEXT + ' .,;:<>@"()[]\\\t=?éÄ'

@@ -1,4 +1,4 @@
-"""The fast parse sync uses (gateway.mail.mime_split) gives exactly what the standard library's
+"""The fast parse sync uses (gateway.mime.split) gives exactly what the standard library's
 feed parser gives: the same summary fields, headers, bodies and attachment metadata, for the
 emulator's generated mailboxes, the mail tests' factory messages and hand-made edge cases
 (encoded words, RFC 2231 file names, 8-bit bodies, LF-only and mixed line endings, nesting,
@@ -15,8 +15,8 @@ from emulator.clock import Clock
 from emulator.mailbox import Mailbox as EmulatorMailbox
 from emulator.mime import INLINE_LIMIT_DEFAULT
 from emulator.seed import generate
-from gateway.mail.mime import parse_message, parse_message_reference
-from gateway.mail.mime_split import split_message
+from gateway.mime.parse import parse_message, parse_message_reference
+from gateway.mime.split import split_message
 from tests.mail.factories import make_raw
 
 

@@ -30,7 +30,7 @@ parser fails on a malformed value (the value is then a plain string, encoded wor
 header objects are immutable, so a cached one is indistinguishable from a new one — and whose
 unstructured headers without encoded words or non-ASCII bytes are returned as plain strings
 (`get_unstructured` of such a value is the value itself), as are structured headers written in
-the canonical form the registry would print (`gateway.mail.mime_headers`). The tree is only
+the canonical form the registry would print (`gateway.mime.headers`). The tree is only
 read through `str()` of headers and the string-based `Message` accessors.
 """
 
@@ -47,7 +47,7 @@ from email.policy import EmailPolicy
 from functools import lru_cache
 from typing import Any
 
-from gateway.mail.mime_headers import fast_value
+from gateway.mime.headers import fast_value
 
 MAX_PARTS = 200
 MAX_DEPTH = 8

@@ -18,7 +18,7 @@ Canonical forms (ASCII, no encoded word `=?`, checked by full-match regular expr
   `; attribute="quoted value"` parameters (distinct names without RFC 2231 `*`; a non-empty
   value without backslash or quote);
 - Date: any value `parsedate_to_datetime` accepts.
-tests/sync/test_parse_equivalence.py checks every form against the registry, including
+tests/mime/test_parse_equivalence.py checks every form against the registry, including
 generated near-misses that must fall back.
 """
 

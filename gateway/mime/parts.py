@@ -27,7 +27,7 @@ import re
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 
-from gateway.mail.mime_split import TOLERANT_POLICY
+from gateway.mime.split import TOLERANT_POLICY
 
 _HEADER_LINE = re.compile(rb"(?:From |[\041-\071\073-\176]*:|[\t ])")  # feedparser.headerRE
 _HEADERS = BytesHeaderParser(policy=TOLERANT_POLICY)
