@@ -76,6 +76,8 @@ from bench.mail_read_world import (
     seed,
     vacuum_analyze,
 )
+from gateway.mail.store import MessageStore
+from gateway.runtime import runtime_of
 
 BENCH_DIR = Path(__file__).resolve().parent
 
@@ -179,7 +181,7 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
     headers = {"Authorization": f"Bearer {world.api_key}", "Gateway-Purpose": "user_facing"}
     original_commit = Session.commit
     with TestClient(app) as client:
-        state = app.state
+        state = runtime_of(app)
         state.engine.decide = timed("policy decision (OPA HTTP round trip)", state.engine.decide)
         oplog = state.enforcer.oplog
         oplog.append = timed("operation-log append (INSERT)", oplog.append)
@@ -188,7 +190,7 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
                                        oplog.append_committed)
         state.crypto.open_content = timed("decrypt (keyring + AES-GCM)",  # type: ignore[method-assign]
                                           state.crypto.open_content)
-        store = state.message_store
+        store = state.service(MessageStore)
         store.metadata_view = timed("store view incl. decrypt", store.metadata_view)
         store.content_view = timed("store view incl. decrypt", store.content_view)
         Session.commit = timed("commit (incl. log chaining)", original_commit)  # type: ignore

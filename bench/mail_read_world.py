@@ -58,26 +58,26 @@ def raw_message(rng: random.Random, n: int) -> bytes:
 
 
 def seed(database_url: str, settings_env: dict[str, str]) -> World:
+    """Tenant, CRM key and `MESSAGES` stored messages, written on a runtime of the bench's
+    settings (its database is `database_url`)."""
     from gateway.accounts import service as accounts
-    from gateway.crypto import CryptoService
-    from gateway.kit.db import Database
     from gateway.mail.models import Mailbox
     from gateway.mail.store import MessageStore
     from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
+    from gateway.runtime import build_runtime
     from gateway.settings import Settings
 
     settings = Settings(**{k.removeprefix("GATEWAY_").lower(): v
                            for k, v in settings_env.items()})
-    crypto = CryptoService.from_settings(settings)
-    store = MessageStore(crypto)
-    db = Database.from_url(database_url)
+    assert settings.database_url == database_url
     rng = random.Random(9)
-    try:
+    with build_runtime(settings, domain_services=lambda rt: [MessageStore(rt.crypto)]) as rt:
+        db, store = rt.database, rt.service(MessageStore)
         with db.transaction() as s:
             tenant = accounts.create_tenant(s, "bench")
             owner = accounts.create_principal(s, tenant, "end_user", "alice@bench.example")
             crm = accounts.create_principal(s, tenant, "crm_service", "crm-backend")
-            key = accounts.create_api_key(s, PEPPER.encode(), crm).secret
+            key = accounts.create_api_key(s, rt.api_key_pepper, crm).secret
             mailbox = Mailbox(tenant_id=tenant.id, owner_principal_id=owner.id,
                               granted_scopes=[SCOPE_READONLY, SCOPE_SEND])
             s.add(mailbox)
@@ -92,9 +92,6 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
                 store.put(s, box, gmail_id=gmail_id, thread_id=f"t{n // 4:015x}",
                           raw=raw_message(rng, n), label_ids=["INBOX", "UNREAD"])
             gmail_ids.append(gmail_id)
-    finally:
-        crypto.close()
-        db.dispose()
     return World(mailbox_id=mailbox_id, gmail_ids=gmail_ids, api_key=key)
 
 

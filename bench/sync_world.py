@@ -28,6 +28,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.flow import TokenGrant
 from gateway.oauth.tokens import store_tokens
 from gateway.policy.vocabulary import SCOPE_READONLY
+from gateway.runtime import runtime_of
 from gateway.settings import EMULATOR_CLIENT_ID, Settings
 from gateway.sync.models import MailboxSync
 
@@ -135,7 +136,7 @@ class Bench:
         self.emu = emu
         self.api = api
         self.db = Database.from_url(settings.database_url)
-        self.crypto: CryptoService = api.app.state.crypto  # type: ignore[attr-defined]
+        self.crypto: CryptoService = runtime_of(api.app).crypto
         with self.db.transaction() as session:
             tenant = accounts.create_tenant(session, f"bench-{uuid.uuid4().hex[:6]}")
             crm = accounts.create_principal(session, tenant, "crm_service", "crm")

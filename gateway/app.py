@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 
-from gateway.accounts.pepper import load_pepper
+from gateway.accounts.key_cache import ApiKeyCache
 from gateway.analytics.router import router as analytics_router
-from gateway.audit.writer import OperationLog
 from gateway.audit_api.router import router as audit_router
 from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
-from gateway.crypto import CryptoService
-from gateway.crypto.pg import build_database
 from gateway.guard.openapi import document_contract
 from gateway.guard.routing import GuardedRouter, assert_all_routes_guarded
 from gateway.justifications.router import router as justifications_router
@@ -25,12 +23,15 @@ from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
 from gateway.mail.drafts_router import router as drafts_router
+from gateway.mail.idempotency import IdempotencyKeys
+from gateway.mail.label_store import LabelStore
 from gateway.mail.labels_router import router as labels_router
 from gateway.mail.messages_router import router as messages_router
 from gateway.mail.modify_router import router as modify_router
 from gateway.mail.router import router as mail_router
 from gateway.mail.send_router import router as send_router
 from gateway.mail.store import MessageStore
+from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
 from gateway.oauth.problems import install_problem_handlers as install_oauth_problems
 from gateway.oauth.router import router as oauth_router
 from gateway.ops import PUBLIC_PATHS
@@ -38,11 +39,12 @@ from gateway.ops import router as ops_router
 from gateway.pages import PAGE_ROUTERS
 from gateway.pages.security import PageHeaders, install_page_errors
 from gateway.policy.contract import PolicyEngine
-from gateway.policy.enforcement import Enforcer
-from gateway.policy.engines import engine_from_settings
 from gateway.policy.purposes import purposes_by_action
 from gateway.provisioning.router import router as accounts_router
+from gateway.push.lookup import WatchLookup
+from gateway.push.oidc import PushTokenVerifier
 from gateway.push.router import router as push_router
+from gateway.runtime import Runtime, build_runtime, install_runtime
 from gateway.sessions.router import router as sessions_router
 from gateway.settings import Settings
 from gateway.sync.router import router as sync_router
@@ -59,12 +61,15 @@ ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
                                       sessions_router, accounts_router, *PAGE_ROUTERS)
 
 
-def google_mode(settings: Settings) -> str:
-    if settings.uses_emulator:
-        return "emulator"
-    if settings.google_client_id:
-        return "google"
-    return "not_configured"
+def app_services(runtime: Runtime) -> list[object]:
+    """The domains' shared services of the API, built with its runtime."""
+    settings = runtime.settings
+    return [MessageStore(runtime.crypto), LabelStore(runtime.crypto),
+            IdempotencyKeys(runtime.database, runtime.crypto,
+                            ttl=timedelta(hours=settings.mail_idempotency_ttl_hours)),
+            ApiKeyCache(ttl=float(settings.api_key_cache_seconds)),
+            GoogleOAuth(settings, derive_pkce_key(runtime.api_key_pepper)),
+            PushTokenVerifier(settings), WatchLookup(runtime.crypto)]
 
 
 def create_app(settings: Settings | None = None, *,
@@ -74,44 +79,27 @@ def create_app(settings: Settings | None = None, *,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = build_database(settings)
-        policy = engine or engine_from_settings(settings)
-        app.state.database = database
-        app.state.engine = policy
-        app.state.api_key_pepper = load_pepper(settings)
-        crypto = CryptoService.from_settings(settings)
-        app.state.crypto = crypto
-        app.state.key_ping = crypto.ping
-        app.state.message_store = MessageStore(crypto)
-        app.state.google_mode = google_mode(settings)
-        enforcer = Enforcer(policy, OperationLog.from_settings(settings), database,
-                            min_cohort=settings.analytics_min_cohort)
-        enforcer.on_decision.append(metrics.record_decision)
-        app.state.enforcer = enforcer
-        if app.state.google_mode == "not_configured":
-            log.warning("Google is not configured: set GATEWAY_GOOGLE_CLIENT_ID/SECRET, or "
-                        "GATEWAY_EMULATOR_URL for the local emulator")
-        log.info("gateway started", extra={"route": f"google={app.state.google_mode}"})
-        sync_worker = scheduler = None
-        if settings.sync_in_process_worker:
-            from gateway.scheduler.runner import start_in_process_scheduler
-            from gateway.sync.worker import start_in_process_worker
+        with build_runtime(settings, engine=engine, metrics=metrics,
+                           domain_services=app_services) as runtime:
+            install_runtime(app, runtime)
+            if runtime.google_mode == "not_configured":
+                log.warning("Google is not configured: set GATEWAY_GOOGLE_CLIENT_ID/SECRET, or "
+                            "GATEWAY_EMULATOR_URL for the local emulator")
+            log.info("gateway started", extra={"route": f"google={runtime.google_mode}"})
+            sync_worker = scheduler = None
+            if settings.sync_in_process_worker:
+                from gateway.scheduler.runner import start_in_process_scheduler
+                from gateway.sync.worker import start_in_process_worker
 
-            sync_worker = start_in_process_worker(settings, database, crypto, enforcer,
-                                                  app.state.message_store,
-                                                  registry=metrics.registry)
-            scheduler = start_in_process_scheduler(sync_worker.worker.services,
-                                                   registry=metrics.registry)
-        try:
-            yield
-        finally:
-            for background in (scheduler, sync_worker):
-                if background is not None:
-                    background.stop()
-            if engine is None:
-                policy.close()
-            crypto.close()
-            database.dispose()
+                sync_worker = start_in_process_worker(runtime, registry=metrics.registry)
+                scheduler = start_in_process_scheduler(sync_worker.worker.services,
+                                                       registry=metrics.registry)
+            try:
+                yield
+            finally:
+                for background in (scheduler, sync_worker):
+                    if background is not None:
+                        background.stop()
 
     app = FastAPI(title="Gmail integration gateway", version="0.1.0", lifespan=lifespan,
                   description="Gmail for your CRM, with Google's Limited Use rules enforced "
@@ -119,8 +107,7 @@ def create_app(settings: Settings | None = None, *,
                   docs_url=None, redoc_url=None)  # served offline: install_api_docs
     install_api_docs(app)
     metrics = Metrics()
-    app.state.settings = settings
-    app.state.metrics = metrics
+    app.state.settings = settings  # for gateway/policy/terminal.py, below the runtime layer
     install_problem_handlers(app)
     install_oauth_problems(app)
     install_page_errors(app)

@@ -73,7 +73,7 @@ def provision(settings: Settings, slug: str, tenant_name: str) -> _Provisioned:
     """The tenant and its five principals (reused when they exist) and three fresh keys."""
     from gateway.accounts import service
     from gateway.accounts.models import Principal
-    from gateway.accounts.pepper import load_pepper
+    from gateway.crypto.pepper import load_pepper
     from gateway.kit.db import Database
     from gateway.kit.errors import NotFound
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.guard.routing import GuardedRouter
+from gateway.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 router = GuardedRouter(tags=["operations"])
@@ -20,10 +21,11 @@ def healthz() -> dict[str, str]:
 
 
 def readyz(request: Request) -> JSONResponse:
-    state = request.app.state
+    runtime = runtime_of(request)
     checks: dict[str, Any] = {}
-    for name, probe in (("database", state.database.ping), ("policy_engine", state.engine.ping),
-                        ("key_provider", state.key_ping)):
+    for name, probe in (("database", runtime.database.ping),
+                        ("policy_engine", runtime.engine.ping),
+                        ("key_provider", runtime.crypto.ping)):
         try:
             probe()
             checks[name] = "ok"
@@ -32,12 +34,12 @@ def readyz(request: Request) -> JSONResponse:
             checks[name] = "unavailable"
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not_ready", "checks": checks,
-            "google": state.google_mode}
+            "google": runtime.google_mode}
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
 def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
+    return Response(generate_latest(runtime_of(request).metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
 
 

@@ -26,6 +26,7 @@ from emulator.testing import RunningEmulator, run_emulator
 from gateway.app import create_app
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from gateway.settings import Environment, Settings
 from tests.support.world import TEST_PEPPER, TenantWorld
 
@@ -84,7 +85,7 @@ def gw(oauth_session_client: TestClient, db: Database, emu: RunningEmulator,
 
 @pytest.fixture
 def crypto(oauth_app: FastAPI, gw: TestClient) -> CryptoService:
-    service: CryptoService = oauth_app.state.crypto
+    service: CryptoService = runtime_of(oauth_app).crypto
     return service
 
 

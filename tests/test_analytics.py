@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -16,7 +17,8 @@ URL = "/v1/analytics/message-volume"
 @pytest.mark.clause("lu.analytics", "lu.human_reading.aggregated")
 def test_small_cohort_is_refused(client: TestClient, db: Database,
                                  tenant_a: TenantWorld) -> None:
-    store_message(db, client.app.state.crypto, tenant_a.mailbox, "a1", "t1", make_raw("s", "b"))
+    crypto = runtime_of(client.app).crypto
+    store_message(db, crypto, tenant_a.mailbox, "a1", "t1", make_raw("s", "b"))
     response = client.get(URL, params={"days": 366},
                           headers=tenant_a.analytics.headers("analytics_internal"))
     assert response.status_code == 403, response.text
@@ -26,7 +28,7 @@ def test_small_cohort_is_refused(client: TestClient, db: Database,
 @pytest.mark.clause("lu.analytics", "lu.human_reading.aggregated", "lu.derived")
 def test_cohort_of_k_is_served_and_identifying_keys_are_not(
         client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     with db.transaction() as s:
         boxes = [Mailbox(tenant_id=tenant_a.tenant.id,
                          owner_principal_id=tenant_a.end_user.principal.id) for _ in range(49)]

@@ -17,6 +17,7 @@ from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.mail.factories import make_raw
 from tests.support.world import TenantWorld
@@ -57,7 +58,7 @@ def _plant(db: Database, client: TestClient, world: TenantWorld
         (1, d2, 500, ["INBOX"]), (2, d2, 700, ["INBOX"]),
         (4, d3, 3_000_000, ["Label_9"]),
     ]
-    store = MessageStore(client.app.state.crypto)
+    store = MessageStore(runtime_of(client.app).crypto)
     with db.transaction() as s:
         boxes = [s.get(Mailbox, world.mailbox.id)] + [
             Mailbox(tenant_id=world.tenant.id, owner_principal_id=world.end_user.principal.id)
@@ -109,7 +110,7 @@ def test_every_allowed_grouping_hides_groups_below_k(
 
 def test_below_k_in_total_is_still_refused_by_the_policy(
         k4_client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
-    store = MessageStore(k4_client.app.state.crypto)
+    store = MessageStore(runtime_of(k4_client.app).crypto)
     with db.transaction() as s:
         box = s.get(Mailbox, tenant_a.mailbox.id)
         assert box is not None

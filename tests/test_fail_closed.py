@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.mail.factories import make_raw, store_message
 from tests.support.opa_process import OpaServerProcess
@@ -50,7 +51,7 @@ def test_key_provider_outage_turns_reads_into_503_and_recovers(
     app = create_app(settings.model_copy(update={"key_file": keys / "kek.json",
                                                  "data_dir": tmp_path}))
     with TestClient(app, raise_server_exceptions=False) as client:
-        crypto = app.state.crypto
+        crypto = runtime_of(app).crypto
         store_message(db, crypto, tenant_a.mailbox, "k1", "t1",
                       make_raw("Key outage", "a body only the key opens"), ["INBOX"])
         headers = tenant_a.crm.headers()

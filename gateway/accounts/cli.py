@@ -85,7 +85,7 @@ def cmd_principal_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.accounts import service
-    from gateway.accounts.pepper import load_pepper
+    from gateway.crypto.pepper import load_pepper
 
     pepper = load_pepper(settings)
     expires = (datetime.now(UTC) + timedelta(days=args.expires_days)) if args.expires_days else None

@@ -22,15 +22,15 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gateway.accounts.caller import Caller as Caller
-from gateway.accounts.key_cache import DEFAULT_TTL_SECONDS, ApiKeyCache, CachedKey
+from gateway.accounts.key_cache import ApiKeyCache, CachedKey
 from gateway.accounts.keys import display_prefix, hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
 from gateway.kit.errors import AuthenticationError, BadRequest, GatewayError
-from gateway.kit.request_session import session_dependency
 from gateway.kit.timeutil import as_utc
 from gateway.policy.enforcement import Actor
 from gateway.policy.refusals import ANONYMOUS, log_refusal
 from gateway.policy.vocabulary import DECLARED_PURPOSES
+from gateway.runtime import runtime_of, session_dependency
 
 PURPOSE_HEADER = "Gateway-Purpose"
 _LAST_USED_GRANULARITY = timedelta(minutes=1)
@@ -49,14 +49,8 @@ SessionDep = Annotated[Session, Depends(session_dependency, scope="function")]
 
 
 def key_cache(app: FastAPI) -> ApiKeyCache:
-    """The app's API-key cache, made on first use with the app's settings."""
-    cache: ApiKeyCache | None = getattr(app.state, "api_key_cache", None)
-    if cache is None:
-        settings = getattr(app.state, "settings", None)
-        ttl = getattr(settings, "api_key_cache_seconds", DEFAULT_TTL_SECONDS)
-        cache = ApiKeyCache(ttl=float(ttl))
-        app.state.api_key_cache = cache
-    return cache
+    """The app's API-key cache, built with its runtime."""
+    return runtime_of(app).service(ApiKeyCache)
 
 
 def _bearer_token(request: Request) -> str:
@@ -119,7 +113,7 @@ def _log_refusal(request: Request, session: Session, exc: GatewayError, actor: A
     """The request is failing: its transaction (a `last_used_at` write, perhaps) ends here,
     before the refusal's own (on SQLite an open write would block it)."""
     session.rollback()
-    log_refusal(request, exc, actor=actor)
+    log_refusal(request, exc, enforcer=runtime_of(request).enforcer, actor=actor)
 
 
 def _refused_actor(request: Request, exc: AuthenticationError) -> Actor:
@@ -133,7 +127,7 @@ def _refused_actor(request: Request, exc: AuthenticationError) -> Actor:
 
 async def _authenticate(request: Request, session: SessionDep) -> Caller:
     token = _bearer_token(request)
-    pepper: bytes = request.app.state.api_key_pepper
+    pepper: bytes = runtime_of(request).api_key_pepper
     key_hash = hash_api_key(pepper, token)
     cache = key_cache(request.app)
     now = datetime.now(UTC)

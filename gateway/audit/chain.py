@@ -70,6 +70,8 @@ class _SessionState:
     sealed: bool = False  # the link-and-commit already committed this transaction
 
 
+# The Session hooks, registered once per process on first use: class-level SQLAlchemy events,
+# idempotent and holding nothing to close, so not one of the runtime's services.
 _listening = False
 
 

@@ -37,7 +37,7 @@ _ENTRIES = ENTRIES
 JSON_COLUMNS = ("resource_ids", "reasons", "detail")
 
 
-@functools.cache
+@functools.cache  # a memo of one constant statement per dialect, not a service
 def _insert_entry(dialect: str) -> Insert:
     """INSERT with the JSON columns bound as their canonical text, stored verbatim (the hash
     covers that text; SQLAlchemy's own JSON serialisation is not canonical)."""
@@ -219,7 +219,7 @@ class _HasEngine(Protocol):
     def independent_session(self) -> AbstractContextManager[Session]: ...
 
 
-_MAPPERS_CONFIGURED = False
+_MAPPERS_CONFIGURED = False  # the ORM's own one-time set-up, idempotent: not a service
 
 
 def _configure_mappers_once() -> None:
@@ -241,6 +241,8 @@ def _snapshot(values: dict[str, Any], shard: int | None = None,
     return entry
 
 
+# The writer for a caller given no log: it chains but holds no signer (no resource to close).
+# A runtime's `oplog` (gateway/runtime) also signs checkpoints.
 _DEFAULT_LOG = OperationLog()
 
 

@@ -8,7 +8,7 @@ the caller's tenant. Two resource shapes let the policy tell the audiences apart
   mailbox owner, so the policy can let an end user read who accessed *their* mailbox (the
   terminal and connection fields are withheld from anyone but a reviewer).
 
-Reads use their own transaction (`app.state.database`, a replica could serve them), so the
+Reads use their own transaction (the runtime's database, a replica could serve them), so the
 request's uncommitted entry for this very query is not part of its answer.
 """
 
@@ -45,6 +45,7 @@ from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = GuardedRouter(prefix="/v1", tags=["audit"])
@@ -120,7 +121,7 @@ Cursor = Annotated[str | None, Query(max_length=512)]
 
 
 def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
+    database: Database = runtime_of(request).database
     return database
 
 
@@ -189,7 +190,7 @@ def request_checkpoint(request: Request, access: AccessDep) -> CheckpointRequest
     from gateway.audit.checkpoints import sign_now
     from gateway.kit.errors import Unavailable
 
-    policy = request.app.state.enforcer.oplog.checkpoints
+    policy = runtime_of(request).enforcer.oplog.checkpoints
     if policy is None:
         raise Unavailable("this gateway signs no checkpoints", code="checkpoints_unavailable")
     with _database(request).independent_session() as session:  # SQLite: joins the request's
@@ -200,7 +201,7 @@ def request_checkpoint(request: Request, access: AccessDep) -> CheckpointRequest
 def verify_log(request: Request, access: AccessDep,
                since: Annotated[Instant | None, Query()] = None,
                until: Annotated[Instant | None, Query()] = None) -> VerifyOut:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     with _database(request).transaction() as session:
         report = verify(session, load_trusted_keys(settings), since=_utc(since),
                         until=_utc(until))

@@ -26,6 +26,7 @@ from gateway.kit.errors import ValidationFailed
 from gateway.kit.strict import Instant
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = GuardedRouter(prefix="/v1", tags=["compliance"])
@@ -64,8 +65,8 @@ def compliance_report(request: Request, access: AccessDep,
     since, until = _utc(since), _utc(until)
     if until <= since:
         raise ValidationFailed("`to` must be after `from`", code="invalid_date_range")
-    settings: Settings = request.app.state.settings
-    database: Database = request.app.state.database
+    settings: Settings = runtime_of(request).settings
+    database: Database = runtime_of(request).database
     actor = access.request.actor
     signer = load_signer(settings)
     with database.transaction() as session:

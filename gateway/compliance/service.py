@@ -40,14 +40,11 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
     """Decide and log the access (actor: the named reviewer principal of the tenant, purpose
     audit_review, action compliance.report, protocol `cli`), then build, write and sign."""
     from gateway.accounts import service as accounts
-    from gateway.audit.writer import OperationLog
-    from gateway.crypto.pg import build_database
-    from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Resource, Terminal
-    from gateway.policy.engines import engine_from_settings
+    from gateway.policy.enforcement import AccessRequest, Actor, Resource, Terminal
+    from gateway.runtime import build_runtime
 
-    database = build_database(settings)
-    engine = engine_from_settings(settings)
-    try:
+    with build_runtime(settings) as runtime:
+        database, enforcer = runtime.database, runtime.enforcer
         with database.transaction() as session:
             tenant = accounts.get_tenant(session, req.tenant)
             principal = accounts.get_principal(session, tenant, req.reviewer)
@@ -58,8 +55,6 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
         request_id = f"cli-{uuid.uuid4().hex}"
         actor = Actor(kind=ActorKind.reviewer.value, id=str(principal.id), tenant=str(tenant_id),
                       groups=groups, connection_id="cli:compliance-report")
-        enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
-                            min_cohort=settings.analytics_min_cohort)
         with database.transaction() as session:  # the allow is committed on its own
             enforcer.authorize(session, AccessRequest(
                 actor=actor, purpose=PURPOSE, action=Action.compliance_report.value,
@@ -78,9 +73,6 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
                 generated_at=generated_at)
         write_report(req.out, report, signer)
         return report
-    finally:
-        engine.close()
-        database.dispose()
 
 
 @dataclass

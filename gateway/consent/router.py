@@ -28,13 +28,14 @@ from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/consent", tags=["consent"])
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return settings
 
 
@@ -44,7 +45,7 @@ def _mailbox(request: Request) -> Mailbox:
 
 
 def _request_out(request: Request, session: Session, access_request: ConsentRequest) -> RequestOut:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     text = service.justification_text(session, crypto, access_request)
     return RequestOut(**{name: getattr(access_request, name) for name in RequestOut.model_fields
                          if name != "justification"}, justification=text)
@@ -89,7 +90,7 @@ def revoke_grant(mailbox_id: str, grant_id: str, request: Request, session: Sess
 def create_request(mailbox_id: str, body: RequestCreate, request: Request, session: SessionDep,
                    access: AccessDep) -> RequestOut:
     settings = _settings(request)
-    created = service.create_request(session, request.app.state.crypto, _mailbox(request),
+    created = service.create_request(session, runtime_of(request).crypto, _mailbox(request),
                                      uuid.UUID(access.request.actor.id), body,
                                      max_hours=settings.consent_grant_max_hours,
                                      ttl_hours=settings.access_request_ttl_hours)

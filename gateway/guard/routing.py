@@ -27,6 +27,7 @@ from gateway.policy.refusals import POLICY_ACTION_KEY as POLICY_ACTION_KEY
 from gateway.policy.refusals import log_refusal
 from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 ResourceResolver = Callable[[Session, Caller, Request], Resource | Resolved]
 # A route's own work run by its Guard right after an allow (see `Guard`): (request, the
@@ -79,10 +80,11 @@ class Guard:
             found = self.resolver(session, caller, request)
         except NotFound as exc:  # an id the caller cannot see: refused, and logged as such
             session.rollback()  # the request fails; its transaction must not block the entry's
-            log_refusal(request, exc, actor=actor, purpose=purpose, action=self.action.value)
+            log_refusal(request, exc, enforcer=runtime_of(request).enforcer, actor=actor,
+                        purpose=purpose, action=self.action.value)
             raise
         resolved = found if isinstance(found, Resolved) else Resolved(found)
-        enforcer: Enforcer = request.app.state.enforcer
+        enforcer: Enforcer = runtime_of(request).enforcer
         access = enforcer.authorize(session, AccessRequest(
             actor=actor, purpose=purpose, action=self.action.value, resource=resolved.resource,
             terminal=terminal_of(request), grant=resolved.grant,

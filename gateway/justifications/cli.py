@@ -44,17 +44,10 @@ def _uuid(raw: str) -> uuid.UUID:
 
 
 def _run(settings: Settings, work: Callable[[Session, Any], Any]) -> Any:
-    from gateway.crypto import CryptoService
-    from gateway.kit.db import Database
+    from gateway.runtime import build_runtime
 
-    database = Database.from_url(settings.database_url)
-    crypto = CryptoService.from_settings(settings)
-    try:
-        with database.transaction() as session:
-            return work(session, crypto)
-    finally:
-        crypto.close()
-        database.dispose()
+    with build_runtime(settings) as runtime, runtime.database.transaction() as session:
+        return work(session, runtime.crypto)
 
 
 def _summary(justification: Any, reason: str | None = None) -> dict[str, Any]:

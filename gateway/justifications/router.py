@@ -30,6 +30,7 @@ from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = GuardedRouter(prefix="/v1", tags=["justifications"])
@@ -49,7 +50,7 @@ def justification_resource(session: Session, caller: Caller, request: Request) -
 
 
 def _crypto(request: Request) -> CryptoService:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return crypto
 
 
@@ -82,7 +83,7 @@ def record_justification(mailbox_id: str, body: JustificationCreate, request: Re
         raise ValidationFailed("record a security justification with the purpose security, "
                                "a legal one with the purpose legal",
                                code="justification_kind_mismatch")
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     mailbox: Mailbox = request.state.mailbox
     justification = service.record(session, _crypto(request), mailbox, body,
                                    recorded_by=uuid.UUID(access.request.actor.id),

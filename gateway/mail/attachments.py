@@ -35,6 +35,7 @@ from gateway.mime.parse import ATTACHED_MESSAGES, attachment_name, is_attachment
 from gateway.mime.parts import attachment_bytes, is_container
 from gateway.mime.split import TOLERANT_POLICY
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 MAX_ATTACHMENT_BYTES = 50 * 1024 * 1024  # Gmail accepts messages up to 50 MB in total
 CHUNK_BYTES = 64 * 1024
@@ -96,7 +97,7 @@ def download_attachment(mailbox_id: str, message_id: str, part_id: str, request:
     if "body" in redact:
         raise PolicyDenied(("content_redacted",),
                            detail="the decision withholds content from this caller")
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     raw = store.raw_bytes(session, access, request.state.message)
     found = find_part(raw, part_id)
     if found is None:

@@ -28,6 +28,7 @@ from gateway.mail.writes import Gmail, write_mailbox, write_object
 from gateway.mime.parse import parse_message
 from gateway.policy.enforcement import Enforcer
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ def delete_draft(mailbox_id: str, draft_id: str, request: Request, session: Sess
 def send_draft(mailbox_id: str, draft_id: str, request: Request, session: SessionDep,
                access: AccessDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     mailbox: Mailbox = request.state.mailbox
-    enforcer: Enforcer = request.app.state.enforcer
+    enforcer: Enforcer = runtime_of(request).enforcer
     enforcer.authorize(session, dataclasses.replace(access.request,
                                                     action=Action.message_send.value))
 

@@ -39,6 +39,7 @@ from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.store import MessageStore
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 FORMAT = "gmail-gateway-export/1"
 PAGE = 50
@@ -77,9 +78,10 @@ def export_lines(database: Database, store: MessageStore, access: Access,
 
 def export_mailbox(mailbox_id: str, request: Request, access: AccessDep) -> StreamingResponse:
     mailbox: Mailbox = request.state.mailbox
-    state = request.app.state
+    runtime = runtime_of(request)
     return StreamingResponse(
-        export_lines(state.database, state.message_store, access, mailbox.id, mailbox.state),
+        export_lines(runtime.database, runtime.service(MessageStore), access, mailbox.id,
+                     mailbox.state),
         media_type="application/x-ndjson",
         headers={"Content-Disposition": f'attachment; filename="mailbox-{mailbox.id}.ndjson"',
                  "Cache-Control": "private, no-store"})

@@ -33,6 +33,7 @@ from gateway.mail.store import MessageStore
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages", tags=["messages"])
 MAX_PAGE = 200
@@ -47,7 +48,7 @@ DateQuery = Annotated[Instant | None, Query(description="ISO 8601 with a timezon
 
 
 def store_of(request: Request) -> MessageStore:
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     return store
 
 

@@ -21,6 +21,7 @@ from gateway.mail.models import Mailbox
 from gateway.mail.write_schemas import MessageLabelsOut, ModifyIn
 from gateway.mail.writes import Gmail, update_stored_labels, write_object
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/messages/{message_id}",
                        tags=["organise"])
@@ -35,12 +36,7 @@ _one_message = write_object("message", "message_id", what="message", code="messa
 
 
 def label_store(request: Request) -> LabelStore:
-    store = getattr(request.app.state, "label_store", None)
-    if store is None:
-        store = LabelStore(request.app.state.crypto)
-        request.app.state.label_store = store
-    assert isinstance(store, LabelStore)
-    return store
+    return runtime_of(request).service(LabelStore)
 
 
 def refresh_labels(request: Request, session: Session, mailbox: Mailbox,

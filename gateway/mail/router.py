@@ -21,6 +21,7 @@ from gateway.oauth.scopes import Feature, features_granted
 from gateway.oauth.service import mailbox_email
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action, ActorKind
+from gateway.runtime import runtime_of
 
 router = GuardedRouter(prefix="/v1", tags=["mailboxes"])
 
@@ -49,14 +50,14 @@ def list_mailboxes(request: Request, session: SessionDep, access: AccessDep) -> 
     if actor.kind == ActorKind.end_user:
         query = query.where(Mailbox.owner_principal_id == uuid.UUID(actor.id))
     query = query.order_by(Mailbox.created_at, Mailbox.id)
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return MailboxList(items=[mailbox_out(session, crypto, m, access)
                               for m in session.scalars(query)])
 
 
 def get_mailbox(mailbox_id: str, request: Request, session: SessionDep,
                 access: AccessDep) -> MailboxOut:
-    return mailbox_out(session, request.app.state.crypto, request.state.mailbox, access)
+    return mailbox_out(session, runtime_of(request).crypto, request.state.mailbox, access)
 
 
 router.add("GET", "/mailboxes", list_mailboxes, action=Action.mailbox_list,
@@ -75,14 +76,14 @@ def restrict_mailbox(mailbox_id: str, request: Request, session: SessionDep,
                      access: AccessDep) -> MailboxOut:
     mailbox: Mailbox = request.state.mailbox
     restriction.restrict(session, mailbox)
-    return mailbox_out(session, request.app.state.crypto, mailbox, access)
+    return mailbox_out(session, runtime_of(request).crypto, mailbox, access)
 
 
 def lift_restriction(mailbox_id: str, request: Request, session: SessionDep,
                      access: AccessDep) -> MailboxOut:
     mailbox: Mailbox = request.state.mailbox
     restriction.lift(session, mailbox)
-    return mailbox_out(session, request.app.state.crypto, mailbox, access)
+    return mailbox_out(session, runtime_of(request).crypto, mailbox, access)
 
 
 router.add("PUT", "/mailboxes/{mailbox_id}/restriction", restrict_mailbox,

@@ -26,14 +26,15 @@ from gateway.mail.store import MessageStore
 from gateway.mail.views import View
 from gateway.oauth.gmail_access import gmail_for
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 
 def search(mailbox_id: str, body: SearchRequest, request: Request, session: SessionDep,
            access: AccessDep) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
-    state = request.app.state
-    client = gmail_for(session, mailbox, crypto=state.crypto, settings=state.settings,
-                       database=state.database)
+    runtime = runtime_of(request)
+    client = gmail_for(session, mailbox, crypto=runtime.crypto, settings=runtime.settings,
+                       database=runtime.database)
     params: dict[str, Any] = {"userId": "me", "q": body.q, "maxResults": body.limit,
                               "includeSpamTrash": body.include_spam_trash,
                               "fields": "messages(id),nextPageToken,resultSizeEstimate"}
@@ -43,7 +44,7 @@ def search(mailbox_id: str, body: SearchRequest, request: Request, session: Sess
     ids = [str(m["id"]) for m in answer.get("messages") or () if m.get("id")]
     stored = {m.gmail_id: m for m in session.scalars(select(Message).where(
         Message.mailbox_id == mailbox.id, Message.gmail_id.in_(ids)))} if ids else {}
-    store: MessageStore = state.message_store
+    store: MessageStore = runtime.service(MessageStore)
     missing = [i for i in ids if i not in stored]
     estimate = answer.get("resultSizeEstimate")
     return {"items": [render(store, session, access, stored[i], View.metadata)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from gateway.mail.write_schemas import ComposeIn, SendIn, SentOut
 from gateway.mail.writes import Gmail, has_read_scope, reflect_message, settings_of, write_mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(
 
 
 def idempotency_keys(request: Request) -> IdempotencyKeys:
-    keys = getattr(request.app.state, "idempotency_keys", None)
-    if keys is None:  # built lazily: the lifespan owns the database and crypto
-        settings = settings_of(request)
-        keys = IdempotencyKeys(request.app.state.database, request.app.state.crypto,
-                               ttl=timedelta(hours=settings.mail_idempotency_ttl_hours))
-        request.app.state.idempotency_keys = keys
-    assert isinstance(keys, IdempotencyKeys)
-    return keys
+    return runtime_of(request).service(IdempotencyKeys)
 
 
 def limits_of(request: Request) -> Limits:

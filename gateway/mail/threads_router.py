@@ -40,6 +40,7 @@ from gateway.mail.thread_scan import Position, ThreadFilter, thread_page
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 THREAD_LIST_MAX = 100
 PARTICIPANT_WINDOW = 10  # newest messages per thread whose addresses make `participants`
@@ -67,7 +68,7 @@ def list_threads(
                                position, limit)
     thread_ids = [thread_id for thread_id, _ in picked]
     stats = _stats(session, mailbox, thread_ids)
-    recent = _recent_views(session, request.app.state.message_store, access, mailbox,
+    recent = _recent_views(session, runtime_of(request).service(MessageStore), access, mailbox,
                            thread_ids)
     items = [_summary(stats[t], recent.get(t, []), access) for t in thread_ids if t in stats]
     last = picked[-1][1] if picked else None
@@ -145,7 +146,7 @@ def get_thread(
 ) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
     page: ThreadPage = request.state.thread_page
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     chosen = view_of(access)
     count = session.scalar(select(func.count(Message.id)).where(
         Message.mailbox_id == mailbox.id, Message.thread_id == page.thread_id))

@@ -29,6 +29,7 @@ from gateway.mail.schemas import TimelinePage, TimelineRequest
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 _CURSOR_KIND = "timeline"
 _ROLE_ORDER = {"from": 0, "to": 1, "cc": 2, "bcc": 3}
@@ -37,7 +38,7 @@ _ROLE_ORDER = {"from": 0, "to": 1, "cc": 2, "bcc": 3}
 def contact_timeline(mailbox_id: str, body: TimelineRequest, request: Request,
                      session: SessionDep, access: AccessDep) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     index = address_index(store.crypto, mailbox, body.address)
     matches = select(MessageAddress.message_id).where(
         MessageAddress.mailbox_id == mailbox.id, MessageAddress.address_index == index)

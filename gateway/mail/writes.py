@@ -33,6 +33,7 @@ from gateway.oauth.tokens import credentials_for
 from gateway.policy.enforcement import Resolved
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 READ_SCOPES = frozenset({SCOPE_READONLY, SCOPE_MODIFY})
@@ -93,7 +94,7 @@ def stored_message(session: Session, mailbox: Mailbox, gmail_id: str) -> Message
 
 
 def settings_of(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return settings
 
 
@@ -104,11 +105,11 @@ class Gmail:
     of a 5xx. google-auth's own refresh failing mid-call is mapped by `GmailClient` itself."""
 
     def __init__(self, request: Request, session: Session, mailbox: Mailbox) -> None:
-        self.state = request.app.state
+        self.runtime = runtime_of(request)
         self.session = session
         self.mailbox = mailbox
-        self.client = gmail_for(session, mailbox, crypto=self.state.crypto,
-                                settings=self.state.settings, database=self.state.database)
+        self.client = gmail_for(session, mailbox, crypto=self.runtime.crypto,
+                                settings=self.runtime.settings, database=self.runtime.database)
 
     def call(self, build: Callable[[GmailClient], HttpRequest], *, what: str, not_found: str,
              conflict: str = "conflict") -> Any:
@@ -118,9 +119,9 @@ class Gmail:
         except GmailError as exc:
             if exc.upstream_status != 401:
                 raise
-        settings: Settings = self.state.settings
-        credentials = credentials_for(self.session, self.mailbox, crypto=self.state.crypto,
-                                      settings=settings, database=self.state.database,
+        settings: Settings = self.runtime.settings
+        credentials = credentials_for(self.session, self.mailbox, crypto=self.runtime.crypto,
+                                      settings=settings, database=self.runtime.database,
                                       force_refresh=True)
         self.client = build_client(credentials, settings)
         return call(self.client, build(self.client), what=what, not_found=not_found,
@@ -165,7 +166,7 @@ def reflect_message(request: Request, session: Session, mailbox: Mailbox, gmail:
     resource = gmail.call(lambda c: c.users.messages().get(userId="me", id=gmail_id,
                                                            format="raw"),
                           what="message", not_found="message_not_found")
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     raw = _b64url(str(resource.get("raw", "")))
     store.put(session, mailbox, gmail_id=gmail_id, thread_id=str(resource.get("threadId")),
               raw=raw, label_ids=list(resource.get("labelIds") or []),

@@ -20,6 +20,7 @@ from gateway.kit.errors import PolicyDenied
 from gateway.kit.problem import problem_response
 from gateway.mail.models import Mailbox
 from gateway.oauth.scopes import ACTION_FEATURES, FEATURES, features_granted
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 SCOPE_NOT_GRANTED = "scope_not_granted"
@@ -47,7 +48,7 @@ def _denied_mailbox(request: Request) -> tuple[uuid.UUID, list[str], str | None]
     identity = inspect(resolved).identity
     if not identity:
         return None
-    with request.app.state.database.transaction() as session:
+    with runtime_of(request).database.transaction() as session:
         mailbox = session.get(Mailbox, identity[0])
         if mailbox is None:
             return None
@@ -62,7 +63,7 @@ async def _policy_denied(request: Request, exc: Exception) -> JSONResponse:
     found = _denied_mailbox(request) if reasons and reasons <= _FIXABLE else None
     if found is not None:
         mailbox_id, granted, state_reason = found
-        settings: Settings = request.app.state.settings
+        settings: Settings = runtime_of(request).settings
         extra["reconnect_url"] = reconnect_url(settings, mailbox_id)
         if REAUTH_REQUIRED in reasons:
             code, title = REAUTH_REQUIRED, "The mailbox must be reconnected"

@@ -25,7 +25,7 @@ from gateway.kit.strict import QueryFlag
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
 from gateway.oauth import result, service, states, tokens
-from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
+from gateway.oauth.flow import GoogleOAuth
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.pages import (
     PAGE_HEADERS,
@@ -46,6 +46,7 @@ from gateway.oauth.scopes import Feature, features_granted
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action, ActorKind, MailboxState
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = GuardedRouter(tags=["connection"])
@@ -55,21 +56,17 @@ CALLBACK_PATH = "/oauth/callback"
 
 
 def google_oauth(app: FastAPI) -> GoogleOAuth:
-    """One client per app (it keeps an HTTP session), built on first use."""
-    google: GoogleOAuth | None = getattr(app.state, "google_oauth", None)
-    if google is None:
-        google = GoogleOAuth(app.state.settings, derive_pkce_key(app.state.api_key_pepper))
-        app.state.google_oauth = google
-    return google
+    """The app's one client (it keeps an HTTP session), built with its runtime."""
+    return runtime_of(app).service(GoogleOAuth)
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return settings
 
 
 def _crypto(request: Request) -> CryptoService:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return crypto
 
 
@@ -176,9 +173,9 @@ def _stop_watch(request: Request, session: Session, mailbox: Mailbox) -> None:
 
     if session.get(MailboxWatch, mailbox.id) is None:
         return
-    state = request.app.state
-    WatchKeeper(state.database, state.crypto, state.settings, state.enforcer).stop(session,
-                                                                                   mailbox)
+    runtime = runtime_of(request)
+    WatchKeeper(runtime.database, runtime.crypto, runtime.settings,
+                runtime.enforcer).stop(session, mailbox)
 
 
 # -- the browser's side ---------------------------------------------------------------------------
@@ -199,7 +196,7 @@ def consent(token: str, request: Request, session: SessionDep) -> Response:
     try:
         data = service.consent_page_data(
             session, _settings(request), _crypto(request), google_oauth(request.app), token,
-            enforcer=request.app.state.enforcer,
+            enforcer=runtime_of(request).enforcer,
             terminal=terminal_of(request, channel="oauth-consent-page"))
     except states.StateRefused as exc:
         return html_response(error_page("This link cannot be used", exc.detail, exc.code),
@@ -218,12 +215,12 @@ def callback(request: Request, session: SessionDep,
         return _refused(request, states.StateRefused("Google's answer has no state; start "
                                                       "again from the CRM"))
     try:
-        found = states.consume_state(request.app.state.database, session, state)
+        found = states.consume_state(runtime_of(request).database, session, state)
     except states.StateRefused as exc:
         return _refused(request, exc)
     ctx = service.CallbackContext(
-        database=request.app.state.database, crypto=_crypto(request),
-        google=google_oauth(request.app), enforcer=request.app.state.enforcer,
+        database=runtime_of(request).database, crypto=_crypto(request),
+        google=google_oauth(request.app), enforcer=runtime_of(request).enforcer,
         terminal=terminal_of(request, channel="oauth-callback"))
     outcome = service.complete_callback(session, ctx, found, state, code=code, error=error)
     if outcome.return_url != states.OWN_RESULT_PAGE:

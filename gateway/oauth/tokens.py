@@ -316,11 +316,8 @@ def keep_alive(database: Database, crypto: CryptoService, settings: Settings, *,
 
 def run_keep_alive(settings: Settings | None = None) -> KeepAliveReport:
     """Entry point for a worker or a CLI command: build what `keep_alive` needs and run it."""
+    from gateway.runtime import build_runtime
+
     settings = settings or Settings()
-    database = Database.from_url(settings.database_url)
-    crypto = CryptoService.from_settings(settings)
-    try:
-        return keep_alive(database, crypto, settings)
-    finally:
-        crypto.close()
-        database.dispose()
+    with build_runtime(settings) as runtime:
+        return keep_alive(runtime.database, runtime.crypto, settings)

@@ -20,6 +20,7 @@ from gateway.accounts.deps import Caller, SessionDep
 from gateway.kit.errors import GatewayError
 from gateway.policy.enforcement import Actor
 from gateway.policy.refusals import ANONYMOUS, log_refusal
+from gateway.runtime import runtime_of
 from gateway.sessions import service
 from gateway.sessions.personas import purpose_of
 from gateway.sessions.service import SessionRefused
@@ -38,7 +39,8 @@ class CsrfRefused(GatewayError):
 def _log(request: Request, session: Session, exc: GatewayError, actor: Actor,
          purpose: str | None) -> None:
     session.rollback()
-    log_refusal(request, exc, actor=actor, purpose=purpose)
+    log_refusal(request, exc, enforcer=runtime_of(request).enforcer, actor=actor,
+                purpose=purpose)
 
 
 def _lookup(session: Session, pepper: bytes, cookie: str | None) -> tuple[Caller, str]:
@@ -48,7 +50,7 @@ def _lookup(session: Session, pepper: bytes, cookie: str | None) -> tuple[Caller
 
 async def page_caller(request: Request, session: SessionDep) -> Caller:
     """The caller behind the request's session cookie; a refusal (401) is logged as a deny."""
-    pepper: bytes = request.app.state.api_key_pepper
+    pepper: bytes = runtime_of(request).api_key_pepper
     cookie = request.cookies.get(SESSION_COOKIE)
     try:
         caller, name = await run_in_threadpool(_lookup, session, pepper, cookie)
@@ -77,7 +79,7 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return True
-    settings = request.app.state.settings
+    settings = runtime_of(request).settings
     mine = {f"{request.url.scheme}://{request.url.netloc}",
             "{0.scheme}://{0.netloc}".format(urlsplit(settings.public_base_url))}
     return origin.rstrip("/") in mine

@@ -24,6 +24,7 @@ from gateway.policy.enforcement import AccessRequest, Enforcer, Resource
 from gateway.policy.refusals import ANONYMOUS, log_refusal
 from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.sessions import service
 from gateway.sessions.personas import PERSONAS, purpose_of
 from gateway.sessions.service import SessionRefused
@@ -47,13 +48,14 @@ def _refuse(request: Request, session: Session, exc: SessionRefused) -> None:
     session.rollback()
     request.scope["path_params"] = {}  # the token is a secret: never in the log
     known = exc.caller
-    log_refusal(request, exc, actor=known.actor() if known is not None else ANONYMOUS,
+    log_refusal(request, exc, enforcer=runtime_of(request).enforcer,
+                actor=known.actor() if known is not None else ANONYMOUS,
                 purpose=purpose_of(known.kind) if known is not None else None,
                 action=Action.session_open.value)
 
 
 def open_session(token: str, request: Request, session: SessionDep) -> Response:
-    pepper: bytes = request.app.state.api_key_pepper
+    pepper: bytes = runtime_of(request).api_key_pepper
     now = datetime.now(UTC)
     try:
         page_session = service.find_link(session, pepper, token, now)
@@ -62,14 +64,14 @@ def open_session(token: str, request: Request, session: SessionDep) -> Response:
         raise
     caller = service.caller_of(page_session)
     persona = PERSONAS[caller.kind]
-    enforcer: Enforcer = request.app.state.enforcer
+    enforcer: Enforcer = runtime_of(request).enforcer
     enforcer.authorize(session, AccessRequest(
         actor=caller.actor(), purpose=persona.purpose, action=Action.session_open.value,
         resource=Resource(type=RESOURCE_TYPE, tenant=str(page_session.tenant_id),
                           owner=str(page_session.principal_id), ids=(str(page_session.id),)),
         terminal=terminal_of(request)))
     cookie = service.open_link(session, pepper, page_session, now)
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     response = RedirectResponse(persona.home, status_code=303)
     lifetime = int((page_session.expires_at - now).total_seconds())
     response.set_cookie(SESSION_COOKIE, cookie, max_age=lifetime, path="/", httponly=True,

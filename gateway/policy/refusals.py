@@ -83,13 +83,13 @@ def _probed(request: Request, error: GatewayError) -> dict[str, Any]:
             "resource_type": kind}
 
 
-def log_refusal(request: Request, error: GatewayError, *, actor: Actor | None,
-                purpose: str | None = None, action: str | None = None) -> None:
-    """Write the deny entry for `error` (sync: call it from the thread pool). Nothing is
-    written for a route without a policy action or an app without an enforcement point."""
-    enforcer: Enforcer | None = getattr(request.app.state, "enforcer", None)
+def log_refusal(request: Request, error: GatewayError, *, enforcer: Enforcer,
+                actor: Actor | None, purpose: str | None = None,
+                action: str | None = None) -> None:
+    """Write the deny entry for `error` through the app's `enforcer` (sync: call it from the
+    thread pool). Nothing is written for a route without a policy action."""
     action = action or route_action(request)
-    if enforcer is None or action is None:
+    if action is None:
         return
     who = actor or ANONYMOUS
     term = terminal_of(request)

@@ -97,6 +97,9 @@ def client_and_scheme(request: Request,
 
 
 def trusted_proxies(request: Request) -> tuple[Network, ...]:
+    """The proxies the app's settings trust. Read from `app.state.settings`, set by the app
+    factory (the policy layer sits below the runtime and cannot read `runtime_of`); none for
+    an app without settings."""
     settings = getattr(request.app.state, "settings", None)
     networks: tuple[Network, ...] = getattr(settings, "trusted_proxy_networks", _NO_NETWORKS)
     return networks

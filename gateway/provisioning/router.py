@@ -27,6 +27,7 @@ from gateway.kit.errors import Conflict, NotFound
 from gateway.kit.ids import uuid_or_not_found
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 router = GuardedRouter(tags=["provisioning"])
 
@@ -94,7 +95,7 @@ def issue_key(principal_id: str, body: ApiKeyCreate, request: Request, session: 
     principal: Principal = request.state.principal
     if principal.disabled_at is not None:
         raise Conflict("the principal is disabled", code="principal_disabled")
-    issued = service.create_api_key(session, request.app.state.api_key_pepper, principal,
+    issued = service.create_api_key(session, runtime_of(request).api_key_pepper, principal,
                                     body.name, body.expires_at)
     return ApiKeyIssued(**key_out(issued.key).model_dump(), key=issued.secret)
 

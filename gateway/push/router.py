@@ -23,28 +23,20 @@ from gateway.push.envelope import MAX_BODY_BYTES, parse_envelope
 from gateway.push.lookup import WatchLookup
 from gateway.push.oidc import PushIdentity, PushTokenVerifier
 from gateway.push.service import record_push
-from gateway.settings import PUSH_PATH, Settings
+from gateway.runtime import runtime_of
+from gateway.settings import PUSH_PATH
 
 router = GuardedRouter(tags=["push"])
 
 
 def push_verifier(app: FastAPI) -> PushTokenVerifier:
-    """One verifier per app (it caches Google's certificates), built on first use."""
-    verifier: PushTokenVerifier | None = getattr(app.state, "push_verifier", None)
-    if verifier is None:
-        settings: Settings = app.state.settings
-        verifier = PushTokenVerifier(settings)
-        app.state.push_verifier = verifier
-    return verifier
+    """The app's one verifier (it caches Google's certificates), built with its runtime."""
+    return runtime_of(app).service(PushTokenVerifier)
 
 
 def watch_lookup(app: FastAPI) -> WatchLookup:
     """One lookup (and its memory of recent matches) per app."""
-    lookup: WatchLookup | None = getattr(app.state, "push_lookup", None)
-    if lookup is None:
-        lookup = WatchLookup(app.state.crypto)
-        app.state.push_lookup = lookup
-    return lookup
+    return runtime_of(app).service(WatchLookup)
 
 
 async def bounded_body(request: Request) -> bytes:
@@ -69,11 +61,11 @@ def receive_gmail_push(request: Request,
                        body: Annotated[bytes, Depends(bounded_body)],
                        session: SessionDep) -> Response:
     notification = parse_envelope(body)
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     record_push(session, crypto, notification,
                 request_id=getattr(request.state, "request_id", "-"),
                 protocol=terminal_of(request, channel="pubsub-push").protocol,
-                oplog=request.app.state.enforcer.oplog, lookup=watch_lookup(request.app))
+                oplog=runtime_of(request).enforcer.oplog, lookup=watch_lookup(request.app))
     return Response(status_code=204)
 
 

@@ -14,6 +14,7 @@ from gateway.accounts.deps import Caller, SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.sessions import service
 from gateway.sessions.schemas import SessionCreate, SessionLink
 from gateway.settings import Settings
@@ -62,9 +63,9 @@ def create_session(body: SessionCreate, request: Request, session: SessionDep,
         principal = service.target_principal(session, uuid.UUID(access.request.actor.tenant),
                                              str(body.principal_id))
     ttl = timedelta(seconds=body.ttl_seconds) if body.ttl_seconds is not None else None
-    issued = service.create(session, request.app.state.api_key_pepper, principal, ttl=ttl,
+    issued = service.create(session, runtime_of(request).api_key_pepper, principal, ttl=ttl,
                             created_by=uuid.UUID(access.request.actor.id))
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     made = issued.page_session
     return SessionLink(id=made.id, url=link_url(settings, issued.token), persona=made.persona,
                        link_expires_at=made.link_expires_at, expires_at=made.expires_at)

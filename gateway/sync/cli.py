@@ -8,35 +8,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from gateway.mail.store import MessageStore
+from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.sync.steps import SyncServices
 
 log = logging.getLogger(__name__)
 
 
+def worker_services(runtime: Runtime) -> list[object]:
+    """The domain services a worker, the scheduler or a push command runs on."""
+    return [MessageStore(runtime.crypto)]
+
+
 @contextmanager
 def open_services(settings: Settings) -> Iterator[SyncServices]:
-    """The database, policy engine, crypto and enforcer a worker or the scheduler runs on,
-    closed on exit."""
-    from gateway.audit.writer import OperationLog
-    from gateway.crypto import CryptoService
-    from gateway.crypto.pg import build_database
-    from gateway.mail.store import MessageStore
-    from gateway.policy.enforcement import Enforcer
-    from gateway.policy.engines import engine_from_settings
-    from gateway.sync.worker import build_services
-
-    database = build_database(settings)
-    engine = engine_from_settings(settings)
-    crypto = CryptoService.from_settings(settings)
-    try:
-        enforcer = Enforcer(engine, OperationLog.from_settings(settings), database,
-                            min_cohort=settings.analytics_min_cohort)
-        yield build_services(settings, database, crypto, enforcer, MessageStore(crypto))
-    finally:
-        engine.close()
-        crypto.close()
-        database.dispose()
+    """The sync's services on a runtime of their own (`build_runtime`), closed on exit."""
+    with build_runtime(settings, domain_services=worker_services) as runtime:
+        yield SyncServices.from_runtime(runtime)
 
 
 def run_worker(settings: Settings, *, concurrency: int | None = None, once: bool = False) -> int:

@@ -24,6 +24,7 @@ from gateway.kit.timeutil import as_utc
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action, MailboxState
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync, SyncPhase
 from gateway.sync.repository import cut_backoff
@@ -103,7 +104,7 @@ def request_sync(mailbox_id: str, request: Request, session: SessionDep,
     session.execute(update(Mailbox).where(Mailbox.id == mailbox.id,
                                           Mailbox.sync_requested_at.is_(None))
                     .values(sync_requested_at=datetime.now(UTC)))
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     cut_backoff(session, mailbox.id, settings)
     session.refresh(mailbox)
     return sync_view(session, mailbox)

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, load_only
 from gateway.crypto import CryptoService
 from gateway.gmail.client import GmailClient
 from gateway.gmail.errors import GmailError, describe, error_kind
-from gateway.gmail.quota import BudgetRegistry
+from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
@@ -41,6 +41,7 @@ from gateway.mail.models import Mailbox, Message
 from gateway.mail.store import IncomingMessage, MessageStore
 from gateway.oauth.gmail_access import gmail_for
 from gateway.policy.enforcement import Access, Enforcer
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.sync import gmail_ops
 from gateway.sync.gate import SyncGate, SyncWriter
@@ -65,6 +66,31 @@ class SyncServices:
     budgets: BudgetRegistry
     retry: Callable[[], RetryPolicy]
     metrics: SyncMetrics = field(default_factory=SyncMetrics)
+
+    @classmethod
+    def from_runtime(cls, runtime: Runtime, metrics: SyncMetrics | None = None) -> SyncServices:
+        """The sync's services on the process's runtime: its database, crypto, enforcer and
+        message store (a `MessageStore` among the runtime's domain services)."""
+        return build_services(runtime.settings, runtime.database, runtime.crypto,
+                              runtime.enforcer, runtime.service(MessageStore), metrics)
+
+
+def build_services(settings: Settings, database: Database, crypto: CryptoService,
+                   enforcer: Enforcer, store: MessageStore | None = None,
+                   metrics: SyncMetrics | None = None) -> SyncServices:
+    def budget() -> MovingWindowBudget:
+        return MovingWindowBudget(settings.sync_quota_units_per_minute,
+                                  window_seconds=settings.sync_quota_window_seconds,
+                                  target=settings.sync_quota_target)
+
+    def retry() -> RetryPolicy:
+        return RetryPolicy(max_attempts=settings.sync_retry_attempts,
+                           base_seconds=settings.sync_retry_base_seconds,
+                           cap_seconds=settings.sync_retry_cap_seconds)
+
+    return SyncServices(database=database, crypto=crypto, settings=settings, enforcer=enforcer,
+                        store=store or MessageStore(crypto), budgets=BudgetRegistry(budget),
+                        retry=retry, metrics=metrics or SyncMetrics())
 
 
 def _internal_date(resource: dict[str, Any]) -> datetime | None:

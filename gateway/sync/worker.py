@@ -23,45 +23,23 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from gateway.crypto import CryptoService
 from gateway.gmail.errors import GmailError, describe
-from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
-from gateway.gmail.retry import RetryPolicy
-from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError, PolicyDenied
 from gateway.kit.signals import stop_on_signals
-from gateway.mail.store import MessageStore
 from gateway.oauth.tokens import MailboxNeedsUser
-from gateway.policy.enforcement import Enforcer
+from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.sync.engine import MailboxSyncRun
 from gateway.sync.metrics import SyncMetrics
 from gateway.sync.models import SyncPhase
 from gateway.sync.repository import Claim, LeaseLost, claim_next, heartbeat, release
 from gateway.sync.steps import StopRequested, SyncServices
+from gateway.sync.steps import build_services as build_services
 
 log = logging.getLogger(__name__)
 
 # A mailbox the policy refuses to sync (e.g. no read scope) is looked at again after this long.
 POLICY_DENIED_RETRY_SECONDS = 3600.0
-
-
-def build_services(settings: Settings, database: Database, crypto: CryptoService,
-                   enforcer: Enforcer, store: MessageStore | None = None,
-                   metrics: SyncMetrics | None = None) -> SyncServices:
-    def budget() -> MovingWindowBudget:
-        return MovingWindowBudget(settings.sync_quota_units_per_minute,
-                                  window_seconds=settings.sync_quota_window_seconds,
-                                  target=settings.sync_quota_target)
-
-    def retry() -> RetryPolicy:
-        return RetryPolicy(max_attempts=settings.sync_retry_attempts,
-                           base_seconds=settings.sync_retry_base_seconds,
-                           cap_seconds=settings.sync_retry_cap_seconds)
-
-    return SyncServices(database=database, crypto=crypto, settings=settings, enforcer=enforcer,
-                        store=store or MessageStore(crypto), budgets=BudgetRegistry(budget),
-                        retry=retry, metrics=metrics or SyncMetrics())
 
 
 def sync_claim(services: SyncServices, claim: Claim,
@@ -225,10 +203,8 @@ class InProcessWorker:
         self.thread.join(timeout)
 
 
-def start_in_process_worker(settings: Settings, database: Database, crypto: CryptoService,
-                            enforcer: Enforcer, store: MessageStore, *,
+def start_in_process_worker(runtime: Runtime, *,
                             registry: CollectorRegistry | None = None) -> InProcessWorker:
     """The demo's worker thread; its metrics go to `registry` (the API's `/metrics`)."""
-    services = build_services(settings, database, crypto, enforcer, store,
-                              metrics=SyncMetrics(registry))
+    services = SyncServices.from_runtime(runtime, metrics=SyncMetrics(registry))
     return InProcessWorker(services).start()

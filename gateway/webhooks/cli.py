@@ -16,21 +16,14 @@ from gateway.settings import Settings
 
 
 def cmd_deliver(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.audit.writer import OperationLog
-    from gateway.crypto import CryptoService
-    from gateway.crypto.pg import build_database
     from gateway.kit.logs import configure_logging
+    from gateway.runtime import build_runtime
     from gateway.webhooks.periodic import deliver_webhooks
 
     settings.check_safe()
     configure_logging(settings.log_level)
-    database = build_database(settings)
-    crypto = CryptoService.from_settings(settings)
-    try:
-        report = deliver_webhooks(database, crypto, settings, OperationLog.from_settings(settings))
-    finally:
-        crypto.close()
-        database.dispose()
+    with build_runtime(settings) as runtime:
+        report = deliver_webhooks(runtime.database, runtime.crypto, settings, runtime.oplog)
     print(json.dumps(report.as_dict(), indent=2))
     return 1 if report.dead else 0
 

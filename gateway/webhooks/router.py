@@ -17,6 +17,7 @@ from gateway.guard.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.kit.strict import DIGITS
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.webhooks import service
 from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
@@ -51,12 +52,12 @@ def delivery_resource(session: Session, caller: Caller, request: Request) -> Res
 
 
 def _crypto(request: Request) -> CryptoService:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return crypto
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return settings
 
 

@@ -14,12 +14,13 @@ from gateway.accounts.key_cache import ApiKeyCache
 from gateway.accounts.keys import hash_api_key
 from gateway.accounts.models import ApiKey, Principal
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from tests.accounts.test_authentication import revoke_crm_key
 from tests.support.world import TEST_PEPPER, TenantWorld
 
 
 def _cache(client: TestClient) -> ApiKeyCache:
-    cache = client.app.state.api_key_cache  # type: ignore[attr-defined]
+    cache = runtime_of(client.app).service(ApiKeyCache)
     assert isinstance(cache, ApiKeyCache)
     return cache
 

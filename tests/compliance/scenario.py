@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import ROOT, TEST_PEPPER, TenantWorld
@@ -36,7 +37,7 @@ def _ok(response: object, status: int = 200) -> None:
 
 def play(client: TestClient, db: Database, world: TenantWorld) -> Scenario:
     since = datetime.now(UTC) - timedelta(seconds=5)
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     mailbox = f"/v1/mailboxes/{world.mailbox.id}"
     for gmail_id in ("18c0a1", "18c0a2", "18c0b1"):
         store_message(db, crypto, world.mailbox, gmail_id, "t" + gmail_id,

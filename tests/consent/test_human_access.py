@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from gateway.consent.models import ConsentGrant
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -21,7 +22,7 @@ SECRET_BODY = "The price we can accept is 4.2M."
 
 @pytest.fixture
 def mail(client: TestClient, db: Database, tenant_a: TenantWorld) -> TenantWorld:
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     store_message(db, crypto, tenant_a.mailbox, "18c0a1", "t100",
                   make_raw(SECRET_SUBJECT, SECRET_BODY))
     store_message(db, crypto, tenant_a.mailbox, "18c0a2", "t100", make_raw("Re: terms", "ok"))

@@ -17,6 +17,7 @@ from gateway.justifications.models import Justification
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_READONLY
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import Actor, TenantWorld
 
@@ -26,7 +27,7 @@ REASON = "Abuse report: this mailbox sent phishing mail to 40 customers on 2026-
 
 @pytest.fixture
 def mail(client: TestClient, db: Database, tenant_a: TenantWorld) -> TenantWorld:
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     store_message(db, crypto, tenant_a.mailbox, "18c0a1", "t100",
                   make_raw("Invoice", SECRET_BODY))
     store_message(db, crypto, tenant_a.mailbox, "18c0a2", "t100", make_raw("Re: Invoice", "ok"))
@@ -41,7 +42,7 @@ def other_mailbox(client: TestClient, db: Database, mail: TenantWorld) -> Mailbo
         mailbox = Mailbox(tenant_id=mail.tenant.id, owner_principal_id=mail.other_user.principal.id,
                           granted_scopes=[SCOPE_READONLY])
         s.add(mailbox)
-    store_message(db, client.app.state.crypto, mailbox, "18d0c1", "t300",
+    store_message(db, runtime_of(client.app).crypto, mailbox, "18d0c1", "t300",
                   make_raw("Bob's mail", "bob's secret"))
     return mailbox
 
@@ -283,7 +284,7 @@ def test_longest_allowed_expiry_and_unknown_operator(client: TestClient,
 
 def test_other_tenants_see_nothing(client: TestClient, db: Database, mail: TenantWorld,
                                    tenant_b: TenantWorld) -> None:
-    store_message(db, client.app.state.crypto, tenant_b.mailbox, "18c0a1", "t100",
+    store_message(db, runtime_of(client.app).crypto, tenant_b.mailbox, "18c0a1", "t100",
                   make_raw("B's mail", "tenant b"))
     recorded = record(client, mail)
     assert client.get(f"/v1/justifications/{recorded['id']}",

@@ -15,6 +15,7 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Enforcer, Resource, Terminal
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.sync.gate import SyncGate
 from tests.support.world import TenantWorld
 
@@ -34,8 +35,8 @@ def _crm_request(world: TenantWorld, action: Action, mailbox: str | None) -> Acc
 
 def test_content_opens_only_under_an_access_covering_its_mailbox(
         client: TestClient, db: Database, tenant_a: TenantWorld, tenant_b: TenantWorld) -> None:
-    crypto: CryptoService = client.app.state.crypto
-    enforcer: Enforcer = client.app.state.enforcer
+    crypto: CryptoService = runtime_of(client.app).crypto
+    enforcer: Enforcer = runtime_of(client.app).enforcer
     mine = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "messages", "body", uuid.uuid4())
     theirs = Binding.of(tenant_b.tenant.id, tenant_b.mailbox.id, "messages", "body",
                         uuid.uuid4())
@@ -71,8 +72,8 @@ def test_content_opens_only_under_an_access_covering_its_mailbox(
 
 def test_only_a_minted_access_opens_content(client: TestClient, db: Database,
                                             tenant_a: TenantWorld) -> None:
-    crypto: CryptoService = client.app.state.crypto
-    enforcer: Enforcer = client.app.state.enforcer
+    crypto: CryptoService = runtime_of(client.app).crypto
+    enforcer: Enforcer = runtime_of(client.app).enforcer
     mine = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "labels", "name", uuid.uuid4())
     with db.transaction() as s:  # sealed and committed first: SQLite has one writer at a time
         sealed = crypto.seal_text(s, mine, SECRET)
@@ -95,8 +96,8 @@ def test_only_a_minted_access_opens_content(client: TestClient, db: Database,
 
 def test_owned_secrets_and_user_content_do_not_cross_paths(
         client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
-    crypto: CryptoService = client.app.state.crypto
-    enforcer: Enforcer = client.app.state.enforcer
+    crypto: CryptoService = runtime_of(client.app).crypto
+    enforcer: Enforcer = runtime_of(client.app).enforcer
     token = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "oauth_tokens", "refresh_token",
                        tenant_a.mailbox.id)
     content = Binding.of(tenant_a.tenant.id, tenant_a.mailbox.id, "messages", "raw",

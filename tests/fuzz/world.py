@@ -29,6 +29,7 @@ from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.kit.logs import request_id_var
 from gateway.mail.models import Mailbox
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import (
     CLIENT_ID,
@@ -179,7 +180,7 @@ def fuzz_target(database: Database, oauth_settings: Settings,
     b = build_tenant(database, "fuzz-b")
     connected = connect(oauth_session_client, emu, a, ["read", "send", "organise", "labels"])
     assert "mailbox_id" in connected.outcome, connected.outcome
-    crypto = oauth_session_client.app.state.crypto  # type: ignore[attr-defined]
+    crypto = runtime_of(oauth_session_client.app).crypto
     records: list[dict[str, str]] = []
     with database.transaction() as s:
         live = s.get(Mailbox, connected.mailbox_id)
@@ -197,7 +198,7 @@ def fuzz_target(database: Database, oauth_settings: Settings,
     root = logging.getLogger()
     root.addHandler(handler)
     served = serve(app)
-    database_engine = app.state.database.engine
+    database_engine = runtime_of(app).database.engine
 
     @event.listens_for(database_engine, "handle_error")
     def _db_error(context: Any) -> None:

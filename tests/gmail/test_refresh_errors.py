@@ -22,6 +22,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.gmail_access import gmail_for
 from gateway.oauth.models import OAuthToken
 from gateway.oauth.tokens import MailboxNeedsUser
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import GOOGLE_ALICE, connect
 from tests.support.world import TenantWorld
@@ -32,7 +33,7 @@ def _client(db: Database, app: FastAPI, settings: Settings, mailbox_id: uuid.UUI
     with db.transaction() as session:
         mailbox = session.get(Mailbox, mailbox_id)
         assert mailbox is not None
-        return gmail_for(session, mailbox, crypto=app.state.crypto, settings=settings,
+        return gmail_for(session, mailbox, crypto=runtime_of(app).crypto, settings=settings,
                          database=db)
 
 

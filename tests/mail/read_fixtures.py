@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -35,7 +36,7 @@ class Seeded:
 @pytest.fixture
 def seeded(client: TestClient, db: Database, tenant_a: TenantWorld,
            tenant_b: TenantWorld) -> Seeded:
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     raws = {
         "m1": make_raw("Contract for Q1", "Please sign the contract.", sender=CAROL,
                        attachment=PDF, date=day(1)),

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
 from gateway.mail import export
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -24,7 +25,7 @@ def _lines(text: str) -> list[dict[str, Any]]:
 def _seed(client: TestClient, db: Database, world: TenantWorld) -> dict[str, bytes]:
     raws = {f"e{n}": make_raw(f"Export {n}", f"body number {n}") for n in range(3)}
     for gmail_id, raw in raws.items():
-        store_message(db, client.app.state.crypto, world.mailbox, gmail_id, "t1", raw)
+        store_message(db, runtime_of(client.app).crypto, world.mailbox, gmail_id, "t1", raw)
     return raws
 
 

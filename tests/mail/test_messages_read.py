@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.runtime import runtime_of
 from tests.mail.read_fixtures import PDF, Seeded, seeded
 
 __all__ = ["seeded"]
@@ -133,7 +134,7 @@ def test_view_decides_a_different_action(client: TestClient, seeded: Seeded) -> 
     headers = seeded.world.crm.headers()
     client.get(seeded.url("/messages/m1"), headers=headers)
     client.get(seeded.url("/messages/m1"), params={"view": "content"}, headers=headers)
-    db = client.app.state.database
+    db = runtime_of(client.app).database
     with db.transaction() as session:
         actions = [e.action for e in session.scalars(
             select(AuditEntry).order_by(AuditEntry.occurred_at)) if e.resource_ids == ["m1"]]

@@ -21,7 +21,9 @@ from emulator.testing import RunningEmulator
 from gateway.gmail.client import GmailClient
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.mail.store import MessageStore
 from gateway.oauth.gmail_access import gmail_for
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.worker import SyncWorker, build_services
 from tests.google_world import GOOGLE_ALICE, connect
@@ -68,11 +70,11 @@ def synced(gw: TestClient, emu: RunningEmulator, oauth_app: FastAPI, oauth_setti
            tenant_a: TenantWorld) -> uuid.UUID:
     seed_gmail(emu)
     mailbox_id = connect(gw, emu, tenant_a, ["read"]).mailbox_id
-    state = oauth_app.state
+    state = runtime_of(oauth_app)
     settings = oauth_settings.model_copy(update={"sync_retry_base_seconds": 0.05,
                                                  "sync_retry_cap_seconds": 0.5})
     worker = SyncWorker(build_services(settings, state.database, state.crypto, state.enforcer,
-                                       state.message_store), owner="read-api-test")
+                                       state.service(MessageStore)), owner="read-api-test")
     assert worker.run_until_idle() >= 1
     assert worker.outcomes.get("ok", 0) >= 1, worker.outcomes
     return mailbox_id
@@ -83,7 +85,7 @@ def gmail(db: Database, oauth_app: FastAPI, settings: Settings, mailbox_id: uuid
     session = db.sessions()
     mailbox = session.get(Mailbox, mailbox_id)
     assert mailbox is not None
-    return gmail_for(session, mailbox, crypto=oauth_app.state.crypto, settings=settings,
+    return gmail_for(session, mailbox, crypto=runtime_of(oauth_app).crypto, settings=settings,
                      database=db), session
 
 

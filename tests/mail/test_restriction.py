@@ -16,6 +16,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.flow import TokenGrant
 from gateway.oauth.tokens import mark_reauth_required, store_tokens
 from gateway.policy.vocabulary import SCOPE_READONLY
+from gateway.runtime import runtime_of
 from gateway.webhooks.models import WebhookEvent
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
@@ -28,7 +29,7 @@ def _url(world: TenantWorld, suffix: str = "") -> str:
 @pytest.mark.clause("pp.user_rights")
 def test_the_owner_restricts_and_lifts(client: TestClient, db: Database,
                                        tenant_a: TenantWorld) -> None:
-    store_message(db, client.app.state.crypto, tenant_a.mailbox, "r1", "t1",
+    store_message(db, runtime_of(client.app).crypto, tenant_a.mailbox, "r1", "t1",
                   make_raw("Restrict me", "processing of this may be restricted"))
     owner, crm = tenant_a.end_user, tenant_a.crm
     content = _url(tenant_a, "/messages/r1/content")
@@ -91,7 +92,7 @@ def test_lifting_returns_to_reauth_required_when_google_refused_the_token(
     with db.transaction() as session:
         mailbox = session.get(Mailbox, tenant_a.mailbox.id)
         assert mailbox is not None
-        store_tokens(session, client.app.state.crypto, mailbox, TokenGrant(
+        store_tokens(session, runtime_of(client.app).crypto, mailbox, TokenGrant(
             access_token="ya29.test", refresh_token="1//test-refresh",
             expires_at=datetime.now(UTC), scopes=[SCOPE_READONLY]), client_id="test-client")
         mark_reauth_required(session, mailbox, "invalid_grant")

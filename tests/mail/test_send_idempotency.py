@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.idempotency import IdempotencyRecord
+from gateway.runtime import runtime_of
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.write_helpers import connected, emulator_messages, log_entries
 from tests.support.world import TenantWorld
@@ -243,7 +244,7 @@ def test_the_scheduler_purges_expired_keys_and_keeps_live_ones(
         gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld) -> None:
     from gateway.scheduler.jobs import JobContext, configured_jobs
     from gateway.scheduler.runner import Scheduler
-    from gateway.sync.worker import build_services
+    from gateway.sync.steps import SyncServices
 
     mailbox_id = connected(gw, emu, tenant_a)
     headers = tenant_a.crm.headers()
@@ -254,8 +255,8 @@ def test_the_scheduler_purges_expired_keys_and_keeps_live_ones(
     with db.transaction() as s:  # the first key's TTL ran out a second ago
         s.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == first.id).values(
             expires_at=datetime.now(UTC) - timedelta(seconds=1)))
-    state = gw.app.state  # type: ignore[attr-defined]
-    services = build_services(state.settings, state.database, state.crypto, state.enforcer)
+    state = runtime_of(gw.app)
+    services = SyncServices.from_runtime(state)
     scheduler = Scheduler(JobContext(services),
                           configured_jobs(state.settings, ["idempotency-purge"]))
     assert scheduler.run_due() == {"idempotency-purge": "ok"}

@@ -22,6 +22,7 @@ from gateway.policy.enforcement import (
     Terminal,
 )
 from gateway.policy.vocabulary import SCOPE_READONLY
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -51,8 +52,8 @@ def test_an_access_is_minted_only_by_the_enforcement_point(tenant_a: TenantWorld
 @pytest.mark.clause("pp.encryption")
 def test_the_store_opens_only_what_the_decision_allowed(
         client: TestClient, db: Database, tenant_a: TenantWorld, tenant_b: TenantWorld) -> None:
-    crypto = client.app.state.crypto
-    enforcer: Enforcer = client.app.state.enforcer
+    crypto = runtime_of(client.app).crypto
+    enforcer: Enforcer = runtime_of(client.app).enforcer
     store = MessageStore(crypto)
     ids = {
         "s1": store_message(db, crypto, tenant_a.mailbox, "s1", "ts1",

@@ -26,6 +26,7 @@ from gateway.mail.message_insert import insert_messages
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mail.store import IncomingMessage, MessageStore
 from gateway.mime.parse import parse_message
+from gateway.runtime import runtime_of
 from gateway.sync.gate import SyncGate
 from gateway.webhooks.models import WebhookEvent
 from tests.support.world import TenantWorld
@@ -79,7 +80,7 @@ def test_a_batch_is_stored_sealed_once_and_opens_to_the_same_bytes(
     with db.transaction() as session:
         mailbox = session.get_one(Mailbox, mailbox_id)
         # Opening is user content: under the system Access of a sync step, as the worker's.
-        access = SyncGate(client.app.state.enforcer).authorize(session, mailbox, "verify")
+        access = SyncGate(runtime_of(client.app).enforcer).authorize(session, mailbox, "verify")
         stored = {m.gmail_id: m for m in session.scalars(
             select(Message).where(Message.mailbox_id == mailbox_id))}
         assert stored[items[0].gmail_id].label_ids == ["INBOX", "STARRED"]

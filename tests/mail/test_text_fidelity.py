@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox, Message
+from gateway.runtime import runtime_of
 from tests.mail.factories import store_message
 from tests.support.world import TenantWorld
 
@@ -122,7 +123,8 @@ def _valid_json(response: Any) -> Any:
 def test_any_message_gets_a_valid_json_content_view(client: TestClient, db: Database,
                                                     tenant_a: TenantWorld, raw: bytes) -> None:
     gmail_id = f"h{next(_IDS)}"
-    store_message(db, client.app.state.crypto, tenant_a.mailbox, gmail_id, "t" + gmail_id, raw)
+    crypto = runtime_of(client.app).crypto
+    store_message(db, crypto, tenant_a.mailbox, gmail_id, "t" + gmail_id, raw)
     base = f"/v1/mailboxes/{tenant_a.mailbox.id}"
     headers = tenant_a.crm.headers()
     for url in (f"{base}/messages/{gmail_id}/content", f"{base}/messages/{gmail_id}",
@@ -141,7 +143,7 @@ def test_any_message_gets_a_valid_json_content_view(client: TestClient, db: Data
 
 def _store(client: TestClient, db: Database, world: TenantWorld, gmail_id: str,
            raw: bytes) -> dict[str, Any]:
-    store_message(db, client.app.state.crypto, world.mailbox, gmail_id, "t-" + gmail_id, raw)
+    store_message(db, runtime_of(client.app).crypto, world.mailbox, gmail_id, "t-" + gmail_id, raw)
     response = client.get(f"/v1/mailboxes/{world.mailbox.id}/messages/{gmail_id}/content",
                           headers=world.crm.headers())
     assert response.status_code == 200, response.text
@@ -183,7 +185,7 @@ def test_undecodable_header_bytes_are_utf8_where_they_form_it(
 def test_a_stored_document_with_a_lone_surrogate_is_served_replaced(
         client: TestClient, db: Database, tenant_a: TenantWorld) -> None:
     """The read side applies the rule too, whatever the sealed document holds."""
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     store_message(db, crypto, tenant_a.mailbox, "ls", "t-ls", PGP_UTF7)
     with db.transaction() as session:
         row = session.scalars(select(Message).where(Message.gmail_id == "ls")).one()

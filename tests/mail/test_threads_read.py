@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from gateway.runtime import runtime_of
 from tests.mail.read_fixtures import Seeded, seeded
 
 __all__ = ["seeded"]
@@ -112,7 +113,8 @@ def test_a_thread_reappearing_below_the_cursor_is_served_once(client: TestClient
     from tests.mail.factories import make_raw, store_message
     from tests.mail.read_fixtures import day
 
-    store_message(client.app.state.database, client.app.state.crypto, seeded.world.mailbox,
+    runtime = runtime_of(client.app)
+    store_message(runtime.database, runtime.crypto, seeded.world.mailbox,
                   "m5", "t1", make_raw("Re: Re: Contract for Q1", "Countersigned.", date=day(5)),
                   ["SENT"], internal_date=day(5))
 

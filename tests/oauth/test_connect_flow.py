@@ -19,6 +19,7 @@ from gateway.mail.models import Mailbox
 from gateway.oauth.models import OAuthState, OAuthToken
 from gateway.oauth.pages import LIMITED_USE_DISCLOSURE
 from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
+from gateway.runtime import runtime_of
 from tests.support.database import rows_as_text
 from tests.support.world import TenantWorld
 
@@ -262,7 +263,7 @@ def test_an_unavailable_operation_log_at_the_callback_stores_nothing(
 
     consent_url = start_connect(gw, tenant_a, ["read"])
     callback = consent_at_google(gw, emu, consent_url)
-    monkeypatch.setattr(gw.app.state.enforcer, "authorize", refuse)  # type: ignore[attr-defined]
+    monkeypatch.setattr(runtime_of(gw.app).enforcer, "authorize", refuse)
     response = follow_callback(gw, callback)
     assert query(response.headers["location"]) == {"status": "error",
                                                    "reason": "temporarily_unavailable"}

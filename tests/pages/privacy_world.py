@@ -14,8 +14,10 @@ from sqlalchemy.orm import Session
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
+from gateway.mail.store import MessageStore
 from gateway.pages.privacy.items import ItemNamer
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Resource, Terminal
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import Actor as WorldActor
 from tests.support.world import TenantWorld
@@ -45,7 +47,7 @@ def name_people(db: Database, world: TenantWorld) -> None:
 
 
 def store_mail(client: TestClient, db: Database, world: TenantWorld) -> None:
-    crypto = client.app.state.crypto
+    crypto = runtime_of(client.app).crypto
     store_message(db, crypto, world.mailbox, "18c0a1", "t100",
                   make_raw(SECRET_SUBJECT, "The price we can accept is 4.2M."))
     store_message(db, crypto, world.mailbox, "18c0a2", "t100", make_raw("Re: terms", "ok"))
@@ -114,7 +116,7 @@ def owner_access(client: TestClient, session: Session, world: TenantWorld, *,
     mailbox = session.get(Mailbox, world.mailbox.id)
     assert mailbox is not None
     who = actor or world.end_user
-    access = client.app.state.enforcer.authorize(session, AccessRequest(
+    access = runtime_of(client.app).enforcer.authorize(session, AccessRequest(
         actor=Actor(kind=who.principal.kind, id=who.id, tenant=str(world.tenant.id),
                     groups=tuple(who.principal.groups or ()), connection_id="test:privacy"),
         purpose=purpose, action=action,
@@ -127,4 +129,4 @@ def owner_access(client: TestClient, session: Session, world: TenantWorld, *,
 
 def namer_for(client: TestClient, session: Session, access: Access, mailbox: Mailbox
               ) -> ItemNamer:
-    return ItemNamer(session, client.app.state.message_store, access, mailbox)
+    return ItemNamer(session, runtime_of(client.app).service(MessageStore), access, mailbox)

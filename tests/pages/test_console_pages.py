@@ -14,6 +14,7 @@ import zipfile
 from fastapi.testclient import TestClient
 
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from tests.audit.conftest import append_each, as_dba, make_record
 from tests.pages.support import csrf_of, log_entries, sign_in
 from tests.support.world import TenantWorld
@@ -63,7 +64,7 @@ def test_search_filters_pages_and_is_logged(browser: TestClient, db: Database,
 
 def test_older_pages_follow_the_apis_cursor(browser: TestClient, db: Database,
                                             tenant_a: TenantWorld) -> None:
-    oplog = browser.app.state.enforcer.oplog
+    oplog = runtime_of(browser.app).enforcer.oplog
     append_each(db, oplog, [make_record(tenant_id=tenant_a.tenant.id, operation="test:op")
                             for _ in range(60)])
     sign_in(browser, tenant_a.crm, tenant_a.reviewer)

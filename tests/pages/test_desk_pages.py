@@ -14,6 +14,7 @@ from sqlalchemy import update
 
 from gateway.consent.models import ConsentGrant
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.pages.support import csrf_of, log_entries, sign_in
 from tests.support.world import TenantWorld
@@ -25,7 +26,7 @@ WHY = "The customer asked us to check why this message bounced"
 
 @pytest.fixture
 def mail(browser: TestClient, db: Database, tenant_a: TenantWorld) -> TenantWorld:
-    crypto = browser.app.state.crypto
+    crypto = runtime_of(browser.app).crypto
     store_message(db, crypto, tenant_a.mailbox, "18c0a1", "t100",
                   make_raw(SECRET_SUBJECT, SECRET_BODY))
     store_message(db, crypto, tenant_a.mailbox, "18c0a2", "t100", make_raw("Re: terms", "ok"))

@@ -21,6 +21,7 @@ from gateway.kit.db import Database
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.mail.models import Mailbox
 from gateway.pages.desk.views import RequestForm, coverage, message_rows, operator_grant, overview
+from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 
@@ -54,7 +55,7 @@ def decide(db: Database, world: TenantWorld, request_id: uuid.UUID, approve: boo
 
 @pytest.fixture
 def crypto(client: TestClient) -> CryptoService:
-    found: CryptoService = client.app.state.crypto
+    found: CryptoService = runtime_of(client.app).crypto
     return found
 
 

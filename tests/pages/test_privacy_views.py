@@ -29,6 +29,7 @@ from gateway.pages.privacy.mailboxes import (
 from gateway.pages.privacy.words import duration_words
 from gateway.pages.privacy.your_data import CONFIRMATIONS, Step, data_choices
 from gateway.policy.vocabulary import MailboxState
+from gateway.runtime import runtime_of
 from tests.pages.privacy_world import (
     JUSTIFICATION,
     OPERATOR_NAME,
@@ -48,7 +49,7 @@ def test_requests_and_grants_name_the_operator_and_the_subject(
     built = build(client, db, tenant_a)
     with db.transaction() as s:
         access, mailbox = owner_access(client, s, tenant_a)
-        page = human_access_page(s, client.app.state.crypto,
+        page = human_access_page(s, runtime_of(client.app).crypto,
                                  namer_for(client, s, access, mailbox), mailbox,
                                  max_hours=4)
     assert len(page.pending) == 1
@@ -75,7 +76,7 @@ def test_subjects_are_for_the_owner_only(client: TestClient, db: Database,
     build(client, db, tenant_a)
     with db.transaction() as s:
         access, mailbox = owner_access(client, s, tenant_a, actor=tenant_a.crm)
-        page = human_access_page(s, client.app.state.crypto,
+        page = human_access_page(s, runtime_of(client.app).crypto,
                                  namer_for(client, s, access, mailbox), mailbox,
                                  max_hours=4)
     labels = [i.label for c in page.pending + page.decided for i in c.items]
@@ -166,9 +167,9 @@ def test_mailbox_cards_state_features_and_sync(client: TestClient, db: Database,
     with db.transaction() as s:
         listing, _ = owner_access(client, s, tenant_a, action="mail.mailbox.list",
                                   purpose="user_facing")
-        cards = own_mailboxes(s, client.app.state.crypto, tenant_a.tenant.id,
+        cards = own_mailboxes(s, runtime_of(client.app).crypto, tenant_a.tenant.id,
                               tenant_a.end_user.principal.id, listing)
-        other = own_mailboxes(s, client.app.state.crypto, tenant_a.tenant.id,
+        other = own_mailboxes(s, runtime_of(client.app).crypto, tenant_a.tenant.id,
                               tenant_a.other_user.principal.id, listing)
     assert [c.id for c in cards] == [tenant_a.mailbox.id] and other == []
     card = cards[0]
@@ -184,7 +185,7 @@ def test_mailbox_cards_state_features_and_sync(client: TestClient, db: Database,
         mailbox = s.get(Mailbox, tenant_a.mailbox.id)
         assert mailbox is not None
         access, _ = owner_access(client, s, tenant_a)
-        card = mailbox_card(s, client.app.state.crypto, mailbox, access)
+        card = mailbox_card(s, runtime_of(client.app).crypto, mailbox, access)
         progress = sync_progress(s, mailbox)
     assert card.needs_reconnect and card.state_words == "Needs you to reconnect"
     assert card.state_reason is not None and card.state_reason.startswith(

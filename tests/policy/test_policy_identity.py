@@ -20,6 +20,7 @@ from gateway.policy.contract import PolicyRevisionMismatch
 from gateway.policy.engines import EmbeddedEngine, OpaServerEngine, policy_revision
 from gateway.policy.engines import wasm_compile as wc
 from gateway.policy.engines.revision import write_revision_module
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.mail.factories import make_raw, store_message
 from tests.policy.conftest import POLICY_DIR
@@ -71,7 +72,7 @@ def test_a_permit_all_server_in_the_sidecars_place_is_refused_from_the_first_req
     try:
         app = create_app(settings.model_copy(update={"policy_engine_url": url}))
         with TestClient(app, raise_server_exceptions=False) as client:
-            store_message(db, app.state.crypto, tenant_a.mailbox, "m1", "t1",
+            store_message(db, runtime_of(app).crypto, tenant_a.mailbox, "m1", "t1",
                           make_raw("Quarterly", CANARY), ["INBOX"])
             content = f"/v1/mailboxes/{tenant_a.mailbox.id}/messages/m1/content"
             operator = tenant_a.operator.headers("support")  # no consent grant

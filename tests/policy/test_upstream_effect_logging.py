@@ -23,6 +23,7 @@ from gateway.policy.enforcement import (
     Terminal,
 )
 from gateway.policy.vocabulary import SCOPE_MODIFY, Action
+from gateway.runtime import runtime_of
 from tests.support.world import TenantWorld
 
 
@@ -59,7 +60,7 @@ def test_allow_entry_survives_a_rollback_unless_it_belongs_to_a_local_change(
         client: TestClient, db: Database, tenant_a: TenantWorld, action: str,
         survives: bool) -> None:
     assert (action in OWN_COMMIT_ACTIONS) is survives
-    enforcer: Enforcer = client.app.state.enforcer  # type: ignore[attr-defined]
+    enforcer: Enforcer = runtime_of(client.app).enforcer
     req = _request(tenant_a, action,
                    "user_rights" if action == Action.data_restrict.value else "user_facing")
     with pytest.raises(_AfterGmail), db.transaction() as session:

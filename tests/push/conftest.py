@@ -26,6 +26,7 @@ from gateway.kit.db import Database
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.watches import WatchKeeper
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import GOOGLE_ALICE, connect
 from tests.support.world import TenantWorld
@@ -81,7 +82,7 @@ def pushing(emu: RunningEmulator, gw: TestClient, served_gateway: ServedGateway
 
 
 def keeper_for(app: FastAPI) -> WatchKeeper:
-    state = app.state
+    state = runtime_of(app)
     return WatchKeeper(state.database, state.crypto, state.settings, state.enforcer)
 
 

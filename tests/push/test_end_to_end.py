@@ -16,8 +16,10 @@ from fastapi.testclient import TestClient
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.push.models import MailboxWatch
+from gateway.runtime import runtime_of
 from gateway.sync.models import MailboxSync
-from gateway.sync.worker import SyncWorker, build_services
+from gateway.sync.steps import SyncServices
+from gateway.sync.worker import SyncWorker
 from tests.google_world import GOOGLE_ALICE
 from tests.support.world import TenantWorld
 
@@ -31,9 +33,8 @@ def _mail(subject: str) -> bytes:
 
 
 def _worker(app: FastAPI) -> SyncWorker:
-    state = app.state
-    return SyncWorker(build_services(state.settings, state.database, state.crypto,
-                                     state.enforcer, state.message_store), owner="push-test")
+    state = runtime_of(app)
+    return SyncWorker(SyncServices.from_runtime(state), owner="push-test")
 
 
 def _visible_ids(gw: TestClient, world: TenantWorld, watched: Watched) -> set[str]:
@@ -95,7 +96,7 @@ def test_a_dropped_push_is_caught_up_by_polling(
 
     # A quiet period as long as the poll interval passes (moved back in the sync state
     # rather than slept through): the worker polls the mailbox and finds the change.
-    quiet = timedelta(seconds=oauth_app.state.settings.sync_poll_interval_seconds + 1)
+    quiet = timedelta(seconds=runtime_of(oauth_app).settings.sync_poll_interval_seconds + 1)
     with db.transaction() as session:  # in Python: SQLite has no interval arithmetic
         state = session.get(MailboxSync, watched.mailbox_id)
         assert state is not None and state.last_success_at is not None

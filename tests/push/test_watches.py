@@ -22,6 +22,7 @@ from gateway.kit.timeutil import as_utc
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.models import MailboxWatch
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import (
     CLIENT_ID,
@@ -61,7 +62,7 @@ def test_a_watch_is_created_through_gmail_and_stored(
     before = datetime.now(UTC)
     watched = connect_and_watch(tenant_a)
     at_google = emu.control.mailbox(GOOGLE_ALICE)["watch"]
-    assert at_google["topic"] == oauth_app.state.settings.push_topic
+    assert at_google["topic"] == runtime_of(oauth_app).settings.push_topic
     watch = _watch(db, watched)
     assert watch.topic == at_google["topic"]
     assert watch.expires_at is not None
@@ -164,13 +165,13 @@ def test_the_scheduler_renews_watches_periodically(
         gw: TestClient, emu: RunningEmulator, oauth_app: FastAPI, db: Database,
         tenant_a: TenantWorld) -> None:
     from gateway.scheduler.jobs import JOBS, JobContext
-    from gateway.sync.worker import build_services
+    from gateway.sync.steps import SyncServices
 
     [job] = [job for job in JOBS if job.name == "push-renew-watches"]
     assert job.cadence_seconds <= 3600  # a new mailbox gets its watch well within a day
     result = connect(gw, emu, tenant_a, ["read"])
-    state = oauth_app.state
-    services = build_services(state.settings, state.database, state.crypto, state.enforcer)
+    state = runtime_of(oauth_app)
+    services = SyncServices.from_runtime(state)
     report = job.run(JobContext(services))
     assert report["renewed"] == 1
     assert emu.control.mailbox(GOOGLE_ALICE)["watch"] is not None

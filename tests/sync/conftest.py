@@ -14,6 +14,8 @@ from sqlalchemy import select
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.models import Message
+from gateway.mail.store import MessageStore
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync
 from gateway.sync.steps import SyncServices
@@ -32,9 +34,9 @@ def sync_settings(oauth_settings: Settings) -> Settings:
 
 @pytest.fixture
 def services(oauth_app: FastAPI, gw: TestClient, sync_settings: Settings) -> SyncServices:
-    state = oauth_app.state
+    state = runtime_of(oauth_app)
     return build_services(sync_settings, state.database, state.crypto, state.enforcer,
-                          state.message_store)
+                          state.service(MessageStore))
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from gateway.audit.writer import OperationLog
 from gateway.crypto import CryptoService
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 
@@ -68,13 +69,13 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def app_crypto(client: TestClient) -> CryptoService:
-    crypto: CryptoService = client.app.state.crypto  # type: ignore[attr-defined]
+    crypto: CryptoService = runtime_of(client.app).crypto
     return crypto
 
 
 @pytest.fixture
 def oplog(client: TestClient) -> OperationLog:
-    log: OperationLog = client.app.state.enforcer.oplog  # type: ignore[attr-defined]
+    log: OperationLog = runtime_of(client.app).enforcer.oplog
     return log
 
 

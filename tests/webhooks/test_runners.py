@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from gateway.cli import main
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
+from gateway.runtime import runtime_of
 from gateway.scheduler.jobs import JobContext, configured_jobs
 from gateway.scheduler.runner import Scheduler
 from gateway.settings import Settings
@@ -26,7 +27,7 @@ def test_the_scheduler_delivers_as_a_periodic_job(
         hook_settings: Settings, receiver: Receiver) -> None:
     endpoint = register(client, tenant_a, receiver.url)
     store_one(db, app_crypto, tenant_a, "18e001")
-    enforcer = client.app.state.enforcer  # type: ignore[attr-defined]
+    enforcer = runtime_of(client.app).enforcer
     services = build_services(hook_settings, db, app_crypto, enforcer)
     jobs = configured_jobs(hook_settings, ["webhooks-deliver"])
     assert jobs[0].cadence_seconds <= 5

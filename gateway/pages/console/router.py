@@ -48,6 +48,7 @@ from gateway.pages.kit import NAV, PageRouter, render
 from gateway.pages.resolvers import mailbox_in_query
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 router = PageRouter(prefix="/console", tags=["console"])
 NAV["console"] = [("Search", "/console"), ("Verify", "/console/verify"),
@@ -109,7 +110,7 @@ def entry_page(entry_id: str, request: Request, session: SessionDep,
 def entry_verification(entry_id: str, request: Request, session: SessionDep,
                        access: AccessDep) -> Response:
     entry: AuditEntry = request.state.entry
-    trusted = load_trusted_keys(request.app.state.settings)
+    trusted = load_trusted_keys(runtime_of(request).settings)
     check = views.check_entry(session, trusted, entry)
     return render(request, "console/entry.html", {**_entry_context(session, entry),
                                                   "check": check})

@@ -46,6 +46,7 @@ from gateway.pages.kit import NAV, PageRouter, render
 from gateway.pages.resolvers import mailbox_in_query
 from gateway.policy.enforcement import Access, Resolved, Resource
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 
 router = PageRouter(prefix="/desk", tags=["desk"])
 NAV["desk"] = [("Requests", "/desk")]
@@ -59,7 +60,7 @@ def _caller(request: Request) -> Caller:
 
 
 def _crypto(request: Request) -> CryptoService:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return crypto
 
 
@@ -114,7 +115,7 @@ def grant_page(mailbox_id: str, grant_id: str, request: Request, session: Sessio
 
 
 def _store(request: Request) -> MessageStore:
-    store: MessageStore = request.app.state.message_store
+    store: MessageStore = runtime_of(request).service(MessageStore)
     return store
 
 

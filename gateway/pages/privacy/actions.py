@@ -34,6 +34,7 @@ from gateway.oauth.schemas import ReconnectRequest
 from gateway.pages.privacy.resolvers import own_grant, own_mailbox, own_request
 from gateway.pages.privacy.routes import BASE, mailbox_of, router
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.router import request_sync
 
@@ -46,7 +47,7 @@ def back(request: Request, page: str, done: str) -> RedirectResponse:
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     return settings
 
 

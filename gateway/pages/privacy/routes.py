@@ -18,6 +18,7 @@ from gateway.kit.errors import NotFound
 from gateway.mail import export
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import own_mailboxes as own_mailboxes_resource
+from gateway.mail.store import MessageStore
 from gateway.pages.kit import PageRouter, render
 from gateway.pages.privacy.access_log import who_read_page
 from gateway.pages.privacy.cases import cases_page
@@ -28,6 +29,7 @@ from gateway.pages.privacy.resolvers import own_mailbox, own_mailbox_log
 from gateway.pages.privacy.your_data import CONFIRMATIONS, Step, data_choices, step_available
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
+from gateway.runtime import runtime_of
 from gateway.settings import Settings
 
 router = PageRouter(tags=["privacy center"])
@@ -54,12 +56,13 @@ def mailbox_of(request: Request) -> Mailbox:
 
 
 def crypto_of(request: Request) -> CryptoService:
-    crypto: CryptoService = request.app.state.crypto
+    crypto: CryptoService = runtime_of(request).crypto
     return crypto
 
 
 def namer(request: Request, session: Session, access: Access) -> ItemNamer:
-    return ItemNamer(session, request.app.state.message_store, access, mailbox_of(request))
+    store = runtime_of(request).service(MessageStore)
+    return ItemNamer(session, store, access, mailbox_of(request))
 
 
 def mailbox_context(request: Request, session: Session, access: Access,
@@ -87,7 +90,7 @@ def mailbox_page(mailbox_id: str, request: Request, session: SessionDep,
 
 def access_page(mailbox_id: str, request: Request, session: SessionDep,
                 access: AccessDep) -> Response:
-    settings: Settings = request.app.state.settings
+    settings: Settings = runtime_of(request).settings
     page = human_access_page(session, crypto_of(request), namer(request, session, access),
                              mailbox_of(request), max_hours=settings.consent_grant_max_hours)
     return render(request, "privacy/access.html", {
