@@ -4,7 +4,8 @@ A mailbox is due when its user or a push asked (`mailboxes.sync_requested_at`), 
 is unfinished, or when its last success is older than `sync_poll_interval_seconds`; never while
 another worker's lease is live, and never before `next_attempt_at` (backoff). Claiming takes the
 row `FOR UPDATE SKIP LOCKED` (PostgreSQL), so concurrent workers pick different mailboxes without
-waiting, and clears `sync_requested_at`, so a push arriving mid-sync schedules another run.
+waiting; the update that takes the lease re-checks the row as read (SQLite has no row locks). It
+clears `sync_requested_at`, so a push arriving mid-sync schedules another run.
 
 Each claim gets a fresh lease token. Every step of the sync re-checks the token in the same
 transaction as its store writes (`fence`): a worker whose lease expired and was taken over
@@ -30,6 +31,10 @@ from gateway.oauth.models import OAuthToken
 from gateway.policy.vocabulary import MailboxState
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync, SyncPhase
+
+# Reads of a due mailbox per claim. Only SQLite can lose the race (PostgreSQL's read locks the
+# row); a lost race began the write transaction, so the second read is already decisive.
+CLAIM_ATTEMPTS = 3
 
 
 class LeaseLost(Exception):
@@ -73,9 +78,17 @@ def ensure_rows(session: Session) -> int:
 
 def claim_next(database: Database, owner: str, settings: Settings, *,
                now: datetime | None = None) -> Claim | None:
-    """Claim the most urgent due mailbox, or None."""
+    """Claim the most urgent due mailbox, or None.
+
+    The lease is taken by an `UPDATE` that re-checks the row as it was read (same lease token,
+    lease expired, backoff over), so two workers never both win one mailbox. On PostgreSQL the
+    `FOR UPDATE SKIP LOCKED` read already makes it theirs; SQLite has no row locks and the read
+    is not part of the write transaction, so there the check decides. A lost race begins the
+    write transaction, and the next read sees the winner's claim."""
     now = now or utcnow()
     poll_cutoff = now - timedelta(seconds=settings.sync_poll_interval_seconds)
+    lease_free = or_(MailboxSync.lease_expires_at.is_(None), MailboxSync.lease_expires_at < now)
+    backoff_over = or_(MailboxSync.next_attempt_at.is_(None), MailboxSync.next_attempt_at <= now)
     with database.transaction() as session:
         ensure_rows(session)
         due = or_(Mailbox.sync_requested_at.is_not(None),
@@ -84,29 +97,35 @@ def claim_next(database: Database, owner: str, settings: Settings, *,
                   MailboxSync.last_success_at < poll_cutoff)
         query = (
             select(MailboxSync).join(Mailbox, Mailbox.id == MailboxSync.mailbox_id)
-            .where(Mailbox.state == MailboxState.active.value, _connected(),
-                   or_(MailboxSync.lease_expires_at.is_(None),
-                       MailboxSync.lease_expires_at < now),
-                   or_(MailboxSync.next_attempt_at.is_(None),
-                       MailboxSync.next_attempt_at <= now),
-                   due)
+            .where(Mailbox.state == MailboxState.active.value, _connected(), lease_free,
+                   backoff_over, due)
             # Asked-for first, then the longest without a successful sync.
             .order_by(Mailbox.sync_requested_at.is_(None),
                       MailboxSync.last_success_at.asc().nulls_first(), MailboxSync.mailbox_id)
-            .limit(1).with_for_update(skip_locked=True, of=MailboxSync))
-        row = session.scalar(query)
-        if row is None:
-            return None
-        token = uuid.uuid4()
-        previous = row.lease_owner if row.lease_token is not None else None
-        row.lease_owner = owner[:128]
-        row.lease_token = token
-        row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
-        row.heartbeat_at = now
-        row.last_attempt_at = now
-        session.execute(update(Mailbox).where(Mailbox.id == row.mailbox_id)
-                        .values(sync_requested_at=None))
-        return Claim(row.mailbox_id, token, owner, took_over_from=previous)
+            .limit(1).with_for_update(skip_locked=True, of=MailboxSync)
+            .execution_options(populate_existing=True))
+        for _ in range(CLAIM_ATTEMPTS):
+            row = session.scalar(query)
+            if row is None:
+                return None
+            token = uuid.uuid4()
+            previous = row.lease_owner if row.lease_token is not None else None
+            as_read = (MailboxSync.lease_token.is_(None) if row.lease_token is None
+                       else MailboxSync.lease_token == row.lease_token)
+            taken = session.execute(
+                update(MailboxSync)
+                .where(MailboxSync.mailbox_id == row.mailbox_id, as_read, lease_free,
+                       backoff_over)
+                .values(lease_owner=owner[:128], lease_token=token,
+                        lease_expires_at=now + timedelta(seconds=settings.sync_lease_seconds),
+                        heartbeat_at=now, last_attempt_at=now)
+                .execution_options(synchronize_session=False))
+            if not getattr(taken, "rowcount", 0):
+                continue  # another worker claimed it between the read and the update
+            session.execute(update(Mailbox).where(Mailbox.id == row.mailbox_id)
+                            .values(sync_requested_at=None))
+            return Claim(row.mailbox_id, token, owner, took_over_from=previous)
+        return None
 
 
 def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
@@ -135,10 +154,14 @@ def heartbeat(database: Database, claim: Claim, settings: Settings) -> bool:
 
 
 def note(database: Database, claim: Claim, **values: Any) -> bool:
-    """Record something about the running sync (a retry, a backoff) right away, in its own
-    transaction, so the API shows it while the sync waits. Best effort."""
+    """Record something about the running sync (a retry, a backoff) right away, committed on
+    its own, so the API shows it while the sync waits and a failed step keeps it. Best effort.
+
+    An independent unit of work: the step calling Gmail holds its transaction open, and on
+    SQLite that transaction holds the one write lock once it has written (its allow entry), so
+    a second connection would wait for it until the writer gate gives up (gateway/kit/db.py)."""
     try:
-        with database.transaction() as session:
+        with database.independent_session() as session:
             result = session.execute(
                 update(MailboxSync).where(MailboxSync.mailbox_id == claim.mailbox_id,
                                           MailboxSync.lease_token == claim.token)
