@@ -72,7 +72,7 @@ from gateway.kit.db import Database  # noqa: E402
 from gateway.mail.models import Mailbox  # noqa: E402
 from gateway.mail.store import IncomingMessage, MessageStore  # noqa: E402
 from gateway.policy.vocabulary import SCOPE_READONLY  # noqa: E402
-from gateway.settings import EMULATOR_CLIENT_ID  # noqa: E402
+from gateway.settings.google import EMULATOR_CLIENT_ID  # noqa: E402
 
 
 def newest_threads(emu: EmulatorControl, email: str, count: int) -> list[str]:

@@ -12,7 +12,7 @@ from typing import Any
 from bench.sync_world import GOOGLE_RATE, Bench, load_average
 from emulator.control import EmulatorControl
 from gateway.policy.vocabulary import SCOPE_READONLY
-from gateway.settings import EMULATOR_CLIENT_ID
+from gateway.settings.google import EMULATOR_CLIENT_ID
 
 
 def utilisation(series: list[tuple[float, int]], start: float, end: float, rate: float

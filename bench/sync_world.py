@@ -29,7 +29,8 @@ from gateway.oauth.flow import TokenGrant
 from gateway.oauth.tokens import store_tokens
 from gateway.policy.vocabulary import SCOPE_READONLY
 from gateway.runtime import runtime_of
-from gateway.settings import EMULATOR_CLIENT_ID, Settings
+from gateway.settings import Settings
+from gateway.settings.google import EMULATOR_CLIENT_ID
 from gateway.sync.models import MailboxSync
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,7 @@ from gateway.push.lookup import WatchLookup
 from gateway.push.oidc import PushIdentity, PushTokenVerifier
 from gateway.push.service import record_push
 from gateway.runtime import runtime_of
-from gateway.settings import PUSH_PATH
+from gateway.settings.google import PUSH_PATH
 
 router = GuardedRouter(tags=["push"])
 

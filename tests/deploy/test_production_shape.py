@@ -37,7 +37,7 @@ from sqlalchemy import make_url
 
 from emulator.control import EmulatorControl
 from gateway.policy.engines.revision import policy_revision
-from gateway.settings import EMULATOR_PUSH_SERVICE_ACCOUNT
+from gateway.settings.google import EMULATOR_PUSH_SERVICE_ACCOUNT
 from tests.demo_world import parse
 from tests.deploy.topology import (
     ROOT,

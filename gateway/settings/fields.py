@@ -1,8 +1,9 @@
-"""Configuration from the environment (prefix GATEWAY_), refusing unsafe values in production.
+"""The settings read from the environment (prefix GATEWAY_): each one's type, default and
+meaning, and the values derived from them.
 
 Defaults are the embedded, zero-set-up ones for a developer: a SQLite file, the embedded policy
 engine, a generated local key file, and the local Google emulator when no Google OAuth client is
-configured. `environment=prod` refuses every one of those and says why.
+configured.
 """
 
 from __future__ import annotations
@@ -11,36 +12,28 @@ import ipaddress
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_MARKERS = ("changeme", "change-me", "placeholder", "example", "secret", "xxx")
-
-GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - an endpoint, not a secret
-GOOGLE_REVOKE_URI = "https://oauth2.googleapis.com/revoke"
-GOOGLE_USERINFO_URI = "https://openidconnect.googleapis.com/v1/userinfo"
-GOOGLE_CERTS_URI = "https://www.googleapis.com/oauth2/v3/certs"
-GMAIL_API_ENDPOINT = "https://gmail.googleapis.com"
-# Gmail push (gateway.push, docs/push.md): Pub/Sub's OIDC tokens are Google ID tokens, verified
-# against Google's PEM certificates (what google-auth's id_token module reads without PyJWT).
-GOOGLE_PUSH_CERTS_URI = "https://www.googleapis.com/oauth2/v1/certs"
-GOOGLE_PUSH_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
-PUSH_PATH = "/v1/push/gmail"
-EMULATOR_PUSH_SERVICE_ACCOUNT = "gmail-push@emulator-project.iam.gserviceaccount.com"
-EMULATOR_PUSH_TOPIC = "projects/emulator-project/topics/gmail"
-
-# Where each Google endpoint lives on the local emulator (see emulator/oauth.py), and the
-# emulator's built-in OAuth client, used only when GATEWAY_EMULATOR_URL is set.
-EMULATOR_PATHS = {"google_auth_uri": "/o/oauth2/auth", "google_token_uri": "/token",
-                  "google_revoke_uri": "/revoke", "google_userinfo_uri": "/oauth2/v3/userinfo",
-                  "google_certs_uri": "/oauth2/v3/certs", "gmail_api_endpoint": "",
-                  "push_certs_uri": "/oauth2/v1/certs"}
-EMULATOR_CLIENT_ID = "emulator-client.apps.googleusercontent.com"
-EMULATOR_CLIENT_SECRET = "emulator-secret"  # noqa: S105 - the emulator's published test client
-
+from gateway.settings.google import (
+    EMULATOR_CLIENT_ID,
+    EMULATOR_CLIENT_SECRET,
+    EMULATOR_PATHS,
+    EMULATOR_PUSH_SERVICE_ACCOUNT,
+    EMULATOR_PUSH_TOPIC,
+    GMAIL_API_ENDPOINT,
+    GOOGLE_AUTH_URI,
+    GOOGLE_CERTS_URI,
+    GOOGLE_PUSH_CERTS_URI,
+    GOOGLE_PUSH_ISSUERS,
+    GOOGLE_REVOKE_URI,
+    GOOGLE_TOKEN_URI,
+    GOOGLE_USERINFO_URI,
+    PUSH_PATH,
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -61,11 +54,7 @@ class KeyProviderKind(StrEnum):
     kms = "kms"
 
 
-class UnsafeSettings(Exception):
-    """Settings that must not run in this environment; the message lists every problem."""
-
-
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
     if host.lower() == "localhost":
         return True
     try:
@@ -74,7 +63,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class Settings(BaseSettings):
+class SettingsFields(BaseSettings):
+    """Every setting with its default, and the values derived from them; `Settings` adds the
+    checks that refuse unsafe values in production."""
+
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=None, extra="ignore")
 
     environment: Environment = Environment.dev
@@ -260,14 +252,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     @model_validator(mode="after")
-    def _public_base_url_from_port(self) -> Settings:
+    def _public_base_url_from_port(self) -> Self:
         """Without an explicit public URL, the gateway is where `serve` listens locally."""
         if "public_base_url" not in self.model_fields_set:
             self.public_base_url = f"http://127.0.0.1:{self.port}"
         return self
 
     @model_validator(mode="after")
-    def _emulator_endpoints(self) -> Settings:
+    def _emulator_endpoints(self) -> Self:
         """With an emulator URL, the Google endpoints still at their defaults point at it."""
         if self.emulator_url:
             base = self.emulator_url.rstrip("/")
@@ -284,7 +276,7 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _proxy_networks(self) -> Settings:
+    def _proxy_networks(self) -> Self:
         try:
             parse_networks(self.trusted_proxies)
         except ValueError as exc:
@@ -318,7 +310,7 @@ class Settings(BaseSettings):
         if self.environment is not Environment.prod:
             return True
         return (self.test_only_allow_emulator_in_prod
-                and _is_loopback(urlsplit(self.emulator_url or "").hostname or ""))
+                and is_loopback_host(urlsplit(self.emulator_url or "").hostname or ""))
 
     def _is_emulator_endpoint(self, url: str) -> bool:
         base = (self.emulator_url or "").rstrip("/")
@@ -334,84 +326,3 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    def problems_for_production(self) -> list[str]:
-        """Everything that makes these settings unsafe outside development."""
-        problems: list[str] = []
-        if self.environment is not Environment.prod:
-            return problems
-        if self.is_sqlite:
-            problems.append("GATEWAY_DATABASE_URL points at SQLite; production needs PostgreSQL")
-        if self.uses_emulator and not self.emulator_allowed:
-            problems.append("GATEWAY_EMULATOR_URL is set; production must talk to real Google")
-        if not self.google_client_id or self.google_client_secret is None:
-            problems.append("GATEWAY_GOOGLE_CLIENT_ID/SECRET are not configured")
-        if self.api_key_pepper is None:
-            problems.append("GATEWAY_API_KEY_PEPPER is unset; a generated pepper is dev-only")
-        if self.key_provider is KeyProviderKind.kms and not (self.kms_url and self.kms_key_name):
-            problems.append("GATEWAY_KEY_PROVIDER=kms needs GATEWAY_KMS_URL and "
-                            "GATEWAY_KMS_KEY_NAME")
-        if not self.push_audience:
-            problems.append("GATEWAY_PUSH_AUDIENCE is unset; the push endpoint must check the "
-                            "audience configured on the Pub/Sub subscription")
-        if not self.push_service_account:
-            problems.append("GATEWAY_PUSH_SERVICE_ACCOUNT is unset; the push endpoint must know "
-                            "which service account signs Pub/Sub's tokens")
-        if not self.privacy_policy_url:
-            problems.append("GATEWAY_PRIVACY_POLICY_URL is unset; the consent page must link the "
-                            "privacy policy that discloses the Limited Use of Gmail data")
-        problems.extend(self._policy_engine_problems())
-        for name, value in self._secret_values():
-            lowered = value.lower()
-            if len(value) < 12 or any(marker in lowered for marker in PLACEHOLDER_MARKERS):
-                problems.append(f"{name} looks like a placeholder secret")
-        for name, url in (("GATEWAY_GOOGLE_TOKEN_URI", self.google_token_uri),
-                          ("GATEWAY_GMAIL_API_ENDPOINT", self.gmail_api_endpoint),
-                          ("GATEWAY_PUBLIC_BASE_URL", self.public_base_url),
-                          ("GATEWAY_PUSH_CERTS_URI", self.push_certs_uri),
-                          ("GATEWAY_PRIVACY_POLICY_URL", self.privacy_policy_url)):
-            if url is None:  # unset: reported above
-                continue
-            if self.emulator_allowed and self._is_emulator_endpoint(url):
-                continue  # the loopback emulator under the test-only switch
-            if not url.startswith("https://"):
-                problems.append(f"{name} must be https in production")
-        return problems
-
-    def _policy_engine_problems(self) -> list[str]:
-        """An OPA server off this host must be reached over TLS and must know who asks."""
-        if not self.policy_engine_url or self.policy_engine_url.startswith("unix://"):
-            return []  # none, or a socket on this host's file system
-        parts = urlsplit(self.policy_engine_url)
-        if _is_loopback(parts.hostname or ""):
-            return []
-        problems = []
-        if parts.scheme != "https":
-            problems.append("GATEWAY_POLICY_ENGINE_URL points at a non-loopback OPA server over "
-                            "plain http; use https (GATEWAY_POLICY_ENGINE_CA_FILE) or an OPA "
-                            "sidecar on 127.0.0.1")
-        if self.policy_engine_token is None and self.policy_engine_client_cert_file is None:
-            problems.append("GATEWAY_POLICY_ENGINE_URL points at a non-loopback OPA server "
-                            "without authentication; set GATEWAY_POLICY_ENGINE_TOKEN (OPA "
-                            "--authentication=token --authorization=basic) or "
-                            "GATEWAY_POLICY_ENGINE_CLIENT_CERT_FILE (OPA --authentication=tls)")
-        return problems
-
-    def _secret_values(self) -> list[tuple[str, str]]:
-        pairs: list[tuple[str, str]] = []
-        if self.google_client_secret is not None:
-            pairs.append(("GATEWAY_GOOGLE_CLIENT_SECRET",
-                          self.google_client_secret.get_secret_value()))
-        if self.api_key_pepper is not None:
-            pairs.append(("GATEWAY_API_KEY_PEPPER", self.api_key_pepper.get_secret_value()))
-        if self.kms_token is not None:
-            pairs.append(("GATEWAY_KMS_TOKEN", self.kms_token.get_secret_value()))
-        if self.policy_engine_token is not None:
-            pairs.append(("GATEWAY_POLICY_ENGINE_TOKEN",
-                          self.policy_engine_token.get_secret_value()))
-        return pairs
-
-    def check_safe(self) -> None:
-        problems = self.problems_for_production()
-        if problems:
-            raise UnsafeSettings("refusing to start in prod: " + "; ".join(problems))
