@@ -41,9 +41,9 @@ from gateway.policy.enforcement import (
     AccessRequest,
     Actor,
     Enforcer,
-    Resource,
     Terminal,
 )
+from gateway.policy.resources import mailbox_bound, mailbox_connecting
 from gateway.policy.vocabulary import Action, MailboxState
 from gateway.settings import Settings
 
@@ -188,11 +188,8 @@ def _authorize(session: Session, ctx: CallbackContext, state: OAuthState,
     """The callback has no API key: the decision and the log entry are attributed to whoever
     asked for the consent link (kept on the state row), through the OAuth callback."""
     actor = _initiator_actor(session, state, "oauth_callback")
-    resource = Resource(
-        type="mailbox", tenant=str(state.tenant_id),
-        mailbox=str(mailbox_id), owner=str(state.end_user_id),
-        mailbox_state=mailbox.state if mailbox is not None else None,
-        scopes=tuple(grant.scopes))
+    resource = mailbox_connecting(state.tenant_id, mailbox_id, state.end_user_id, grant.scopes,
+                                  mailbox)
     detail: dict[str, Any] = {
         "stage": "oauth_callback", "oauth_state_id": str(state.id),
         "features_granted": [f.value for f in features_granted(grant.scopes)],
@@ -269,9 +266,7 @@ def _login_hint(session: Session, crypto: CryptoService, enforcer: Enforcer,
     request = AccessRequest(
         actor=_initiator_actor(session, state, "oauth_consent_page"),
         purpose=state.initiator_purpose, action=Action.oauth_connect.value,
-        resource=Resource(type="mailbox", tenant=str(state.tenant_id), mailbox=str(mailbox.id),
-                          owner=str(state.end_user_id), mailbox_state=mailbox.state,
-                          scopes=tuple(mailbox.granted_scopes or ())),
+        resource=mailbox_bound(mailbox),
         terminal=terminal,
         detail={"stage": "consent_page", "oauth_state_id": str(state.id)})
     try:

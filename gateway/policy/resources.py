@@ -35,3 +35,13 @@ def mailbox_bound(mailbox: MailboxFacts, resource_type: str = "mailbox", *,
                     owner=str(mailbox.owner_principal_id), ids=tuple(ids), thread_id=thread_id,
                     mailbox_state=mailbox.state if with_state else None,
                     scopes=tuple(mailbox.granted_scopes or ()))
+
+
+def mailbox_connecting(tenant_id: uuid.UUID, mailbox_id: uuid.UUID, owner_id: uuid.UUID,
+                       scopes: Iterable[str], existing: MailboxFacts | None) -> Resource:
+    """The mailbox an OAuth callback connects: the tenant and the user the consent link was
+    for, the scopes Google granted, and the state of the mailbox it reconnects (None: a new
+    mailbox, which has no row yet)."""
+    return Resource(type="mailbox", tenant=str(tenant_id), mailbox=str(mailbox_id),
+                    owner=str(owner_id), scopes=tuple(scopes),
+                    mailbox_state=existing.state if existing is not None else None)
