@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from gateway.kit.timeutil import utcnow
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -88,7 +90,7 @@ def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.crypto.pepper import load_pepper
 
     pepper = load_pepper(settings)
-    expires = (datetime.now(UTC) + timedelta(days=args.expires_days)) if args.expires_days else None
+    expires = (utcnow() + timedelta(days=args.expires_days)) if args.expires_days else None
 
     def work(session: Any) -> Any:
         tenant = service.get_tenant(session, args.tenant)

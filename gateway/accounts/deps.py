@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
@@ -26,7 +26,7 @@ from gateway.accounts.key_cache import ApiKeyCache, CachedKey
 from gateway.accounts.keys import display_prefix, hash_api_key, looks_like_api_key
 from gateway.accounts.models import ApiKey
 from gateway.kit.errors import AuthenticationError, BadRequest, GatewayError
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.policy.enforcement import Actor
 from gateway.policy.refusals import ANONYMOUS, log_refusal
 from gateway.policy.vocabulary import DECLARED_PURPOSES
@@ -130,7 +130,7 @@ async def _authenticate(request: Request, session: SessionDep) -> Caller:
     pepper: bytes = runtime_of(request).api_key_pepper
     key_hash = hash_api_key(pepper, token)
     cache = key_cache(request.app)
-    now = datetime.now(UTC)
+    now = utcnow()
     entry = cache.get(key_hash)
     if entry is None:
         entry = await run_in_threadpool(load_key, session, key_hash, now)

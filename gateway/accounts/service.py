@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
@@ -83,7 +83,7 @@ def disable_principal(session: Session, principal: Principal) -> Principal:
     """The principal's keys and page sessions stop working (idempotent); its keys are evicted
     from this process's caches now and when the change commits, as a revocation is."""
     if principal.disabled_at is None:
-        principal.disabled_at = datetime.now(UTC)
+        principal.disabled_at = utcnow()
         session.flush()
     hashes = list(session.scalars(select(ApiKey.key_hash).where(
         ApiKey.principal_id == principal.id)))
@@ -136,7 +136,7 @@ def revoke_api_key(session: Session, tenant: Tenant, key_id_or_prefix: str) -> A
     if key is None or key.tenant_id != tenant.id:
         raise NotFound("no such API key", code="api_key_not_found")
     if key.revoked_at is None:
-        key.revoked_at = datetime.now(UTC)
+        key.revoked_at = utcnow()
         session.flush()
     _forget_on_commit(session, [key.key_hash])
     return key

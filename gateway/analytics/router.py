@@ -8,7 +8,7 @@ one `other` row, itself shown only when it spans at least k mailboxes (otherwise
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import BadRequest, Unavailable
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Message
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import Action
@@ -40,7 +41,7 @@ def _window(request: Request) -> tuple[datetime, list[str]]:
     if unknown or not group_by:
         raise BadRequest(f"group_by takes {', '.join(sorted(GROUPINGS))}",
                          code="invalid_parameter")
-    return datetime.now(UTC) - timedelta(days=days), group_by
+    return utcnow() - timedelta(days=days), group_by
 
 
 def volume_resource(session: Session, caller: Caller, request: Request) -> Resolved:

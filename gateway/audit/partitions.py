@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 
 SCHEMA = "audit_partitions"
 PARENT = "audit_entries"
@@ -99,7 +99,7 @@ def ensure_partitions(session: Session, *, start: datetime | None = None,
     months after `now`. Returns the names created."""
     if not is_partitioned(session):
         return []
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     month = month_start(start or now)
     last = add_months(month_start(now), months_ahead)
     existing = {p.name for p in monthly_partitions(session)}

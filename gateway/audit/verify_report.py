@@ -5,10 +5,11 @@ can share them."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gateway.audit.models import HASH_BYTES
+from gateway.kit.timeutil import utcnow
 
 MAX_PROBLEMS = 100
 
@@ -62,7 +63,7 @@ class VerifyReport:
 
     def unsigned_tail(self, now: datetime | None = None) -> dict[str, Any]:
         """The entries no signed checkpoint covers yet, in all, and how old the oldest is."""
-        now = now or datetime.now(UTC)
+        now = now or utcnow()
         oldest = min(self.unsigned_since.values(), default=None)
         return {"entries": sum(self.unsigned.values()),
                 "chains": sum(1 for n in self.unsigned.values() if n),

@@ -41,6 +41,7 @@ from gateway.audit.verify import verify
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
+from gateway.kit.timeutil import utcnow
 from gateway.mail.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.resources import mailbox_bound
@@ -152,7 +153,7 @@ def export_response(request: Request, access: Access, query: AuditFilter, fmt: E
                 yield AuditEntryOut.of(entry, redact_terminal=redact)
 
     body = jsonl_lines(entries()) if fmt == "jsonl" else csv_lines(entries())
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(body, media_type=_MEDIA[fmt], headers={
         "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"'})
 

@@ -12,7 +12,7 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from gateway.compliance.rules import policy_rules
 from gateway.compliance.sections import clause_figures
 from gateway.compliance.signature import sign_directory
 from gateway.compliance.tests_evidence import tests_by_clause
-from gateway.kit.timeutil import utc_text
+from gateway.kit.timeutil import utc_text, utcnow
 from gateway.policy.vocabulary import PROHIBITED_PURPOSES
 from gateway.settings import Settings
 
@@ -62,7 +62,7 @@ def build_report(session: Session, settings: Settings, period: Period, *,
                  requester: Requester, trusted: TrustedKeys, signing_key_id: str,
                  junit: Path | None = None, pdf: str = "not requested",
                  generated_at: datetime | None = None) -> dict[str, Any]:
-    generated_at = generated_at or datetime.now(UTC)
+    generated_at = generated_at or utcnow()
     until = min(period.until, generated_at)
     figures = figures_from_database(session, period.tenant_id, period.since, until)
     checked = verification(session, trusted)

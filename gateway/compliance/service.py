@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from gateway.compliance.live import figures_from_export
 from gateway.compliance.report import Period, Requester, build_report, pdf_plan, write_report
 from gateway.compliance.signature import check_directory
 from gateway.kit.errors import NotFound
+from gateway.kit.timeutil import utcnow
 from gateway.policy.vocabulary import Action, ActorKind
 from gateway.settings import Settings
 
@@ -61,7 +62,7 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
                 resource=Resource(type=RESOURCE_TYPE, tenant=str(tenant_id)),
                 terminal=Terminal(request_id=request_id, protocol="cli"),
                 detail={"from": req.since.isoformat(), "to": req.until.isoformat()}))
-        generated_at = datetime.now(UTC)  # after the access: the report lists its own entry
+        generated_at = utcnow()  # after the access: the report lists its own entry
         signer = load_signer(settings)
         with database.transaction() as session:
             report = build_report(

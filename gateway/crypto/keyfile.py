@@ -14,13 +14,14 @@ import base64
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from gateway.crypto.aead import KEY_BYTES, new_key
 from gateway.crypto.errors import UnsafeKeyFile
+from gateway.kit.timeutil import utcnow
 
 KEY_FILE_FORMAT = "gmail-gateway-local-keys"
 ORIGIN_GENERATED = "generated-on-first-run"
@@ -61,7 +62,7 @@ class KeyFileState:
 
     @classmethod
     def generate(cls, origin: str) -> KeyFileState:
-        now = datetime.now(UTC)
+        now = utcnow()
         return cls(origin=origin, primary=1, keks={1: KekEntry(1, KekState.primary, now,
                                                                new_key())},
                    blind_index_key=new_key())

@@ -25,7 +25,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -45,6 +45,7 @@ from gateway.crypto.keyfile import (
     KeyFileState,
     write_new_key_file,
 )
+from gateway.kit.timeutil import utcnow
 
 __all__ = [
     "ORIGIN_GENERATED",
@@ -334,7 +335,7 @@ class LocalFileKeyProvider:
             state = self._load(force=True)
             version = max(state.keks) + 1
             state.keks[state.primary].state = KekState.active
-            state.keks[version] = KekEntry(version, KekState.primary, datetime.now(UTC),
+            state.keks[version] = KekEntry(version, KekState.primary, utcnow(),
                                             new_key())
             state.primary = version
             self._save(state)
@@ -352,7 +353,7 @@ class LocalFileKeyProvider:
                 return
             entry.state = KekState.retired
             entry.key = None
-            entry.retired_at = datetime.now(UTC)
+            entry.retired_at = utcnow()
             self._save(state)
 
     def destroy_mailbox(self, tenant: str, mailbox: str) -> None:

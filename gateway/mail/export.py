@@ -24,7 +24,6 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -34,6 +33,7 @@ from sqlalchemy import select
 
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.store import MessageStore
@@ -54,7 +54,7 @@ def export_lines(database: Database, store: MessageStore, access: Access,
     """The export's lines. It takes the mailbox's id and state, not the request's `Mailbox`:
     the stream runs after the request's session has ended."""
     yield _line({"type": "mailbox", "format": FORMAT, "mailbox_id": mailbox_id,
-                 "state": state, "exported_at": datetime.now(UTC)})
+                 "state": state, "exported_at": utcnow()})
     count, after = 0, None
     while True:
         lines = []

@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, delete, insert, select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, load_only
 
 from gateway.crypto import Binding, CryptoService
 from gateway.crypto.service import MailboxSealer
+from gateway.kit.timeutil import utcnow
 from gateway.mail.message_insert import MessageInserter
 from gateway.mail.models import Mailbox, Message, MessageAddress
 from gateway.mime.parse import ParsedMessage, parse_message
@@ -156,7 +157,7 @@ class MessageStore:
                                     for block in r.fields]} for r in parsed.reports],
         }
         body = {"text": parsed.text, "html": parsed.html}
-        now = datetime.now(UTC)
+        now = utcnow()
         return {
             "id": message_id, "tenant_id": mailbox.tenant_id, "mailbox_id": mailbox.id,
             "gmail_id": item.gmail_id, "thread_id": item.thread_id,

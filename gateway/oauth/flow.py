@@ -33,6 +33,7 @@ from google_auth_oauthlib.flow import Flow
 from oauthlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 
 from gateway.kit.errors import Unavailable
+from gateway.kit.timeutil import utcnow
 from gateway.oauth.scopes import REVIEWED_SCOPES, UnreviewedScope
 from gateway.settings import Settings
 
@@ -202,7 +203,7 @@ class GoogleOAuth:
         if token.get("expires_at"):
             expires_at = datetime.fromtimestamp(float(token["expires_at"]), UTC)
         elif token.get("expires_in"):
-            expires_at = datetime.now(UTC) + timedelta(seconds=float(token["expires_in"]))
+            expires_at = utcnow() + timedelta(seconds=float(token["expires_in"]))
         refresh = token.get("refresh_token")
         return TokenGrant(access_token=access,
                           refresh_token=refresh if isinstance(refresh, str) and refresh else None,

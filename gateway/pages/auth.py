@@ -8,7 +8,6 @@ deny under the route's action, exactly as an API key's refusal is (gateway/polic
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.kit.errors import GatewayError
+from gateway.kit.timeutil import utcnow
 from gateway.policy.enforcement import Actor
 from gateway.policy.refusals import ANONYMOUS, log_refusal
 from gateway.runtime import runtime_of
@@ -44,7 +44,7 @@ def _log(request: Request, session: Session, exc: GatewayError, actor: Actor,
 
 
 def _lookup(session: Session, pepper: bytes, cookie: str | None) -> tuple[Caller, str]:
-    found, caller = service.authenticate(session, pepper, cookie, datetime.now(UTC))
+    found, caller = service.authenticate(session, pepper, cookie, utcnow())
     return caller, found.principal.display_name or found.principal.subject
 
 

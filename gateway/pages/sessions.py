@@ -10,14 +10,13 @@ principal, under the persona's purpose); a link that cannot be opened is refused
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller, SessionDep
 from gateway.kit.errors import NotFound
+from gateway.kit.timeutil import utcnow
 from gateway.pages.auth import SESSION_COOKIE
 from gateway.pages.kit import STATIC_DIR, STATIC_PATH, PageRouter, render
 from gateway.policy.enforcement import AccessRequest, Enforcer, Resource
@@ -56,7 +55,7 @@ def _refuse(request: Request, session: Session, exc: SessionRefused) -> None:
 
 def open_session(token: str, request: Request, session: SessionDep) -> Response:
     pepper: bytes = runtime_of(request).api_key_pepper
-    now = datetime.now(UTC)
+    now = utcnow()
     try:
         page_session = service.find_link(session, pepper, token, now)
     except SessionRefused as exc:

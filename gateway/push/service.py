@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from gateway.audit.operations import Operation
 from gateway.audit.writer import OperationLog, log_system_operation
 from gateway.crypto import CryptoService
+from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.envelope import GmailNotification
@@ -95,7 +96,7 @@ def record_push(session: Session, crypto: CryptoService, notification: GmailNoti
     """Apply one verified notification; flushes, never commits (the request owns the
     transaction). Each matched mailbox gets an operation-log entry; an address matching no
     watch gets one entry without tenant or mailbox. The address itself is never logged."""
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     lookup = lookup or WatchLookup(crypto)
     matches = lookup.find(session, notification.email_address)
     requested, active, up_to_date = request_sync(session, [m for m, _ in matches], now,

@@ -9,7 +9,7 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.accounts.models import Principal
 from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.sessions.models import PageSession
 from gateway.sessions.personas import persona_of
 
@@ -99,7 +99,7 @@ def create(session: Session, pepper: bytes, principal: Principal, *, ttl: timede
     ttl = ttl or DEFAULT_SESSION_TTL
     if not MIN_SESSION_TTL <= ttl <= MAX_SESSION_TTL:
         raise ValidationFailed("a session lasts 5 minutes to 12 hours")
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     token = LINK_PREFIX + secrets.token_urlsafe(32)
     page_session = PageSession(
         tenant_id=principal.tenant_id, principal_id=principal.id, persona=persona.name,
@@ -174,5 +174,5 @@ def get(session: Session, tenant_id: uuid.UUID, session_id: str) -> PageSession:
 
 def revoke(session: Session, page_session: PageSession, now: datetime | None = None) -> None:
     if page_session.revoked_at is None:
-        page_session.revoked_at = now or datetime.now(UTC)
+        page_session.revoked_at = now or utcnow()
         session.flush()

@@ -11,8 +11,6 @@ sooner than `sync_request_min_interval_seconds` after the last attempt).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from fastapi import Request
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -20,7 +18,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox, Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action, MailboxState
@@ -53,7 +51,7 @@ def _phase(mailbox: Mailbox, row: MailboxSync | None) -> str:
 def _running(row: MailboxSync | None) -> bool:
     return (row is not None and row.lease_token is not None
             and row.lease_expires_at is not None
-            and as_utc(row.lease_expires_at) > datetime.now(UTC))
+            and as_utc(row.lease_expires_at) > utcnow())
 
 
 def sync_view(session: Session, mailbox: Mailbox) -> SyncStateOut:
@@ -103,7 +101,7 @@ def request_sync(mailbox_id: str, request: Request, session: SessionDep,
                                         "reconnect_url": mailbox.reconnect_url})
     session.execute(update(Mailbox).where(Mailbox.id == mailbox.id,
                                           Mailbox.sync_requested_at.is_(None))
-                    .values(sync_requested_at=datetime.now(UTC)))
+                    .values(sync_requested_at=utcnow()))
     settings: Settings = runtime_of(request).settings
     cut_backoff(session, mailbox.id, settings)
     session.refresh(mailbox)

@@ -30,6 +30,27 @@ def test_only_timeutil_defines_a_now_helper() -> None:
     assert found == [], "use gateway.kit.timeutil.utcnow"
 
 
+def _reads_the_clock(tree: ast.AST) -> list[int]:
+    """Lines calling `datetime.now(...)` or `datetime.datetime.now(...)`."""
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "now"
+            and ast.unparse(node.func.value) in {"datetime", "datetime.datetime"}]
+
+
+def test_only_timeutil_reads_the_clock() -> None:
+    found = [f"{path.relative_to(GATEWAY)}:{line}"
+             for path, tree in _modules() if path != TIME_HOME
+             for line in _reads_the_clock(tree)]
+    assert found == [], "use gateway.kit.timeutil.utcnow"
+
+
+def test_the_clock_check_sees_a_call() -> None:
+    assert _reads_the_clock(ast.parse("x = datetime.now(UTC) - delta")) == [1]
+    assert _reads_the_clock(ast.parse("import datetime\ndatetime.datetime.now(tz=UTC)")) == [2]
+    assert _reads_the_clock(ast.parse("x = utcnow()")) == []
+
+
 def test_only_kit_ids_spells_a_gmail_id_pattern() -> None:
     found = [f"{path.relative_to(GATEWAY)}:{node.lineno}"
              for path, tree in _modules() if path != IDS_HOME
@@ -55,3 +76,4 @@ def test_access_request_is_the_enforcement_points_alone() -> None:
                 defined[node.name].append(str(path.relative_to(GATEWAY)))
     assert dict(defined) == {"AccessRequest": ["policy/enforcement.py"],
                              "ConsentRequest": ["consent/models.py"]}
+

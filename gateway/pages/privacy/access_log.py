@@ -10,7 +10,7 @@ which consent grant or security/legal case reference (the enforcement point writ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +22,7 @@ from gateway.audit.repository import AuditFilter
 from gateway.consent.models import ConsentGrant
 from gateway.consent.service import grant_status
 from gateway.kit.ids import uuid_or_none
-from gateway.kit.timeutil import as_utc
+from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
 from gateway.pages.privacy.words import action_words, purpose_words, reasons_words
@@ -139,7 +139,7 @@ def service_aggregate(session: Session, mailbox: Mailbox, *, kind: str = "crm_se
                       days: int = AGGREGATE_DAYS) -> list[AggregateLine]:
     """How often an actor kind (the CRM service by default) did what on this mailbox in the
     last `days` days, by action, purpose and decision, most frequent first."""
-    since = datetime.now(UTC) - timedelta(days=days)
+    since = utcnow() - timedelta(days=days)
     e = AuditEntry
     rows = session.execute(
         select(e.action, e.purpose, e.decision, func.count(), func.max(e.occurred_at))
