@@ -77,7 +77,7 @@ def report_from_cli(settings: Settings, req: CliRequest) -> dict[str, Any]:
 
 
 @dataclass
-class Outcome:
+class ReportVerification:
     problems: list[str] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
 
@@ -104,10 +104,10 @@ def _differences(stated: Any, derived: Any, where: str = "figures") -> list[str]
         f"{json_text(derived)[:120]}"]
 
 
-def verify_report(directory: Path, trusted: TrustedKeys, export: Path | None) -> Outcome:
+def verify_report(directory: Path, trusted: TrustedKeys, export: Path | None) -> ReportVerification:
     """The signature and the files it covers; with `export` (an `audit export` directory),
     the export's chains and checkpoints and the report's figures re-derived from it."""
-    outcome = Outcome()
+    outcome = ReportVerification()
     outcome.problems += check_directory(directory, trusted)
     outcome.checked.append(f"signature with trusted keys {', '.join(trusted.key_ids) or '-'}")
     try:

@@ -81,7 +81,7 @@ class KeyReused(ValidationFailed):
 
 
 @dataclass(frozen=True)
-class Claim:
+class KeyClaim:
     """The outcome of presenting a key: either a fresh claim (`record_id`) to complete, or the
     stored response of the earlier request (`replay`)."""
 
@@ -122,7 +122,7 @@ class IdempotencyKeys:
                 self.crypto.blind_index(tenant, "idempotency-request", body))
 
     def claim(self, *, tenant: uuid.UUID, principal: uuid.UUID, mailbox: uuid.UUID,
-              operation: str, key: str, body: bytes) -> Claim:
+              operation: str, key: str, body: bytes) -> KeyClaim:
         """Claim `key` for this request (committed at once), or return the earlier answer."""
         key_index, request_index = self._indexes(tenant, principal, mailbox, operation,
                                                  check_key(key), body)
@@ -143,9 +143,9 @@ class IdempotencyKeys:
                     if self._needs_recheck(existing, now):
                         existing.state = IN_PROGRESS
                         existing.created_at = now  # the claim's time: re-armed for this try
-                        return Claim(existing.id, recheck=True)
+                        return KeyClaim(existing.id, recheck=True)
                     if existing.state == COMPLETED:
-                        return Claim(None, replay=dict(existing.response_body or {}),
+                        return KeyClaim(None, replay=dict(existing.response_body or {}),
                                      replay_status=existing.response_status)
                     raise InProgress("the first request with this Idempotency-Key has not "
                                      "finished; retry in a few seconds",
@@ -158,7 +158,7 @@ class IdempotencyKeys:
                         state=IN_PROGRESS, expires_at=now + self.ttl)
                     session.add(record)
                     session.flush()
-                    return Claim(record.id)
+                    return KeyClaim(record.id)
             except IntegrityError:
                 continue  # a concurrent request inserted it first: look again
         raise InProgress("the first request with this Idempotency-Key has not finished; "

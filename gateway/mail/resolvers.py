@@ -153,7 +153,7 @@ def message_resource(action_kind: str = "message",
 
 
 @dataclass(frozen=True)
-class ThreadPage:
+class ThreadMessagePage:
     thread_id: str
     messages: list[Message]
     next_cursor: str | None
@@ -194,7 +194,7 @@ def thread_resource(resource_type: str = "thread") -> ResourceResolver:
         if not page and session.scalar(query.with_only_columns(Message.id).limit(1)) is None:
             raise NotFound("no such thread", code="thread_not_found")
         request.state.mailbox = mailbox
-        request.state.thread_page = ThreadPage(
+        request.state.thread_page = ThreadMessagePage(
             thread_id, page,
             encode_cursor(page[-1].internal_date, page[-1].id, kind="thread-messages")
             if more else None)

@@ -29,12 +29,11 @@ from gateway.mail.queries import has_label
 from gateway.mail.rendering import render
 from gateway.mail.resolvers import (
     THREAD_PAGE_MAX,
-    ThreadPage,
+    ThreadMessagePage,
     mailbox_resource,
     thread_resource,
 )
-from gateway.mail.schemas import ThreadOut
-from gateway.mail.schemas import ThreadPage as ThreadPageOut
+from gateway.mail.schemas import ThreadOut, ThreadPage
 from gateway.mail.store import MessageStore
 from gateway.mail.thread_scan import Position, ThreadFilter, thread_page
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
@@ -145,7 +144,7 @@ def get_thread(
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> dict[str, Any]:
     mailbox: Mailbox = request.state.mailbox
-    page: ThreadPage = request.state.thread_page
+    page: ThreadMessagePage = request.state.thread_page
     store: MessageStore = runtime_of(request).service(MessageStore)
     chosen = view_of(access)
     count = session.scalar(select(func.count(Message.id)).where(
@@ -166,7 +165,7 @@ def register(router: GuardedRouter) -> None:
     router.add("GET", "/mailboxes/{mailbox_id}/threads", list_threads,
                action=Action.message_list,
                resource=mailbox_resource("thread", owner_only=True),
-               response_model=ThreadPageOut, response_model_exclude_unset=True,
+               response_model=ThreadPage, response_model_exclude_unset=True,
                responses=_ERRORS, tags=["threads"], summary="List threads",
                description="Newest activity first, keyset-paginated. `participants`, `subject` "
                            "and `snippet` appear only when the decision does not redact them. "

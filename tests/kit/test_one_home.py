@@ -1,5 +1,5 @@
 """Common things have one home: the current time (gateway/kit/timeutil.py), the shapes of
-Gmail's ids (gateway/kit/ids.py); `AccessRequest` names one thing."""
+Gmail's ids (gateway/kit/ids.py); a class name of gateway names one thing."""
 
 from __future__ import annotations
 
@@ -77,3 +77,24 @@ def test_access_request_is_the_enforcement_points_alone() -> None:
     assert dict(defined) == {"AccessRequest": ["policy/enforcement.py"],
                              "ConsentRequest": ["consent/models.py"]}
 
+
+def _classes_defined_twice(modules: list[tuple[str, ast.Module]]) -> dict[str, list[str]]:
+    defined = defaultdict(list)
+    for name, tree in modules:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                defined[node.name].append(f"{name}:{node.lineno}")
+    return {cls: where for cls, where in defined.items() if len(where) > 1}
+
+
+def test_every_class_name_of_gateway_names_one_thing() -> None:
+    """A reader (and a grep) finds one class for a name: two unrelated `Claim`s read as one."""
+    twice = _classes_defined_twice([(str(path.relative_to(GATEWAY)), tree)
+                                    for path, tree in _modules()])
+    assert twice == {}
+
+
+def test_the_class_name_check_sees_a_second_definition() -> None:
+    modules = [("a.py", ast.parse("class Claim:\n    pass")),
+               ("b.py", ast.parse("def f():\n    class Claim:\n        pass"))]
+    assert _classes_defined_twice(modules) == {"Claim": ["a.py:1", "b.py:2"]}

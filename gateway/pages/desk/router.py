@@ -33,7 +33,7 @@ from gateway.mail.models import Mailbox, Message
 from gateway.mail.rendering import render as render_message
 from gateway.mail.resolvers import (
     MessageColumns,
-    ThreadPage,
+    ThreadMessagePage,
     mailbox_resource,
     message_resource,
     thread_resource,
@@ -138,7 +138,7 @@ def read_message_metadata(mailbox_id: str, message_id: str, request: Request,
 
 
 def _thread_page(request: Request, session: Session, access: Access, view: View) -> Response:
-    page: ThreadPage = request.state.thread_page
+    page: ThreadMessagePage = request.state.thread_page
     shown = [render_message(_store(request), session, access, m, view) for m in page.messages]
     return render(request, "desk/thread.html", {
         "mailbox_id": str(request.state.mailbox.id), "thread_id": page.thread_id,
