@@ -41,9 +41,9 @@ from sqlalchemy import func, select
 from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.mail.models import Message
-from tests.blackbox.served import blackbox_settings, build_world, serve_gateway
 from tests.support.database import migrated_database
 from tests.support.opa_process import run_opa_server
+from tests.support.served import blackbox_settings, build_world, serve_gateway
 from tests.support.world import ROOT
 
 FLOOD_CONNECTIONS = 16

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from tests.blackbox.served import blackbox_settings, headers_of, serve_gateway
 from tests.fuzz.world import truncate_all
 from tests.mail.factories import store_message
+from tests.support.served import blackbox_settings, headers_of, serve_gateway
 from tests.support.world import build_tenant
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"

@@ -1,6 +1,6 @@
 """Every refused access to a guarded route is in the operation log, through the HTTP API of a
 gateway served as shipped (`gateway.cli serve`), on PostgreSQL with the OPA server and on SQLite
-with the embedded engine (tests/blackbox/served.py):
+with the embedded engine (tests/support/served.py):
 
 - another tenant's ids on every id-taking route, and ids that exist nowhere: the same answer
   and a `deny` entry of the same shape (reason `not_found`), never an `allow`;
@@ -29,7 +29,8 @@ from gateway.audit.models import AuditEntry
 from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
 from gateway.settings import Environment, Settings
-from tests.blackbox.served import (
+from tests.fuzz.world import truncate_all
+from tests.support.served import (
     Served,
     World,
     blackbox_settings,
@@ -40,7 +41,6 @@ from tests.blackbox.served import (
     serve_gateway,
     shape,
 )
-from tests.fuzz.world import truncate_all
 from tests.support.world import TEST_PEPPER
 
 UA = "probe-agent/1.0"

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from gateway.kit.db import Database
-from tests.blackbox.served import (
+from tests.fuzz.world import truncate_all
+from tests.support.served import (
     Served,
     World,
     blackbox_settings,
@@ -25,7 +26,6 @@ from tests.blackbox.served import (
     request_id,
     serve_gateway,
 )
-from tests.fuzz.world import truncate_all
 
 pytestmark = [pytest.mark.postgres, pytest.mark.opa]
 

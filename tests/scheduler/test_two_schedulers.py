@@ -29,8 +29,8 @@ from gateway.scheduler.jobs import JOBS
 from gateway.scheduler.leases import JobState, job_states
 from gateway.scheduler.models import SchedulerJob
 from gateway.settings import Settings
-from tests.blackbox.served import free_port, gateway_env
 from tests.support.database import empty_tables
+from tests.support.served import free_port, gateway_env
 from tests.support.world import ROOT
 
 CADENCE = 1.0
