@@ -8,9 +8,10 @@ import uuid
 from fastapi import Request
 from sqlalchemy.orm import Session
 
-from gateway.accounts.deps import Caller, SessionDep
+from gateway.accounts.deps import SessionDep
 from gateway.consent import service
-from gateway.consent.models import ConsentGrant, ConsentRequest
+from gateway.consent.models import ConsentRequest
+from gateway.consent.resolvers import own_grant, own_request
 from gateway.consent.schemas import (
     ConsentOverview,
     GrantCreate,
@@ -21,12 +22,9 @@ from gateway.consent.schemas import (
     RequestOut,
 )
 from gateway.crypto import CryptoService
-from gateway.guard.routing import AccessDep, GuardedRouter, ResourceResolver
-from gateway.kit.errors import NotFound
-from gateway.kit.ids import uuid_or_none
+from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
-from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
@@ -49,24 +47,6 @@ def _request_out(request: Request, session: Session, access_request: ConsentRequ
     text = service.justification_text(session, crypto, access_request)
     return RequestOut(**{name: getattr(access_request, name) for name in RequestOut.model_fields
                          if name != "justification"}, justification=text)
-
-
-def _row_of_mailbox(model: type[ConsentGrant] | type[ConsentRequest], resource_type: str,
-                    param: str, *, what: str, code: str) -> ResourceResolver:
-    """The mailbox in the path and one of its grants or requests, checked before the decision:
-    another mailbox's id is a 404 like an unknown one (logged as a refused access)."""
-    mailbox_of = mailbox_resource(resource_type, id_param=param)
-
-    def resolve(session: Session, caller: Caller, request: Request) -> Resource | Resolved:
-        resolved = mailbox_of(session, caller, request)
-        row_id = uuid_or_none(str(request.path_params[param]))
-        row = session.get(model, row_id) if row_id is not None else None
-        if not isinstance(row, ConsentGrant | ConsentRequest) or (
-                row.mailbox_id != _mailbox(request).id):
-            raise NotFound(f"no such {what}", code=code)
-        return resolved
-
-    return resolve
 
 
 def _grant_out(grant: object, status: str) -> GrantOut:
@@ -119,18 +99,17 @@ def list_consent(mailbox_id: str, request: Request, session: SessionDep,
 
 
 router.add("POST", "/grants", create_grant, action=Action.consent_grant_create,
-           resource=mailbox_resource("consent_grant"), status_code=201, response_model=GrantOut)
+           resource=mailbox_resource("consent_grant", owner_only=True), status_code=201,
+           response_model=GrantOut)
 router.add("DELETE", "/grants/{grant_id}", revoke_grant, action=Action.consent_grant_revoke,
-           resource=_row_of_mailbox(ConsentGrant, "consent_grant", "grant_id", what="grant",
-                                    code="grant_not_found"),
+           resource=own_grant,
            response_model=GrantOut)
 router.add("POST", "/requests", create_request, action=Action.consent_request_create,
-           resource=mailbox_resource("consent_request"), status_code=201,
+           resource=mailbox_resource("consent_request", owner_only=True), status_code=201,
            response_model=RequestOut)
 router.add("POST", "/requests/{request_id}/decision", decide_request,
            action=Action.consent_request_decide,
-           resource=_row_of_mailbox(ConsentRequest, "consent_request", "request_id",
-                                    what="access request", code="request_not_found"),
+           resource=own_request,
            response_model=RequestOut)
 router.add("GET", "", list_consent, action=Action.consent_list,
-           resource=mailbox_resource("consent"), response_model=ConsentOverview)
+           resource=mailbox_resource("consent", owner_only=True), response_model=ConsentOverview)

@@ -122,7 +122,8 @@ def test_grants_are_bounded_and_only_owners_give_them(client: TestClient,
     by_other_user = client.post(url(mail, "/consent/grants"), json={
         "operator_id": mail.operator.id, "message_ids": ["18c0a1"]},
         headers=mail.other_user.headers("consent_management"))
-    assert by_other_user.status_code == 403
+    assert by_other_user.status_code == 404
+    assert by_other_user.json()["code"] == "mailbox_not_found"
     empty = client.post(url(mail, "/consent/grants"), json={"operator_id": mail.operator.id},
                         headers=mail.end_user.headers("consent_management"))
     assert empty.status_code == 422 and empty.json()["code"] == "validation_failed"

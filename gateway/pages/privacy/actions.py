@@ -25,13 +25,14 @@ from pydantic import ValidationError
 
 from gateway.accounts.deps import SessionDep
 from gateway.consent import service as consent
+from gateway.consent.resolvers import own_grant, own_request
 from gateway.consent.schemas import RequestDecision
 from gateway.guard.routing import AccessDep
 from gateway.kit.errors import ValidationFailed
 from gateway.mail import restriction
 from gateway.oauth.router import disconnect_mailbox, reconnect_link
 from gateway.oauth.schemas import ReconnectRequest
-from gateway.pages.privacy.resolvers import own_grant, own_mailbox, own_request
+from gateway.pages.privacy.resolvers import own_mailbox
 from gateway.pages.privacy.routes import BASE, mailbox_of, router
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
