@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -77,6 +78,16 @@ def get_principal(session: Session, tenant: Tenant, principal_id: str) -> Princi
     if principal is None or principal.tenant_id != tenant.id:
         raise NotFound("no such principal", code="principal_not_found")
     return principal
+
+
+def tenant_operator(session: Session, tenant_id: uuid.UUID, operator_id: uuid.UUID) -> Principal:
+    """An operator of this tenant (a grant or a justification names one), else 404
+    `operator_not_found`: another tenant's operator is as unknown as none."""
+    operator = session.get(Principal, operator_id)
+    if (operator is None or operator.tenant_id != tenant_id
+            or operator.kind != ActorKind.operator):
+        raise NotFound("no such operator", code="operator_not_found")
+    return operator
 
 
 def disable_principal(session: Session, principal: Principal) -> Principal:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, and_, case, cast, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.accounts.models import Principal
+from gateway.accounts.service import tenant_operator
 from gateway.audit.models import AuditEntry
 from gateway.consent.models import REQUESTS_TABLE, ConsentGrant, ConsentRequest
 from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
@@ -41,19 +41,11 @@ def _check_duration(minutes: int, max_hours: float) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-def _operator(session: Session, mailbox: Mailbox, operator_id: uuid.UUID) -> Principal:
-    operator = session.get(Principal, operator_id)
-    if (operator is None or operator.tenant_id != mailbox.tenant_id
-            or operator.kind != ActorKind.operator):
-        raise NotFound("no such operator", code="operator_not_found")
-    return operator
-
-
 def create_grant(session: Session, mailbox: Mailbox, body: GrantCreate, *,
                  max_hours: float, request_id: uuid.UUID | None = None) -> ConsentGrant:
     duration = _check_duration(body.expires_in_minutes, max_hours)
     if body.operator_id is not None:
-        _operator(session, mailbox, body.operator_id)
+        tenant_operator(session, mailbox.tenant_id, body.operator_id)
     grant = ConsentGrant(
         tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
         owner_principal_id=mailbox.owner_principal_id,

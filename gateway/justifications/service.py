@@ -12,6 +12,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
+from gateway.accounts.service import tenant_operator
 from gateway.audit.models import AuditEntry
 from gateway.crypto import Binding, CryptoService
 from gateway.crypto.errors import KeyDestroyed
@@ -74,19 +75,12 @@ def mailbox_of_tenant(session: Session, tenant_id: uuid.UUID, mailbox_id: uuid.U
     return mailbox
 
 
-def _check_operator(session: Session, mailbox: Mailbox, operator_id: uuid.UUID) -> None:
-    operator = session.get(Principal, operator_id)
-    if (operator is None or operator.tenant_id != mailbox.tenant_id
-            or operator.kind != ActorKind.operator):
-        raise NotFound("no such operator", code="operator_not_found")
-
-
 def record(session: Session, crypto: CryptoService, mailbox: Mailbox, body: JustificationCreate,
            *, recorded_by: uuid.UUID, max_hours: float) -> Justification:
     duration = check_duration(body.expires_in_minutes, max_hours)
     check_recorder(session, mailbox.tenant_id, recorded_by)
     if body.operator_id is not None:
-        _check_operator(session, mailbox, body.operator_id)
+        tenant_operator(session, mailbox.tenant_id, body.operator_id)
     justification = Justification(
         id=uuid.uuid4(), tenant_id=mailbox.tenant_id, mailbox_id=mailbox.id,
         operator_principal_id=body.operator_id, operator_group=body.operator_group,
