@@ -128,16 +128,28 @@ def claim_next(database: Database, owner: str, settings: Settings, *,
         return None
 
 
+def _hold(session: Session, claim: Claim, settings: Settings) -> MailboxSync | None:
+    """The claim's state row with its lease extended, or None when the lease is gone. The
+    token is checked by the update that extends the lease, which locks the row (PostgreSQL) or
+    takes the write lock (SQLite), so no takeover falls between the check and the commit."""
+    now = utcnow()
+    extended = session.execute(
+        update(MailboxSync).where(MailboxSync.mailbox_id == claim.mailbox_id,
+                                  MailboxSync.lease_token == claim.token)
+        .values(lease_expires_at=now + timedelta(seconds=settings.sync_lease_seconds),
+                heartbeat_at=now)
+        .execution_options(synchronize_session=False))
+    if not getattr(extended, "rowcount", 0):
+        return None
+    return session.get(MailboxSync, claim.mailbox_id, populate_existing=True)
+
+
 def fence(session: Session, claim: Claim, settings: Settings) -> MailboxSync:
     """The claim's state row, locked, with the lease extended; `LeaseLost` if the lease was taken
     over. Call it last in a step's transaction, just before the commit."""
-    row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
-                      populate_existing=True)
-    if row is None or row.lease_token != claim.token:
+    row = _hold(session, claim, settings)
+    if row is None:
         raise LeaseLost(f"lease on mailbox {claim.mailbox_id} lost")
-    now = utcnow()
-    row.lease_expires_at = now + timedelta(seconds=settings.sync_lease_seconds)
-    row.heartbeat_at = now
     return row
 
 
@@ -189,9 +201,8 @@ def release(database: Database, claim: Claim, settings: Settings, *, outcome: st
     `counts` are added to the row's counters (what the run spent since its last checkpoint)."""
     now = utcnow()
     with database.transaction() as session:
-        row = session.get(MailboxSync, claim.mailbox_id, with_for_update=True,
-                          populate_existing=True)
-        if row is None or row.lease_token != claim.token:
+        row = _hold(session, claim, settings)
+        if row is None:
             return None
         for name, value in (counts or {}).items():
             setattr(row, name, getattr(row, name) + value)

@@ -1,6 +1,7 @@
 """Workers: a worker process killed with SIGKILL mid-sync loses its lease and another resumes
 from the checkpoint (complete, no duplicates); concurrent claims never hand out one mailbox
-twice; a worker whose lease was taken over cannot commit anything more."""
+twice; a step's fence holds its lease against a takeover until the step ends; a worker whose
+lease was taken over cannot commit anything more."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from gateway.oauth.models import OAuthToken
 from gateway.settings import Settings
 from gateway.sync.engine import MailboxSyncRun
 from gateway.sync.models import MailboxSync, SyncPhase
-from gateway.sync.repository import Claim, LeaseLost, claim_next
+from gateway.sync.repository import Claim, LeaseLost, claim_next, fence
 from gateway.sync.steps import SyncServices
 from gateway.sync.worker import SyncWorker
 from tests.support.world import TenantWorld
@@ -193,3 +194,27 @@ def test_a_worker_whose_lease_was_taken_over_cannot_commit(
     MailboxSyncRun(services, second).run()
     assert stored(db, mailbox_id) == in_gmail(emu)
     assert SyncWorker(services).run_until_idle() == 0  # B still holds the lease
+
+
+def test_a_fenced_step_holds_its_lease_against_a_takeover_until_it_ends(
+        gw: TestClient, emu: RunningEmulator, db: Database, tenant_a: TenantWorld,
+        sync_settings: Settings) -> None:
+    """A step that wrote nothing before its fence (a page already stored), its lease just
+    expired: a takeover tried while the step is open waits for it (SQLite's write lock) or skips
+    the row (PostgreSQL's row lock), and then finds the lease extended by the fence."""
+    connect_seeded(gw, emu, tenant_a, 1)
+    first = claim_next(db, "worker-a", sync_settings)
+    assert first is not None
+    with db.transaction() as session:
+        session.execute(update(MailboxSync).where(MailboxSync.mailbox_id == first.mailbox_id)
+                        .values(lease_expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    rival_claims: list[Claim | None] = []
+    rival = threading.Thread(
+        target=lambda: rival_claims.append(claim_next(db, "worker-b", sync_settings)))
+    with db.transaction() as step:
+        fence(step, first, sync_settings)
+        rival.start()
+        rival.join(1.0)
+    rival.join(30)
+    assert rival_claims == [None]
+    assert sync_state(db, first.mailbox_id).lease_token == first.token
