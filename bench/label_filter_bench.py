@@ -53,7 +53,7 @@ FROM generate_series(1, %(count)s) AS n
 def seed(url: str, messages: int) -> uuid.UUID:
     from gateway.accounts import service as accounts
     from gateway.kit.db import Database
-    from gateway.mail.models import Mailbox
+    from gateway.mailboxes.models import Mailbox
 
     db = Database.from_url(url)
     try:

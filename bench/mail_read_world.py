@@ -61,8 +61,8 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
     """Tenant, CRM key and `MESSAGES` stored messages, written on a runtime of the bench's
     settings (its database is `database_url`)."""
     from gateway.accounts import service as accounts
-    from gateway.mail.models import Mailbox
     from gateway.mail.store import MessageStore
+    from gateway.mailboxes.models import Mailbox
     from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
     from gateway.runtime import build_runtime
     from gateway.settings import Settings

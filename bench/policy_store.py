@@ -45,7 +45,7 @@ class PgGrantStore:
     def _seed(self, rng: random.Random) -> None:
         from gateway.accounts import service as accounts
         from gateway.consent.models import ConsentGrant
-        from gateway.mail.models import Mailbox
+        from gateway.mailboxes.models import Mailbox
 
         now = datetime.now(UTC)
         with self.db.transaction() as s:

@@ -33,7 +33,7 @@ from gateway.accounts.models import Principal, Tenant
 from gateway.crypto import CryptoService
 from gateway.crypto.keyprovider import LocalFileKeyProvider
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.push.lookup import WatchLookup, find_watched
 from gateway.push.models import MailboxWatch
 from tests.support.database import migrated_database

@@ -24,9 +24,9 @@ from emulator.control import EmulatorControl
 from gateway.accounts import service as accounts
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.oauth.flow import TokenGrant
-from gateway.oauth.tokens import store_tokens
+from gateway.oauth.grants import store_tokens
 from gateway.policy.vocabulary import SCOPE_READONLY
 from gateway.runtime import runtime_of
 from gateway.settings import Settings

@@ -79,7 +79,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_oauth_keep_alive(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.oauth.tokens import run_keep_alive
+    from gateway.mailboxes.tokens import run_keep_alive
 
     report = run_keep_alive(settings)
     _print(report.as_dict())

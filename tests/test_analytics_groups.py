@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.mail.factories import make_raw

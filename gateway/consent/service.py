@@ -20,7 +20,7 @@ from gateway.crypto.errors import KeyDestroyed
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
 from gateway.kit.timeutil import as_utc, to_ns, utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
 # How many of an operator's latest lapsed grants naming the item are searched to explain a denial.

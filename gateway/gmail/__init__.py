@@ -1,5 +1,5 @@
 """The gateway's one way to Gmail: a googleapiclient resource built from credentials (a
-mailbox's: `gateway.oauth.gmail_access`), Google's quota unit costs, and Gmail errors mapped to
+mailbox's: `gateway.mailboxes.gmail_access`), Google's quota unit costs, and Gmail errors mapped to
 the gateway's problems."""
 
 from gateway.gmail.client import GmailClient

@@ -1,6 +1,6 @@
 """A mailbox's Gmail API client.
 
-`build_client` turns credentials into a `GmailClient` (`gateway.oauth.gmail_access.gmail_for`
+`build_client` turns credentials into a `GmailClient` (`gateway.mailboxes.gmail_access.gmail_for`
 gets a mailbox's from its sealed tokens: refreshed when near expiry, a dead refresh token flips
 the mailbox to `reauth_required`): a googleapiclient resource built from the bundled discovery
 document (no network fetch) against `settings.gmail_api_endpoint` (the emulator in dev/test),
@@ -26,7 +26,7 @@ closed connection is noticed.
 
 google-auth refreshes an expired access token inside the HTTP call; its failures are mapped
 too: `invalid_grant` (the user revoked access, the token died) goes the way
-`gateway.oauth.tokens.credentials_for` handles it — the mailbox becomes `reauth_required` and
+`gateway.mailboxes.tokens.credentials_for` handles it — the mailbox becomes `reauth_required` and
 `MailboxNeedsUser` is raised — any other refusal is `GmailTokenRefreshFailed` (502), and an
 unreachable token endpoint `GmailUnreachable` (503, retried like a network error).
 """

@@ -21,7 +21,7 @@ from gateway.justifications.schemas import JustificationCreate, JustifiedAccessO
 from gateway.kit.errors import GatewayError, NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_not_found
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import ActorKind
 
 Status = Literal["active", "expired", "revoked"]

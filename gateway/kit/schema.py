@@ -10,6 +10,7 @@ from gateway.kit.models import Base
 
 MODEL_MODULES = (
     "gateway.accounts.models",
+    "gateway.mailboxes.models",
     "gateway.mail.models",
     "gateway.mail.idempotency",
     "gateway.audit.models",
@@ -19,6 +20,7 @@ MODEL_MODULES = (
     "gateway.oauth.models",
     "gateway.push.models",
     "gateway.sync.models",
+    "gateway.outbox.models",
     "gateway.webhooks.models",
     "gateway.sessions.models",
     "gateway.scheduler.models",

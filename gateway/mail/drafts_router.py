@@ -21,10 +21,10 @@ from fastapi.responses import JSONResponse
 from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.strict import DIGITS
-from gateway.mail.models import Mailbox
 from gateway.mail.send_router import IdempotencyKeyHeader, compose_for, idempotent, sent_out
 from gateway.mail.write_schemas import ComposeIn, DraftContent, DraftList, DraftOut, SentOut
 from gateway.mail.writes import Gmail, write_mailbox, write_object
+from gateway.mailboxes.models import Mailbox
 from gateway.mime.parse import parse_message
 from gateway.policy.enforcement import Enforcer
 from gateway.policy.vocabulary import Action

@@ -34,9 +34,10 @@ from sqlalchemy import select
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

@@ -17,8 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.crypto import Binding, CryptoService
-from gateway.mail.models import Label, Mailbox
+from gateway.mail.models import Label
 from gateway.mail.store import AccessMismatch
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import ValidationFailed
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.modify_router import label_store
 from gateway.mail.write_schemas import LabelIn, LabelList, LabelOut, LabelPatch
 from gateway.mail.writes import Gmail, write_mailbox, write_object
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import Action
 
 router = GuardedRouter(prefix="/v1/mailboxes/{mailbox_id}/labels", tags=["labels"])

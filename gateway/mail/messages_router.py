@@ -18,7 +18,7 @@ from gateway.kit.errors import PolicyDenied
 from gateway.kit.ids import GMAIL_ID_PATTERN, LABEL_ID_PATTERN
 from gateway.kit.request_session import run_and_commit
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import (
     address_index,
@@ -31,6 +31,7 @@ from gateway.mail.resolvers import MessageColumns, mailbox_resource, message_res
 from gateway.mail.schemas import MessageOut, MessagePage
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

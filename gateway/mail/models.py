@@ -1,4 +1,5 @@
-"""Mailboxes and the encrypted message store."""
+"""The encrypted message store: messages, their address index, labels (each of a mailbox,
+gateway.mailboxes)."""
 
 from __future__ import annotations
 
@@ -20,39 +21,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.crypto import EncryptedColumn, Sealed
-from gateway.kit.models import Base, CreatedMixin, IdMixin
+from gateway.kit.models import Base, IdMixin
 from gateway.kit.timeutil import utcnow
-from gateway.policy.vocabulary import MailboxState
-
-
-class Mailbox(IdMixin, CreatedMixin, Base):
-    __tablename__ = "mailboxes"
-    # One Google account, one mailbox per tenant: the account is known only by a keyed blind
-    # index of its stable Google subject id (NULL once a disconnected mailbox is shredded).
-    __table_args__ = (UniqueConstraint("tenant_id", "google_subject_index",
-                                       name="uq_mailboxes_tenant_google_subject"),)
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
-                                                 index=True)
-    owner_principal_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("principals.id", ondelete="CASCADE"), index=True)
-    state: Mapped[str] = mapped_column(String(32), default=MailboxState.active.value)
-    granted_scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # Set by the OAuth flow (gateway.oauth); see docs/oauth.md.
-    state_reason: Mapped[str | None] = mapped_column(String(64), default=None)
-    google_subject_index: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
-    email_address: Mapped[Sealed | None] = mapped_column(EncryptedColumn(), default=None)
-    connected_at: Mapped[datetime | None] = mapped_column(default=None)
-    sync_requested_at: Mapped[datetime | None] = mapped_column(default=None)
-    data_deleted_at: Mapped[datetime | None] = mapped_column(default=None)
-
-    @property
-    def reconnect_url(self) -> str | None:
-        """Where the CRM gets a fresh consent link when the connection needs the user again."""
-        if self.state in (MailboxState.reauth_required, MailboxState.disconnected):
-            return f"/v1/mailboxes/{self.id}/reconnect"
-        return None
 
 
 class Message(IdMixin, Base):

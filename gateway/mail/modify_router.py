@@ -17,9 +17,9 @@ from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import ValidationFailed
 from gateway.mail.label_store import LabelStore
-from gateway.mail.models import Mailbox
 from gateway.mail.write_schemas import MessageLabelsOut, ModifyIn
 from gateway.mail.writes import Gmail, update_stored_labels, write_object
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 

@@ -35,7 +35,8 @@ from sqlalchemy.sql.functions import FunctionElement
 from gateway.crypto import CryptoService
 from gateway.kit.errors import BadRequest, ValidationFailed
 from gateway.kit.ids import LABEL_ID
-from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.models import Message, MessageAddress
+from gateway.mailboxes.models import Mailbox
 
 
 class _HasLabel(FunctionElement[bool]):

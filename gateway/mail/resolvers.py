@@ -24,8 +24,9 @@ from gateway.guard.routing import ResourceResolver
 from gateway.justifications.lookup import justification_for
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Resolved, Resource
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import ActorKind

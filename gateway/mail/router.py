@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter
-from gateway.mail import restriction
-from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource, own_mailboxes
 from gateway.mail.schemas import MailboxList, MailboxOut
-from gateway.oauth.scopes import Feature, features_granted
-from gateway.oauth.service import mailbox_email
+from gateway.mailboxes import restriction
+from gateway.mailboxes.address import mailbox_email
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.scopes import Feature, features_granted
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action, ActorKind
 from gateway.runtime import runtime_of

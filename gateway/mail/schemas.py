@@ -15,7 +15,7 @@ from annotated_types import Ge, Le
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from gateway.kit.strict import JSON_INTEGER, Instant
-from gateway.oauth.scopes import Feature
+from gateway.mailboxes.scopes import Feature
 
 _MESSAGE_EXAMPLE: dict[str, Any] = {
     "id": "18c0a1f2e3d4c5b6", "thread_id": "18c0a1f2e3d4c5b6", "view": "metadata",

@@ -25,9 +25,9 @@ from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import Conflict, GatewayError, NotFound, ValidationFailed
 from gateway.mail.compose import Composed, Limits, ReplyContext, build_message, gmail_raw
 from gateway.mail.idempotency import MAX_KEY_CHARS, IdempotencyKeys, message_id_for
-from gateway.mail.models import Mailbox
 from gateway.mail.write_schemas import ComposeIn, SendIn, SentOut
 from gateway.mail.writes import Gmail, has_read_scope, reflect_message, settings_of, write_mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

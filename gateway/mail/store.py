@@ -18,14 +18,16 @@ from sqlalchemy.orm import Session, load_only
 from gateway.crypto import Binding, CryptoService
 from gateway.crypto.service import MailboxSealer
 from gateway.kit.timeutil import utcnow
+from gateway.mail.events import message_removing  # registers the message events too
 from gateway.mail.message_insert import MessageInserter
-from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.models import Message, MessageAddress
+from gateway.mailboxes.models import Mailbox
 from gateway.mime.parse import ParsedMessage, parse_message
 from gateway.mime.text import valid_json
+from gateway.outbox.models import EventType
+from gateway.outbox.rows import EVENT_TABLE, event_row
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
-from gateway.webhooks import outbox  # registers the webhook events of message changes
-from gateway.webhooks.models import EventType
 
 CONTENT_ACTIONS = frozenset({Action.message_read_content.value, Action.thread_read_content.value,
                              Action.attachment_read.value, Action.data_export.value})
@@ -127,7 +129,7 @@ class MessageStore:
         if addresses:
             session.execute(insert(_ADDRESSES), addresses)
         if kept:
-            session.execute(insert(outbox.EVENT_TABLE), [outbox.event_row(
+            session.execute(insert(EVENT_TABLE), [event_row(
                 EventType.message_created, mailbox.tenant_id, mailbox.id,
                 {"message_id": row["gmail_id"], "thread_id": row["thread_id"],
                  "label_ids": list(row["label_ids"])}) for row, _ in kept])
@@ -202,7 +204,7 @@ class MessageStore:
         return self._address_rows(mailbox, [({"id": message_id}, parsed)])
 
     def remove(self, session: Session, mailbox: Mailbox, gmail_id: str) -> bool:
-        outbox.message_removing(session, mailbox, gmail_id)  # a Core delete: no mapper event
+        message_removing(session, mailbox, gmail_id)  # a Core delete: no mapper event
         result = session.execute(delete(Message).where(Message.mailbox_id == mailbox.id,
                                                        Message.gmail_id == gmail_id))
         return bool(getattr(result, "rowcount", 0))

@@ -22,8 +22,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.queries import has_label
+from gateway.mailboxes.models import Mailbox
 
 _BATCH_FACTOR = 4
 

@@ -23,7 +23,7 @@ from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.ids import LABEL_ID_PATTERN
 from gateway.kit.strict import DIGITS, QueryFlag
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import has_label
 from gateway.mail.rendering import render
@@ -37,6 +37,7 @@ from gateway.mail.schemas import ThreadOut, ThreadPage
 from gateway.mail.store import MessageStore
 from gateway.mail.thread_scan import Position, ThreadFilter, thread_page
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
-from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.models import Message, MessageAddress
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import address_index, message_filters, newest_first_after
 from gateway.mail.rendering import render
@@ -28,6 +28,7 @@ from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.schemas import TimelinePage, TimelineRequest
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 

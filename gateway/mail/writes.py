@@ -25,11 +25,12 @@ from gateway.gmail.client import build_client
 from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, LABEL_ID
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore
-from gateway.oauth.gmail_access import gmail_for
-from gateway.oauth.tokens import credentials_for
+from gateway.mailboxes.gmail_access import gmail_for
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.tokens import credentials_for
 from gateway.policy.enforcement import Resolved
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY

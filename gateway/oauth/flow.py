@@ -34,7 +34,7 @@ from oauthlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 
 from gateway.kit.errors import Unavailable
 from gateway.kit.timeutil import utcnow
-from gateway.oauth.scopes import REVIEWED_SCOPES, UnreviewedScope
+from gateway.mailboxes.scopes import REVIEWED_SCOPES, UnreviewedScope
 from gateway.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,13 +1,10 @@
-"""Tables of the OAuth flow: pending consent requests (`oauth_states`) and the encrypted Google
-tokens of each mailbox (`oauth_tokens`).
+"""The table of the OAuth flow: pending consent requests (`oauth_states`). The tokens a consent
+yields are the mailbox's (`oauth_tokens`, gateway.mailboxes.models).
 
 `oauth_states` never holds the state value itself, only its SHA-256: the value is a 256-bit
 random secret that travels through the user's browser, and the PKCE code verifier is derived
 from it under a server key (see gateway.oauth.flow), so a copy of this table cannot complete or
 forge a consent.
-
-`oauth_tokens` holds one row per mailbox; both tokens are sealed with the mailbox's data key and
-bound to (tenant, mailbox, "oauth_tokens", column, mailbox id).
 """
 
 from __future__ import annotations
@@ -18,11 +15,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.crypto import EncryptedColumn, Sealed
 from gateway.kit.models import Base, CreatedMixin, IdMixin
-from gateway.kit.timeutil import utcnow
-
-TOKENS_TABLE = "oauth_tokens"
 
 
 class OAuthState(IdMixin, CreatedMixin, Base):
@@ -52,25 +45,3 @@ class OAuthState(IdMixin, CreatedMixin, Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
     used_at: Mapped[datetime | None] = mapped_column(default=None)
     outcome: Mapped[str | None] = mapped_column(String(32), default=None)
-
-
-class OAuthToken(CreatedMixin, Base):
-    """A mailbox's Google tokens, sealed. Deleted on disconnect."""
-
-    __tablename__ = TOKENS_TABLE
-
-    mailbox_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"),
-                                                 index=True)
-    client_id: Mapped[str] = mapped_column(String(255))
-    refresh_token: Mapped[Sealed] = mapped_column(EncryptedColumn())
-    access_token: Mapped[Sealed | None] = mapped_column(EncryptedColumn(), default=None)
-    access_expires_at: Mapped[datetime | None] = mapped_column(default=None)
-    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    # When Google last accepted the refresh token (exchange or refresh): the keep-alive clock.
-    refreshed_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    # Set when Google answered invalid_grant: the token is kept out of use until reconnect.
-    invalid_at: Mapped[datetime | None] = mapped_column(default=None)
-    invalid_reason: Mapped[str | None] = mapped_column(String(64), default=None)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastapi.responses import HTMLResponse
 
-from gateway.oauth.scopes import FEATURES, Feature
+from gateway.mailboxes.scopes import FEATURES, Feature
 
 if TYPE_CHECKING:
     from gateway.oauth.result import ResultPageData

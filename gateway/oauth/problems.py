@@ -18,8 +18,8 @@ from sqlalchemy import inspect
 from gateway.guard.routing import POLICY_ACTION_KEY
 from gateway.kit.errors import PolicyDenied
 from gateway.kit.problem import problem_response
-from gateway.mail.models import Mailbox
-from gateway.oauth.scopes import ACTION_FEATURES, FEATURES, features_granted
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.scopes import ACTION_FEATURES, FEATURES, features_granted
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 

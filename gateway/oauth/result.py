@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Tenant
 from gateway.crypto import CryptoService
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.address import mailbox_email
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.scopes import Feature, features_granted
 from gateway.oauth import states
 from gateway.oauth.models import OAuthState
-from gateway.oauth.scopes import Feature, features_granted
-from gateway.oauth.service import CallbackOutcome, mailbox_email
+from gateway.oauth.service import CallbackOutcome
 from gateway.settings import Settings
 
 # Why a consent did not connect, in the words the person reads (keys: the stable reason codes

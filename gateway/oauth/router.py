@@ -22,11 +22,12 @@ from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError, ValidationFailed
 from gateway.kit.strict import QueryFlag
-from gateway.mail.models import Mailbox
 from gateway.mail.resolvers import mailbox_resource
-from gateway.oauth import result, service, states, tokens
+from gateway.mailboxes import tokens
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.scopes import Feature, features_granted
+from gateway.oauth import result, service, states
 from gateway.oauth.flow import GoogleOAuth
-from gateway.oauth.models import OAuthToken
 from gateway.oauth.pages import (
     PAGE_HEADERS,
     consent_page,
@@ -42,7 +43,6 @@ from gateway.oauth.schemas import (
     ReconnectRequest,
     TokenStatus,
 )
-from gateway.oauth.scopes import Feature, features_granted
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.terminal import terminal_of
 from gateway.policy.vocabulary import Action, ActorKind, MailboxState

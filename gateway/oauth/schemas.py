@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from gateway.kit.strict import Uuid
-from gateway.oauth.scopes import Feature
+from gateway.mailboxes.scopes import Feature
 
 ReturnUrl = Annotated[str, StringConstraints(min_length=8, max_length=2000)]
 

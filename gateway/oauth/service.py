@@ -2,7 +2,7 @@
 
 The request owns the transaction; these functions only flush. Two writes deliberately commit on
 their own: consuming a `state` (gateway.oauth.states: single use even if the rest of the
-callback fails) and, in gateway.oauth.tokens, a mailbox turning `reauth_required`.
+callback fails) and, in gateway.mailboxes.tokens, a mailbox turning `reauth_required`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal, Tenant
-from gateway.crypto import Binding, CryptoService
+from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import PolicyDenied, Unavailable
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox, Message
-from gateway.oauth import tokens
+from gateway.mail.models import Message
+from gateway.mailboxes import tokens
+from gateway.mailboxes.address import address_binding, mailbox_email
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.scopes import Feature, features_granted, gmail_scopes_in
 from gateway.oauth.flow import (
     ExchangeFailed,
     GoogleIdentity,
@@ -33,8 +36,8 @@ from gateway.oauth.flow import (
     IdentityUnavailable,
     TokenGrant,
 )
-from gateway.oauth.models import OAuthState, OAuthToken
-from gateway.oauth.scopes import Feature, features_granted, gmail_scopes_in
+from gateway.oauth.grants import store_tokens
+from gateway.oauth.models import OAuthState
 from gateway.oauth.states import pending_state, with_outcome
 from gateway.policy.enforcement import (
     Access,
@@ -50,7 +53,6 @@ from gateway.settings import Settings
 log = logging.getLogger(__name__)
 
 SUBJECT_INDEX_KIND = "google_subject"
-MAILBOX_TABLE = "mailboxes"
 
 
 
@@ -149,7 +151,7 @@ def _connect(session: Session, ctx: CallbackContext, state: OAuthState, secret: 
     outcome.access = _authorize(session, ctx, state, mailbox_id, mailbox, grant, missing)
     created = mailbox is None
     mailbox = _save_mailbox(session, ctx.crypto, state, mailbox_id, mailbox, identity, grant)
-    tokens.store_tokens(session, ctx.crypto, mailbox, grant, client_id=ctx.google.client_id)
+    store_tokens(session, ctx.crypto, mailbox, grant, client_id=ctx.google.client_id)
     outcome.status = "connected"
     outcome.mailbox_id = mailbox.id
     outcome.missing = missing
@@ -238,22 +240,10 @@ def _save_mailbox(session: Session, crypto: CryptoService, state: OAuthState,
     mailbox.connected_at = now
     mailbox.sync_requested_at = now  # the sync worker picks it up (initial or catch-up sync)
     if identity.email:
-        mailbox.email_address = crypto.seal_text(
-            session, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE, "email_address",
-                                mailbox.id), identity.email)
+        mailbox.email_address = crypto.seal_text(session, address_binding(mailbox),
+                                                 identity.email)
     session.flush()
     return mailbox
-
-
-def mailbox_email(session: Session, crypto: CryptoService, mailbox: Mailbox,
-                  access: Access) -> str | None:
-    """The mailbox's Google address (user content: opened under `access`, which must cover
-    this mailbox), or None when there is none or the mailbox was crypto-shredded."""
-    if mailbox.email_address is None or mailbox.data_deleted_at is not None:
-        return None
-    return crypto.open_content_text(
-        session, access, Binding.of(mailbox.tenant_id, mailbox.id, MAILBOX_TABLE,
-                                    "email_address", mailbox.id), mailbox.email_address)
 
 
 def _login_hint(session: Session, crypto: CryptoService, enforcer: Enforcer,

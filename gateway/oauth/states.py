@@ -18,10 +18,10 @@ from gateway.accounts.models import Principal
 from gateway.kit.db import Database
 from gateway.kit.errors import BadRequest, GatewayError, NotFound
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.scopes import Feature, features_granted, scopes_for
 from gateway.oauth.flow import state_hash
 from gateway.oauth.models import OAuthState
-from gateway.oauth.scopes import Feature, features_granted, scopes_for
 from gateway.policy.vocabulary import ActorKind
 from gateway.settings import Settings
 

@@ -11,7 +11,7 @@ from gateway.policy.enforcement import Resource
 
 
 class MailboxFacts(Protocol):
-    """What the policy is told of a mailbox (`gateway.mail.models.Mailbox` has it)."""
+    """What the policy is told of a mailbox (`gateway.mailboxes.models.Mailbox` has it)."""
 
     @property
     def id(self) -> uuid.UUID: ...

@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.models import Tenant
 from gateway.crypto import CryptoService
 from gateway.crypto.blind_index import EMAIL_KIND, normalize_email
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.models import MailboxWatch
 

@@ -25,7 +25,7 @@ from gateway.audit.operations import Operation
 from gateway.audit.writer import OperationLog, log_system_operation
 from gateway.crypto import CryptoService
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.envelope import GmailNotification
 from gateway.push.lookup import WatchLookup

@@ -39,8 +39,8 @@ from gateway.gmail.client import QuotaBudget
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
-from gateway.oauth.gmail_access import gmail_for
+from gateway.mailboxes.gmail_access import gmail_for
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import AccessRequest, Actor, Enforcer, Terminal
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import SCOPE_MODIFY, SCOPE_READONLY, Action, MailboxState

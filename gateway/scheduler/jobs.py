@@ -9,7 +9,7 @@ function its CLI command calls (gateway/*/periodic.py, the `audit`, `oauth`, `pu
 | push-renew-watches   | 5 min      | gateway.push.periodic.renew_watches                    |
 | oauth-purge-states   | 1 h        | gateway.oauth.states.purge_states                      |
 | idempotency-purge    | 1 h        | gateway.mail.idempotency.IdempotencyKeys.purge_expired |
-| oauth-keep-alive     | 1 day      | gateway.oauth.tokens.keep_alive                        |
+| oauth-keep-alive     | 1 day      | gateway.mailboxes.tokens.keep_alive                        |
 | audit-purge          | 1 day      | gateway.audit.periodic.purge_log (the purge role)      |
 | audit-maintain       | 30 days    | gateway.audit.periodic.maintain_log (the owner role)   |
 
@@ -99,7 +99,7 @@ def _purge_idempotency(ctx: JobContext) -> Any:
 
 
 def _keep_alive(ctx: JobContext) -> Any:
-    from gateway.oauth.tokens import keep_alive
+    from gateway.mailboxes.tokens import keep_alive
 
     return keep_alive(ctx.services.database, ctx.services.crypto, ctx.settings).as_dict()
 

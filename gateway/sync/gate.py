@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gateway.audit.writer import SYSTEM_ACTOR_KIND, system_connection_id
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.store import AccessMismatch, IncomingMessage, MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import (
     Access,
     AccessRequest,

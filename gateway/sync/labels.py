@@ -14,7 +14,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from gateway.crypto import Binding, CryptoService
-from gateway.mail.models import Label, Mailbox
+from gateway.mail.models import Label
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.sync.gate import check_sync_access
 

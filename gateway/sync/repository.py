@@ -26,8 +26,7 @@ from sqlalchemy.orm import Session
 
 from gateway.kit.db import Database
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
-from gateway.oauth.models import OAuthToken
+from gateway.mailboxes.models import Mailbox, OAuthToken
 from gateway.policy.vocabulary import MailboxState
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync, SyncPhase

@@ -37,9 +37,10 @@ from gateway.gmail.quota import BudgetRegistry, MovingWindowBudget
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.store import IncomingMessage, MessageStore
-from gateway.oauth.gmail_access import gmail_for
+from gateway.mailboxes.gmail_access import gmail_for
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access, Enforcer
 from gateway.runtime import Runtime
 from gateway.settings import Settings

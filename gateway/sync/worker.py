@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from gateway.gmail.errors import GmailError, describe
 from gateway.kit.errors import GatewayError, PolicyDenied
 from gateway.kit.signals import stop_on_signals
-from gateway.oauth.tokens import MailboxNeedsUser
+from gateway.mailboxes.tokens import MailboxNeedsUser
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.sync.engine import MailboxSyncRun

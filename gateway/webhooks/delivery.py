@@ -35,14 +35,10 @@ from gateway.audit.writer import OperationLog, log_system_operation
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
+from gateway.outbox.models import WebhookEvent
 from gateway.settings import Settings
 from gateway.webhooks import signing
-from gateway.webhooks.models import (
-    DeliveryStatus,
-    WebhookDelivery,
-    WebhookEndpoint,
-    WebhookEvent,
-)
+from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.sealing import open_secret
 from gateway.webhooks.urls import BlockedTarget, check_target
 

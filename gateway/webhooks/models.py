@@ -1,9 +1,8 @@
-"""Tables of the webhooks: the CRM's endpoints, the outbox of events and the deliveries.
+"""Tables of the webhooks: the CRM's endpoints and the deliveries of the outbox's events
+(gateway.outbox).
 
-An event row is written in the same transaction as the change it announces
-(gateway.webhooks.outbox), so a rolled-back change leaves no event and a committed one always
-has its event. The dispatcher fans each event out to one delivery per subscribed endpoint; a
-delivery is retried with backoff until it is `delivered` or `dead`.
+The dispatcher fans each event out to one delivery per subscribed endpoint; a delivery is
+retried with backoff until it is `delivered` or `dead`.
 """
 
 from __future__ import annotations
@@ -32,14 +31,6 @@ from gateway.kit.timeutil import utcnow
 ENDPOINTS_TABLE = "webhook_endpoints"
 
 
-class EventType(StrEnum):
-    message_created = "message.created"
-    message_updated = "message.updated"   # its labels changed
-    message_deleted = "message.deleted"
-    mailbox_state_changed = "mailbox.state_changed"
-    mailbox_data_deleted = "mailbox.data_deleted"  # its synced messages were deleted
-
-
 class DeliveryStatus(StrEnum):
     pending = "pending"
     delivered = "delivered"
@@ -62,21 +53,6 @@ class WebhookEndpoint(IdMixin, CreatedMixin, Base):
     secret_version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class WebhookEvent(IdMixin, CreatedMixin, Base):
-    """The outbox. `payload` holds ids and non-content metadata only (docs/webhooks.md); its id
-    is the event id the receiver deduplicates on."""
-
-    __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_dispatch", "dispatched_at", "created_at"),)
-
-    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    mailbox_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
-    type: Mapped[str] = mapped_column(String(40))
-    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(IdMixin, CreatedMixin, Base):

@@ -15,12 +15,13 @@ from gateway.accounts.deps import Caller, SessionDep
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter, tenant_resource
 from gateway.kit.strict import DIGITS
+from gateway.outbox.models import WebhookEvent
 from gateway.policy.enforcement import Resource
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.webhooks import service
-from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.schemas import (
     AttemptOut,
     DeliveryList,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
-from gateway.webhooks.models import EventType
+from gateway.outbox.models import EventType
 from gateway.webhooks.urls import MAX_URL_LENGTH
 
 Url = Annotated[str, StringConstraints(min_length=1, max_length=MAX_URL_LENGTH)]

@@ -12,9 +12,10 @@ from gateway.crypto import CryptoService
 from gateway.kit.errors import Conflict, NotFound
 from gateway.kit.ids import uuid_or_none
 from gateway.kit.timeutil import utcnow
+from gateway.outbox.models import WebhookEvent
 from gateway.settings import Settings
 from gateway.webhooks import sealing
-from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from gateway.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from gateway.webhooks.schemas import EndpointCreate, EndpointUpdate
 from gateway.webhooks.urls import validate_url
 

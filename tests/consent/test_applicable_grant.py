@@ -16,7 +16,7 @@ from gateway.consent.models import ConsentGrant
 from gateway.consent.service import applicable_grant
 from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])

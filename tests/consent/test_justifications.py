@@ -15,7 +15,7 @@ from sqlalchemy import update
 
 from gateway.justifications.models import Justification
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_READONLY
 from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message

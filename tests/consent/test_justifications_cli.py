@@ -15,7 +15,7 @@ from gateway.audit.models import AuditEntry
 from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.kit.migrate import upgrade
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 
 REASON = "Legal hold requested by counsel for the 2026 dispute."
 

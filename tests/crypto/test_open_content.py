@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from gateway.crypto import Binding, CryptoService, OpeningRefused
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Enforcer, Resource, Terminal
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

@@ -22,7 +22,7 @@ from gateway.crypto.fields import EncryptedColumn
 from gateway.crypto.owned import OWNED_SECRET_COLUMNS
 from gateway.justifications.models import TABLE as JUSTIFICATIONS_TABLE
 from gateway.kit.schema import load_all_models
-from gateway.oauth.models import TOKENS_TABLE
+from gateway.mailboxes.models import TOKENS_TABLE
 from gateway.webhooks.models import ENDPOINTS_TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,15 +30,15 @@ PRODUCT = ("gateway", "emulator", "bench", "tools")
 
 # User content, opened under an Access covering its mailbox.
 OPEN_CONTENT = {
-    "gateway/mail/store.py",        # message summaries, bodies, raw bytes (read routes, export)
-    "gateway/mail/label_store.py",  # label names (label routes)
-    "gateway/sync/labels.py",       # label names compared under the sync step's system Access
-    "gateway/oauth/service.py",     # the mailbox's Google address (mailbox routes, OAuth pages)
-    "bench/mail_read_bench.py",     # wraps open_content to time it (--attribute)
+    "gateway/mail/store.py",         # message summaries, bodies, raw bytes (read routes, export)
+    "gateway/mail/label_store.py",   # label names (label routes)
+    "gateway/sync/labels.py",        # label names compared under the sync step's system Access
+    "gateway/mailboxes/address.py",  # the mailbox's Google address (mailbox routes, OAuth pages)
+    "bench/mail_read_bench.py",      # wraps open_content to time it (--attribute)
 }
 # Secrets the gateway owns (gateway.crypto.owned); no Access, no user-content column.
 OPEN_OWNED_SECRET = {
-    "gateway/oauth/tokens.py",            # OAuth refresh and access tokens
+    "gateway/mailboxes/tokens.py",        # OAuth refresh and access tokens
     "gateway/webhooks/sealing.py",        # webhook signing secrets
     "gateway/justifications/service.py",  # reviewers' sealed justification reasons
     "gateway/consent/service.py",         # operators' sealed consent-request justifications

@@ -28,7 +28,7 @@ from emulator.testing import RunningEmulator
 from gateway.app import create_app
 from gateway.kit.db import Database
 from gateway.kit.logs import request_id_var
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import (

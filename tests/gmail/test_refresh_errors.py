@@ -18,10 +18,9 @@ from gateway.gmail.client import GmailClient
 from gateway.gmail.errors import GmailTokenRefreshFailed, GmailUnreachable
 from gateway.gmail.retry import is_retryable
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
-from gateway.oauth.gmail_access import gmail_for
-from gateway.oauth.models import OAuthToken
-from gateway.oauth.tokens import MailboxNeedsUser
+from gateway.mailboxes.gmail_access import gmail_for
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.tokens import MailboxNeedsUser
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from tests.google_world import GOOGLE_ALICE, connect

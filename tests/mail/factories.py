@@ -8,8 +8,9 @@ from email.utils import format_datetime
 
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.models import Mailbox
 
 
 def make_raw(subject: str, body: str, *, sender: str = "Carol <carol@customer.example>",

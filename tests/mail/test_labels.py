@@ -13,7 +13,8 @@ from sqlalchemy import select
 from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Label, Mailbox
+from gateway.mail.models import Label
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_MODIFY
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.factories import make_raw, store_message

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from tests.google_world import GOOGLE_ALICE, GOOGLE_BOB
 from tests.mail.factories import make_raw, store_message
 from tests.mail.write_helpers import connected, deliver, log_entries, stored

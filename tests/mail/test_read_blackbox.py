@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from emulator.testing import RunningEmulator
 from gateway.gmail.client import GmailClient
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
-from gateway.oauth.gmail_access import gmail_for
+from gateway.mailboxes.gmail_access import gmail_for
+from gateway.mailboxes.models import Mailbox
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.worker import SyncWorker, build_services

@@ -12,12 +12,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.tokens import mark_reauth_required
 from gateway.oauth.flow import TokenGrant
-from gateway.oauth.tokens import mark_reauth_required, store_tokens
+from gateway.oauth.grants import store_tokens
+from gateway.outbox.models import WebhookEvent
 from gateway.policy.vocabulary import SCOPE_READONLY
 from gateway.runtime import runtime_of
-from gateway.webhooks.models import WebhookEvent
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 

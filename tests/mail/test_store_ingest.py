@@ -23,12 +23,13 @@ from gateway.crypto import Binding, CryptoService, PlaintextRefused
 from gateway.crypto.keyprovider import LocalFileKeyProvider
 from gateway.kit.db import Database
 from gateway.mail.message_insert import insert_messages
-from gateway.mail.models import Mailbox, Message, MessageAddress
+from gateway.mail.models import Message, MessageAddress
 from gateway.mail.store import IncomingMessage, MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.mime.parse import parse_message
+from gateway.outbox.models import WebhookEvent
 from gateway.runtime import runtime_of
 from gateway.sync.gate import SyncGate
-from gateway.webhooks.models import WebhookEvent
 from tests.support.world import TenantWorld
 
 

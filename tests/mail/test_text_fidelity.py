@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
+from gateway.mailboxes.models import Mailbox
 from gateway.runtime import runtime_of
 from tests.mail.factories import store_message
 from tests.support.world import TenantWorld

@@ -15,8 +15,8 @@ from emulator.testing import RunningEmulator
 from gateway.audit.models import AuditEntry
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
-from gateway.oauth.models import OAuthState, OAuthToken
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.oauth.models import OAuthState
 from gateway.oauth.pages import LIMITED_USE_DISCLOSURE
 from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
 from gateway.runtime import runtime_of

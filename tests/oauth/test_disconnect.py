@@ -15,8 +15,8 @@ from gateway.audit.models import AuditEntry
 from gateway.crypto import CryptoService, KeyDestroyed
 from gateway.crypto.models import MailboxDataKey
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
-from gateway.oauth.models import OAuthToken
+from gateway.mail.models import Message
+from gateway.mailboxes.models import Mailbox, OAuthToken
 from tests.mail.factories import make_raw, store_message
 from tests.support.world import TenantWorld
 

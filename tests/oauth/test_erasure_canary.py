@@ -17,7 +17,7 @@ from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.schema import load_all_models
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from tests.mail.factories import make_raw, store_message
 from tests.oauth.conftest import connect, start_connect
 from tests.support.database import rows_as_text

@@ -17,11 +17,12 @@ from emulator.testing import RunningEmulator
 from gateway.cli import main as gateway_main
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.tokens import open_refresh_token
 from gateway.oauth import states
 from gateway.oauth.flow import GoogleNotConfigured, GoogleOAuth, TokenGrant, derive_pkce_key
-from gateway.oauth.models import OAuthState, OAuthToken
-from gateway.oauth.tokens import open_refresh_token, store_tokens
+from gateway.oauth.grants import store_tokens
+from gateway.oauth.models import OAuthState
 from gateway.settings import Environment, Settings
 from tests.support.world import TenantWorld
 

@@ -11,7 +11,7 @@ from emulator.testing import RunningEmulator
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_SEND
 from tests.support.world import TenantWorld
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.oauth.scopes import (
+from gateway.mailboxes.scopes import (
     FEATURES,
     IDENTITY_SCOPES,
     REVIEWED_SCOPES,

@@ -14,8 +14,8 @@ from sqlalchemy import func, select, update
 
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
-from gateway.oauth.models import OAuthState, OAuthToken
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.oauth.models import OAuthState
 from tests.support.world import TenantWorld
 
 from .conftest import (

@@ -15,9 +15,8 @@ from sqlalchemy import func, select, update
 from emulator.testing import RunningEmulator
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
-from gateway.oauth.models import OAuthToken
-from gateway.oauth.tokens import MailboxNeedsUser, credentials_for, keep_alive
+from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.tokens import MailboxNeedsUser, credentials_for, keep_alive
 from gateway.settings import Settings
 from tests.support.world import TenantWorld
 

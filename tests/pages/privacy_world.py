@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.items import ItemNamer
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Resource, Terminal
 from gateway.runtime import runtime_of

@@ -19,7 +19,7 @@ from gateway.consent.schemas import GrantCreate, RequestCreate, RequestDecision
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import NotFound, ValidationFailed
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.desk.views import RequestForm, coverage, message_rows, operator_grant, overview
 from gateway.runtime import runtime_of
 from tests.mail.factories import make_raw, store_message

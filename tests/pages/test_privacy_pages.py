@@ -18,7 +18,8 @@ from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.guard.routing import route_guard
 from gateway.kit.app_routes import all_routes
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.your_data import CONFIRMATIONS
 from gateway.policy.vocabulary import MailboxState
 from tests.pages.privacy_world import (

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.access_log import service_aggregate, who_read_page
 from gateway.pages.privacy.cases import cases_page
 from gateway.pages.privacy.human_access import (

@@ -23,7 +23,7 @@ from sqlalchemy import update
 from emulator.testing import RunningEmulator, _free_socket
 from gateway.app import create_app
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.watches import WatchKeeper
 from gateway.runtime import runtime_of

@@ -19,7 +19,7 @@ from gateway.audit.models import AuditEntry
 from gateway.cli import main
 from gateway.kit.db import Database
 from gateway.kit.timeutil import as_utc
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import MailboxState
 from gateway.push.models import MailboxWatch
 from gateway.runtime import runtime_of

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from gateway.accounts import service as accounts
 from gateway.accounts.models import Principal, Tenant
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
 from gateway.settings import Environment, Settings
 

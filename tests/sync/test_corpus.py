@@ -35,7 +35,7 @@ from sqlalchemy import update
 
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.sync.worker import SyncWorker
 from tests.google_world import GOOGLE_ALICE, connect
 from tests.support.world import TenantWorld

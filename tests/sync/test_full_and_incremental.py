@@ -153,7 +153,7 @@ def _request_sync(mailbox_id: object):  # type: ignore[no-untyped-def]
 
     from sqlalchemy import update
 
-    from gateway.mail.models import Mailbox
+    from gateway.mailboxes.models import Mailbox
 
     return update(Mailbox).where(Mailbox.id == mailbox_id).values(
         sync_requested_at=datetime.now(UTC))

@@ -23,8 +23,8 @@ from sqlalchemy import func, select, update
 from emulator.testing import RunningEmulator
 from gateway.crypto import Binding, CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
-from gateway.oauth.models import OAuthToken
+from gateway.mail.models import Message
+from gateway.mailboxes.models import Mailbox, OAuthToken
 from gateway.settings import Settings
 from gateway.sync.engine import MailboxSyncRun
 from gateway.sync.models import MailboxSync, SyncPhase

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from gateway.audit.writer import OperationLog
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.models import Mailbox
 from gateway.settings import Settings
 from gateway.webhooks.delivery import DeliveryReport, deliver_due
 from gateway.webhooks.models import WebhookDelivery

@@ -13,11 +13,12 @@ from sqlalchemy import select
 
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.store import MessageStore
 from gateway.mail.writes import update_stored_labels
-from gateway.oauth.tokens import mark_reauth_required
-from gateway.webhooks.models import WebhookEvent
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.tokens import mark_reauth_required
+from gateway.outbox.models import WebhookEvent
 from tests.mail.factories import make_raw
 from tests.support.world import TenantWorld
 

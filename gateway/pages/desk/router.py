@@ -29,7 +29,7 @@ from gateway.consent.models import ConsentGrant
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.kit.errors import ValidationFailed
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
 from gateway.mail.rendering import render as render_message
 from gateway.mail.resolvers import (
     MessageColumns,
@@ -40,6 +40,7 @@ from gateway.mail.resolvers import (
 )
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.desk import views
 from gateway.pages.forms import FormDep
 from gateway.pages.kit import NAV, PageRouter, render

@@ -23,7 +23,8 @@ from gateway.consent.schemas import GrantOut, RequestCreate, RequestOut
 from gateway.crypto import CryptoService
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import uuid_or_none
-from gateway.mail.models import Mailbox, Message
+from gateway.mail.models import Message
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.forms import errors_of, place_errors, split_ids, validated, whole_number
 
 STATUSES = ("pending", "approved", "refused", "expired")

@@ -23,7 +23,7 @@ from gateway.consent.models import ConsentGrant
 from gateway.consent.service import grant_status
 from gateway.kit.ids import uuid_or_none
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
 from gateway.pages.privacy.words import action_words, purpose_words, reasons_words
 from gateway.policy.vocabulary import Action, ActorKind

@@ -29,7 +29,7 @@ from gateway.consent.resolvers import own_grant, own_request
 from gateway.consent.schemas import RequestDecision
 from gateway.guard.routing import AccessDep
 from gateway.kit.errors import ValidationFailed
-from gateway.mail import restriction
+from gateway.mailboxes import restriction
 from gateway.oauth.router import disconnect_mailbox, reconnect_link
 from gateway.oauth.schemas import ReconnectRequest
 from gateway.pages.privacy.resolvers import own_mailbox

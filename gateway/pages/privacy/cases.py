@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from gateway.justifications import service
 from gateway.justifications.models import Justification
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
 from gateway.pages.privacy.words import action_words, reasons_words
 

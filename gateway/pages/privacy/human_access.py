@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from gateway.consent import service
 from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.crypto import CryptoService
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.items import Item, ItemNamer, name_of, person_names
 from gateway.pages.privacy.words import duration_words, purpose_words
 from gateway.policy.vocabulary import MailboxState

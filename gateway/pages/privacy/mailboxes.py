@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.crypto import CryptoService
-from gateway.mail.models import Mailbox
-from gateway.oauth.scopes import FEATURES, Feature, features_granted
-from gateway.oauth.service import mailbox_email
+from gateway.mailboxes.address import mailbox_email
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.scopes import FEATURES, Feature, features_granted
 from gateway.pages.privacy.words import (
     state_explained,
     state_reason_words,

@@ -1,14 +1,14 @@
 """The owner's rights over a mailbox's data — export, restrict / lift, disconnect, delete — and,
 for each destructive step, the confirmation saying what will happen. Which steps a mailbox
-offers follows the services' own rules (`gateway.mail.restriction`: a disconnected mailbox cannot
-be restricted; `gateway.oauth.service.disconnect`: deleting shreds the data key once)."""
+offers follows the services' own rules (`gateway.mailboxes.restriction`: a disconnected mailbox
+cannot be restricted; `gateway.oauth.service.disconnect`: deleting shreds the data key once)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from gateway.mail.models import Mailbox
+from gateway.mailboxes.models import Mailbox
 from gateway.policy.vocabulary import Action, MailboxState
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from gateway.kit.errors import Conflict
 from gateway.kit.timeutil import utcnow
-from gateway.mail.models import Mailbox
-from gateway.oauth.models import OAuthToken
+from gateway.mailboxes import events  # noqa: F401  registers the webhook events of state changes
+from gateway.mailboxes.models import Mailbox, OAuthToken
 from gateway.policy.vocabulary import MailboxState
 
 RESTRICTED_REASON = "restricted_by_user"

@@ -1,5 +1,5 @@
-"""The token lifecycle: store (sealed), hand out refreshed `Credentials`, notice dead refresh
-tokens, keep idle ones alive, delete.
+"""The token lifecycle: hand out refreshed `Credentials`, notice dead refresh tokens, keep idle
+ones alive, delete. The OAuth callback stores a fresh grant's tokens (gateway.oauth.grants).
 
 Google kills a refresh token when the user revokes access, changes their password (Gmail
 scopes), leaves it unused for six months, past 100 tokens per account and client, or after 7 days
@@ -30,12 +30,10 @@ from gateway.crypto import Binding, CryptoService
 from gateway.kit.db import Database
 from gateway.kit.errors import GatewayError, Unavailable, UpstreamError
 from gateway.kit.timeutil import as_utc, utcnow
-from gateway.mail.models import Mailbox
-from gateway.oauth.flow import TokenGrant
-from gateway.oauth.models import TOKENS_TABLE, OAuthToken
+from gateway.mailboxes import events  # registers the webhook events of state changes
+from gateway.mailboxes.models import TOKENS_TABLE, Mailbox, OAuthToken
 from gateway.policy.vocabulary import MailboxState
 from gateway.settings import Settings
-from gateway.webhooks import outbox  # registers the webhook events of state changes
 
 log = logging.getLogger(__name__)
 
@@ -61,37 +59,10 @@ class MailboxNeedsUser(GatewayError):
             "reconnect_url": base_url.rstrip("/") + path if path else None})
 
 
-def _binding(token: OAuthToken, column: str) -> Binding:
+def token_binding(token: OAuthToken, column: str) -> Binding:
+    """What a token column is sealed under."""
     return Binding.of(token.tenant_id, token.mailbox_id, TOKENS_TABLE, column, token.mailbox_id)
 
-
-
-def store_tokens(session: Session, crypto: CryptoService, mailbox: Mailbox, grant: TokenGrant,
-                 *, client_id: str) -> OAuthToken:
-    """Seal and save a fresh grant's tokens; a grant without a refresh token keeps the stored
-    one (Google omits it when the user had already granted offline access)."""
-    token = session.get(OAuthToken, mailbox.id)
-    if token is None:
-        if grant.refresh_token is None:
-            raise ValueError("a first connection needs a refresh token")
-        token = OAuthToken(mailbox_id=mailbox.id, tenant_id=mailbox.tenant_id,
-                           client_id=client_id)
-        token.refresh_token = crypto.seal_text(session, _binding(token, "refresh_token"),
-                                               grant.refresh_token)
-        session.add(token)
-    elif grant.refresh_token is not None:
-        token.refresh_token = crypto.seal_text(session, _binding(token, "refresh_token"),
-                                               grant.refresh_token)
-    token.client_id = client_id
-    token.access_token = crypto.seal_text(session, _binding(token, "access_token"),
-                                          grant.access_token)
-    token.access_expires_at = grant.expires_at
-    token.scopes = list(grant.scopes)
-    token.refreshed_at = utcnow()
-    token.invalid_at = None
-    token.invalid_reason = None
-    session.flush()
-    return token
 
 
 def has_usable_token(session: Session, mailbox: Mailbox) -> bool:
@@ -100,7 +71,7 @@ def has_usable_token(session: Session, mailbox: Mailbox) -> bool:
 
 
 def open_refresh_token(session: Session, crypto: CryptoService, token: OAuthToken) -> str:
-    return crypto.open_owned_secret(session, _binding(token, "refresh_token"),
+    return crypto.open_owned_secret(session, token_binding(token, "refresh_token"),
                                     token.refresh_token)
 
 
@@ -158,13 +129,13 @@ def _refresh(session: Session, crypto: CryptoService, settings: Settings, token:
         raise Unavailable("Google's token endpoint is unreachable; retry later",
                           code="google_unreachable") from None
     now = utcnow()
-    token.access_token = crypto.seal_text(session, _binding(token, "access_token"),
+    token.access_token = crypto.seal_text(session, token_binding(token, "access_token"),
                                           str(credentials.token))
     expiry = credentials.expiry
     token.access_expires_at = expiry.replace(tzinfo=UTC) if expiry is not None else None
     if credentials.refresh_token and credentials.refresh_token != refresh_token:
         # Google may hand out a new refresh token on refresh; the old one then stops working.
-        token.refresh_token = crypto.seal_text(session, _binding(token, "refresh_token"),
+        token.refresh_token = crypto.seal_text(session, token_binding(token, "refresh_token"),
                                                str(credentials.refresh_token))
     token.refreshed_at = now
     session.flush()
@@ -192,7 +163,7 @@ def credentials_for(session: Session, mailbox: Mailbox, *, crypto: CryptoService
     if (not force_refresh and token.access_token is not None and expires is not None
             and as_utc(expires) - EXPIRY_MARGIN > utcnow() and token.client_id == client_id):
         return Credentials(  # type: ignore[no-untyped-call]
-            crypto.open_owned_secret(session, _binding(token, "access_token"),
+            crypto.open_owned_secret(session, token_binding(token, "access_token"),
                                      token.access_token),
             refresh_token=open_refresh_token(session, crypto, token),
             token_uri=settings.google_token_uri, client_id=client_id,
@@ -247,7 +218,7 @@ def _mark_independently(database: Database, mailbox_id: uuid.UUID, reason: str,
                 state=MailboxState.reauth_required.value, state_reason=reason,
                 sync_requested_at=None, updated_at=now))
             if getattr(flipped, "rowcount", 0):  # a Core update: no mapper event
-                outbox.mailbox_state_changed(own, mailbox_id, MailboxState.active.value)
+                events.mailbox_state_changed(own, mailbox_id, MailboxState.active.value)
             own.execute(update(OAuthToken).where(OAuthToken.mailbox_id == mailbox_id).values(
                 invalid_at=now, invalid_reason=reason, access_token=None, updated_at=now))
         return True

@@ -9,8 +9,8 @@ from gateway.crypto import CryptoService
 from gateway.gmail.client import DEFAULT_TIMEOUT_SECONDS, GmailClient, QuotaBudget, build_client
 from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
-from gateway.mail.models import Mailbox
-from gateway.oauth.tokens import MailboxNeedsUser, credentials_for, mark_reauth_required
+from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.tokens import MailboxNeedsUser, credentials_for, mark_reauth_required
 from gateway.settings import Settings
 
 
