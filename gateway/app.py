@@ -14,8 +14,10 @@ from gateway.analytics.router import router as analytics_router
 from gateway.audit_api.router import router as audit_router
 from gateway.compliance.router import router as compliance_router
 from gateway.consent.router import router as consent_router
+from gateway.consent.service import applicable_grant
 from gateway.guard.openapi import document_contract
 from gateway.guard.routing import GuardedRouter, assert_all_routes_guarded
+from gateway.justifications.lookup import justification_for
 from gateway.justifications.router import router as justifications_router
 from gateway.kit.api_docs import install_api_docs
 from gateway.kit.edge import BodyLimit, BodyReadTimeout, body_limit_for
@@ -31,6 +33,7 @@ from gateway.mail.modify_router import router as modify_router
 from gateway.mail.router import router as mail_router
 from gateway.mail.send_router import router as send_router
 from gateway.mail.store import MessageStore
+from gateway.mailboxes.resolvers import HumanAccessLookups
 from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
 from gateway.oauth.problems import install_problem_handlers as install_oauth_problems
 from gateway.oauth.router import router as oauth_router
@@ -69,7 +72,8 @@ def app_services(runtime: Runtime) -> list[object]:
                             ttl=timedelta(hours=settings.mail_idempotency_ttl_hours)),
             ApiKeyCache(ttl=float(settings.api_key_cache_seconds)),
             GoogleOAuth(settings, derive_pkce_key(runtime.api_key_pepper)),
-            PushTokenVerifier(settings), WatchLookup(runtime.crypto)]
+            PushTokenVerifier(settings), WatchLookup(runtime.crypto),
+            HumanAccessLookups(grant=applicable_grant, justification=justification_for)]
 
 
 def create_app(settings: Settings | None = None, *,

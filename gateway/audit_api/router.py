@@ -42,7 +42,7 @@ from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
 from gateway.kit.strict import DIGITS, Instant, QueryFlag
 from gateway.kit.timeutil import utcnow
-from gateway.mail.resolvers import load_mailbox
+from gateway.mailboxes.resolvers import load_mailbox
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind

@@ -14,7 +14,7 @@ from gateway.consent.models import ConsentGrant, ConsentRequest
 from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import NotFound
 from gateway.kit.ids import uuid_or_none
-from gateway.mail.resolvers import mailbox_resource
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.enforcement import Resolved, Resource
 
 

@@ -23,8 +23,8 @@ from gateway.consent.schemas import (
 )
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 from gateway.settings import Settings

@@ -1,5 +1,6 @@
-"""The hook the mail resolvers call: which justification applies to an operator's security or
-legal access, as policy input (`Resolved.justification`).
+"""The lookup the mailbox resolvers call (a service of the app's runtime,
+gateway.mailboxes.resolvers.HumanAccessLookups): which justification applies to an operator's
+security or legal access, as policy input (`Resolved.justification`).
 
 - With a `Gateway-Justification: <id>` header, exactly that justification (of the caller's
   tenant) is passed, whatever it says: the policy then refuses it with the precise reason

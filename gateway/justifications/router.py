@@ -25,8 +25,8 @@ from gateway.justifications.schemas import (
 from gateway.justifications.service import Status
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.strict import DIGITS
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access, Resource
 from gateway.policy.resources import mailbox_bound
 from gateway.policy.vocabulary import Action, ActorKind

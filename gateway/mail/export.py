@@ -35,9 +35,9 @@ from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Message
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.store import MessageStore
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

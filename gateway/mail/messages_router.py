@@ -27,11 +27,12 @@ from gateway.mail.queries import (
     with_address,
 )
 from gateway.mail.rendering import redactions, render
-from gateway.mail.resolvers import MessageColumns, mailbox_resource, message_resource
+from gateway.mail.resolvers import MessageColumns, message_resource
 from gateway.mail.schemas import MessageOut, MessagePage
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

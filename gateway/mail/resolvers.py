@@ -1,12 +1,7 @@
-"""Resource resolvers for mailbox-scoped routes: load the mailbox named in the path within the
-caller's tenant (another tenant's id is a 404, never a 403, so ids are not confirmed) and hand
-the policy the facts it needs: owner, state, granted scopes, and for a human operator the one
-consent grant that applies.
-
-The mail read routes also hide, behind the same 404, a mailbox an end user does not own
-(`owner_only`): an end user's mailbox list shows only their own, so a colleague's mailbox id is
-as unknown to them as another tenant's. Malformed ids (not a UUID, not a Gmail id) are 404 too,
-before anything reaches the database."""
+"""Resource resolvers for message and thread routes: the message or the page of a thread named in
+the path, within a mailbox the caller may see (gateway.mailboxes.resolvers: another tenant's or,
+for an end user, another owner's mailbox is a 404, and so is a malformed id), loaded before the
+decision so the decision and the operation log name exactly the messages served."""
 
 from __future__ import annotations
 
@@ -19,77 +14,18 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, defer
 
 from gateway.accounts.deps import Caller
-from gateway.consent.service import applicable_grant
 from gateway.guard.routing import ResourceResolver
-from gateway.justifications.lookup import justification_for
 from gateway.kit.errors import NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, uuid_or_not_found
 from gateway.mail.models import Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mailboxes.models import Mailbox
-from gateway.policy.enforcement import Resolved, Resource
-from gateway.policy.resources import mailbox_bound
+from gateway.mailboxes.resolvers import gmail_id_or_not_found, load_visible_mailbox, resolved
+from gateway.policy.enforcement import Resolved
 from gateway.policy.vocabulary import ActorKind
 
 THREAD_PAGE_DEFAULT = 50
 THREAD_PAGE_MAX = 100
-
-
-def load_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
-    mailbox = session.get(Mailbox, uuid_or_not_found(raw_id, what="mailbox",
-                                                     code="mailbox_not_found"))
-    if mailbox is None or mailbox.tenant_id != caller.tenant_id:
-        raise NotFound("no such mailbox", code="mailbox_not_found")
-    return mailbox
-
-
-def load_visible_mailbox(session: Session, caller: Caller, raw_id: str) -> Mailbox:
-    """`load_mailbox`, and an end user sees only the mailboxes they own."""
-    mailbox = load_mailbox(session, caller, raw_id)
-    if caller.kind == ActorKind.end_user and mailbox.owner_principal_id != caller.principal_id:
-        raise NotFound("no such mailbox", code="mailbox_not_found")
-    return mailbox
-
-
-def gmail_id_or_not_found(raw: str, *, what: str) -> str:
-    if not GMAIL_ID.fullmatch(raw):
-        raise NotFound(f"no such {what}", code=f"{what}_not_found")
-    return raw
-
-
-def own_mailboxes(session: Session, caller: Caller, request: Request) -> Resource:
-    """Listing mailboxes: an end user lists the ones they own, a service its tenant's."""
-    owner = str(caller.principal_id) if caller.kind == ActorKind.end_user else None
-    return Resource(type="mailbox", tenant=str(caller.tenant_id), owner=owner)
-
-
-def _resolved(session: Session, caller: Caller, mailbox: Mailbox, resource_type: str,
-              ids: tuple[str, ...], thread_id: str | None,
-              request: Request | None = None) -> Resolved:
-    resource = mailbox_bound(mailbox, resource_type, ids=ids, thread_id=thread_id)
-    grant = None
-    if caller.kind == ActorKind.operator and (ids or thread_id):
-        grant = applicable_grant(session, mailbox.id, caller.principal_id, caller.groups,
-                                 ids, thread_id)
-    # An operator's security/legal access: the recorded justification (gateway/justifications).
-    justification = (justification_for(session, caller, request, resource)
-                     if request is not None else None)
-    return Resolved(resource, grant=grant, justification=justification)
-
-
-def mailbox_resource(resource_type: str = "mailbox", id_param: str | None = None,
-                     thread_param: str | None = None, *,
-                     owner_only: bool = False) -> ResourceResolver:
-    def resolve(session: Session, caller: Caller, request: Request) -> Resolved:
-        load = load_visible_mailbox if owner_only else load_mailbox
-        mailbox = load(session, caller, request.path_params["mailbox_id"])
-        request.state.mailbox = mailbox
-        ids = (str(request.path_params[id_param]),) if id_param else ()
-        thread_id = str(request.path_params[thread_param]) if thread_param else None
-        return _resolved(session, caller, mailbox, resource_type, ids, thread_id,
-                         request=request)
-
-    return resolve
 
 
 class MessageColumns(StrEnum):
@@ -147,8 +83,8 @@ def message_resource(action_kind: str = "message",
                                         str(request.path_params["message_id"]), wanted)
         request.state.mailbox = mailbox
         request.state.message = message
-        return _resolved(session, caller, mailbox, action_kind, (message.gmail_id,),
-                         message.thread_id, request=request)
+        return resolved(session, caller, mailbox, action_kind, (message.gmail_id,),
+                        message.thread_id, request=request)
 
     return resolve
 
@@ -199,7 +135,7 @@ def thread_resource(resource_type: str = "thread") -> ResourceResolver:
             thread_id, page,
             encode_cursor(page[-1].internal_date, page[-1].id, kind="thread-messages")
             if more else None)
-        return _resolved(session, caller, mailbox, resource_type,
-                         tuple(m.gmail_id for m in page), thread_id, request=request)
+        return resolved(session, caller, mailbox, resource_type,
+                        tuple(m.gmail_id for m in page), thread_id, request=request)
 
     return resolve

@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter
-from gateway.mail.resolvers import mailbox_resource, own_mailboxes
 from gateway.mail.schemas import MailboxList, MailboxOut
 from gateway.mailboxes import restriction
 from gateway.mailboxes.address import mailbox_email
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource, own_mailboxes
 from gateway.mailboxes.scopes import Feature, features_granted
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action, ActorKind

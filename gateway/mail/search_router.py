@@ -20,12 +20,12 @@ from gateway.accounts.deps import SessionDep
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.mail.models import Message
 from gateway.mail.rendering import render
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.schemas import SearchRequest, SearchResult
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
 from gateway.mailboxes.gmail_access import gmail_for
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 

@@ -27,17 +27,13 @@ from gateway.mail.models import Message
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import has_label
 from gateway.mail.rendering import render
-from gateway.mail.resolvers import (
-    THREAD_PAGE_MAX,
-    ThreadMessagePage,
-    mailbox_resource,
-    thread_resource,
-)
+from gateway.mail.resolvers import THREAD_PAGE_MAX, ThreadMessagePage, thread_resource
 from gateway.mail.schemas import ThreadOut, ThreadPage
 from gateway.mail.store import MessageStore
 from gateway.mail.thread_scan import Position, ThreadFilter, thread_page
 from gateway.mail.views import View, ViewQuery, add_viewed, view_of
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of

@@ -24,11 +24,11 @@ from gateway.mail.models import Message, MessageAddress
 from gateway.mail.pagination import decode_cursor, encode_cursor
 from gateway.mail.queries import address_index, message_filters, newest_first_after
 from gateway.mail.rendering import render
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mail.schemas import TimelinePage, TimelineRequest
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action
 from gateway.runtime import runtime_of
 

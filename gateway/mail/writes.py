@@ -26,10 +26,10 @@ from gateway.guard.routing import ResourceResolver
 from gateway.kit.errors import Conflict, NotFound, ValidationFailed
 from gateway.kit.ids import GMAIL_ID, LABEL_ID
 from gateway.mail.models import Message
-from gateway.mail.resolvers import load_visible_mailbox
 from gateway.mail.store import MessageStore
 from gateway.mailboxes.gmail_access import gmail_for
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import load_visible_mailbox
 from gateway.mailboxes.tokens import credentials_for
 from gateway.policy.enforcement import Resolved
 from gateway.policy.resources import mailbox_bound

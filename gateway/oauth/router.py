@@ -22,9 +22,9 @@ from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError, ValidationFailed
 from gateway.kit.strict import QueryFlag
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mailboxes import tokens
 from gateway.mailboxes.models import Mailbox, OAuthToken
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.mailboxes.scopes import Feature, features_granted
 from gateway.oauth import result, service, states
 from gateway.oauth.flow import GoogleOAuth

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.deps import Caller
 from gateway.guard.routing import ResourceResolver
-from gateway.mail.resolvers import load_mailbox
+from gateway.mailboxes.resolvers import load_mailbox
 from gateway.policy.enforcement import Resource
 from gateway.policy.resources import mailbox_bound
 

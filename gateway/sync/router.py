@@ -20,8 +20,8 @@ from gateway.guard.routing import AccessDep, GuardedRouter
 from gateway.kit.errors import GatewayError
 from gateway.kit.timeutil import as_utc, utcnow
 from gateway.mail.models import Message
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.policy.vocabulary import Action, MailboxState
 from gateway.runtime import runtime_of
 from gateway.settings import Settings

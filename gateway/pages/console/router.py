@@ -39,8 +39,8 @@ from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.justifications import router as justifications_api
 from gateway.justifications.service import Status
 from gateway.kit.errors import ValidationFailed
-from gateway.mail.resolvers import mailbox_resource
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.pages.console import views
 from gateway.pages.console.search import SearchForm, field_choices
 from gateway.pages.forms import FormDep

@@ -34,13 +34,13 @@ from gateway.mail.rendering import render as render_message
 from gateway.mail.resolvers import (
     MessageColumns,
     ThreadMessagePage,
-    mailbox_resource,
     message_resource,
     thread_resource,
 )
 from gateway.mail.store import MessageStore
 from gateway.mail.views import View
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.pages.desk import views
 from gateway.pages.forms import FormDep
 from gateway.pages.kit import NAV, PageRouter, render

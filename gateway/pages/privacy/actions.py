@@ -9,7 +9,7 @@ browser back to a page (303) that says what happened:
 - reconnect: oauth.connect (user_facing), as POST .../reconnect, `oauth.router.reconnect_link`;
 - sync now: mail.mailbox.read (user_facing), as POST .../sync, `sync.router.request_sync`;
 - restrict / lift: data.restrict (user_rights), as PUT / DELETE .../restriction,
-  `mail.restriction`;
+  `mailboxes.restriction`;
 - disconnect / delete: oauth.disconnect (user_rights), as DELETE .../connection with
   delete_data false / true, `oauth.router.disconnect_mailbox`.
 """

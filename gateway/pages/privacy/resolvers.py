@@ -1,8 +1,8 @@
-"""The privacy center's resource resolvers: the API's (`gateway.mail.resolvers.mailbox_resource`,
-the audit log's mailbox resource), with the mail routes' `owner_only` hiding — a mailbox of
-another user, like one of another tenant, is a 404 `mailbox_not_found`, logged as a refusal — and
-a grant or request of another mailbox a 404 like an unknown one, checked before the decision
-(`gateway.consent.resolvers`, the consent API's)."""
+"""The privacy center's resource resolvers: the API's
+(`gateway.mailboxes.resolvers.mailbox_resource`, the audit log's mailbox resource), with the mail
+routes' `owner_only` hiding — a mailbox of another user, like one of another tenant, is a 404
+`mailbox_not_found`, logged as a refusal — and a grant or request of another mailbox a 404 like
+an unknown one, checked before the decision (`gateway.consent.resolvers`, the consent API's)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from gateway.accounts.deps import Caller
 from gateway.audit_api.router import RESOURCE_TYPE as AUDIT_LOG
 from gateway.guard.routing import ResourceResolver
-from gateway.mail.resolvers import load_visible_mailbox, mailbox_resource
+from gateway.mailboxes.resolvers import load_visible_mailbox, mailbox_resource
 from gateway.policy.enforcement import Resource
 from gateway.policy.resources import mailbox_bound
 

@@ -16,9 +16,9 @@ from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep
 from gateway.kit.errors import NotFound
 from gateway.mail import export
-from gateway.mail.resolvers import own_mailboxes as own_mailboxes_resource
 from gateway.mail.store import MessageStore
 from gateway.mailboxes.models import Mailbox
+from gateway.mailboxes.resolvers import own_mailboxes as own_mailboxes_resource
 from gateway.pages.kit import PageRouter, render
 from gateway.pages.privacy.access_log import who_read_page
 from gateway.pages.privacy.cases import cases_page
