@@ -62,10 +62,13 @@ def test_a_change_in_gmail_reaches_the_api_through_push(
     assert len(before) == 5
     _synced(db, watched)
 
+    pushes = len(emu.control.push_log())
     arrived = emu.control.deliver(GOOGLE_ALICE, _mail("pushed to the gateway"))
 
     # The emulator signs a push and POSTs it to the served gateway, which verifies it.
     assert wait_for(lambda: sync_requested_at(db, watched.mailbox_id) is not None)
+    # The emulator logs a push once the gateway's answer is back, after the request is recorded.
+    assert wait_for(lambda: len(emu.control.push_log()) > pushes)
     log = emu.control.push_log()
     assert log[-1]["outcome"] == "delivered" and log[-1]["status"] == 204, log
     assert arrived["id"] not in _visible_ids(gw, tenant_a, watched)  # not before the sync
