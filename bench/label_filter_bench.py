@@ -33,7 +33,7 @@ from sqlalchemy import Text, cast, create_engine, select
 from sqlalchemy.dialects import postgresql
 
 from gateway.mail.models import Message
-from gateway.mail.queries import has_label
+from gateway.mail.read.repository import has_label
 
 LABELS = ("INBOX", "UNREAD", "Label_1", "Label_9", "Label_404")
 

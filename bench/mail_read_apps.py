@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from gateway.accounts.deps import CallerDep, PurposeDep, SessionDep
 from gateway.kit.request_session import run_and_commit
 from gateway.mail.models import Message
-from gateway.mail.resolvers import MessageColumns, load_message
+from gateway.mail.read.resolvers import MessageColumns, load_message
 
 # --- the bench-only, unguarded read (never part of the production app) --------------------------
 
@@ -26,7 +26,7 @@ def _unguarded_router() -> APIRouter:
 
     Shaped like the guarded routes: the same dependencies (API key, purpose, request session),
     the same one-query load of mailbox and message with the same columns
-    (`gateway.mail.resolvers.load_message`), an async endpoint that does its database work in
+    (`gateway.mail.read.resolvers.load_message`), an async endpoint that does its database work in
     one thread-pool trip together with the commit of the request transaction."""
     router = APIRouter(prefix="/bench-only/unguarded/mailboxes/{mailbox_id}/messages")
 
@@ -101,19 +101,19 @@ def bench_fastapi_app() -> Any:
 
     settings = Settings()
     configure_logging(settings.log_level)
-    from gateway.mail.messages_router import router as messages_router
+    from gateway.mail.router import router as mail_router
 
     app = create_app(settings)
     app.include_router(_unguarded_router())
     app.include_router(_floor_router())
     # FastAPI matches included routers in order (~0.2 ms of CPU to walk past all of them): put
-    # the bench routers right behind the guarded message routes, so that the unguarded read and
-    # the floor pay the same route matching as the guarded read, not more.
+    # the bench routers right behind the mail router (the guarded message routes are in it), so
+    # that the unguarded read and the floor pay about the route matching of the guarded read.
     routes = app.router.routes
     ours = routes[-2:]
     del routes[-2:]
     at = next((i + 1 for i, r in enumerate(routes)
-               if getattr(r, "original_router", None) is messages_router.router), len(routes))
+               if getattr(r, "original_router", None) is mail_router.router), len(routes))
     routes[at:at] = ours
     return app
 

@@ -72,7 +72,7 @@ from bench.mail_read_world import (
     seed,
     vacuum_analyze,
 )
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.runtime import runtime_of
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -130,7 +130,7 @@ def attribute(env: dict[str, str], world: World, requests_per_path: int) -> None
         store.content_view = timed("store view incl. decrypt", store.content_view)
         Session.commit = timed("commit (incl. log chaining)", original_commit)  # type: ignore
         # The one-query load of mailbox and message, on both paths (the same function).
-        import gateway.mail.resolvers as resolvers
+        import gateway.mail.read.resolvers as resolvers
 
         original_load = resolvers.load_message
         resolvers.load_message = globals()["load_message"] = timed(  # type: ignore[assignment]

@@ -61,7 +61,7 @@ def seed(database_url: str, settings_env: dict[str, str]) -> World:
     """Tenant, CRM key and `MESSAGES` stored messages, written on a runtime of the bench's
     settings (its database is `database_url`)."""
     from gateway.accounts import service as accounts
-    from gateway.mail.store import MessageStore
+    from gateway.mail.store.repository import MessageStore
     from gateway.mailboxes.models import Mailbox
     from gateway.policy.vocabulary import SCOPE_READONLY, SCOPE_SEND
     from gateway.runtime import build_runtime

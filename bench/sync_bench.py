@@ -69,7 +69,7 @@ from bench.sync_world import (  # noqa: E402
 )
 from emulator.control import EmulatorControl  # noqa: E402
 from gateway.kit.db import Database  # noqa: E402
-from gateway.mail.store import IncomingMessage, MessageStore  # noqa: E402
+from gateway.mail.store.repository import IncomingMessage, MessageStore  # noqa: E402
 from gateway.mailboxes.models import Mailbox  # noqa: E402
 from gateway.policy.vocabulary import SCOPE_READONLY  # noqa: E402
 from gateway.settings.google import EMULATOR_CLIENT_ID  # noqa: E402

@@ -24,16 +24,12 @@ from gateway.kit.edge import BodyLimit, BodyReadTimeout, body_limit_for
 from gateway.kit.logs import configure_logging
 from gateway.kit.observability import Metrics, ObservabilityMiddleware
 from gateway.kit.problem import install_problem_handlers
-from gateway.mail.drafts_router import router as drafts_router
-from gateway.mail.idempotency import IdempotencyKeys
-from gateway.mail.label_store import LabelStore
-from gateway.mail.labels_router import router as labels_router
-from gateway.mail.messages_router import router as messages_router
-from gateway.mail.modify_router import router as modify_router
 from gateway.mail.router import router as mail_router
-from gateway.mail.send_router import router as send_router
-from gateway.mail.store import MessageStore
+from gateway.mail.store.labels import LabelStore
+from gateway.mail.store.repository import MessageStore
+from gateway.mail.write.idempotency import IdempotencyKeys
 from gateway.mailboxes.resolvers import HumanAccessLookups
+from gateway.mailboxes.router import router as mailboxes_router
 from gateway.oauth.flow import GoogleOAuth, derive_pkce_key
 from gateway.oauth.problems import install_problem_handlers as install_oauth_problems
 from gateway.oauth.router import router as oauth_router
@@ -55,13 +51,11 @@ from gateway.webhooks.router import router as webhooks_router
 
 log = logging.getLogger(__name__)
 
-ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mail_router, messages_router,
-                                      send_router, drafts_router, modify_router, labels_router,
-                                      consent_router, justifications_router,
-                                      analytics_router,
-                                      audit_router, compliance_router, oauth_router,
-                                      push_router, sync_router, webhooks_router,
-                                      sessions_router, accounts_router, *PAGE_ROUTERS)
+ROUTERS: tuple[GuardedRouter, ...] = (ops_router, mailboxes_router, mail_router, consent_router,
+                                      justifications_router, analytics_router, audit_router,
+                                      compliance_router, oauth_router, push_router, sync_router,
+                                      webhooks_router, sessions_router, accounts_router,
+                                      *PAGE_ROUTERS)
 
 
 def app_services(runtime: Runtime) -> list[object]:

@@ -49,8 +49,8 @@ if [ "$status" -eq 5 ]; then echo "pytest collected no tests: that is a failure"
 for arg in "$@"; do case "$arg" in -*) ;; *) exit 0 ;; esac; done
 # Sync without its SIGKILL test (a worker process killed mid-sync, then another: about 85 s of
 # emulator latency and lease expiry, alike on both databases), which runs on PostgreSQL above.
-say "pytest (SQLite): mail, oauth, consent, audit, pages, push, webhooks, scheduler, compliance, kit, guard, accounts, crypto, sync (not its SIGKILL test), black-box, fail-closed, API docs"
-"$VENV/bin/python" -m pytest --db sqlite "$@" tests/mail tests/oauth tests/consent tests/audit \
+say "pytest (SQLite): mail, mailboxes, oauth, consent, audit, pages, push, webhooks, scheduler, compliance, kit, guard, accounts, crypto, sync (not its SIGKILL test), black-box, fail-closed, API docs"
+"$VENV/bin/python" -m pytest --db sqlite "$@" tests/mail tests/mailboxes tests/oauth tests/consent tests/audit \
   tests/pages tests/push tests/webhooks tests/scheduler tests/compliance tests/kit tests/guard \
   tests/accounts tests/crypto \
   tests/sync --deselect tests/sync/test_workers.py::test_sigkill_mid_sync_then_another_worker_completes_it \

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.kit.db import Database
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.runtime import runtime_of
 from gateway.settings import Settings

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.crypto import CryptoService
 from gateway.crypto.errors import KeyUnavailable
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.sync.steps import SyncServices

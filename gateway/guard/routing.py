@@ -146,6 +146,11 @@ class GuardedRouter:
         self.router.add_api_route(path, endpoint, methods=[method], dependencies=dependencies,
                                   openapi_extra=extra, **kwargs)
 
+    def include(self, part: GuardedRouter) -> None:
+        """Serve `part`'s routes here too (a package's router gathers its modules' routers);
+        they were guarded when `part` registered them."""
+        self.router.include_router(part.router)
+
     def _decorator(self, method: str, path: str, **kwargs: Any
                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,7 +12,7 @@ MODEL_MODULES = (
     "gateway.accounts.models",
     "gateway.mailboxes.models",
     "gateway.mail.models",
-    "gateway.mail.idempotency",
+    "gateway.mail.write.idempotency",
     "gateway.audit.models",
     "gateway.consent.models",
     "gateway.justifications.models",

@@ -1,1 +1,2 @@
-"""Mail: the encrypted message store and the CRM mail API (read and write)."""
+"""Messages and labels: the encrypted store (`store`), the read routes (`read`), the write
+routes (`write`), gathered in one router (`router`); docs/architecture.md maps them."""

@@ -8,7 +8,7 @@ function its CLI command calls (gateway/*/periodic.py, the `audit`, `oauth`, `pu
 | webhooks-deliver     | 2 s        | gateway.webhooks.periodic.deliver_webhooks             |
 | push-renew-watches   | 5 min      | gateway.push.periodic.renew_watches                    |
 | oauth-purge-states   | 1 h        | gateway.oauth.states.purge_states                      |
-| idempotency-purge    | 1 h        | gateway.mail.idempotency.IdempotencyKeys.purge_expired |
+| idempotency-purge    | 1 h        | gateway.mail.write.idempotency.IdempotencyKeys.purge_expired |
 | oauth-keep-alive     | 1 day      | gateway.mailboxes.tokens.keep_alive                        |
 | audit-purge          | 1 day      | gateway.audit.periodic.purge_log (the purge role)      |
 | audit-maintain       | 30 days    | gateway.audit.periodic.maintain_log (the owner role)   |
@@ -91,7 +91,7 @@ def _purge_states(ctx: JobContext) -> Any:
 
 
 def _purge_idempotency(ctx: JobContext) -> Any:
-    from gateway.mail.idempotency import IdempotencyKeys
+    from gateway.mail.write.idempotency import IdempotencyKeys
 
     store = IdempotencyKeys(ctx.services.database, ctx.services.crypto,
                              ttl=timedelta(hours=ctx.settings.mail_idempotency_ttl_hours))

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from gateway.sync.steps import SyncServices

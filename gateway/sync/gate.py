@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from gateway.audit.writer import SYSTEM_ACTOR_KIND, system_connection_id
 from gateway.mail.models import Message
-from gateway.mail.store import AccessMismatch, IncomingMessage, MessageStore
+from gateway.mail.store.repository import AccessMismatch, IncomingMessage, MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import (
     Access,

@@ -38,7 +38,7 @@ from gateway.gmail.retry import RetryPolicy
 from gateway.kit.db import Database
 from gateway.kit.timeutil import utcnow
 from gateway.mail.models import Message
-from gateway.mail.store import IncomingMessage, MessageStore
+from gateway.mail.store.repository import IncomingMessage, MessageStore
 from gateway.mailboxes.gmail_access import gmail_for
 from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access, Enforcer

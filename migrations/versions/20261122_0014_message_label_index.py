@@ -9,7 +9,7 @@ account has its own `Label_1`), so the index keys are `<mailbox id>:<label id>`:
     gw_mailbox_label_keys(mailbox_id, label_ids) -> text[]   (IMMUTABLE SQL function)
     GIN index ix_messages_mailbox_labels on that expression
 
-`gateway.mail.queries.has_label` asks `gw_mailbox_label_keys(...) @> ARRAY['<mailbox>:<label>']`
+`gateway.mail.read.repository.has_label` asks `gw_mailbox_label_keys(...) @> ARRAY['<mailbox>:<label>']`
 on PostgreSQL; the planner, with the statistics ANALYZE keeps on the expression, takes the index
 for a rare label (0.08 ms on the same data) and keeps walking the (mailbox, date) index for a
 common one (INBOX: 0.35 ms). SQLite keeps the LIKE (the demo's store).

@@ -30,8 +30,9 @@ PRODUCT = ("gateway", "emulator", "bench", "tools")
 
 # User content, opened under an Access covering its mailbox.
 OPEN_CONTENT = {
-    "gateway/mail/store.py",         # message summaries, bodies, raw bytes (read routes, export)
-    "gateway/mail/label_store.py",   # label names (label routes)
+    # message summaries, bodies, raw bytes (read routes, export)
+    "gateway/mail/store/repository.py",
+    "gateway/mail/store/labels.py",   # label names (label routes)
     "gateway/sync/labels.py",        # label names compared under the sync step's system Access
     "gateway/mailboxes/address.py",  # the mailbox's Google address (mailbox routes, OAuth pages)
     "bench/mail_read_bench.py",      # wraps open_content to time it (--attribute)

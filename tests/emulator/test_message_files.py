@@ -17,7 +17,7 @@ from emulator.cli import build_parser, seed_mailbox
 from emulator.mime import parse_message
 from emulator.render import message_resource
 from emulator.state import EmulatorState
-from tests.mail.test_text_fidelity import hostile_messages
+from tests.mail.read.test_text_fidelity import hostile_messages
 
 from .conftest import ALICE
 from .discovery_schema import validate

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Message
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from gateway.accounts.models import Principal
 from gateway.kit.db import Database
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.pages.privacy.items import ItemNamer
 from gateway.policy.enforcement import Access, AccessRequest, Actor, Resource, Terminal

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from emulator.testing import RunningEmulator
 from gateway.kit.db import Database
 from gateway.mail.models import Message
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.runtime import runtime_of
 from gateway.settings import Settings
 from gateway.sync.models import MailboxSync

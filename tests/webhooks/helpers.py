@@ -13,7 +13,7 @@ from sqlalchemy import select
 from gateway.audit.writer import OperationLog
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.settings import Settings
 from gateway.webhooks.delivery import DeliveryReport, deliver_due

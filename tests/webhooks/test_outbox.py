@@ -14,8 +14,8 @@ from sqlalchemy import select
 from gateway.crypto import CryptoService
 from gateway.kit.db import Database
 from gateway.mail.models import Message
-from gateway.mail.store import MessageStore
-from gateway.mail.writes import update_stored_labels
+from gateway.mail.store.repository import MessageStore
+from gateway.mail.write.service import update_stored_labels
 from gateway.mailboxes.models import Mailbox
 from gateway.mailboxes.tokens import mark_reauth_required
 from gateway.outbox.models import WebhookEvent
@@ -73,7 +73,7 @@ def test_label_changes_emit_message_updated_through_store_and_writes(
     put(db, app_crypto, mailbox_id, "18a002", ["INBOX", "UNREAD"])  # unchanged: no event
     assert events(db, mailbox_id, "message.updated") == []
     put(db, app_crypto, mailbox_id, "18a002", ["INBOX"])  # sync's path: store.put again
-    with db.transaction() as s:  # the mail write routes' path (gateway.mail.writes)
+    with db.transaction() as s:  # the mail write routes' path (gateway.mail.write.service)
         mailbox = s.get(Mailbox, mailbox_id)
         assert mailbox is not None
         assert update_stored_labels(s, mailbox, "18a002", ["INBOX", "Label_7"])

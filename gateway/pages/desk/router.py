@@ -30,15 +30,15 @@ from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep, tenant_resource
 from gateway.kit.errors import ValidationFailed
 from gateway.mail.models import Message
-from gateway.mail.rendering import render as render_message
-from gateway.mail.resolvers import (
+from gateway.mail.read.rendering import render as render_message
+from gateway.mail.read.resolvers import (
     MessageColumns,
     ThreadMessagePage,
     message_resource,
     thread_resource,
 )
-from gateway.mail.store import MessageStore
-from gateway.mail.views import View
+from gateway.mail.read.views import View
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.mailboxes.resolvers import mailbox_resource
 from gateway.pages.desk import views

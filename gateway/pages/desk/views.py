@@ -2,7 +2,7 @@
 
 The desk reads nothing the API would not serve the same operator: requests and grants are the
 operator's own (the `filter_operator` obligation of `consent.list`), and a message or thread is
-rendered from the decision the page's guard made (`gateway.mail.rendering.render`), so content
+rendered from the decision the page's guard made (`gateway.mail.read.rendering.render`), so content
 appears only under a grant the policy found valid and the metadata view carries the policy's
 redactions otherwise."""
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, defer
 from gateway.accounts.models import Principal
 from gateway.kit.ids import uuid_or_none
 from gateway.mail.models import Message
-from gateway.mail.store import MessageStore
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.policy.enforcement import Access
 from gateway.policy.vocabulary import ActorKind

@@ -1,6 +1,6 @@
 """The owner's connected mailboxes: state, the features granted and missing, and sync progress.
 
-The facts are the API's: `gateway.mail.router.mailbox_out` (state, features, address) and
+The facts are the API's: `gateway.mailboxes.router.mailbox_out` (state, features, address) and
 `gateway.sync.router.sync_view` (`GET /v1/mailboxes/{id}/sync`), put into words."""
 
 from __future__ import annotations

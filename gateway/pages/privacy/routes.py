@@ -15,8 +15,8 @@ from gateway.accounts.deps import SessionDep
 from gateway.crypto import CryptoService
 from gateway.guard.routing import AccessDep
 from gateway.kit.errors import NotFound
-from gateway.mail import export
-from gateway.mail.store import MessageStore
+from gateway.mail.read import export
+from gateway.mail.store.repository import MessageStore
 from gateway.mailboxes.models import Mailbox
 from gateway.mailboxes.resolvers import own_mailboxes as own_mailboxes_resource
 from gateway.pages.kit import PageRouter, render
