@@ -1,8 +1,9 @@
 """`CryptoService`: the one object the rest of the gateway uses to encrypt, decrypt and index.
 
-Built once in the app's lifespan (`CryptoService.from_settings(settings)`), safe to share
-between threads. Methods that take a `Session` run inside the caller's transaction and never
-commit. Every ciphertext is bound to a `Binding` (tenant, mailbox, table, column, row).
+Built once per process by `gateway.runtime.build_runtime` (`CryptoService.from_settings`),
+safe to share between threads. Methods that take a `Session` run inside the caller's
+transaction and never commit. Every ciphertext is bound to a `Binding` (tenant, mailbox,
+table, column, row).
 
 Opening has two public paths and no third (docs/encryption.md, "Who may open what"):
 `open_content` / `open_content_text` for user content, which need the `Access` the enforcement
